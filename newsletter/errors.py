@@ -1,0 +1,37 @@
+"""The project's errors: each prints as one clear message and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import click
+
+
+class NewsletterError(click.ClickException):
+    """A problem the user can fix; Click prints `Error: <message>` and exits with status 1."""
+
+
+class ConfigError(NewsletterError):
+    """newsletter.yaml (or another settings file) is missing or invalid."""
+
+
+class ContentError(NewsletterError):
+    """A summary, issue or subscriber file is invalid."""
+
+
+class PageError(NewsletterError):
+    """A site page could not be recognised or read."""
+
+
+class RenderError(NewsletterError):
+    """An issue could not be rendered."""
+
+
+class DeliveryError(NewsletterError):
+    """Messages could not be handed to the provider."""
+
+
+def problems(header: str, items: list[str]) -> str:
+    """Format several problems as one message, so a user can fix a file in one pass."""
+    if len(items) == 1:
+        return f"{header}: {items[0]}" if header else items[0]
+    lines = "\n".join(f"  - {item}" for item in items)
+    return f"{header}: {len(items)} problems:\n{lines}"

@@ -1,0 +1,59 @@
+"""The domain's plain data: summaries, issues and their sections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One research summary from `summaries/<id>.yaml`.
+
+    A full summary has `found` (what the study found); a teaser is only the short blurb the site
+    lists under "You May Also Like", with a title and a date.
+    """
+
+    id: str
+    title: str
+    url: str
+    published: date
+    takeaway: str | None = None
+    journal: str | None = None
+    topics: tuple[str, ...] = ()
+    found: str | None = None
+    who_should_care: str | None = None
+    considerations: str | None = None
+    teaser: str | None = None
+    needs_review: bool = False
+    missing_fields: tuple[str, ...] = ()  # what the importer had to guess (needs_review)
+    sources: tuple[str, ...] = ()  # the site pages this summary was imported from
+
+    @property
+    def is_teaser(self) -> bool:
+        return self.found is None
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    items: tuple[str, ...]  # summary ids, in order
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One issue from `issues/<id>.yaml`, as the editor assembled it."""
+
+    id: str
+    title: str
+    subject: str
+    preheader: str
+    since: date
+    until: date
+    intro: str
+    sections: tuple[Section, ...]
+    send_at: datetime | None = None
+
+    @property
+    def summary_ids(self) -> tuple[str, ...]:
+        return tuple(item for section in self.sections for item in section.items)

@@ -1,0 +1,78 @@
+"""Small checks shared by the loaders of settings, summaries and issues; each collects problems."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from newsletter.fileio import YamlDocument
+
+_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+
+
+class Problems:
+    """Collects `file:line: key: what is wrong` messages for one document."""
+
+    def __init__(self, doc: YamlDocument):
+        self.doc = doc
+        self.items: list[str] = []
+
+    def add(self, keys: tuple, message: str) -> None:
+        name = ".".join(str(k) for k in keys)
+        self.items.append(
+            f"{self.doc.where(*keys)}: {name}: {message}" if name else f"{self.doc.where()}: {message}"
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def text(value: Any) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def single_line(value: str) -> bool:
+    return "\r" not in value and "\n" not in value
+
+
+def https_url(value: Any) -> bool:
+    if not isinstance(value, str) or any(c.isspace() for c in value):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme == "https" and bool(parts.netloc)
+
+
+def email_address(value: Any) -> bool:
+    return isinstance(value, str) and bool(_ADDRESS.match(value))
+
+
+def parse_date(value: Any) -> date | None:
+    """An ISO date (YYYY-MM-DD) that really exists, else None."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        return None
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """An ISO date-time with or without an offset, e.g. 2026-05-01T09:00:00-04:00, else None."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+
+
+def unknown_keys(problems: Problems, data: dict, known: set[str], prefix: tuple = ()) -> None:
+    for key in data:
+        if key not in known:
+            problems.add(prefix + (key,), f"unknown field; expected one of: {', '.join(sorted(known))}")

@@ -1,0 +1,70 @@
+"""Workspace settings: finding newsletter.yaml and reporting every problem in it at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.cli import cli
+from newsletter.config import find_workspace, load_settings
+from newsletter.errors import ConfigError
+
+
+def test_sample_settings_load(workspace: Path):
+    settings = load_settings(workspace)
+    assert settings.name == "MS Research Roundup"
+    assert settings.sender.domain == "msresearch.example.org"
+    assert settings.provider == "outbox"
+    assert "{token}" in settings.unsubscribe_url
+    assert settings.delivery.concurrency == 2
+
+
+def test_workspace_is_found_from_a_subfolder(workspace: Path):
+    sub = workspace / "summaries"
+    assert find_workspace(sub) == workspace
+
+
+def test_no_workspace_says_what_to_do(tmp_path: Path):
+    with pytest.raises(ConfigError, match="pass --workspace DIR"):
+        find_workspace(tmp_path)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path):
+    (tmp_path / "newsletter.yaml").write_text(
+        "name: Roundup\n"
+        "site_url: http://insecure.example.org\n"
+        "summary_url: https://example.org/research/\n"
+        "sender:\n"
+        "  name: Roundup\n"
+        "  email: not-an-address\n"
+        "postal_address: 1 Main St\n"
+        "timezone: Mars/Olympus\n"
+        "list_id: roundup.example.org\n"
+        "unsubscribe: {url: 'https://example.org/u/{token}'}\n"
+        "preferences_url: https://example.org/p/{token}\n"
+        "smtp: {port: 99999, password: hunter2}\n"
+        "colour: blue\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path)
+    message = caught.value.message
+    assert "7 problems" in message
+    assert "newsletter.yaml:2: site_url: expected the site's absolute https URL" in message
+    assert "newsletter.yaml:3: summary_url: the URL pattern must contain {slug}" in message
+    assert "newsletter.yaml:6: sender.email: required: an email address" in message
+    assert "newsletter.yaml:8: timezone: unknown time zone 'Mars/Olympus'" in message
+    assert "newsletter.yaml:12: smtp.port: expected a port number" in message
+    assert "smtp.password: secrets never go in files: set NEWSLETTER_SMTP_PASSWORD" in message
+    assert "hunter2" not in message
+    assert "newsletter.yaml:13: colour: unknown field" in message
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path):
+    (tmp_path / "newsletter.yaml").write_text("name: Roundup\nsender: [unclosed\n")
+    result = CliRunner().invoke(cli, ["--workspace", str(tmp_path), "summaries", "list"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: newsletter.yaml:")
+    assert "invalid YAML" in result.output
+    assert "Traceback" not in result.output
