@@ -148,9 +148,7 @@ def summary_to_yaml(summary: Summary) -> str:
     data: dict[str, object] = {}
     for key in FIELD_ORDER:
         value = getattr(summary, key)
-        if key == "published":
-            value = value.isoformat()
-        elif isinstance(value, tuple):
+        if isinstance(value, tuple):
             value = list(value)
             if not value and key != "topics":
                 continue

@@ -117,6 +117,10 @@ class _Dumper(yaml.SafeDumper):
 
 def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     style = "|" if "\n" in value else None
+    # A long paragraph reads best folded (`>-`); folding would change doubled or edge spaces and tabs.
+    plain_spaces = " " in value and value == value.strip() and "  " not in value and "\t" not in value
+    if style is None and len(value) > 80 and plain_spaces:
+        style = ">"
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

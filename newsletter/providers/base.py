@@ -15,6 +15,7 @@ class OutgoingMessage:
     envelope_to: str
     message_id: str  # the Message-ID header, with angle brackets
     data: bytes
+    test: bool = False  # a proof (`send --test-to`): the outbox keeps it apart from real messages
 
 
 SendStatus = Literal["sent", "transient", "permanent"]

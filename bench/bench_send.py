@@ -1,0 +1,171 @@
+"""Benchmark `newsletter send`: messages per second and peak memory, against the bare SMTP ceiling.
+
+Sends a sample issue to synthetic lists (10,000 and 100,000 subscribers by default) through
+(a) the outbox and (b) SMTP to an aiosmtpd sink on loopback, in its own process, with 1 and 4
+connections. It also measures the ceiling of that sink: a bare `smtplib` loop sending one
+pre-built message over the same number of connections. Each send runs as its own process, so its
+peak RSS (from wait4) is the tool's own. Not part of the test suite: it takes minutes.
+
+    python bench/bench_send.py                      # 10,000 and 100,000
+    python bench/bench_send.py --sizes 2000 --no-outbox
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import smtplib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
+
+from delivery_helpers import ISSUE_ID, free_port, write_issue  # noqa: E402
+
+SECRET = "bench-secret-for-unsubscribe-links-0123456789"
+TARGET_RATIO = 0.80
+TARGET_RSS_MB = 64
+
+
+def sink_main() -> None:
+    """The SMTP sink process: accept and count every message, print the port, run until stdin closes."""
+    from aiosmtpd.controller import Controller
+
+    class Discard:
+        async def handle_DATA(self, server, session, envelope):
+            return "250 2.0.0 ok"
+
+    controller = Controller(Discard(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    print(controller.port, flush=True)
+    sys.stdin.read()
+    controller.stop()
+
+
+def start_sink() -> tuple[subprocess.Popen, int]:
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--sink"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    return process, int(process.stdout.readline())
+
+
+def make_workspace(root: Path, subscribers: int) -> Path:
+    ws = root / f"ws-{subscribers}"
+    if ws.exists():
+        shutil.rmtree(ws)
+    ws.mkdir(parents=True)
+    for part in ("newsletter.yaml", "topics.yaml"):
+        shutil.copy2(REPO / part, ws / part)
+    shutil.copytree(REPO / "summaries", ws / "summaries")
+    write_issue(ws)
+    folder = ws / "subscribers"
+    folder.mkdir()
+    with (folder / "readers.csv").open("w", encoding="utf-8") as out:
+        out.write("email,name,topics,status,subscribed_at\n")
+        for n in range(subscribers):
+            out.write(f"reader{n:06d}@example.org,Reader {n},,subscribed,2026-01-01\n")
+    (folder / "suppressed.csv").write_text("email,reason,date\n", encoding="utf-8")
+    return ws
+
+
+def one_message(ws: Path) -> bytes:
+    """A real message of the issue, built once: what the bare loop sends over and over."""
+    os.environ["NEWSLETTER_SECRET"] = SECRET
+    from newsletter import issues, message
+    from newsletter.config import load_settings
+
+    settings = load_settings(ws)
+    issue, summaries = issues.load_issue_content(ws, ISSUE_ID)
+    factory = message.MessageFactory(settings, issue, summaries, SECRET.encode())
+    return factory.build("reader000000@example.org").data
+
+
+def bare_ceiling(port: int, data: bytes, connections: int, messages: int) -> float:
+    """Messages per second of a bare smtplib loop over `connections` connections."""
+    per = messages // connections
+
+    def loop() -> None:
+        conn = smtplib.SMTP("127.0.0.1", port)
+        for n in range(per):
+            conn.sendmail("roundup@msresearch.example.org", [f"reader{n:06d}@example.org"], data)
+        conn.quit()
+
+    threads = [threading.Thread(target=loop) for _ in range(connections)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return per * connections / (time.perf_counter() - start)
+
+
+def run_send(ws: Path, provider: str, connections: int) -> tuple[float, float, float]:
+    """(messages/s while sending, wall seconds, peak RSS in MB) of one `newsletter send` process."""
+    shutil.rmtree(ws / ".newsletter", ignore_errors=True)
+    shutil.rmtree(ws / "outbox", ignore_errors=True)
+    command = [
+        sys.executable, "-m", "newsletter", "-w", str(ws), "send", ISSUE_ID, "--provider", provider,
+        "--yes", "--rate", "1000000", "--concurrency", str(connections),
+    ]  # fmt: skip
+    env = {**os.environ, "NEWSLETTER_SECRET": SECRET}
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out = process.stdout.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    found = re.search(r"Sent (\d+) in this run \(([\d.]+) s\)", out)
+    if status != 0 or not found:
+        raise SystemExit(f"send failed ({status}):\n{out}")
+    rate = int(found.group(1)) / float(found.group(2))
+    return rate, wall, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", default="10000,100000", help="List sizes, comma-separated.")
+    parser.add_argument("--no-outbox", action="store_true", help="Skip the outbox runs.")
+    parser.add_argument("--ceiling-messages", type=int, default=4000, help="Messages in each bare-loop run.")
+    parser.add_argument("--root", type=Path, help="Folder for the synthetic workspaces (default: a temp dir).")
+    args = parser.parse_args()
+    if args.sink:
+        sink_main()
+        return
+    root = args.root or Path(tempfile.mkdtemp(prefix="bench-send-"))
+    sizes = [int(s) for s in args.sizes.split(",")]
+    sink, port = start_sink()
+    rows: list[str] = []
+    try:
+        sample = make_workspace(root, 1)
+        data = one_message(sample)
+        print(f"message size: {len(data) / 1024:.0f} KB; sink on 127.0.0.1:{port} (own process)", flush=True)
+        ceilings = {c: bare_ceiling(port, data, c, args.ceiling_messages) for c in (1, 4)}
+        for c, rate in ceilings.items():
+            print(f"bare smtplib ceiling, {c} connection(s): {rate:.0f} msg/s", flush=True)
+        for size in sizes:
+            ws = make_workspace(root, size)
+            runs = [("outbox", "outbox", 4)] if not args.no_outbox else []
+            runs += [(f"smtp x{c}", f"smtp://127.0.0.1:{port}", c) for c in (1, 4)]
+            for label, provider, connections in runs:
+                rate, wall, rss = run_send(ws, provider, connections)
+                ratio = f"{rate / ceilings[connections]:.0%} of bare" if provider.startswith("smtp") else ""
+                row = f"{size:>7} subscribers  {label:<9} {rate:7.0f} msg/s  wall {wall:6.1f} s  peak RSS {rss:5.0f} MB  {ratio}"
+                rows.append(row)
+                print(row, flush=True)
+            shutil.rmtree(ws)
+    finally:
+        sink.stdin.close()
+        sink.wait()
+    print(f"targets: >= {TARGET_RATIO:.0%} of the bare ceiling with 4 connections; peak RSS < {TARGET_RSS_MB} MB")
+
+
+if __name__ == "__main__":
+    main()

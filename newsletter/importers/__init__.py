@@ -1,0 +1,108 @@
+"""Import the site's summary pages (`newsletter import PAGE...`) into the summary store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from newsletter import validate as v
+from newsletter.config import load_settings
+from newsletter.content import SUMMARIES_DIR, load_summaries, summary_to_yaml, write_summary
+from newsletter.errors import PageError, problems
+from newsletter.importers.merge import PageOptions, plan_import
+from newsletter.importers.page import Page
+from newsletter.importers.readers import read_page, read_page_text
+from newsletter.models import Summary
+from newsletter.topics import load_taxonomy
+
+__all__ = ["ImportReport", "Page", "PageOptions", "import_pages", "read_page", "read_page_text"]
+
+
+@dataclass(frozen=True)
+class Written:
+    path: str  # relative to the workspace, e.g. summaries/2026-05-01-cd29-marks-blood-b-cells.yaml
+    summary: Summary
+    action: str  # created | updated | unchanged
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    pages: tuple[Page, ...]
+    written: tuple[Written, ...]
+    warnings: tuple[str, ...]
+
+    def count(self, action: str) -> int:
+        return sum(1 for w in self.written if w.action == action)
+
+    def lines(self) -> list[str]:
+        """What the import did, one line per summary file, then the warnings and the totals."""
+        out = []
+        for item in self.written:
+            kind = "teaser" if item.summary.is_teaser else "full"
+            fields = ", ".join(item.summary.missing_fields) or "flagged by hand"
+            review = f"; needs review: {fields}" if item.summary.needs_review else ""
+            out.append(f"{item.action:<9}  {item.path}  ({kind}{review})")
+        out += [f"warning: {warning}" for warning in self.warnings]
+        full = sum(1 for w in self.written if not w.summary.is_teaser)
+        out.append(
+            f"{len(self.pages)} pages: {full} full summaries, {len(self.written) - full} teasers; "
+            f"{self.count('created')} created, {self.count('updated')} updated, "
+            f"{self.count('unchanged')} unchanged; {len(self.warnings)} warnings"
+        )
+        return out
+
+
+def check_options(pages: Sequence[Path], options: PageOptions) -> None:
+    """--title and --url describe one page; both must be usable as they are."""
+    wrong: list[str] = []
+    if (options.title is not None or options.url is not None) and len(pages) != 1:
+        wrong.append("--title and --url describe one page: import that page on its own")
+    if options.title is not None and (not v.text(options.title) or not v.single_line(options.title)):
+        wrong.append("--title: expected the summary's title, on one line")
+    if options.url is not None and not v.https_url(options.url):
+        wrong.append(f"--url: expected an absolute https URL, got {options.url!r}")
+    if wrong:
+        raise PageError(problems("import", wrong))
+
+
+def import_pages(
+    workspace: Path,
+    pages: Sequence[Path],
+    options: PageOptions | None = None,
+    today: date | None = None,
+) -> ImportReport:
+    """Read every page, then write their summaries; if any page cannot be read, nothing is written."""
+    options = options or PageOptions()
+    settings = load_settings(workspace)
+    check_options(pages, options)
+    vocabulary = load_taxonomy(workspace).vocabulary
+    read: dict[str, Page] = {}
+    errors: list[str] = []
+    for path in pages:
+        try:
+            page = read_page(path, vocabulary)
+        except PageError as exc:
+            errors.append(exc.message)
+            continue
+        if page.source in read:
+            errors.append(f"{path}: a second page named {page.source}; page file names must be unique")
+        read[page.source] = page
+    if errors:
+        raise PageError(problems("nothing imported", errors))
+    store = load_summaries(workspace)
+    today = today or datetime.now(settings.tz).date()
+    plan = plan_import(store, read.values(), settings.summary_url, today, options)
+    written = []
+    for summary in plan.summaries:
+        old = store.get(summary.id)
+        path = f"{SUMMARIES_DIR}/{summary.id}.yaml"
+        if old is not None and summary_to_yaml(old) == summary_to_yaml(summary):
+            action = "unchanged"
+        else:
+            write_summary(workspace, summary)
+            action = "updated" if old is not None else "created"
+        written.append(Written(path, summary, action))
+    warnings = [w for page in read.values() for w in page.warnings] + list(plan.warnings)
+    return ImportReport(tuple(read.values()), tuple(written), tuple(warnings))

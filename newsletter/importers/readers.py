@@ -1,0 +1,56 @@
+"""Recognise a page's layout and read it with the matching reader (one reader per layout)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+from newsletter.errors import PageError
+from newsletter.importers.layout_a import LayoutAReader
+from newsletter.importers.layout_b import LayoutBReader
+from newsletter.importers.page import Page
+
+
+class Reader(Protocol):
+    layout: str
+
+    @staticmethod
+    def detect(text: str) -> bool: ...
+
+    @staticmethod
+    def read(text: str, source: str, vocabulary: Iterable[str]) -> Page: ...
+
+
+# Layout A first: its headings are unmistakable, while B is recognised by what it lacks.
+READERS: tuple[type[Reader], ...] = (LayoutAReader, LayoutBReader)
+
+
+def read_page_text(text: str, source: str, vocabulary: Iterable[str]) -> Page:
+    """Read one page's text; a page no reader recognises is a PageError naming `source`."""
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise PageError(f"{source}: the file is empty; expected a summary page of the site")
+    for reader in READERS:
+        if reader.detect(text):
+            page = reader.read(text, source, vocabulary)
+            if not page.takeaway:
+                raise PageError(f"{source}: no key takeaway found; is this a summary page of the site?")
+            return page
+    raise PageError(
+        f"{source}: not a summary page of the site: found neither the headings of layout A "
+        "('Key Takeaway', 'What They Found', ...) nor the text lines and 'Read More' list of layout B"
+    )
+
+
+def read_page(path: Path, vocabulary: Iterable[str]) -> Page:
+    """Read one page file (UTF-8 text copied from the site)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PageError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise PageError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise PageError(f"{path}: cannot read ({exc.strerror})") from None
+    return read_page_text(text, path.name, vocabulary)

@@ -1,0 +1,287 @@
+"""Render an issue: Jinja2 templates -> MJML -> mjml-python -> premailer for HTML, and plain text.
+
+The issue is rendered once; the few per-recipient values (name, unsubscribe and preferences links)
+are written as the tokens of `newsletter.personal` and substituted per message by the sender.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import textwrap
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import jinja2
+import mjml
+import premailer
+
+from newsletter import issues, personal
+from newsletter.config import Settings
+from newsletter.errors import RenderError
+from newsletter.fileio import atomic_write
+from newsletter.models import Issue, Summary
+
+PACKAGED_TEMPLATES = Path(__file__).parent / "templates"
+WORKSPACE_TEMPLATES = "templates"
+EMAIL_MJML, EMAIL_TEXT, WEB_HTML = "email.mjml", "email.txt", "web.html"
+TEXT_WIDTH = 78
+CAUTION = (
+    "Our summaries are for information only and are not medical advice. Research findings can be "
+    "early or limited: read the original study and talk with a healthcare professional who "
+    "specialises in MS before making decisions about your care."
+)
+# Values of the per-recipient tokens, by what they stand for: templates write {{ token.name }}.
+TOKEN = {attr: token for token, attr in personal.TOKENS.items()}
+
+# cssutils (inside premailer) logs every CSS property it does not know, such as mso-* ones.
+logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
+logging.getLogger("cssutils").setLevel(logging.CRITICAL)
+
+
+@dataclass(frozen=True)
+class Card:
+    """One summary as the templates show it; every string is raw text, escaped by the template."""
+
+    id: str
+    title: str
+    url: str
+    date: str
+    journal: str | None
+    tags: tuple[str, ...]
+    takeaway: str
+    who_should_care: str | None
+    is_teaser: bool
+
+
+@dataclass(frozen=True)
+class SectionView:
+    title: str
+    anchor: str
+    cards: tuple[Card, ...]
+
+
+@dataclass(frozen=True)
+class RenderedIssue:
+    """The issue's parts, rendered once; html and text still hold the personal.TOKENS."""
+
+    issue_id: str
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    web_html: str
+    summary_ids: tuple[str, ...]
+    sections: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    issue_id: str
+    out_dir: Path
+    files: tuple[tuple[Path, int], ...]  # (path, size in bytes)
+    warnings: tuple[str, ...]
+
+
+def long_date(day: date) -> str:
+    return f"{day:%B} {day.day}, {day.year}"
+
+
+def issue_date(issue: Issue, settings: Settings) -> date:
+    """The date printed under the title: the send date, else the day after the window ends."""
+    if issue.send_at is not None:
+        return issue.send_at.astimezone(settings.tz).date()
+    return date.fromordinal(issue.until.toordinal() + 1)
+
+
+def trim_teaser(text: str) -> str:
+    """The site cuts teasers mid-word; end them at a word boundary with an ellipsis instead."""
+    text = " ".join(text.split())
+    if not text or text[-1] in ".!?…\"')”’":
+        return text
+    head, _, _ = text.rpartition(" ")
+    return f"{(head or text).rstrip(' ,;:-–—')}…"
+
+
+def first_sentence(text: str, limit: int = 200) -> str:
+    """The first sentence (for the one-line "who should care"), shortened at a word if long."""
+    text = " ".join(text.split())
+    # The site's pages often run sentences together ("fear.If"), so a capital may follow directly.
+    match = re.search(r"[.!?](?=\s|[A-Z]|$)", text)
+    sentence = text[: match.end()] if match else text
+    if len(sentence) <= limit:
+        return sentence
+    return sentence[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:-") + "…"
+
+
+def paragraphs(text: str) -> list[str]:
+    """Paragraphs separated by blank lines, each with its whitespace collapsed."""
+    return [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+def wrap(text: str, indent: str = "", first: str | None = None, width: int = TEXT_WIDTH) -> str:
+    """Plain-text paragraphs wrapped to `width` (`first` indents the first line, if given).
+
+    Words longer than a line are broken, so no line ever exceeds the width.
+    """
+    wrapper = textwrap.TextWrapper(
+        width=width,
+        initial_indent=indent if first is None else first,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+    )
+    return "\n\n".join(wrapper.fill(p) for p in paragraphs(text))
+
+
+def underline(text: str, char: str = "=") -> str:
+    """A heading wrapped to the text width and underlined as long as its longest line."""
+    lines = textwrap.wrap(" ".join(text.split()), TEXT_WIDTH, break_on_hyphens=False)
+    return "\n".join(lines) + "\n" + char * max(len(line) for line in lines)
+
+
+def card(summary: Summary) -> Card:
+    takeaway = summary.takeaway or trim_teaser(summary.teaser or "")
+    return Card(
+        id=summary.id,
+        title=summary.title,
+        url=summary.url,
+        date=long_date(summary.published),
+        journal=summary.journal,
+        tags=summary.topics,
+        takeaway=takeaway,
+        who_should_care=first_sentence(summary.who_should_care) if summary.who_should_care else None,
+        is_teaser=summary.is_teaser,
+    )
+
+
+def section_views(
+    issue: Issue, summaries: dict[str, Summary], sections: tuple[str, ...] | None
+) -> tuple[SectionView, ...]:
+    chosen = [s for s in issue.sections if sections is None or s.title in sections]
+    if not chosen:
+        raise RenderError(f"issue {issue.id}: none of the sections {list(sections or ())} is in the issue")
+    missing = [item for s in chosen for item in s.items if item not in summaries]
+    if missing:
+        raise RenderError(f"issue {issue.id}: no summary for {', '.join(missing)}")
+    return tuple(
+        SectionView(s.title, f"section-{n}", tuple(card(summaries[i]) for i in s.items))
+        for n, s in enumerate(chosen, start=1)
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def environment(workspace: Path) -> jinja2.Environment:
+    """Templates from the workspace's templates/ first, then the packaged ones, file by file."""
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(
+            [
+                jinja2.FileSystemLoader(workspace / WORKSPACE_TEMPLATES),
+                jinja2.FileSystemLoader(PACKAGED_TEMPLATES),
+            ]
+        ),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(["mjml", "html"], default_for_string=False),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(wrap=wrap, underline=underline, paragraphs=paragraphs)
+    return env
+
+
+def _render_template(settings: Settings, name: str, context: dict) -> str:
+    try:
+        return environment(settings.workspace).get_template(name).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError(f"{exc.filename or name}:{exc.lineno}: template error: {exc.message}") from None
+    except jinja2.TemplateNotFound as exc:
+        raise RenderError(f"template {exc.name} not found in {WORKSPACE_TEMPLATES}/ or the package") from None
+    except jinja2.UndefinedError as exc:
+        raise RenderError(f"template {name}: {exc.message}; check the variable names") from None
+
+
+def compile_mjml(source: str) -> str:
+    """MJML to email HTML with the CSS inlined; never touches the network."""
+    try:
+        # fonts={} keeps MRML from adding a Google Fonts <link> and @import.
+        html = mjml.mjml2html(source, disable_comments=True, fonts={})
+    except ValueError as exc:
+        raise RenderError(f"the MJML template did not compile: {exc}") from None
+    if re.search(r"<link\b|@import", html, re.IGNORECASE):
+        # premailer would try to fetch them, even with allow_network=False.
+        raise RenderError("the email template pulls in an external stylesheet (<link> or @import); inline it")
+    inlined = premailer.Premailer(
+        html,
+        allow_network=False,
+        strip_important=False,  # MJML's mobile rules and the dark-mode rules need !important
+        keep_style_tags=True,  # @media rules cannot be inlined; they stay in <style>
+        disable_validation=True,
+        cssutils_logging_level=logging.CRITICAL,
+    ).transform()
+    # premailer drops the doctype; without it clients render in quirks mode.
+    return "<!DOCTYPE html>\n" + inlined.removeprefix("<!DOCTYPE html>").lstrip()
+
+
+def render_issue(
+    settings: Settings,
+    issue: Issue,
+    summaries: dict[str, Summary],
+    sections: tuple[str, ...] | None = None,
+) -> RenderedIssue:
+    """Render an issue (or the given subset of its sections) into HTML email, text email and web page."""
+    views = section_views(issue, summaries, sections)
+    context = {
+        "settings": settings,
+        "issue": issue,
+        "date": long_date(issue_date(issue, settings)),
+        "intro": paragraphs(issue.intro),
+        "sections": views,
+        "view_url": f"{settings.archive_url}{issue.id}/",
+        "caution": CAUTION,
+        "token": TOKEN,
+    }
+    html = compile_mjml(_render_template(settings, EMAIL_MJML, context))
+    text = _render_template(settings, EMAIL_TEXT, context)
+    web_html = _render_template(settings, WEB_HTML, context)
+    return RenderedIssue(
+        issue_id=issue.id,
+        subject=issue.subject,
+        preheader=issue.preheader,
+        html=html,
+        text=text,
+        web_html=web_html,
+        summary_ids=tuple(c.id for v in views for c in v.cards),
+        sections=tuple(v.title for v in views),
+    )
+
+
+def build_warnings(issue: Issue, summaries: dict[str, Summary], settings: Settings) -> list[str]:
+    """What is worth a look but does not stop a build."""
+    found = [f"{s.id}: marked needs_review by the importer" for s in summaries.values() if s.needs_review]
+    if len(issue.subject) > 60:
+        found.append(f"subject is {len(issue.subject)} characters; phones show about 60")
+    if issue.send_at is not None:
+        send_date = issue.send_at.astimezone(settings.tz).date()
+        found += [f"{s.id}: published {s.published}, after the send date" for s in summaries.values()
+                  if s.published > send_date]
+    return found
+
+
+def build_issue(settings: Settings, issue_id: str, out_dir: Path | None = None) -> BuildResult:
+    """Validate the issue and write out/<id>/email.html, email.txt and web.html atomically."""
+    issue, summaries = issues.load_issue_content(settings.workspace, issue_id)
+    if issues.INTRO_TODO in issue.intro:
+        raise RenderError(
+            f"issues/{issue_id}.yaml: intro: still the TODO from new-issue; write a short note from "
+            "the editor first (`newsletter preview` shows drafts)"
+        )
+    rendered = render_issue(settings, issue, summaries)
+    folder = (out_dir or settings.workspace / "out") / issue_id
+    files = []
+    for name, body in (("email.html", rendered.html), ("email.txt", rendered.text), ("web.html", rendered.web_html)):
+        data = body.encode("utf-8")
+        atomic_write(folder / name, data)
+        files.append((folder / name, len(data)))
+    return BuildResult(issue_id, folder, tuple(files), tuple(build_warnings(issue, summaries, settings)))

@@ -1,0 +1,157 @@
+"""The one-click unsubscribe endpoint: a small WSGI application a site can mount, and a server.
+
+`POST` with the body `List-Unsubscribe=One-Click` (RFC 8058) and a valid token suppresses the
+address and answers 200, without a redirect. `GET` only shows a page with a button that posts:
+link scanners open every link in a message, so a `GET` alone must never unsubscribe anyone. A
+malformed or forged token, or one for another list, gets 400 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from html import escape
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from urllib.parse import parse_qs, quote
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from newsletter.config import Settings
+from newsletter.errors import DeliveryError
+from newsletter.message import InvalidToken, signing_secret, verify_token
+from newsletter.subscribers import unsubscribe
+
+MAX_BODY = 4096  # a one-click body is 26 bytes; refuse anything large without reading it
+ONE_CLICK = "List-Unsubscribe=One-Click"
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+
+
+def _page(title: str, body: str) -> bytes:
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title></head>"
+        '<body style="font-family: Arial, sans-serif; font-size: 16px; max-width: 36em; margin: 2em auto">'
+        f"<h1>{escape(title)}</h1>{body}</body></html>\n"
+    ).encode()
+
+
+class UnsubscribeApp:
+    """WSGI app: the token comes in the query string (`?token=...`), as in the List-Unsubscribe URL."""
+
+    def __init__(self, workspace: Path, secret: bytes, list_id: str, newsletter_name: str = "the newsletter"):
+        self.workspace = workspace
+        self._secret = secret
+        self.list_id = list_id
+        self.newsletter_name = newsletter_name
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        token = (parse_qs(environ.get("QUERY_STRING", "")).get("token") or [""])[0]
+        if method not in ("GET", "HEAD", "POST"):
+            return self._respond(
+                start_response, "405 Method Not Allowed", "Not allowed", "", [("Allow", "GET, POST")]
+            )
+        email = self._check(token)
+        if email is None:
+            return self._respond(
+                start_response,
+                "400 Bad Request",
+                "This unsubscribe link is not valid",
+                "<p>The link may have been cut short by your mail program. Please use the link in the "
+                "newsletter's footer again, or reply to the newsletter and we will remove you.</p>",
+            )
+        if method == "POST":
+            return self._post(environ, start_response, token, email)
+        return self._respond(
+            start_response,
+            "200 OK",
+            f"Unsubscribe from {self.newsletter_name}",
+            f"<p>Stop sending {escape(self.newsletter_name)} to <strong>{escape(email)}</strong>?</p>"
+            f'<form method="post" action="?token={escape(quote(token, safe=""), quote=True)}">'
+            f'<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+            '<button type="submit" style="font-size: 16px; padding: 0.5em 1em">Unsubscribe</button></form>',
+        )
+
+    def _check(self, token: str) -> str | None:
+        """The address a token is for, or None if it is malformed, forged, or for another list."""
+        try:
+            list_id, email = verify_token(self._secret, token)
+        except InvalidToken:
+            return None
+        return email if list_id == self.list_id else None
+
+    def _post(self, environ: dict, start_response: StartResponse, token: str, email: str) -> Iterable[bytes]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            return self._respond(start_response, "400 Bad Request", "Bad request", "")
+        body = environ["wsgi.input"].read(length).decode("utf-8", "replace")
+        fields = parse_qs(body)
+        if fields.get("List-Unsubscribe") != ["One-Click"]:
+            return self._respond(
+                start_response,
+                "400 Bad Request",
+                "Bad request",
+                f"<p>Expected the form field {escape(ONE_CLICK)}.</p>",
+            )
+        unsubscribe(self.workspace, email, "one-click unsubscribe")
+        log.info("unsubscribed one address")  # never the address or the token: logs travel
+        return self._respond(
+            start_response,
+            "200 OK",
+            "You are unsubscribed",
+            f"<p>{escape(email)} will get no more issues of {escape(self.newsletter_name)}.</p>",
+        )
+
+    def _respond(
+        self, start_response: StartResponse, status: str, title: str, body: str, extra: list | None = None
+    ) -> Iterable[bytes]:
+        page = _page(title, body)
+        headers = [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(page))),
+            ("Cache-Control", "no-store"),
+            ("Referrer-Policy", "no-referrer"),  # the token must not leak to other sites
+            *(extra or []),
+        ]
+        start_response(status, headers)
+        return [page]
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        # The default access log prints the query string, which holds the token.
+        log.debug("%s %s", self.command, self.path.split("?")[0])
+
+
+def make_unsubscribe_server(app: UnsubscribeApp, host: str = "127.0.0.1", port: int = 8025) -> WSGIServer:
+    """A threaded HTTP server for the app (port 0 picks a free port: see server.server_port)."""
+    return make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+
+
+def serve(settings: Settings, host: str, port: int, dev_key: bool, announce: Callable[[str], None]) -> None:
+    """Run the endpoint until interrupted; `announce` receives the one line saying where it listens."""
+    secret, is_dev = signing_secret(dev_ok=dev_key)
+    app = UnsubscribeApp(settings.workspace, secret, settings.list_id, settings.name)
+    try:
+        server = make_unsubscribe_server(app, host, port)
+    except OSError as exc:
+        raise DeliveryError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    note = " with the DEVELOPMENT key (links in real mail will not verify)" if is_dev else ""
+    announce(f"Unsubscribe endpoint on http://{host}:{server.server_port}/?token=...{note}; Ctrl-C stops it")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

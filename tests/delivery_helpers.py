@@ -1,0 +1,117 @@
+"""Helpers for the delivery tests: a ready issue and a synthetic subscriber list in a workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ISSUE_ID = "2026-06"
+
+ISSUE_YAML = """\
+title: "MS Research Roundup, June 2026"
+subject: "Microglia, healing and harm"
+preheader: "Two new studies in plain language"
+window: {{since: 2026-05-01, until: 2026-05-31}}
+send_at: {send_at}
+intro: |
+  A short note from the editor.
+sections:
+  - title: Immune cells and inflammation
+    items:
+      - 2026-05-06-microglia-affect-ms-healing-harm-explained
+      - 2026-05-14-lab-grown-human-microglia-point-targets
+"""
+
+
+def write_issue(
+    workspace: Path, issue_id: str = ISSUE_ID, send_at: str = "2026-06-02T09:00:00-04:00"
+) -> Path:
+    path = workspace / "issues" / f"{issue_id}.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(ISSUE_YAML.format(send_at=send_at), encoding="utf-8")
+    return path
+
+
+def reader(n: int) -> str:
+    return f"reader{n:04d}@example.org"
+
+
+def write_readers(workspace: Path, count: int) -> list[str]:
+    """Replace the sample lists with one list of `count` subscribers; returns their addresses."""
+    folder = workspace / "subscribers"
+    for old in folder.glob("*.csv"):
+        old.unlink()
+    emails = [reader(n) for n in range(count)]
+    rows = [f"{email},Reader {n},,subscribed,2026-01-01" for n, email in enumerate(emails)]
+    (folder / "readers.csv").write_text(
+        "email,name,topics,status,subscribed_at\n" + "\n".join(rows) + "\n", encoding="utf-8"
+    )
+    (folder / "suppressed.csv").write_text("email,reason,date\n", encoding="utf-8")
+    return emails
+
+
+class RecordingSink:
+    """An aiosmtpd handler that records every accepted message and can be told to refuse some.
+
+    `replies[address]` is a list of RCPT replies to give that address first (e.g. "451 4.3.0 busy");
+    `drop[address]` is how many times to drop the connection at DATA instead of accepting.
+    """
+
+    def __init__(self):
+        import threading
+
+        self.lock = threading.Lock()
+        self.received: list[tuple[str, str]] = []  # (recipient, Message-ID)
+        self.replies: dict[str, list[str]] = {}
+        self.drop: dict[str, int] = {}
+        self.refuse_all: str | None = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self.lock:
+            if self.refuse_all:
+                return self.refuse_all
+            queued = self.replies.get(address)
+            if queued:
+                return queued.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        from email.parser import BytesHeaderParser
+
+        recipient = envelope.rcpt_tos[0]
+        with self.lock:
+            if self.drop.get(recipient, 0) > 0:
+                self.drop[recipient] -= 1
+                server.transport.close()  # the server dies before accepting the message
+                return "421 going away"
+        message_id = BytesHeaderParser().parsebytes(envelope.content)["Message-ID"]
+        with self.lock:
+            self.received.append((recipient, message_id))
+        return "250 2.0.0 queued"
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.received)
+
+    def per_recipient(self) -> dict[str, int]:
+        from collections import Counter
+
+        with self.lock:
+            return dict(Counter(rcpt for rcpt, _ in self.received))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_sink(handler: RecordingSink, port: int | None = None):
+    """A real SMTP server on loopback (aiosmtpd), in its own thread; call .stop() when done."""
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(handler, hostname="127.0.0.1", port=port or free_port())
+    controller.start()
+    return controller

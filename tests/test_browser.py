@@ -1,0 +1,119 @@
+"""The sample issue's email.html in a real headless Chromium, at a phone's and a desktop's width."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from newsletter import render
+from newsletter.config import load_settings
+from newsletter.content import load_summaries
+from newsletter.issues import load_issue
+from tests.bench_helpers import ISSUE, ensure_sample_issue
+from tests.conftest import REPO, WORKSPACE_PARTS
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+MISSING = [p for p in (CHROMIUM, CHROMEDRIVER) if not (os.access(p, os.X_OK) or shutil.which(p))]
+
+pytestmark = pytest.mark.skipif(
+    bool(MISSING),
+    reason=f"headless browser not installed ({', '.join(MISSING)}); apt-get install chromium chromium-driver",
+)
+
+PHONE, DESKTOP = 375, 800
+MIN_TAP = 44  # px: a comfortable tap target (Apple's and WCAG 2.5.5's guidance)
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # Giving the binary and the driver means Selenium Manager never downloads anything.
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-default-apps",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+    ):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield browser
+    browser.quit()
+
+
+@pytest.fixture(scope="module")
+def email_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """The sample issue built to email.html, and the titles of its summaries."""
+    root = tmp_path_factory.mktemp("ws")
+    for part in WORKSPACE_PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, root / part)
+        elif source.is_file():
+            shutil.copy2(source, root / part)
+    ensure_sample_issue(root)
+    settings = load_settings(root)
+    built = render.build_issue(settings, ISSUE, root / "out")
+    store = load_summaries(root)
+    titles = [store[sid].title for sid in load_issue(root, ISSUE).summary_ids]
+    return built.out_dir / "email.html", titles
+
+
+def show(driver, path: Path, width: int) -> None:
+    # Emulate the device's width exactly (a window's outer size includes browser chrome).
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600},
+    )
+    driver.get(path.as_uri())
+
+
+LAYOUT = """
+const titles = arguments[0];
+const visible = (el) => {
+  const r = el.getBoundingClientRect(), s = getComputedStyle(el);
+  return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'
+    && r.left >= 0 && r.right <= window.innerWidth + 0.5;
+};
+const all = [...document.querySelectorAll('body *')]
+  .filter(el => el.children.length === 0 || el.tagName === 'A');
+const text = (el) => el.textContent.replace(/\\s+/g, ' ').trim();
+const titleShown = titles.map(t => all.some(el => text(el).includes(t) && visible(el)));
+const readMore = [...document.querySelectorAll('a')].filter(a => /read more/i.test(a.textContent))
+  .map(a => Math.round(a.getBoundingClientRect().height));
+return {scrollWidth: document.documentElement.scrollWidth, bodyWidth: document.body.scrollWidth,
+        innerWidth: window.innerWidth, titleShown, readMore};
+"""
+
+
+@pytest.mark.parametrize("width", [PHONE, DESKTOP])
+def test_nothing_overflows_and_every_title_is_visible(driver, email_file, width: int, tmp_path: Path):
+    path, titles = email_file
+    show(driver, path, width)
+    layout = driver.execute_script(LAYOUT, titles)
+    driver.save_screenshot(str(tmp_path / f"email-{width}.png"))  # kept by pytest for a look
+    assert layout["innerWidth"] == width
+    assert layout["scrollWidth"] <= width and layout["bodyWidth"] <= width, layout
+    assert all(layout["titleShown"]), dict(zip(titles, layout["titleShown"], strict=True))
+
+
+def test_read_more_links_are_comfortable_tap_targets_on_a_phone(driver, email_file):
+    path, titles = email_file
+    show(driver, path, PHONE)
+    heights = driver.execute_script(LAYOUT, titles)["readMore"]
+    assert len(heights) == len(titles)
+    assert min(heights) >= MIN_TAP, heights

@@ -1,0 +1,442 @@
+"""The pre-send check: each finding on a deliberately broken issue, email or message, and the CLI."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from newsletter import check, issues, render
+from newsletter.check import Finding, RenderedEmail
+from newsletter.fileio import parse_yaml
+from newsletter.models import Issue, Section, Summary
+from tests.bench_helpers import ensure_sample_issue
+
+TODO = "TODO: write a short note from the editor."
+
+ISSUE_YAML = """\
+title: MS Research Roundup, June 2026
+subject: Microglia, gut bacteria and a new look at B cells
+preheader: Five new studies in plain language
+window: {since: 2026-05-01, until: 2026-05-31}
+intro: |
+  Welcome.
+sections:
+  - title: Immune cells
+    items: [cd29-b-cells, microglia-models]
+"""
+
+
+def summary(sid: str = "cd29-b-cells", **changes) -> Summary:
+    fields = dict(
+        id=sid,
+        title=f"Title of {sid}",
+        url=f"https://msresearch.example.org/research/{sid}",
+        published=date(2026, 5, 1),
+        takeaway="A takeaway.",
+        found="What they found.",
+        considerations="The study was small.",
+    )
+    fields.update(changes)
+    return Summary(**fields)
+
+
+def issue(**changes) -> Issue:
+    fields = dict(
+        id="2026-06",
+        title="MS Research Roundup, June 2026",
+        subject="Microglia, gut bacteria and a new look at B cells",
+        preheader="Five new studies in plain language",
+        since=date(2026, 5, 1),
+        until=date(2026, 5, 31),
+        intro="Welcome.",
+        sections=(Section("Immune cells", ("cd29-b-cells", "microglia-models")),),
+    )
+    fields.update(changes)
+    return Issue(**fields)
+
+
+DOC = parse_yaml(ISSUE_YAML, Path("issues/2026-06.yaml"))
+STORE = {s.id: s for s in (summary("cd29-b-cells"), summary("microglia-models"))}
+
+
+def findings_of(the_issue: Issue, store=STORE, carried=None) -> list[Finding]:
+    return check.issue_findings(the_issue, store, DOC, TODO, carried)
+
+
+def only(findings: list[Finding]) -> Finding:
+    assert len(findings) == 1, findings
+    return findings[0]
+
+
+# --- the issue --------------------------------------------------------------------------------
+
+
+def test_a_well_assembled_issue_has_no_findings():
+    assert findings_of(issue()) == []
+
+
+def test_intro_still_todo_is_an_error_at_the_intro_line():
+    found = only(findings_of(issue(intro=f"{TODO}\n")))
+    assert (found.severity, found.where) == ("error", "issues/2026-06.yaml:5")
+    assert "TODO" in found.what and "note from the editor" in found.fix
+
+
+def test_missing_subject_is_an_error_and_a_long_one_a_warning():
+    assert only(findings_of(issue(subject=""))).severity == "error"
+    long = only(findings_of(issue(subject="A" * 75)))
+    assert long.severity == "warning" and "75 characters" in long.what
+    assert long.where == "issues/2026-06.yaml:2"
+
+
+def test_missing_preheader_is_a_warning():
+    found = only(findings_of(issue(preheader="")))
+    assert found.severity == "warning" and "preheader" in found.what
+
+
+def test_empty_section_is_an_error():
+    sections = (Section("Immune cells", ("cd29-b-cells", "microglia-models")), Section("Empty", ()))
+    found = only(findings_of(issue(sections=sections)))
+    assert found.severity == "error" and "'Empty' is empty" in found.what
+
+
+def test_a_summary_twice_is_an_error_at_its_second_place():
+    sections = (Section("Immune cells", ("cd29-b-cells", "microglia-models", "cd29-b-cells")),)
+    found = only(findings_of(issue(sections=sections)))
+    assert found.severity == "error" and "cd29-b-cells appears twice" in found.what
+
+
+def test_summary_outside_the_window_names_its_date_and_line():
+    store = {**STORE, "microglia-models": summary("microglia-models", published=date(2026, 4, 2))}
+    found = only(findings_of(issue(), store))
+    assert found.severity == "warning"
+    assert "published 2026-04-02, outside the issue's window 2026-05-01..2026-05-31" in found.what
+    assert found.where == "issues/2026-06.yaml:9"
+
+
+def test_summary_already_sent_names_the_earlier_issue():
+    found = only(findings_of(issue(), carried={"microglia-models": "2026-05"}))
+    assert "microglia-models was already sent in issue 2026-05" in found.what
+
+
+def test_summary_marked_needs_review_is_an_error_naming_its_file():
+    store = {**STORE, "cd29-b-cells": summary(needs_review=True, missing_fields=("published",))}
+    found = only(findings_of(issue(), store))
+    assert found.severity == "error"
+    assert "needs_review (guessed: published)" in found.what
+    assert "summaries/cd29-b-cells.yaml" in found.fix
+
+
+def test_summary_missing_from_the_store_is_an_error():
+    found = only(findings_of(issue(), {"cd29-b-cells": STORE["cd29-b-cells"]}))
+    assert "microglia-models is not in summaries/" in found.what
+
+
+# --- the content ------------------------------------------------------------------------------
+
+TODAY = date(2026, 6, 1)
+
+
+def test_a_complete_summary_has_no_findings():
+    assert check.summary_findings(summary(), TODAY) == []
+
+
+def test_full_summary_without_takeaway_is_an_error():
+    found = only(check.summary_findings(summary(takeaway=None, teaser="Blurb."), TODAY))
+    assert found.severity == "error" and found.where == "summaries/cd29-b-cells.yaml (takeaway)"
+
+
+def test_teaser_without_takeaway_is_a_warning():
+    teaser = summary(takeaway=None, found=None, considerations=None, teaser="Blurb.")
+    assert only(check.summary_findings(teaser, TODAY)).severity == "warning"
+
+
+def test_full_summary_without_considerations_is_an_error():
+    found = only(check.summary_findings(summary(considerations=None), TODAY))
+    assert "considerations" in found.what and found.where.endswith("(considerations)")
+
+
+def test_plain_http_link_in_a_summary_is_an_error():
+    found = only(check.summary_findings(summary(found="See http://example.org/study for more."), TODAY))
+    assert "http://example.org/study is not https" in found.what
+    assert found.where == "summaries/cd29-b-cells.yaml (found)"
+
+
+def test_date_in_the_future_is_an_error():
+    found = only(check.summary_findings(summary(published=date(2026, 12, 31)), TODAY))
+    assert "2026-12-31 is in the future" in found.what
+
+
+# --- the email --------------------------------------------------------------------------------
+
+UNSUBSCRIBE = "https://msresearch.example.org/newsletter/unsubscribe?token=abc"
+ADDRESS = "MS Research Roundup, 100 Example Street, Springfield, MA 01101, USA"
+
+
+def card(s: Summary) -> str:
+    return (
+        f'<h2>{s.title}</h2><p>{s.takeaway}</p><a href="{s.url}" aria-label="Read more: {s.title}">'
+        "Read more</a>"
+    )
+
+
+def good_html(body: str | None = None) -> str:
+    cards = body if body is not None else "".join(card(s) for s in STORE.values())
+    return (
+        '<!doctype html><html lang="en"><head><title>June</title><style>p{color:#222}</style></head>'
+        f'<body><img src="logo.png" alt="MS Research Roundup">{cards}'
+        f'<p>{ADDRESS}</p><a href="{UNSUBSCRIBE}">Unsubscribe</a></body></html>'
+    )
+
+
+def good_text(extra: str = "") -> str:
+    cards = "".join(f"{s.title}\n{s.takeaway}\nRead more: {s.url}\n\n" for s in STORE.values())
+    return (
+        f"{cards}{extra}MS Research Roundup, 100 Example Street,\nSpringfield, MA 01101, USA\n{UNSUBSCRIBE}\n"
+    )
+
+
+def email(html: str | None = None, text: str | None = None, unsubscribe: str | None = UNSUBSCRIBE):
+    return RenderedEmail(
+        html if html is not None else good_html(),
+        text if text is not None else good_text(),
+        unsubscribe,
+        ADDRESS,
+        tuple(STORE.values()),
+    )
+
+
+def test_a_good_email_has_no_findings():
+    assert check.email_findings(email()) == []
+
+
+def test_html_over_102_kb_is_an_error_and_over_80_kb_a_warning():
+    cards = "".join(card(s) for s in STORE.values())
+    padding = "<p>" + "x" * 1000 + "</p>"
+    big = only(check.email_findings(email(good_html(cards + padding * 104))))
+    assert big.severity == "error" and "Gmail clips" in big.what
+    near = only(check.email_findings(email(good_html(cards + padding * 85))))
+    assert near.severity == "warning" and "close to Gmail's 102 KB" in near.what
+
+
+def test_leftover_template_syntax_in_html_and_text():
+    html = good_html("".join(card(s) for s in STORE.values()) + "<p>Hello {{ name }}</p>")
+    found = only(check.email_findings(email(html)))
+    assert (found.where, found.severity) == ("email.html", "error") and "{{" in found.what
+    found = only(check.email_findings(email(text=good_text("{% endif %}\n"))))
+    assert found.where == "email.txt" and "{%" in found.what
+
+
+def test_leftover_personalisation_token():
+    found = only(check.email_findings(email(text=good_text("Dear __NL_NAME__,\n"))))
+    assert "__NL_NAME__" in found.what
+
+
+def test_image_without_alt_is_an_error():
+    html = good_html().replace('alt="MS Research Roundup"', "")
+    found = only(check.email_findings(email(html)))
+    assert "logo.png has no alt" in found.what
+
+
+def test_link_without_a_name_is_an_error():
+    html = good_html("".join(card(s) for s in STORE.values()) + '<a href="https://x.example.org/"> </a>')
+    found = only(check.email_findings(email(html)))
+    assert "https://x.example.org/ has no name" in found.what
+
+
+def test_duplicate_generic_link_names_are_a_warning():
+    html = good_html().replace('aria-label="Read more: ', 'data-title="')
+    found = only(check.email_findings(email(html)))
+    assert (
+        found.severity == "warning" and "2 links to different pages are all named 'Read more'" in found.what
+    )
+
+
+def test_missing_unsubscribe_link_in_either_part():
+    html = good_html().replace(f'<a href="{UNSUBSCRIBE}">Unsubscribe</a>', "")
+    assert "no link to the recipient's unsubscribe page" in only(check.email_findings(email(html))).what
+    text = good_text().replace(UNSUBSCRIBE, "")
+    assert only(check.email_findings(email(text=text))).what == "the text has no unsubscribe link"
+    assert "List-Unsubscribe" in only(check.email_findings(email(unsubscribe=None))).what
+
+
+def test_missing_postal_address():
+    html = good_html().replace(ADDRESS, "")
+    found = only(check.email_findings(email(html)))
+    assert found.where == "email.html" and "postal address" in found.what
+
+
+def test_long_text_lines_are_a_warning_but_bare_urls_are_not():
+    url_line = "Read more: https://msresearch.example.org/research/" + "a-very-long-slug-" * 5
+    assert check.long_text_lines(f"short\n{url_line}\n") == []
+    found = only(check.email_findings(email(text=good_text("word " * 20 + "\n"))))
+    assert found.severity == "warning" and "1 text line(s) longer than 78" in found.what
+
+
+def test_text_and_html_must_carry_the_same_summaries():
+    html = good_html(card(STORE["cd29-b-cells"]))
+    found = only(check.email_findings(email(html)))
+    assert "microglia-models is in the text but its title or link is not in the HTML" in found.what
+
+
+# --- deliverability ---------------------------------------------------------------------------
+
+SA_OUTPUT = """\
+X-Spam-Checker-Version: SpamAssassin 4.0.1 (2024-03-25) on vm
+X-Spam-Status: Yes, score=6.3 required=5.0 tests=HTML_MESSAGE,MIME_HTML_ONLY,
+\tMISSING_DATE autolearn=disabled version=4.0.1
+From: a@example.org
+
+Content analysis details:   (6.3 points, 5.0 required)
+
+ pts rule name              description
+---- ---------------------- --------------------------------------------------
+ 0.0 HTML_MESSAGE           BODY: HTML included in message
+ 1.4 MISSING_DATE           Missing Date: header
+ 4.9 MIME_HTML_ONLY         BODY: Message only has text/html MIME parts
+"""
+
+
+def test_parse_spamassassin_reads_score_and_rules():
+    spam = check.parse_spamassassin(SA_OUTPUT)
+    assert (spam.score, spam.required) == (6.3, 5.0)
+    assert spam.rules == (("HTML_MESSAGE", 0.0), ("MISSING_DATE", 1.4), ("MIME_HTML_ONLY", 4.9))
+
+
+def test_spam_score_thresholds_and_the_skip_note():
+    spam = check.parse_spamassassin(SA_OUTPUT)
+    found = only(check.spam_findings(spam))
+    assert found.severity == "error" and "MIME_HTML_ONLY +4.9" in found.what
+    warn = check.SpamScore(2.5, 5.0, (("X", 2.5),))
+    assert only(check.spam_findings(warn)).severity == "warning"
+    assert only(check.spam_findings(check.SpamScore(2.0, 5.0, ()))).severity == "note"
+    note = only(check.spam_findings(None))
+    assert note.severity == "note" and "not installed" in note.what
+
+
+@pytest.mark.skipif(not check.spamassassin_available(), reason="spamassassin is not installed")
+def test_spamassassin_scores_a_text_only_message_low():
+    message = (
+        b"From: Roundup <roundup@msresearch.example.org>\r\nTo: reader@example.org\r\n"
+        b"Subject: Research news\r\nDate: Mon, 01 Jun 2026 09:00:00 -0400\r\n"
+        b"Message-ID: <20260601090000.1234@msresearch.example.org>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nFive new studies in plain language.\r\n"
+    )
+    spam = check.run_spamassassin(message)
+    assert spam.required == 5.0 and spam.score < 2.0
+
+
+# --- the command, on the sample workspace -----------------------------------------------------
+
+
+def run_check(workspace: Path, *args: str):
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+
+    return CliRunner().invoke(cli, ["--workspace", str(workspace), "check", *args])
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_check_passes_the_sample_issue(workspace: Path):
+    issue_id = ensure_sample_issue(workspace)
+    result = run_check(workspace, issue_id)
+    assert result.exit_code == 0, result.output
+    assert f"{issue_id}: 0 error(s)" in result.output
+    if check.spamassassin_available():
+        assert "note: email: SpamAssassin scores the sample message" in result.output
+
+
+def test_check_fails_an_issue_with_the_todo_intro(workspace: Path):
+    issue_id = ensure_sample_issue(workspace)
+    path = workspace / "issues" / f"{issue_id}.yaml"
+    text = path.read_text()
+    intro = text[text.index("intro: |") : text.index("sections:")]
+    path.write_text(text.replace(intro, f"intro: |\n  {issues.INTRO_TODO}\n"))
+    result = run_check(workspace, issue_id)
+    assert result.exit_code == 1
+    assert (
+        f"error: issues/{issue_id}.yaml:" in result.output
+        and "the intro is still the TODO text" in result.output
+    )
+
+
+def test_check_reports_a_needs_review_summary_and_strict_fails_on_warnings(workspace: Path):
+    issue_id = ensure_sample_issue(workspace)
+    issue = issues.load_issue(workspace, issue_id)
+    first = issue.summary_ids[0]
+    with (workspace / "summaries" / f"{first}.yaml").open("a") as handle:
+        handle.write("needs_review: true\n")
+    result = run_check(workspace, issue_id)
+    assert result.exit_code == 1 and f"summary {first} is marked needs_review" in result.output
+    (workspace / "summaries" / f"{first}.yaml").write_text(
+        (workspace / "summaries" / f"{first}.yaml").read_text().replace("needs_review: true\n", "")
+    )
+    edit(
+        workspace / "issues" / f"{issue_id}.yaml",
+        "subject: ",
+        "subject: A much longer subject line that runs on, ",
+    )
+    assert run_check(workspace, issue_id).exit_code == 0
+    strict = run_check(workspace, issue_id, "--strict")
+    assert strict.exit_code == 1 and "inboxes cut it near 60" in strict.output
+
+
+def test_check_reports_an_empty_section_with_its_line(workspace: Path):
+    issue_id = ensure_sample_issue(workspace)
+    with (workspace / "issues" / f"{issue_id}.yaml").open("a") as handle:
+        handle.write("  - title: Empty one\n    items: []\n")
+    result = run_check(workspace, issue_id)
+    assert result.exit_code == 1
+    assert f"error: issues/{issue_id}.yaml:" in result.output and "empty section" in result.output
+
+
+def test_check_reports_a_summary_without_considerations(workspace: Path):
+    issue_id = ensure_sample_issue(workspace)
+    first = issues.load_issue(workspace, issue_id).summary_ids[0]
+    path = workspace / "summaries" / f"{first}.yaml"
+    text = path.read_text()
+    # Drop the field and any indented continuation lines that belonged to it.
+    lines, skipping = [], False
+    for line in text.splitlines():
+        if line.startswith("considerations:"):
+            skipping = True
+            continue
+        if skipping and line.startswith((" ", "\t")):
+            continue
+        skipping = False
+        lines.append(line)
+    path.write_text("\n".join(lines) + "\n")
+    result = run_check(workspace, issue_id)
+    assert result.exit_code == 1
+    assert f"error: summaries/{first}.yaml (considerations): a full summary without its considerations" in (
+        result.output
+    )
+
+
+def test_check_reports_a_template_without_the_postal_address(workspace: Path):
+    issue_id = ensure_sample_issue(workspace)
+    (workspace / "templates").mkdir(exist_ok=True)
+    packaged = render.PACKAGED_TEMPLATES / "email.txt"
+    text = packaged.read_text()
+    assert "{{ settings.postal_address | wrap }}" in text
+    (workspace / "templates" / "email.txt").write_text(
+        text.replace("{{ settings.postal_address | wrap }}", "")
+    )
+    result = run_check(workspace, issue_id)
+    assert result.exit_code == 1
+    assert "error: email.txt: the sender's postal address is missing" in result.output
+
+
+def test_check_of_a_missing_issue_says_how_to_draft_one(workspace: Path):
+    result = run_check(workspace, "2031-01")
+    assert result.exit_code == 1
+    assert (
+        "issues/2031-01.yaml: no such issue; draft one with `newsletter new-issue 2031-01`" in result.output
+    )

@@ -1,0 +1,459 @@
+"""The delivery engine: streaming, retries with backoff, bounces, pausing, and resuming from the ledger.
+
+These tests drive the engine with a small scripted provider (the Provider protocol is two methods);
+the SMTP behaviour against a real aiosmtpd server is in test_send_crash.py and test_send_smtp.py.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from pathlib import Path
+
+import pytest
+
+from newsletter import delivery as dl
+from newsletter import ledger as lg
+from newsletter.providers.base import OutgoingMessage, SendResult
+
+ISSUE = "2026-06"
+
+
+class ScriptedProvider:
+    """Answers each send from a script keyed by address (default: accepted); records what it accepted."""
+
+    name = "scripted"
+
+    def __init__(self, world: ScriptedWorld):
+        self.world = world
+        self.closed = False
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        with self.world.lock:
+            replies = self.world.script.get(message.envelope_to, [])
+            reply = replies.pop(0) if replies else "sent"
+            self.world.attempts.append(message.envelope_to)
+        if reply == "drop":
+            raise ConnectionResetError("connection dropped by the server")
+        if reply == "sent":
+            with self.world.lock:
+                self.world.delivered.append(message.envelope_to)
+            return SendResult("sent", "250 OK", provider_id=f"id-{message.envelope_to}")
+        status, detail = reply
+        return SendResult(status, detail)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class ScriptedWorld:
+    def __init__(self, script: dict | None = None, down_for: int = 0):
+        self.script = {k: list(v) for k, v in (script or {}).items()}
+        self.lock = threading.Lock()
+        self.attempts: list[str] = []
+        self.delivered: list[str] = []
+        self.connections: list[ScriptedProvider] = []
+        self.down_for = down_for  # the first N connection attempts fail: a server down at the start
+
+    def connect(self) -> ScriptedProvider:
+        with self.lock:
+            if self.down_for > 0:
+                self.down_for -= 1
+                raise ConnectionRefusedError("[Errno 111] Connection refused")
+            provider = ScriptedProvider(self)
+            self.connections.append(provider)
+            return provider
+
+
+def build(row: lg.RecipientRow) -> OutgoingMessage:
+    return OutgoingMessage(ISSUE, "roundup@example.org", row.email, f"<{row.rowid}@example.org>", b"Hi\r\n")
+
+
+FAST = dl.DeliveryOptions(rate=10_000, concurrency=2, max_attempts=3, backoff_base=0.001, pause_after=5)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path):
+    with lg.Ledger(tmp_path / "ledger.sqlite3") as opened:
+        yield opened
+
+
+def start(ledger: lg.Ledger, count: int) -> list[str]:
+    emails = [f"reader{n:03d}@example.org" for n in range(count)]
+    ledger.start_run(ISSUE, "scripted", ["a-summary"], [lg.NewRecipient(e) for e in emails])
+    return emails
+
+
+def engine(ledger, world, options=FAST, **kwargs) -> dl.Engine:
+    return dl.Engine(ledger, ISSUE, build, world.connect, options, rng=random.Random(1), **kwargs)
+
+
+def test_every_recipient_is_sent_once_and_the_run_finishes(ledger):
+    emails = start(ledger, 50)
+    world = ScriptedWorld()
+
+    outcome = engine(ledger, world).run()
+
+    assert sorted(world.delivered) == emails
+    assert outcome.state == lg.FINISHED and outcome.exit_code == 0 and outcome.sent_now == 50
+    assert ledger.counts(ISSUE)[lg.SENT] == 50
+    assert len(world.connections) == 2 and all(p.closed for p in world.connections)
+
+
+def test_a_transient_reply_is_retried_until_accepted(ledger):
+    emails = start(ledger, 3)
+    world = ScriptedWorld({emails[1]: [("transient", "451 4.3.0 try again later")] * 2})
+
+    outcome = engine(ledger, world).run()
+
+    assert world.attempts.count(emails[1]) == 3
+    assert sorted(world.delivered) == emails
+    assert outcome.state == lg.FINISHED
+
+
+def test_transient_failures_beyond_the_limit_stay_resumable(ledger):
+    emails = start(ledger, 3)
+    world = ScriptedWorld({emails[0]: [("transient", "451 4.3.0 try again later")] * 3})
+
+    outcome = engine(ledger, world).run()
+
+    assert outcome.state == lg.INCOMPLETE and outcome.exit_code == dl.EXIT_FAILURES
+    assert [(f.email, f.state) for f in ledger.failures(ISSUE)] == [(emails[0], lg.FAILED_TRANSIENT)]
+    # The next run sends it (the server has recovered) and nobody else again.
+    outcome = engine(ledger, world).run()
+    assert outcome.state == lg.FINISHED and outcome.sent_now == 1
+    assert sorted(world.delivered) == emails
+
+
+def test_a_permanent_reply_is_not_retried_and_a_recipient_rejection_is_a_bounce(ledger):
+    emails = start(ledger, 3)
+    world = ScriptedWorld(
+        {
+            emails[0]: [("permanent", "550 5.1.1 <reader000@example.org>: no such user")],
+            emails[1]: [("permanent", "554 5.6.0 message content rejected")],
+        }
+    )
+    bounced: list[tuple[str, str]] = []
+
+    outcome = engine(ledger, world, on_bounce=lambda email, reason: bounced.append((email, reason))).run()
+
+    assert world.attempts.count(emails[0]) == 1 and world.attempts.count(emails[1]) == 1
+    assert bounced == [(emails[0], "550 5.1.1 <reader000@example.org>: no such user")]
+    assert outcome.state == lg.FINISHED and outcome.exit_code == dl.EXIT_FAILURES
+    assert outcome.counts[lg.FAILED_PERMANENT] == 2
+
+
+def test_a_dropped_connection_is_retried_on_a_fresh_connection(ledger):
+    emails = start(ledger, 4)
+    world = ScriptedWorld({emails[2]: ["drop"]})
+
+    outcome = engine(ledger, world, options=FAST.__class__(**{**FAST.__dict__, "concurrency": 1})).run()
+
+    assert sorted(world.delivered) == emails
+    assert outcome.state == lg.FINISHED
+    assert len(world.connections) == 2  # the broken one was closed and replaced
+
+
+def test_a_server_down_at_the_start_is_waited_for_with_backoff(ledger):
+    emails = start(ledger, 5)
+    world = ScriptedWorld(down_for=2)
+
+    outcome = engine(ledger, world).run()
+
+    assert sorted(world.delivered) == emails and outcome.state == lg.FINISHED
+
+
+def test_too_many_consecutive_errors_pause_the_run_and_say_why(ledger):
+    start(ledger, 40)
+    world = ScriptedWorld(down_for=10_000)
+
+    outcome = engine(ledger, world).run()
+
+    assert outcome.state == lg.PAUSED and outcome.exit_code == dl.EXIT_PAUSED
+    assert (
+        "paused after 5 errors in a row; last: cannot connect: [Errno 111] Connection refused" in outcome.note
+    )
+    assert ledger.run(ISSUE).state == lg.PAUSED
+    assert world.delivered == []
+    # Nobody was lost: once the server is back, a new run sends everyone.
+    world.down_for = 0
+    assert engine(ledger, world).run().state == lg.FINISHED
+    assert len(world.delivered) == 40
+
+
+def test_someone_who_unsubscribes_mid_run_is_skipped(ledger):
+    emails = start(ledger, 5)
+    world = ScriptedWorld()
+
+    outcome = engine(ledger, world, is_suppressed=lambda email: email == emails[3]).run()
+
+    assert emails[3] not in world.delivered and len(world.delivered) == 4
+    assert outcome.counts[lg.SKIPPED] == 1 and outcome.state == lg.FINISHED and outcome.exit_code == 0
+
+
+def test_a_stop_request_finishes_the_messages_in_flight_and_leaves_a_resumable_run(ledger):
+    emails = start(ledger, 30)
+    world = ScriptedWorld()
+    stop = threading.Event()
+
+    def build_then_stop(row: lg.RecipientRow) -> OutgoingMessage:
+        if row.rowid == 10:
+            stop.set()  # as Ctrl-C would, from the signal handler
+        return build(row)
+
+    outcome = dl.Engine(ledger, ISSUE, build_then_stop, world.connect, FAST, stop=stop).run()
+
+    assert outcome.state == lg.INTERRUPTED and outcome.exit_code == dl.EXIT_INTERRUPTED
+    counts = ledger.counts(ISSUE)
+    assert counts[lg.SENDING] == 0 and counts[lg.SENT] == len(world.delivered) < 30
+    outcome = engine(ledger, world).run()
+    assert outcome.state == lg.FINISHED and sorted(world.delivered) == emails
+
+
+def test_the_rate_limiter_spaces_slots_evenly():
+    now = [100.0]
+    limiter = dl.RateLimiter(4.0, clock=lambda: now[0])
+    limiter.wait(threading.Event())  # the first slot is now
+    assert limiter._next == pytest.approx(100.25)
+    now[0] = 200.0  # after a long idle spell, no burst is banked
+    limiter.wait(threading.Event())
+    assert limiter._next == pytest.approx(200.25)
+
+
+def test_backoff_doubles_up_to_a_ceiling_with_jitter():
+    options = dl.DeliveryOptions(rate=1, concurrency=1, backoff_base=2, backoff_max=30)
+    rng = random.Random(7)
+    delays = [dl.backoff_delay(n, options, rng) for n in range(1, 7)]
+    ceilings = [2, 4, 8, 16, 30, 30]
+    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
+
+
+def test_progress_lines_are_plain_when_not_on_a_terminal():
+    import io
+
+    stream = io.StringIO()
+    printer = dl.ProgressPrinter(stream, tty=False, every=3600)
+    tally = dl.Tally(total=10, sent=4, failed_permanent=1)
+    printer(tally, False)
+    printer(tally, False)  # too soon for another line
+    printer(tally, True)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("5/10  sent 4  failed 1  skipped 0  ")
+
+
+# -- the same engine against a real SMTP server (aiosmtpd on loopback) -------------------------------
+
+
+@pytest.fixture
+def smtp_sink():
+    from delivery_helpers import RecordingSink, start_sink
+
+    handler = RecordingSink()
+    controller = start_sink(handler)
+    handler.port = controller.port
+    yield handler
+    controller.stop()
+
+
+def smtp_engine(ledger, port: int, options: dl.DeliveryOptions, **kwargs) -> dl.Engine:
+    from newsletter.providers.smtp import SmtpProvider
+
+    return dl.Engine(
+        ledger, ISSUE, build, lambda: SmtpProvider("127.0.0.1", port, "none", timeout=5), options,
+        rng=random.Random(3), **kwargs,
+    )  # fmt: skip
+
+
+SMTP_FAST = dl.DeliveryOptions(rate=10_000, concurrency=2, max_attempts=4, backoff_base=0.01, pause_after=8)
+
+
+def test_smtp_451_is_retried_and_550_is_a_bounce_not_retried(ledger, smtp_sink):
+    emails = start(ledger, 6)
+    smtp_sink.replies[emails[1]] = ["451 4.3.0 mailbox busy, try later"] * 2
+    smtp_sink.replies[emails[2]] = ["550 5.1.1 no such user"]
+    bounced = []
+
+    outcome = smtp_engine(ledger, smtp_sink.port, SMTP_FAST, on_bounce=lambda e, r: bounced.append(e)).run()
+
+    got = smtp_sink.per_recipient()
+    assert got == {e: 1 for e in emails if e != emails[2]}
+    assert bounced == [emails[2]]
+    failures = ledger.failures(ISSUE)
+    assert [(f.email, f.state, f.attempts) for f in failures] == [(emails[2], lg.FAILED_PERMANENT, 1)]
+    assert failures[0].last_error.startswith("550 5.1.1 no such user")
+    assert outcome.exit_code == dl.EXIT_FAILURES
+
+
+def test_smtp_dropped_connection_is_sent_again_on_a_new_connection(ledger, smtp_sink):
+    emails = start(ledger, 5)
+    smtp_sink.drop[emails[3]] = 2  # dropped twice: the provider's own reconnect and one engine retry
+
+    outcome = smtp_engine(ledger, smtp_sink.port, SMTP_FAST).run()
+
+    assert smtp_sink.per_recipient() == dict.fromkeys(emails, 1)
+    assert outcome.state == lg.FINISHED
+
+
+def test_smtp_server_down_at_the_start_is_retried_until_it_is_up(ledger):
+    from delivery_helpers import RecordingSink, free_port, start_sink
+
+    emails = start(ledger, 4)
+    port = free_port()
+    handler = RecordingSink()
+    controllers = []
+    # The server comes up a moment after the run starts; until then every connection is refused.
+    timer = threading.Timer(0.3, lambda: controllers.append(start_sink(handler, port)))
+    timer.start()
+    options = dl.DeliveryOptions(
+        rate=10_000, concurrency=2, max_attempts=12, backoff_base=0.05, backoff_max=0.4, pause_after=100
+    )
+    try:
+        outcome = smtp_engine(ledger, port, options).run()
+    finally:
+        timer.join()
+        for controller in controllers:
+            controller.stop()
+    assert handler.per_recipient() == dict.fromkeys(emails, 1)
+    assert outcome.state == lg.FINISHED
+    assert ledger.failures(ISSUE) == []
+
+
+def test_smtp_server_refusing_everything_pauses_the_run_with_its_reply(ledger, smtp_sink):
+    start(ledger, 30)
+    smtp_sink.refuse_all = "451 4.7.1 greylisted, come back later"
+
+    outcome = smtp_engine(ledger, smtp_sink.port, SMTP_FAST).run()
+
+    assert outcome.state == lg.PAUSED and outcome.exit_code == dl.EXIT_PAUSED
+    assert "paused after 8 errors in a row; last: 451 4.7.1 greylisted, come back later" in outcome.note
+    assert smtp_sink.count() == 0
+    assert outcome.counts[lg.PENDING] + outcome.counts[lg.FAILED_TRANSIENT] == 30
+
+
+# -- `newsletter send` through the command line ------------------------------------------------------
+
+
+SECRET_ENV = {"NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"}
+
+
+def invoke(workspace, *args: str, env: dict | None = None):
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+
+    return CliRunner().invoke(cli, ["-w", str(workspace), *args], env=env or {})
+
+
+def test_a_hard_bounce_marks_the_subscriber_bounced_and_suppressed(workspace, smtp_sink):
+    from delivery_helpers import write_issue, write_readers
+
+    from newsletter import subscribers
+
+    write_issue(workspace)
+    emails = write_readers(workspace, 4)
+    smtp_sink.replies[emails[1]] = ["550 5.1.1 <reader0001@example.org>: user unknown"]
+
+    result = invoke(workspace, "send", ISSUE, "--provider", f"smtp://127.0.0.1:{smtp_sink.port}", "--yes",
+                    "--rate", "1000", env=SECRET_ENV)  # fmt: skip
+
+    assert result.exit_code == dl.EXIT_FAILURES, result.output
+    assert f"{emails[1]}: failed_permanent after 1 attempt(s): 550 5.1.1" in result.output
+    assert subscribers.is_suppressed(workspace, emails[1])
+    readers, _ = subscribers.read_list(workspace, "readers")
+    assert {s.email: s.status for s in readers}[emails[1]] == "bounced"
+    assert sorted(smtp_sink.per_recipient()) == [emails[0], emails[2], emails[3]]
+
+
+def test_the_plan_counts_who_is_left_out_and_a_dry_run_sends_nothing(workspace):
+    from delivery_helpers import write_issue, write_readers
+
+    write_issue(workspace)
+    write_readers(workspace, 5)
+    with (workspace / "subscribers" / "readers.csv").open("a", encoding="utf-8") as f:
+        f.write("gone@example.org,Gone,,unsubscribed,2026-01-01\nnot-an-address,Bad,,subscribed,2026-01-01\n")
+    with (workspace / "subscribers" / "suppressed.csv").open("a", encoding="utf-8") as f:
+        f.write("reader0004@example.org,complained,2026-02-01\n")
+
+    result = invoke(workspace, "send", ISSUE, "--dry-run", "--skip-invalid")
+
+    assert result.exit_code == 0, result.output
+    assert (
+        "  recipients: 4 subscribed (left out: 1 suppressed, 1 unsubscribed, 0 bounced, 1 invalid,"
+        " 0 duplicate rows)" in result.output
+    )
+    assert "  to send now: 4\n" in result.output
+    assert "  provider: outbox, 10 messages/s, 2 connection(s), about 0 s" in result.output
+    assert "Dry run: nothing sent." in result.output
+    assert not (workspace / "outbox").exists()
+
+
+def test_a_send_without_a_terminal_needs_yes(workspace):
+    from delivery_helpers import write_issue, write_readers
+
+    write_issue(workspace)
+    write_readers(workspace, 2)
+
+    result = invoke(workspace, "send", ISSUE)
+
+    assert result.exit_code == 1
+    assert (
+        "Error: not sending: nobody at a terminal can confirm; add --yes to send without asking"
+        in result.output
+    )
+
+
+def test_a_test_send_goes_to_any_address_with_test_in_the_subject_and_is_recorded_nowhere(
+    workspace, smtp_sink
+):
+    from email import policy
+    from email.parser import BytesParser
+
+    from delivery_helpers import write_issue
+
+    write_issue(workspace)
+    received = []
+    original = smtp_sink.handle_DATA
+
+    async def keep(server, session, envelope):
+        received.append(envelope.content)
+        return await original(server, session, envelope)
+
+    smtp_sink.handle_DATA = keep
+    result = invoke(workspace, "send", ISSUE, "--test-to", "editor@elsewhere.example", "--provider",
+                    f"smtp://127.0.0.1:{smtp_sink.port}", env=SECRET_ENV)  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert "test sent to editor@elsewhere.example" in result.output
+    message = BytesParser(policy=policy.default).parsebytes(received[0])
+    assert message["Subject"] == "[TEST] Microglia, healing and harm"
+    status = invoke(workspace, "status")
+    assert status.output == "No issue has been sent yet.\n"
+
+
+def test_status_shows_each_run_its_counts_and_failures_and_json_for_scripts(workspace, smtp_sink):
+    import json
+
+    from delivery_helpers import write_issue, write_readers
+
+    write_issue(workspace)
+    emails = write_readers(workspace, 3)
+    smtp_sink.replies[emails[2]] = ["550 5.1.1 user unknown"]
+    invoke(
+        workspace, "send", ISSUE, "--provider", f"smtp://127.0.0.1:{smtp_sink.port}", "--yes", env=SECRET_ENV
+    )
+
+    text = invoke(workspace, "status", ISSUE)
+    data = json.loads(invoke(workspace, "status", "--json").output)
+
+    assert text.exit_code == 0
+    lines = text.output.splitlines()
+    assert lines[0].startswith(f"{ISSUE}: finished (finished ")
+    assert lines[0].endswith("via smtp): 2 sent, 1 failed_permanent")
+    assert lines[1] == f"  {emails[2]}: failed_permanent after 1 attempt(s): 550 5.1.1 user unknown"
+    assert data[0]["issue"] == ISSUE and data[0]["counts"]["sent"] == 2
+    assert data[0]["failures"] == [
+        {"email": emails[2], "state": "failed_permanent", "attempts": 1, "error": "550 5.1.1 user unknown"}
+    ]
+    missing = invoke(workspace, "status", "2099-01")
+    assert missing.exit_code == 1 and "issue 2099-01 has not been sent yet" in missing.output

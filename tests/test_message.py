@@ -1,0 +1,243 @@
+"""One message per recipient, checked against the "what a good newsletter email is" list."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings as hsettings, strategies as st
+
+from newsletter import message as m
+from newsletter.config import load_settings
+from newsletter.content import load_summaries
+from newsletter.errors import ConfigError, DeliveryError
+from newsletter.models import Issue, Section
+from newsletter.subscribers import Subscriber, check_display_name, normalise_address
+
+SECRET = b"test-secret-0123456789abcdef"
+TEXT = (
+    "Hello __NL_NAME__,\n\nA line with = signs and a trailing space \n"
+    + "A very long line " * 20
+    + "\n\nUnsubscribe: __NL_UNSUBSCRIBE_URL__\nPreferences: __NL_PREFERENCES_URL__\n"
+)
+HTML = (
+    '<!doctype html><html lang="en"><head><title>Roundup</title></head><body>'
+    + '<p style="font-size:16px">Hello __NL_NAME__ &amp; a=b</p>' * 40
+    + '<a href="__NL_UNSUBSCRIBE_URL__">Unsubscribe</a></body></html>'
+)
+
+
+def subscriber(email: str = "ana.reader@example.com", name: str = "Ana Reader", topics=()) -> Subscriber:
+    return Subscriber(email, name, tuple(topics), "subscribed", "2026-01-01", "readers")
+
+
+@pytest.fixture
+def factory(workspace: Path) -> m.MessageFactory:
+    rendered = m.Rendered("2026-06", "Microglia, gut bacteria — and B cells", HTML, TEXT)
+    return m.MessageFactory._from_rendered(load_settings(workspace), rendered, SECRET)
+
+
+def parse(data: bytes):
+    return message_from_bytes(data, policy=policy.default)
+
+
+def assert_good_message(data: bytes, email: str, list_id: str = "roundup.msresearch.example.org"):
+    """The checkable list: lines, headers once, parts, encodings, unsubscribe everywhere."""
+    assert b"\n" not in data.replace(b"\r\n", b""), "every line ends in CRLF"
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    msg = parse(data)
+    for name in ("Date", "From", "To", "Subject", "Message-ID", "List-Id", "List-Unsubscribe"):
+        assert len(msg.get_all(name)) == 1, name
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert msg["Message-ID"].endswith("@msresearch.example.org>")
+    assert msg["To"].addresses[0].addr_spec == email
+    assert msg.get_content_type() == "multipart/alternative"
+    parts = list(msg.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    for part in parts:
+        assert part.get_content_charset() == "utf-8"
+        assert part["Content-Transfer-Encoding"] == "quoted-printable"
+    links = re.findall(r"<([^>]+)>", msg["List-Unsubscribe"])
+    https = [u for u in links if u.startswith("https://")]
+    assert len(https) == 1 and any(u.startswith("mailto:") for u in links)
+    url = https[0]
+    assert url in parts[0].get_content() and url in parts[1].get_content()
+    token = url.split("token=")[1]
+    assert m.verify_token(SECRET, token) == (list_id, email.casefold())
+    return msg, token
+
+
+def test_message_is_good_for_every_sample_subscriber(factory):
+    names = ["Ana Reader", "Chloé Lefèvre", "Nurse, Erin", ""]
+    for name in names:
+        out = factory.build(subscriber(name=name))
+        msg, _ = assert_good_message(out.data, "ana.reader@example.com")
+        assert msg["To"].addresses[0].display_name == name
+        assert out.envelope_to == "ana.reader@example.com"
+        assert out.envelope_from == "roundup@msresearch.example.org"
+        assert out.message_id == msg["Message-ID"]
+        assert f"Hello {name}," in list(msg.iter_parts())[0].get_content()
+    assert msg["Subject"] == "Microglia, gut bacteria — and B cells"
+    assert msg["From"].addresses[0].display_name == "MS Research Roundup"
+    assert msg["Reply-To"] == "editor@msresearch.example.org"
+
+
+def test_message_id_is_stable_per_recipient_and_distinct_between_them(factory):
+    first = factory.build(subscriber()).message_id
+    assert factory.build(subscriber()).message_id == first
+    assert factory.build(subscriber(email="dev.patel@example.org")).message_id != first
+
+
+def test_forged_and_tampered_tokens_are_rejected(factory):
+    _, token = assert_good_message(factory.build(subscriber()).data, "ana.reader@example.com")
+    payload, mac = token.split(".")
+    other = m.make_token(SECRET, "roundup.msresearch.example.org", "eve@example.com").split(".")[0]
+    for bad in (
+        f"{other}.{mac}",  # someone else's address under Ana's signature
+        f"{payload}.{mac[:-2]}AA",
+        m.make_token(b"another key entirely 123", "roundup.msresearch.example.org", "ana.reader@example.com"),
+        "",
+        "no-dot",
+        "!!!.???",
+    ):
+        with pytest.raises(m.InvalidToken):
+            m.verify_token(SECRET, bad)
+
+
+def test_test_send_to_any_address(factory, workspace):
+    rendered = m.Rendered("2026-06", "June issue", HTML, TEXT)
+    proof = m.MessageFactory._from_rendered(load_settings(workspace), rendered, SECRET, test=True)
+    out = proof.build("Editor@Elsewhere.example.net")
+    msg, _ = assert_good_message(out.data, "Editor@elsewhere.example.net")
+    assert msg["Subject"] == "[TEST] June issue"
+    assert out.test is True
+    assert ".test." in out.message_id
+    with pytest.raises(DeliveryError, match="cannot send to 'nobody'"):
+        proof.build("nobody")
+
+
+def test_header_injection_is_refused(factory, workspace):
+    with pytest.raises(DeliveryError, match="line break"):
+        factory.build(subscriber(name="Ana\r\nBcc: victim@example.com"))
+    with pytest.raises(DeliveryError, match="contains <, > or @"):
+        factory.build(subscriber(name="Eve <eve@evil.example>, Bob"))
+    rendered = m.Rendered("2026-06", "Subject\nBcc: victim@example.com", HTML, TEXT)
+    bad = m.MessageFactory._from_rendered(load_settings(workspace), rendered, SECRET)
+    with pytest.raises(DeliveryError, match="refusing the Subject header"):
+        bad.build(subscriber())
+
+
+def compare_with_reference(factory: m.MessageFactory, who: Subscriber) -> None:
+    parts = factory.parts(who)
+    fast = parse(factory.serialise(parts))
+    slow = parse(factory.reference_message(parts).as_bytes())
+    for name in ("From", "Reply-To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe-Post"):
+        assert str(fast[name]) == str(slow[name]), name
+    assert " ".join(str(fast["List-Unsubscribe"]).split()) == " ".join(str(slow["List-Unsubscribe"]).split())
+    f_to, s_to = fast["To"].addresses[0], slow["To"].addresses[0]
+    assert (f_to.display_name, f_to.addr_spec) == (s_to.display_name, s_to.addr_spec)
+    f_parts, s_parts = list(fast.iter_parts()), list(slow.iter_parts())
+    assert [p.get_content_type() for p in f_parts] == [p.get_content_type() for p in s_parts]
+    for f, s in zip(f_parts, s_parts, strict=True):
+        assert f.get_content() == s.get_content()
+
+
+def test_fast_path_matches_the_email_package(factory):
+    for name in ("Ana Reader", "Chloé Lefèvre", "Nurse, Erin", "O'Brien-Smith", "张伟", "Zoë " * 30, ""):
+        compare_with_reference(factory, subscriber(name=name.strip()))
+
+
+_names = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=60
+).map(lambda s: " ".join(s.split()))
+
+
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=_names, email=st.emails(), body=st.text(max_size=300))
+def test_fast_path_matches_for_any_name_address_and_body(factory, name, email, body):
+    assume(check_display_name(name) is None)
+    try:
+        email = normalise_address(email)
+    except ValueError:
+        assume(False)
+    factory._rendered[None] = m.Rendered("2026-06", "Subject = ü", HTML + body, TEXT + body)
+    compare_with_reference(factory, subscriber(email=email, name=name))
+
+
+def test_signing_secret_from_the_environment(monkeypatch):
+    monkeypatch.delenv(m.SECRET_ENV, raising=False)
+    with pytest.raises(ConfigError, match="NEWSLETTER_SECRET is not set"):
+        m.signing_secret(dev_ok=False)
+    assert m.signing_secret(dev_ok=True) == (m.DEV_SECRET, True)
+    monkeypatch.setenv(m.SECRET_ENV, "short")
+    with pytest.raises(ConfigError, match="too short"):
+        m.signing_secret(dev_ok=True)
+    monkeypatch.setenv(m.SECRET_ENV, "a-long-enough-random-secret")
+    assert m.signing_secret(dev_ok=False) == (b"a-long-enough-random-secret", False)
+
+
+def test_dkim_signature_covers_list_unsubscribe_and_verifies(workspace):
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    (workspace / "dkim.pem").write_bytes(pem)
+    settings_file = workspace / "newsletter.yaml"
+    settings_file.write_text(
+        settings_file.read_text()
+        + "dkim:\n  selector: news\n  domain: msresearch.example.org\n  key_file: dkim.pem\n"
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    record = b"v=DKIM1; k=rsa; p=" + __import__("base64").b64encode(public)
+
+    def dns(name, timeout=5):
+        return record if name == b"news._domainkey.msresearch.example.org." else None
+
+    rendered = m.Rendered("2026-06", "June", HTML, TEXT)
+    data = m.MessageFactory._from_rendered(load_settings(workspace), rendered, SECRET).build(subscriber()).data
+    assert data.startswith(b"DKIM-Signature:")
+    signed_headers = parse(data)["DKIM-Signature"]
+    assert "list-unsubscribe:list-unsubscribe-post" in "".join(signed_headers.split()).lower()
+    assert dkim.verify(data, dnsfunc=dns)
+    tampered = data.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", b"List-Unsubscribe-Post: x")
+    assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_factory_renders_once_per_distinct_set_of_sections(workspace):
+    """Through the real renderer: topic preferences pick sections; each set is rendered once."""
+    summaries = load_summaries(workspace)
+    may = sorted(s for s, v in summaries.items() if v.published >= date(2026, 5, 1) and not v.is_teaser)
+    assert len(may) >= 2
+    issue = Issue(
+        id="2026-06",
+        title="MS Research Roundup, June 2026",
+        subject="June: new research",
+        preheader="New studies in plain language",
+        since=date(2026, 5, 1),
+        until=date(2026, 5, 31),
+        intro="A note from the editor.",
+        sections=(Section("Diagnosis and monitoring", (may[0],)), Section("More research", tuple(may[1:]))),
+    )
+    factory = m.MessageFactory(load_settings(workspace), issue, summaries, SECRET)
+    everyone = factory.build(subscriber())
+    again = factory.build(subscriber(email="dev.patel@example.org", name="Dev Patel"))
+    picky = factory.build(subscriber(email="ben@example.org", topics=["Diagnosis and monitoring"]))
+    picky2 = factory.build(subscriber(email="bo@example.org", topics=["diagnosis and monitoring"]))
+    assert factory.renders == 2
+    for out in (everyone, again, picky, picky2):
+        assert_good_message(out.data, out.envelope_to)
+    full_text = list(parse(everyone.data).iter_parts())[0].get_content()
+    picky_text = list(parse(picky.data).iter_parts())[0].get_content()
+    assert summaries[may[0]].title.split(":")[0] in picky_text
+    assert summaries[may[1]].title.split(":")[0] in full_text
+    assert summaries[may[1]].title.split(":")[0] not in picky_text
+    assert "__NL_" not in full_text and b"__NL_" not in everyone.data

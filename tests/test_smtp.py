@@ -1,0 +1,238 @@
+"""The SMTP provider against a real aiosmtpd server on loopback: plain, STARTTLS, AUTH, failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import socket
+import ssl
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from newsletter.config import load_settings
+from newsletter.errors import DeliveryError
+from newsletter.message import MessageFactory, Rendered
+from newsletter.providers import open_provider
+from newsletter.subscribers import Subscriber
+
+SECRET = b"test-secret-0123456789abcdef"
+
+
+class Handler:
+    """Accepts mail, except: busy@ gets 451, gone@ gets 550; can drop the connection once."""
+
+    def __init__(self):
+        self.received: list[tuple[str, list[str], bytes, bool, bool]] = []
+        self.drop_before_message: int | None = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("busy@"):
+            return "451 4.3.0 Mailbox busy, try again later"
+        if address.startswith("gone@"):
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.drop_before_message == len(self.received):
+            self.drop_before_message = None
+            server.transport.close()  # the server goes away mid-run, without a word
+            return "421 closing"
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append(
+            (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content, bool(session.ssl),
+             bool(session.authenticated))
+        )
+        return "250 2.0.0 Message accepted"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def certificate(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, trusted by the client through SSL_CERT_FILE."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    return cert_file, key_file
+
+
+def server_context(certificate) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+@pytest.fixture
+def serve():
+    controllers = []
+
+    def start(handler: Handler, **kwargs) -> int:
+        port = free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
+        controller.start()
+        controllers.append(controller)
+        return port
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+@pytest.fixture
+def messages(workspace):
+    settings = load_settings(workspace)
+    rendered = Rendered("2026-06", "June issue", "<p>Hi __NL_NAME__</p>", "Hi __NL_NAME__\n__NL_UNSUBSCRIBE_URL__\n")
+    factory = MessageFactory._from_rendered(settings, rendered, SECRET)
+
+    def make(*addresses: str):
+        return [factory.build(Subscriber(a, "Reader", (), "subscribed", "", "readers")) for a in addresses]
+
+    return settings, make
+
+
+def test_plain_smtp_reuses_one_connection(serve, messages):
+    handler = Handler()
+    port = serve(handler)
+    settings, make = messages
+    provider = open_provider(f"smtp://127.0.0.1:{port}?starttls=no", settings)
+    outgoing = make("a@example.com", "b@example.com", "c@example.com")
+    results = [provider.send(msg) for msg in outgoing]
+    provider.close()
+    assert [r.status for r in results] == ["sent", "sent", "sent"]
+    assert provider.connections == 1
+    assert [r[1] for r in handler.received] == [["a@example.com"], ["b@example.com"], ["c@example.com"]]
+    got = message_from_bytes(handler.received[0][2], policy=policy.default)
+    assert got["Message-ID"] == outgoing[0].message_id
+    assert handler.received[0][0] == "roundup@msresearch.example.org"
+
+
+def test_starttls_and_auth(serve, messages, certificate, monkeypatch):
+    handler = Handler()
+    seen = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        seen.append(mechanism)
+        ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"editor" and auth_data.password == b"s3cret"
+        return AuthResult(success=ok)
+
+    port = serve(
+        handler,
+        tls_context=server_context(certificate),
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_required=True,
+    )
+    settings, make = messages
+    monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", "s3cret")
+    provider = open_provider(f"smtp://editor@127.0.0.1:{port}", settings)
+    assert provider.send(make("a@example.com")[0]).ok
+    provider.close()
+    assert handler.received[0][3:] == (True, True)  # over TLS, authenticated
+    assert seen
+
+    monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", "wrong")
+    provider = open_provider(f"smtp://editor@127.0.0.1:{port}", settings)
+    with pytest.raises(DeliveryError, match="refused the login of 'editor'"):
+        provider.send(make("b@example.com")[0])
+
+
+def test_implicit_tls_smtps(serve, messages, certificate):
+    handler = Handler()
+    port = serve(handler, ssl_context=server_context(certificate))
+    settings, make = messages
+    provider = open_provider(f"smtps://127.0.0.1:{port}", settings)
+    assert provider.send(make("a@example.com")[0]).ok
+    provider.close()
+    assert handler.received[0][3] is True
+
+
+def test_untrusted_certificate_stops_the_run(serve, messages, certificate, monkeypatch):
+    port = serve(Handler(), tls_context=server_context(certificate))
+    monkeypatch.delenv("SSL_CERT_FILE")
+    settings, make = messages
+    provider = open_provider(f"smtp://127.0.0.1:{port}", settings)
+    with pytest.raises(DeliveryError, match="TLS with SMTP server 127.0.0.1"):
+        provider.send(make("a@example.com")[0])
+
+
+def test_451_is_transient_550_is_permanent_and_the_connection_carries_on(serve, messages):
+    handler = Handler()
+    port = serve(handler)
+    settings, make = messages
+    provider = open_provider(f"smtp://127.0.0.1:{port}?starttls=no", settings)
+    busy, gone, fine = (provider.send(msg) for msg in make("busy@example.com", "gone@example.com", "ok@example.com"))
+    provider.close()
+    assert (busy.status, gone.status, fine.status) == ("transient", "permanent", "sent")
+    assert busy.detail.startswith("451 4.3.0")
+    assert gone.detail.startswith("550 5.1.1")
+    assert provider.connections == 1
+    assert [r[1] for r in handler.received] == [["ok@example.com"]]
+
+
+def test_a_dropped_connection_is_re_established(serve, messages):
+    handler = Handler()
+    handler.drop_before_message = 2  # the third message finds the connection gone
+    port = serve(handler)
+    settings, make = messages
+    provider = open_provider(f"smtp://127.0.0.1:{port}?starttls=no", settings)
+    addresses = [f"r{i}@example.com" for i in range(5)]
+    results = [provider.send(msg) for msg in make(*addresses)]
+    provider.close()
+    assert all(r.ok for r in results), results
+    assert provider.connections == 2
+    assert [r[1][0] for r in handler.received] == addresses
+
+
+def test_a_server_that_is_not_there_is_a_transient_failure(messages):
+    settings, make = messages
+    provider = open_provider(f"smtp://127.0.0.1:{free_port()}?starttls=no", settings)
+    result = provider.send(make("a@example.com")[0])
+    assert result.status == "transient"
+    assert "127.0.0.1" in result.detail
+
+
+def test_no_password_in_urls(messages):
+    settings, _ = messages
+    with pytest.raises(DeliveryError, match="secrets never go in the URL"):
+        open_provider("smtp://editor:hunter2@127.0.0.1:25", settings)
