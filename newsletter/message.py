@@ -26,6 +26,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -168,12 +169,77 @@ def _to_header(name: str, email: str) -> bytes:
     return _fold("To", [Address(display_name=name, addr_spec=email)])
 
 
-def _qp(body: str) -> bytes:
-    """Quoted-printable UTF-8 with CRLF line ends, lines <= 76; always ends with a line break."""
+def _qp(text: str) -> bytes:
+    """Quoted-printable UTF-8 with CRLF line ends, every line <= 76 octets."""
+    return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+
+
+def _body_text(body: str) -> str:
+    """Line ends as LF (encoded as CRLF later), and a final line break, as the email package does."""
     data = body.replace("\r\n", "\n").replace("\r", "\n")
-    if not data.endswith("\n"):
-        data += "\n"
-    return binascii.b2a_qp(data.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    return data if data.endswith("\n") else data + "\n"
+
+
+_TOKEN = re.compile("|".join(re.escape(token) for token in personal.TOKENS))
+_SOFT_BREAK = b"=\r\n"  # invisible once decoded: lets each piece start a fresh encoded line
+
+
+def _soft_close(encoded: bytes) -> bytes:
+    """End an encoded piece with a soft line break, keeping every line within 76 octets."""
+    start = encoded.rfind(b"\n") + 1
+    last = encoded[start:]
+    if len(last) < 76:
+        return encoded + _SOFT_BREAK
+    # Break the full last line at 75, but never inside an =XX escape.
+    cut = 75
+    if last[cut - 1 : cut] == b"=":
+        cut -= 1
+    elif last[cut - 2 : cut - 1] == b"=":
+        cut -= 2
+    return encoded[:start] + last[:cut] + _SOFT_BREAK + last[cut:] + _SOFT_BREAK
+
+
+@dataclass(frozen=True)
+class QpTemplate:
+    """A body quoted-printable encoded once, with gaps where the personal tokens go.
+
+    Each static piece is encoded on its own and closed with a soft line break, so a recipient's
+    values can be encoded and dropped in without re-encoding 30 KB of HTML per message. The
+    result decodes to exactly the personalised body.
+    """
+
+    pieces: tuple[bytes | str, ...]  # encoded static bytes, or a token
+
+    @classmethod
+    def of(cls, body: str) -> QpTemplate:
+        data = _body_text(body)
+        pieces: list[bytes | str] = []
+        position = 0
+        for match in _TOKEN.finditer(data):
+            if match.start() > position:
+                pieces.append(_soft_close(_qp(data[position : match.start()])))
+            pieces.append(match.group())
+            position = match.end()
+        pieces.append(_qp(data[position:]))  # never empty: the body ends with a line break
+        return cls(tuple(pieces))
+
+    def fill(self, values: dict[str, str]) -> bytes:
+        out = []
+        for piece in self.pieces:
+            if isinstance(piece, bytes):
+                out.append(piece)
+            elif values[piece]:
+                out.append(_soft_close(_qp(values[piece])))
+        return b"".join(out)
+
+
+@dataclass(frozen=True)
+class _Skeleton:
+    """One rendering (a set of sections) and its bodies encoded once."""
+
+    rendered: Rendered
+    text: QpTemplate
+    html: QpTemplate
 
 
 # --- the factory --------------------------------------------------------------------------------
@@ -199,8 +265,18 @@ class MessageParts:
     date: str
     message_id: str
     unsubscribe_url: str
-    text: str
-    html: str
+    recipient: personal.Recipient
+    skeleton: _Skeleton
+
+    @property
+    def text(self) -> str:
+        """The personalised plain-text body, decoded (the message carries it encoded)."""
+        return personal.personalize_text(self.skeleton.rendered.text, self.recipient)
+
+    @property
+    def html(self) -> str:
+        """The personalised HTML body, decoded."""
+        return personal.personalize_html(self.skeleton.rendered.html, self.recipient)
 
 
 class MessageFactory:
@@ -251,7 +327,7 @@ class MessageFactory:
         self.renders = 0  # how many times the issue was rendered (once per distinct set of sections)
         self._render_sections = render_sections
         self._secret = secret
-        self._rendered: dict[tuple[str, ...] | None, Rendered] = {}
+        self._skeletons: dict[tuple[str, ...] | None, _Skeleton] = {}
         self._subjects: dict[str, bytes] = {}
         self._domain = settings.sender.domain
         # '=' followed by '_' never occurs in quoted-printable, so the boundary cannot clash.
@@ -282,16 +358,17 @@ class MessageFactory:
 
     # -- per recipient ---------------------------------------------------------------------------
 
-    def _rendering(self, topics: tuple[str, ...]) -> Rendered:
+    def _rendering(self, topics: tuple[str, ...]) -> _Skeleton:
         sections = None
         if topics and self._issue is not None and self._taxonomy is not None:
             sections = sections_for(topics, self._issue, self._summaries, self._taxonomy)
-        rendered = self._rendered.get(sections)
-        if rendered is None:
+        skeleton = self._skeletons.get(sections)
+        if skeleton is None:
             rendered = self._render_sections(sections)
-            self._rendered[sections] = rendered
+            skeleton = _Skeleton(rendered, QpTemplate.of(rendered.text), QpTemplate.of(rendered.html))
+            self._skeletons[sections] = skeleton
             self.renders += 1
-        return rendered
+        return skeleton
 
     def parts(self, who: Subscriber | str) -> MessageParts:
         """The values of one recipient's message: for a subscriber, or any address (a test send)."""
@@ -303,7 +380,8 @@ class MessageFactory:
             except ValueError as exc:
                 raise DeliveryError(f"cannot send to {who!r}: {exc}") from None
             name, topics = "", ()
-        rendered = self._rendering(topics)
+        skeleton = self._rendering(topics)
+        rendered = skeleton.rendered
         subject = check_header("Subject", (TEST_PREFIX if self.test else "") + rendered.subject)
         token = make_token(self._secret, self.settings.list_id, email)
         unsubscribe_url = self.settings.unsubscribe_url.replace("{token}", token)
@@ -320,8 +398,8 @@ class MessageFactory:
             date=format_datetime(datetime.now(UTC)),
             message_id=self._message_id(email),
             unsubscribe_url=unsubscribe_url,
-            text=personal.personalize_text(rendered.text, recipient),
-            html=personal.personalize_html(rendered.html, recipient),
+            recipient=recipient,
+            skeleton=skeleton,
         )
 
     def _message_id(self, email: str) -> str:
@@ -356,15 +434,21 @@ class MessageFactory:
                 self._list_unsubscribe(parts.unsubscribe_url),
                 self._mime,
                 self._text_head,
-                _qp(parts.text),
+                parts.skeleton.text.fill(self._values(parts.recipient, html=False)),
                 self._html_head,
-                _qp(parts.html),
+                parts.skeleton.html.fill(self._values(parts.recipient, html=True)),
                 self._end,
             )
         )
         if self._dkim is not None:
             data = self._dkim(data) + data
         return data
+
+    @staticmethod
+    def _values(recipient: personal.Recipient, html: bool) -> dict[str, str]:
+        """Each token's value; in HTML escaped as personal.personalize_html does."""
+        values = {token: getattr(recipient, attr) for token, attr in personal.TOKENS.items()}
+        return {t: escape(v, quote=True) for t, v in values.items()} if html else values
 
     def build(self, who: Subscriber | str) -> OutgoingMessage:
         """One recipient's finished message, ready for a provider."""

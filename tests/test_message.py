@@ -8,7 +8,9 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, assume, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from newsletter import message as m
 from newsletter.config import load_settings
@@ -48,6 +50,8 @@ def assert_good_message(data: bytes, email: str, list_id: str = "roundup.msresea
     """The checkable list: lines, headers once, parts, encodings, unsubscribe everywhere."""
     assert b"\n" not in data.replace(b"\r\n", b""), "every line ends in CRLF"
     assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    body = data.split(b"\r\n\r\n", 1)[1]
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76, "quoted-printable lines <= 76"
     msg = parse(data)
     for name in ("Date", "From", "To", "Subject", "Message-ID", "List-Id", "List-Unsubscribe"):
         assert len(msg.get_all(name)) == 1, name
@@ -150,9 +154,9 @@ def test_fast_path_matches_the_email_package(factory):
         compare_with_reference(factory, subscriber(name=name.strip()))
 
 
-_names = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=60
-).map(lambda s: " ".join(s.split()))
+_names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=60).map(
+    lambda s: " ".join(s.split())
+)
 
 
 @hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -163,8 +167,12 @@ def test_fast_path_matches_for_any_name_address_and_body(factory, name, email, b
         email = normalise_address(email)
     except ValueError:
         assume(False)
-    factory._rendered[None] = m.Rendered("2026-06", "Subject = ü", HTML + body, TEXT + body)
-    compare_with_reference(factory, subscriber(email=email, name=name))
+    rendered = m.Rendered("2026-06", "Subject = ü", HTML + body, body + TEXT + body)
+    fresh = m.MessageFactory._from_rendered(factory.settings, rendered, SECRET)
+    who = subscriber(email=email, name=name)
+    compare_with_reference(fresh, who)
+    body = fresh.build(who).data.split(b"\r\n\r\n", 1)[1]
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76
 
 
 def test_signing_secret_from_the_environment(monkeypatch):
@@ -186,7 +194,9 @@ def test_dkim_signature_covers_list_unsubscribe_and_verifies(workspace):
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
     )
     (workspace / "dkim.pem").write_bytes(pem)
     settings_file = workspace / "newsletter.yaml"
@@ -203,7 +213,9 @@ def test_dkim_signature_covers_list_unsubscribe_and_verifies(workspace):
         return record if name == b"news._domainkey.msresearch.example.org." else None
 
     rendered = m.Rendered("2026-06", "June", HTML, TEXT)
-    data = m.MessageFactory._from_rendered(load_settings(workspace), rendered, SECRET).build(subscriber()).data
+    data = (
+        m.MessageFactory._from_rendered(load_settings(workspace), rendered, SECRET).build(subscriber()).data
+    )
     assert data.startswith(b"DKIM-Signature:")
     signed_headers = parse(data)["DKIM-Signature"]
     assert "list-unsubscribe:list-unsubscribe-post" in "".join(signed_headers.split()).lower()
@@ -241,3 +253,17 @@ def test_factory_renders_once_per_distinct_set_of_sections(workspace):
     assert summaries[may[1]].title.split(":")[0] in full_text
     assert summaries[may[1]].title.split(":")[0] not in picky_text
     assert "__NL_" not in full_text and b"__NL_" not in everyone.data
+
+
+@pytest.mark.parametrize("tail", ["", "é", "=", " ", "é=x"])
+def test_encoded_pieces_stay_within_76_octets_and_decode_exactly(tail):
+    import binascii
+
+    for n in range(60, 160):
+        body = "a" * n + tail + "__NL_NAME__" + "b" * n + tail + "__NL_EMAIL__\n"
+        template = m.QpTemplate.of(body)
+        values = {"__NL_NAME__": "Zoë = Ångström " * 6, "__NL_EMAIL__": "x@example.com"}
+        encoded = template.fill(values)
+        assert max(len(line) for line in encoded.split(b"\r\n")) <= 76, n
+        expected = body.replace("__NL_NAME__", values["__NL_NAME__"]).replace("__NL_EMAIL__", "x@example.com")
+        assert binascii.a2b_qp(encoded.replace(b"\r\n", b"\n")).decode() == expected

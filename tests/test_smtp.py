@@ -51,8 +51,13 @@ class Handler:
 
     async def handle_DATA(self, server, session, envelope):
         self.received.append(
-            (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content, bool(session.ssl),
-             bool(session.authenticated))
+            (
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                envelope.original_content,
+                server.transport.get_extra_info("ssl_object") is not None,  # over TLS
+                bool(session.authenticated),
+            )
         )
         return "250 2.0.0 Message accepted"
 
@@ -122,7 +127,9 @@ def serve():
 @pytest.fixture
 def messages(workspace):
     settings = load_settings(workspace)
-    rendered = Rendered("2026-06", "June issue", "<p>Hi __NL_NAME__</p>", "Hi __NL_NAME__\n__NL_UNSUBSCRIBE_URL__\n")
+    rendered = Rendered(
+        "2026-06", "June issue", "<p>Hi __NL_NAME__</p>", "Hi __NL_NAME__\n__NL_UNSUBSCRIBE_URL__\n"
+    )
     factory = MessageFactory._from_rendered(settings, rendered, SECRET)
 
     def make(*addresses: str):
@@ -153,8 +160,12 @@ def test_starttls_and_auth(serve, messages, certificate, monkeypatch):
 
     def authenticator(server, session, envelope, mechanism, auth_data):
         seen.append(mechanism)
-        ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"editor" and auth_data.password == b"s3cret"
-        return AuthResult(success=ok)
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login == b"editor"
+            and auth_data.password == b"s3cret"
+        )
+        return AuthResult(success=ok, handled=False)
 
     port = serve(
         handler,
@@ -201,7 +212,9 @@ def test_451_is_transient_550_is_permanent_and_the_connection_carries_on(serve, 
     port = serve(handler)
     settings, make = messages
     provider = open_provider(f"smtp://127.0.0.1:{port}?starttls=no", settings)
-    busy, gone, fine = (provider.send(msg) for msg in make("busy@example.com", "gone@example.com", "ok@example.com"))
+    busy, gone, fine = (
+        provider.send(msg) for msg in make("busy@example.com", "gone@example.com", "ok@example.com")
+    )
     provider.close()
     assert (busy.status, gone.status, fine.status) == ("transient", "permanent", "sent")
     assert busy.detail.startswith("451 4.3.0")

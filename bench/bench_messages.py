@@ -1,0 +1,97 @@
+"""How fast complete personalised messages are made: messages per second and bytes per message.
+
+Renders the sample issue once (issues/2026-06.yaml, or all full summaries when it is missing),
+then builds N messages for synthetic subscribers (a third with non-ASCII names, a sixth with
+topic preferences) and prints the median of several runs. The slow reference path (a fresh
+EmailMessage per recipient) is timed on a sample for comparison.
+
+    python bench/bench_messages.py [--messages 5000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from newsletter.config import load_settings
+from newsletter.content import load_summaries
+from newsletter.message import MessageFactory
+from newsletter.models import Issue, Section
+from newsletter.subscribers import Subscriber
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET = b"bench-secret-0123456789abcdef"
+
+
+def sample_issue(workspace: Path):
+    if (workspace / "issues" / "2026-06.yaml").is_file():
+        from newsletter.issues import load_issue_content
+
+        return load_issue_content(workspace, "2026-06")
+    summaries = load_summaries(workspace)
+    full = sorted(s.id for s in summaries.values() if not s.is_teaser)
+    half = len(full) // 2
+    issue = Issue(
+        id="2026-06",
+        title="MS Research Roundup, June 2026",
+        subject="New research in plain language",
+        preheader="Studies explained",
+        since=date(2000, 1, 1),
+        until=date(2100, 1, 1),
+        intro="A note from the editor.",
+        sections=(
+            Section("Immune cells and inflammation", tuple(full[:half])),
+            Section("More research", tuple(full[half:])),
+        ),
+    )
+    return issue, summaries
+
+
+def audience(n: int) -> list[Subscriber]:
+    names = ["Ana Reader", "Chloé Lefèvre", "Nurse, Erin", "Dev Patel", "Zoë Ångström", "Sam O'Neil"]
+    people = []
+    for i in range(n):
+        topics = ("Immune cells and inflammation",) if i % 6 == 5 else ()
+        people.append(
+            Subscriber(f"reader{i}@example.com", names[i % len(names)], topics, "subscribed", "", "bench")
+        )
+    return people
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    settings = load_settings(REPO)
+    issue, summaries = sample_issue(REPO)
+    people = audience(args.messages)
+    rates, sizes = [], []
+    for _ in range(args.runs):
+        factory = MessageFactory(settings, issue, summaries, SECRET)
+        factory.build(people[0])
+        factory.build(people[5])  # render both section sets before the clock starts
+        start = time.perf_counter()
+        total = sum(len(factory.build(p).data) for p in people)
+        elapsed = time.perf_counter() - start
+        rates.append(len(people) / elapsed)
+        sizes.append(total / len(people))
+    sample = people[:200]
+    start = time.perf_counter()
+    for p in sample:
+        factory.reference_message(factory.parts(p)).as_bytes()
+    slow = len(sample) / (time.perf_counter() - start)
+    print(
+        f"fast path: {statistics.median(rates):,.0f} messages/s (median of {args.runs} runs of {len(people)})"
+    )
+    print(f"bytes per message: {statistics.median(sizes):,.0f}; renders per run: {factory.renders}")
+    print(f"reference EmailMessage path: {slow:,.0f} messages/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

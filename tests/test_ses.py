@@ -1,0 +1,175 @@
+"""The Amazon SES v2 provider against a loopback server that checks the documented request."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from newsletter.config import load_settings
+from newsletter.errors import DeliveryError
+from newsletter.message import MessageFactory, Rendered
+from newsletter.providers import open_provider
+from newsletter.providers.ses import sign_v4
+from newsletter.subscribers import Subscriber
+
+ACCESS, SECRET_KEY, REGION = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "eu-west-1"
+
+
+def test_signature_v4_matches_the_aws_test_suite():
+    """The "get-vanilla" and "post-vanilla" cases of the AWS Signature V4 test suite."""
+    when = datetime(2015, 8, 30, 12, 36, tzinfo=UTC)
+    common = dict(access_key=ACCESS, secret_key=SECRET_KEY, region="us-east-1", service="service", when=when)
+    host = {"Host": "example.amazonaws.com"}
+    get = sign_v4("GET", "https://example.amazonaws.com/", host, b"", **common)["Authorization"]
+    post = sign_v4("POST", "https://example.amazonaws.com/", host, b"", **common)["Authorization"]
+    assert get == (
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+        "SignedHeaders=host;x-amz-date, "
+        "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+    )
+    assert post.endswith("Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b")
+
+
+def expected_signature(
+    method: str, path: str, headers: dict[str, str], signed: list[str], body: bytes
+) -> str:
+    """The server's side of Signature V4, written out step by step as AWS documents it."""
+    amz_date = headers["x-amz-date"]
+    canonical_headers = "".join(f"{h}:{headers[h].strip()}\n" for h in signed)
+    canonical_request = "\n".join(
+        [method, path, "", canonical_headers, ";".join(signed), hashlib.sha256(body).hexdigest()]
+    )
+    scope = f"{amz_date[:8]}/{REGION}/ses/aws4_request"
+    string_to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
+    )
+    key = ("AWS4" + SECRET_KEY).encode()
+    for part in (amz_date[:8], REGION, "ses", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+class FakeSes:
+    """A loopback SES v2 endpoint: checks each request, answers from a script of responses."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.problems: list[str] = []
+        self.script: list[tuple[int, dict, str | None]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                fake.check(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                status, payload, error_type = (
+                    fake.script.pop(0) if fake.script else (200, {"MessageId": "m-1"}, None)
+                )
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if error_type:
+                    self.send_header("x-amzn-ErrorType", error_type)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def check(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                self.problems.append(what)
+
+        need(method == "POST", f"method {method}")
+        need(path == "/v2/email/outbound-emails", f"path {path}")
+        need(headers.get("content-type") == "application/json", "content-type")
+        auth = headers.get("authorization", "")
+        day = headers.get("x-amz-date", "")[:8]
+        prefix = f"AWS4-HMAC-SHA256 Credential={ACCESS}/{day}/{REGION}/ses/aws4_request, "
+        need(auth.startswith(prefix), f"authorization {auth}")
+        signed = auth.split("SignedHeaders=")[1].split(",")[0].split(";") if "SignedHeaders=" in auth else []
+        need({"host", "x-amz-date", "content-type"} <= set(signed), f"signed headers {signed}")
+        signature = auth.rpartition("Signature=")[2]
+        need(signature == expected_signature(method, path, headers, signed, body), "signature")
+        request = json.loads(body)
+        self.requests.append(request)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def ses(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    fake = FakeSes()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def outgoing(workspace):
+    settings = load_settings(workspace)
+    rendered = Rendered(
+        "2026-06", "June issue", "<p>Hi __NL_NAME__</p>", "Hi __NL_NAME__\n__NL_UNSUBSCRIBE_URL__\n"
+    )
+    factory = MessageFactory._from_rendered(settings, rendered, b"test-secret-0123456789abcdef")
+    return settings, lambda email: factory.build(Subscriber(email, "Reader", (), "subscribed", "", "readers"))
+
+
+def test_send_email_raw_request_as_documented(ses, outgoing):
+    settings, make = outgoing
+    provider = open_provider(f"ses://{REGION}?endpoint={ses.url}", settings)
+    message = make("ana@example.com")
+    result = provider.send(message)
+    second = provider.send(make("ben@example.com"))
+    provider.close()
+    assert ses.problems == []
+    assert result.ok and second.ok and result.provider_id == "m-1"
+    request = ses.requests[0]
+    assert base64.b64decode(request["Content"]["Raw"]["Data"]) == message.data  # our exact bytes
+    assert request["Destination"] == {"ToAddresses": ["ana@example.com"]}
+    assert request["FromEmailAddress"] == "roundup@msresearch.example.org"
+
+
+def test_error_responses_map_to_transient_permanent_or_stop(ses, outgoing):
+    settings, make = outgoing
+    ses.script = [
+        (429, {"message": "Maximum sending rate exceeded."}, "TooManyRequestsException"),
+        (400, {"message": "Email address is not verified."}, "MessageRejected"),
+        (500, {"message": "Internal failure"}, "InternalFailure"),
+        (400, {"message": "Account suspended"}, "AccountSuspendedException"),
+    ]
+    provider = open_provider(f"ses://{REGION}?endpoint={ses.url}", settings)
+    throttled, rejected, broken = (provider.send(make(f"r{i}@example.com")) for i in range(3))
+    assert throttled.status == "transient" and "TooManyRequestsException" in throttled.detail
+    assert rejected.status == "permanent" and "Email address is not verified." in rejected.detail
+    assert broken.status == "transient"
+    with pytest.raises(DeliveryError, match="AccountSuspendedException"):
+        provider.send(make("r3@example.com"))
+    provider.close()
+    assert ses.problems == []
+
+
+def test_keys_come_from_the_environment(monkeypatch, workspace):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    with pytest.raises(DeliveryError, match="needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"):
+        open_provider("ses://eu-west-1", load_settings(workspace))
+    with pytest.raises(DeliveryError, match="endpoint must be an https URL"):
+        open_provider("ses://eu-west-1?endpoint=http://ses.example.com", load_settings(workspace))
