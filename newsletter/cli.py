@@ -387,5 +387,78 @@ def archive_command(ws: Workspace, out_dir: Path | None, all_built: bool):
     click.echo(f"{len(result.issues)} issue(s) in {result.out_dir} (index.html, feed.xml)")
 
 
+class DateTimeParam(click.ParamType):
+    """An ISO 8601 date and time, e.g. 2026-06-02T09:00:00-04:00 (no offset: the workspace's zone)."""
+
+    name = "DATETIME"
+
+    def convert(self, value, param, ctx):
+        from datetime import datetime
+
+        if isinstance(value, datetime):
+            return value
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a date and time; use e.g. 2026-06-02T09:00:00-04:00", param, ctx)
+
+
+@cli.command("new-issue")
+@click.argument("issue_id", metavar="[ISSUE_ID]", required=False)
+@click.option("--since", type=DATE, help="First publication date covered (default: after the last issue).")
+@click.option("--until", type=DATE, help="Last publication date covered (default: end of that month).")
+@click.option("--send-at", type=DateTimeParam(), help="When to send, e.g. 2026-06-02T09:00:00-04:00.")
+@click.option("--force", is_flag=True, help="Overwrite an existing issue file.")
+@pass_workspace
+def new_issue_command(ws: Workspace, issue_id: str | None, since, until, send_at, force: bool):
+    """Draft issues/<ID>.yaml from the summaries published in the issue's window.
+
+    The default is the next monthly issue after the newest in issues/, covering what was published
+    since that issue's window ended (the first issue: the previous calendar month). Edit the draft
+    by hand: subject, preheader and the intro's TODO.
+
+    \b
+    Example:
+        newsletter new-issue 2026-06 --send-at 2026-06-02T09:00:00-04:00
+        newsletter new-issue spring --since 2026-03-01 --until 2026-05-31
+    """
+    from newsletter import issues
+
+    draft = issues.draft_issue(ws.settings, issue_id, since, until, send_at, force)
+    count = sum(len(section.items) for section in draft.sections)
+    shown = draft.path.relative_to(ws.root)
+    click.echo(f"Drafted {shown}: {count} summaries in {len(draft.sections)} sections")
+    click.echo(f"  window {draft.window.since} .. {draft.window.until}")
+    for section in draft.sections:
+        note = "  (teasers only)" if section.teasers_only else ""
+        click.echo(f"  {section.title}: {len(section.items)}{note}")
+    if draft.skipped_carried:
+        click.echo(f"  {draft.skipped_carried} left out: carried by an earlier issue")
+    click.echo(f"Next: write the intro, rewrite subject and preheader; `newsletter build {draft.issue_id}`")
+
+
+@cli.command("build")
+@click.argument("issue_id", metavar="ISSUE")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Default: out/.")
+@pass_workspace
+def build_command(ws: Workspace, issue_id: str, out_dir: Path | None):
+    """Render an issue into OUT/<ISSUE>/: email.html, email.txt and web.html.
+
+    The issue is checked first: unknown or repeated summary ids, empty sections, a missing subject,
+    an invalid summary or an unfinished intro stop the build with the file and line to fix.
+
+    \b
+    Example:
+        newsletter build 2026-06
+    """
+    from newsletter import render  # loaded here: rendering pulls in MJML and premailer
+
+    result = render.build_issue(ws.settings, issue_id, out_dir)
+    for path, size in result.files:
+        click.echo(f"{path}  {size / 1024:.1f} KB")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}")
+
+
 def main() -> None:
     cli(prog_name="newsletter")

@@ -195,9 +195,10 @@ class Engine:
             while any(w.is_alive() for w in workers):
                 for worker in workers:
                     worker.join(timeout=self.progress_interval / len(workers))
-                if self.progress:
+                # Once the workers are done the final line below says it all; nothing to show for 0/0.
+                if self.progress and tally.total and any(w.is_alive() for w in workers):
                     self.progress(tally, False)
-        if self.progress:
+        if self.progress and tally.total:
             self.progress(tally, True)
         return self._finish(tally)
 
@@ -379,13 +380,15 @@ def progress_line(tally: Tally) -> str:
 
 
 class ProgressPrinter:
-    """A bar redrawn in place on a terminal; a plain line every `every` seconds otherwise (logs, cron)."""
+    """A bar redrawn in place on a terminal; otherwise (logs, cron) a plain line every `every` seconds
+    and one at the end, never the same count twice."""
 
     def __init__(self, stream: IO[str] | None = None, tty: bool | None = None, every: float = 10.0):
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.every = every
         self._last: float | None = None
+        self._last_done: int | None = None
 
     def __call__(self, tally: Tally, final: bool) -> None:
         if self.tty:
@@ -396,8 +399,12 @@ class ProgressPrinter:
             self.stream.flush()
             return
         now = time.monotonic()
-        if final or self._last is None or now - self._last >= self.every:
-            self._last = now
+        if final and tally.done == self._last_done:
+            return  # the last periodic line already showed the end
+        # The first periodic line comes `every` seconds in: a short run logs only its final line.
+        since = self._last if self._last is not None else tally.started
+        if final or now - since >= self.every:
+            self._last, self._last_done = now, tally.done
             self.stream.write(progress_line(tally) + "\n")
             self.stream.flush()
 
@@ -434,6 +441,7 @@ class SendPlan:
     invalid: int
     duplicates: int
     already_sent: int
+    not_included: int  # subscribed after the issue's run started: the recipients were fixed then
     unknown: int  # may have got it: the last run stopped while their message was with the provider
     to_send: int
     provider: str
@@ -452,6 +460,8 @@ class SendPlan:
             f" {self.bounced} bounced, {self.invalid} invalid, {self.duplicates} duplicate rows)",
             f"  already sent this issue: {self.already_sent}",
         ]
+        if self.not_included:
+            lines.append(f"  {self.not_included} subscribed after this run started: not included")
         if self.unknown:
             lines.append(f"  unknown (the last run stopped mid-send): {self.unknown}")
         lines += [
@@ -540,8 +550,9 @@ def send_issue(
 ) -> RunOutcome | None:
     """`newsletter send`: plan, confirm, then send or resume the issue's run. None if nothing was sent.
 
-    The recipients are fixed when the run starts: the audience is read once and added to the
-    ledger as pending; later sends of the same issue add only newcomers and never resend `sent`.
+    The recipients are fixed when the run starts: the audience streams into the ledger as pending
+    (memory stays flat whatever the list size); a later `send` of the same issue resumes that run,
+    adds nobody who subscribed since, and never resends `sent`.
     """
     from newsletter import message, subscribers
 
@@ -554,38 +565,21 @@ def send_issue(
     secret = _signing_secret(spec, echo)
     rate = request.rate or settings.delivery.rate
     concurrency = request.concurrency or settings.delivery.concurrency
-    audience = subscribers.load_audience(
-        workspace, list(request.lists) if request.lists else None, skip_invalid=request.skip_invalid
-    )
+    lists = list(request.lists) if request.lists else None
     lock = lg.issue_lock(settings, issue.id)
     if not request.dry_run:
         lock.acquire()  # before the plan, so the plan's counts cannot change under it
     try:
         with lg.Ledger(lg.ledger_path(settings)) as ledger:
-            counts = ledger.counts(issue.id)
-            known = ledger.count_known(issue.id, (s.email for s in audience.recipients))
-            unknown = counts[lg.UNKNOWN] + counts[lg.SENDING]
-            to_send = len(audience.recipients) - known + counts[lg.PENDING] + counts[lg.FAILED_TRANSIENT]
-            plan = SendPlan(
-                issue.id,
-                issue.subject,
-                len(audience.recipients),
-                audience.suppressed,
-                audience.unsubscribed,
-                audience.bounced,
-                len(audience.invalid),
-                audience.duplicates,
-                counts[lg.SENT],
-                unknown,
-                to_send + (unknown if request.resend_unknown else 0),
-                provider_name,
-                rate,
-                concurrency,
+            plan, tally, resuming = _plan(
+                ledger, settings, issue, lists, request, (provider_name, rate, concurrency)
             )
             for line in plan.lines():
                 echo(line)
-            for problem in audience.invalid[:20]:
+            for problem in tally.invalid_rows:
                 echo(f"  skipped invalid row: {problem}")
+            if tally.invalid > len(tally.invalid_rows):
+                echo(f"  ... and {tally.invalid - len(tally.invalid_rows)} more invalid rows")
             if request.dry_run:
                 echo("Dry run: nothing sent.")
                 return None
@@ -597,16 +591,22 @@ def send_issue(
                 if not confirm(f"Send issue {issue.id} to {plan.to_send} recipients?"):
                     echo("Not sent.")
                     return None
-            ledger.start_run(
-                issue.id,
-                provider_name,
-                issue.summary_ids,
-                (
-                    lg.NewRecipient(s.email, s.list_name, s.name, s.topics, s.subscribed_at)
-                    for s in audience.recipients
-                ),
-            )
-            del audience  # the ledger holds the recipients now; memory stays flat from here on
+            if resuming:
+                ledger.reopen_run(issue.id, provider_name)
+            else:
+                added = ledger.start_run(
+                    issue.id,
+                    provider_name,
+                    issue.summary_ids,
+                    (
+                        lg.NewRecipient(s.email, s.list_name, s.name, s.topics, s.subscribed_at)
+                        for s in subscribers.iter_audience(
+                            workspace, lists, skip_invalid=request.skip_invalid
+                        )
+                    ),
+                )
+                if added != plan.audience:
+                    echo(f"note: the lists changed since the plan; the run starts with {added} recipients")
             _report_unknown(ledger, issue.id, request.resend_unknown, echo)
             factory = message.MessageFactory(settings, issue, summaries, secret)
             engine = Engine(
@@ -625,6 +625,45 @@ def send_issue(
             return outcome
     finally:
         lock.release()
+
+
+def _plan(ledger: lg.Ledger, settings, issue, lists, request: SendRequest, how: tuple[str, float, int]):
+    """The plan, the audience's counts, and whether a run exists to resume; one pass over the lists.
+
+    `how` is what the plan says of the sending: (provider name, messages per second, connections).
+
+    Nothing is held per subscriber: for a new run only counts are kept; for an existing one each
+    current subscriber is looked up in the run, page by page, to count who joined since it started.
+    Invalid rows raise ContentError here unless `--skip-invalid`.
+    """
+    from newsletter import subscribers
+
+    tally = subscribers.AudienceTally()
+    audience = subscribers.iter_audience(settings.workspace, lists, tally, request.skip_invalid)
+    resuming = ledger.run(issue.id) is not None
+    if resuming:
+        in_run = ledger.count_known(issue.id, (s.email for s in audience))
+    else:
+        in_run = sum(1 for _ in audience)
+    counts = ledger.counts(issue.id)
+    unknown = counts[lg.UNKNOWN] + counts[lg.SENDING]
+    to_send = counts[lg.PENDING] + counts[lg.FAILED_TRANSIENT] if resuming else tally.recipients
+    plan = SendPlan(
+        issue.id,
+        issue.subject,
+        tally.recipients,
+        tally.suppressed,
+        tally.unsubscribed,
+        tally.bounced,
+        tally.invalid,
+        tally.duplicates,
+        counts[lg.SENT],
+        tally.recipients - in_run if resuming else 0,
+        unknown,
+        to_send + (unknown if request.resend_unknown else 0),
+        *how,
+    )
+    return plan, tally, resuming
 
 
 def _report_unknown(ledger: lg.Ledger, issue_id: str, resend: bool, echo: Callable[[str], None]) -> None:

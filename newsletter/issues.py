@@ -121,6 +121,11 @@ def _sections(raw: object, p: v.Problems) -> tuple[Section, ...]:
     return tuple(sections)
 
 
+def _failure(doc: YamlDocument, found: list[str]) -> ContentError:
+    # Each problem already starts with file:line; say the file once more only above a list.
+    return ContentError(found[0] if len(found) == 1 else problems(str(doc.path), found))
+
+
 def _load_document(workspace: Path, issue_id: str) -> YamlDocument:
     path = issue_path(workspace, issue_id)
     shown = path.relative_to(workspace)
@@ -134,7 +139,7 @@ def load_issue(workspace: Path, issue_id: str) -> Issue:
     doc = _load_document(workspace, issue_id)
     issue, found = issue_problems(doc, issue_id)
     if found:
-        raise ContentError(problems(str(doc.path), found))
+        raise _failure(doc, found)
     return issue
 
 
@@ -170,7 +175,7 @@ def load_issue_content(workspace: Path, issue_id: str) -> tuple[Issue, dict[str,
     doc = _load_document(workspace, issue_id)
     issue, found = issue_problems(doc, issue_id)
     if found:
-        raise ContentError(problems(str(doc.path), found))
+        raise _failure(doc, found)
     p = v.Problems(doc)
     summaries: dict[str, Summary] = {}
     for s_index, section in enumerate(issue.sections):
@@ -188,7 +193,7 @@ def load_issue_content(workspace: Path, issue_id: str) -> tuple[Issue, dict[str,
             if summary is not None:
                 summaries[summary_id] = summary
     if p:
-        raise ContentError(problems(str(doc.path), p.items))
+        raise _failure(doc, p.items)
     return issue, summaries
 
 
@@ -293,7 +298,9 @@ def draft_issue(
     if issue_id is None:
         issue_id = default_id
     if not content.ID_PATTERN.match(issue_id):
-        raise ContentError(f"{issue_id!r}: an issue id uses lowercase letters, digits and hyphens, e.g. 2026-06")
+        raise ContentError(
+            f"{issue_id!r}: an issue id uses lowercase letters, digits and hyphens, e.g. 2026-06"
+        )
     window = select.window_for(issue_id, [i for i in previous if i.id != issue_id])
     if window is None and issue_id == default_id:
         window = default_window
@@ -313,7 +320,9 @@ def draft_issue(
     others = [i for i in previous if i.id != issue_id]
     carried = select.already_carried(others, window)
     send_date = send_at.astimezone(settings.tz).date() if send_at else None
-    in_window = select.eligible_summaries(content.load_summaries(workspace).values(), window, send_date, set())
+    in_window = select.eligible_summaries(
+        content.load_summaries(workspace).values(), window, send_date, set()
+    )
     eligible = [s for s in in_window if s.id not in carried]
     if not eligible:
         raise ContentError(

@@ -179,16 +179,19 @@ class Ledger:
     def start_run(
         self, issue_id: str, provider: str, summary_ids: Iterable[str], recipients: Iterable[NewRecipient]
     ) -> int:
-        """Create (or reopen) the issue's run and add recipients not yet in it; return how many were added.
+        """Create the issue's run with its recipients, all pending; return how many there are.
 
-        Recipients already in the run keep their state, so `sent` stays sent across invocations.
+        This fixes the recipients: a run is created once, and `reopen_run` resumes it without adding
+        anyone who subscribed since. `recipients` is consumed inside one transaction, so it may be a
+        stream of any length, and if it raises (say, an invalid row found at the end of a list)
+        nothing is kept.
         """
         now = _now()
         with self._transaction() as db:
+            if db.execute("SELECT 1 FROM runs WHERE issue_id = ?", (issue_id,)).fetchone():
+                raise DeliveryError(f"issue {issue_id} already has a send run; it can only be resumed")
             db.execute(
-                "INSERT INTO runs (issue_id, state, provider, started_at, updated_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (issue_id) DO UPDATE SET state = excluded.state, provider = excluded.provider,"
-                " note = '', updated_at = excluded.updated_at, finished_at = NULL",
+                "INSERT INTO runs (issue_id, state, provider, started_at, updated_at) VALUES (?, ?, ?, ?, ?)",
                 (issue_id, RUNNING, provider, now, now),
             )
             db.executemany(
@@ -205,6 +208,17 @@ class Ledger:
                 ),
             )
             return db.total_changes - before
+
+    def reopen_run(self, issue_id: str, provider: str) -> None:
+        """Mark an existing run running again (a resume); its recipients stay exactly as they were."""
+        now = _now()
+        cur = self._exec(
+            "UPDATE runs SET state = ?, provider = ?, note = '', updated_at = ?, finished_at = NULL"
+            " WHERE issue_id = ?",
+            (RUNNING, provider, now, issue_id),
+        )
+        if cur.rowcount != 1:
+            raise DeliveryError(f"issue {issue_id} has no send run to resume")
 
     def set_run_state(self, issue_id: str, state: str, note: str = "") -> None:
         assert state in RUN_STATES, state

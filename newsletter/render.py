@@ -264,8 +264,11 @@ def build_warnings(issue: Issue, summaries: dict[str, Summary], settings: Settin
         found.append(f"subject is {len(issue.subject)} characters; phones show about 60")
     if issue.send_at is not None:
         send_date = issue.send_at.astimezone(settings.tz).date()
-        found += [f"{s.id}: published {s.published}, after the send date" for s in summaries.values()
-                  if s.published > send_date]
+        found += [
+            f"{s.id}: published {s.published}, after the send date"
+            for s in summaries.values()
+            if s.published > send_date
+        ]
     return found
 
 
@@ -280,7 +283,11 @@ def build_issue(settings: Settings, issue_id: str, out_dir: Path | None = None) 
     rendered = render_issue(settings, issue, summaries)
     folder = (out_dir or settings.workspace / "out") / issue_id
     files = []
-    for name, body in (("email.html", rendered.html), ("email.txt", rendered.text), ("web.html", rendered.web_html)):
+    for name, body in (
+        ("email.html", rendered.html),
+        ("email.txt", rendered.text),
+        ("web.html", rendered.web_html),
+    ):
         data = body.encode("utf-8")
         atomic_write(folder / name, data)
         files.append((folder / name, len(data)))

@@ -63,10 +63,7 @@ def next_issue(previous: Iterable[Issue], today: date) -> tuple[str, Window]:
     issue of the following month. The first issue covers the previous calendar month.
     """
     latest = max(previous, key=lambda issue: (issue.until, issue.id), default=None)
-    if latest is None:
-        since = _previous_month_start(today)
-    else:
-        since = latest.until + timedelta(days=1)
+    since = _previous_month_start(today) if latest is None else latest.until + timedelta(days=1)
     issue_month = next_month(since)
     return f"{issue_month:%Y-%m}", Window(since, _month_end(since))
 
@@ -100,9 +97,7 @@ def eligible_summaries(
     return [
         s
         for s in summaries
-        if s.published in window
-        and (send_date is None or s.published <= send_date)
-        and s.id not in carried
+        if s.published in window and (send_date is None or s.published <= send_date) and s.id not in carried
     ]
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import functools
 import io
+import re
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -23,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
 from newsletter import validate as v
 from newsletter.errors import ContentError, problems
@@ -92,6 +95,10 @@ def normalise_address(raw: str) -> str:
     value = raw.strip()
     if "\r" in value or "\n" in value:
         raise ValueError("the address contains a line break")
+    return _plain_address(value) or _validated_address(value)
+
+
+def _validated_address(value: str) -> str:
     try:
         result = validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
@@ -99,16 +106,56 @@ def normalise_address(raw: str) -> str:
     return result.ascii_email or result.normalized
 
 
+_PLAIN_DOMAIN = re.compile(r"[A-Za-z0-9.-]+\Z")
+
+
+def _plain_address(value: str) -> str | None:
+    """The common case, normalised as email-validator would, or None to ask email-validator itself.
+
+    email-validator spends most of its time on the domain (IDNA rules), which is the same for every
+    reader at gmail.com, so its verdict on each domain is kept. For a dot-atom local part the rest of
+    its work is a regex, the RFC 2142 role names and the length limits, repeated here with its own
+    constants; anything else (quotes, Unicode, an invalid domain, a length near the limit) goes to
+    email-validator whole, so verdicts and messages are exactly its own (a property test checks).
+    """
+    local, at, domain = value.partition("@")
+    if not at or not DOT_ATOM_TEXT.match(local) or not _PLAIN_DOMAIN.match(domain):
+        return None
+    forms = _domain_forms(domain)
+    if forms is None:
+        return None
+    unicode_domain, ascii_domain = forms
+    if local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES:
+        local = local.lower()
+    for address in (value, f"{local}@{unicode_domain}", f"{local}@{ascii_domain}"):
+        if len(address.encode("utf-8")) > EMAIL_MAX_LENGTH:
+            return None
+    return f"{local}@{ascii_domain}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _domain_forms(domain: str) -> tuple[str, str] | None:
+    """email-validator's (Unicode, ASCII) forms of a domain, or None if it refuses the domain."""
+    try:
+        result = validate_email(f"a@{domain}", check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        return None
+    return result.domain, result.ascii_domain
+
+
 def address_key(email: str) -> str:
     """Addresses compare case-insensitively (in practice no mail system treats case as distinct)."""
     return email.strip().casefold()
+
+
+_NAME_UNSAFE = re.compile(r"[<>@\x00-\x1f\x7f]")
 
 
 def check_display_name(name: str) -> str | None:
     """Why a display name cannot go in a To header, or None if it can."""
     if "\r" in name or "\n" in name:
         return "the name contains a line break"
-    if any(c in name for c in "<>@") or any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if _NAME_UNSAFE.search(name):
         # `Eve <eve@evil.example>, Bob` as a name would smuggle in a second recipient
         # wherever a name is written naively; such a name is never a person's name.
         return f"the name {name!r} contains <, > or @ or a control character"
@@ -170,15 +217,8 @@ class _Table:
     raw: tuple[dict[str, str], ...]  # the rows under the file's own column names
 
 
-def _read_table(path: Path, shown: str, aliases: dict[str, tuple[str, ...]]) -> _Table:
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a BOM from a spreadsheet is not a column
-    except FileNotFoundError:
-        raise ContentError(f"{shown}: file not found") from None
-    except UnicodeDecodeError as exc:
-        raise ContentError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    fieldnames = tuple(reader.fieldnames or ())
+def _columns(fieldnames: tuple[str, ...], aliases: dict[str, tuple[str, ...]], shown: str) -> dict[str, str]:
+    """Our field name -> the file's column for it; the email column is required."""
     columns: dict[str, str] = {}
     for column in fieldnames:
         folded = (column or "").strip().casefold()
@@ -188,6 +228,20 @@ def _read_table(path: Path, shown: str, aliases: dict[str, tuple[str, ...]]) -> 
     if "email" not in columns:
         found = ", ".join(fieldnames) or "nothing"
         raise ContentError(f"{shown}:1: no email column in the header row (found: {found})")
+    return columns
+
+
+def _read_table(path: Path, shown: str, aliases: dict[str, tuple[str, ...]]) -> _Table:
+    """A whole file at once: for rewriting it (unsubscribe, import), where every row is needed."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a BOM from a spreadsheet is not a column
+    except FileNotFoundError:
+        raise ContentError(f"{shown}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ContentError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    fieldnames = tuple(reader.fieldnames or ())
+    columns = _columns(fieldnames, aliases, shown)
     rows, raw = [], []
     line = reader.line_num
     try:
@@ -198,6 +252,47 @@ def _read_table(path: Path, shown: str, aliases: dict[str, tuple[str, ...]]) -> 
     except csv.Error as exc:
         raise ContentError(f"{shown}:{reader.line_num}: unreadable CSV: {exc}") from None
     return _Table(path, fieldnames, tuple(rows), tuple(raw))
+
+
+def _stream_rows(
+    path: Path, shown: str, aliases: dict[str, tuple[str, ...]]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """A file's rows one at a time as (line, {our field name: value}): memory stays flat."""
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")  # a BOM from a spreadsheet is not a column
+    except FileNotFoundError:
+        raise ContentError(f"{shown}: file not found") from None
+    with handle:
+        # csv.reader, not DictReader: a dict per row twice over was a third of the time at 100,000 rows.
+        reader = csv.reader(handle)
+        try:
+            fieldnames = tuple(next(reader, ()))
+            columns = _columns(fieldnames, aliases, shown)
+            # A repeated column name: the last one wins, as in DictReader's dict(zip(header, row)).
+            index = {
+                ours: max(i for i, c in enumerate(fieldnames) if c == col) for ours, col in columns.items()
+            }
+            line = reader.line_num
+            for record in reader:
+                if record:  # DictReader skips empty lines too
+                    yield line + 1, {ours: record[i] if i < len(record) else "" for ours, i in index.items()}
+                line = reader.line_num
+        except UnicodeDecodeError as exc:
+            where = _undecodable_line(path)
+            raise ContentError(f"{shown}:{where}: not UTF-8 text ({exc.reason})") from None
+        except csv.Error as exc:
+            raise ContentError(f"{shown}:{reader.line_num}: unreadable CSV: {exc}") from None
+
+
+def _undecodable_line(path: Path) -> int:
+    """The first line that is not UTF-8 (text is decoded in blocks, so the error itself cannot say)."""
+    with path.open("rb") as raw:
+        for number, line in enumerate(raw, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
 
 
 def _folder(workspace: Path) -> Path:
@@ -254,32 +349,69 @@ def read_list(
     workspace: Path, name: str, taxonomy: Taxonomy | None = None
 ) -> tuple[list[Subscriber], list[str]]:
     """The valid subscribers of one list, in file order, and its invalid rows as `file:line: reason`."""
-    path = _list_path(workspace, name)
-    vocabulary = topic_vocabulary(taxonomy or load_taxonomy(workspace))
-    table = _read_table(path, _shown(workspace, path), _OUR_COLUMNS)
     valid, invalid = [], []
-    for line, row in table.rows:
-        if not any(value.strip() for value in row.values()):
-            continue  # a blank line at the end of a hand-edited file
-        try:
-            valid.append(_row_subscriber(row, name, vocabulary))
-        except ValueError as exc:
-            invalid.append(f"{table.path.relative_to(workspace)}:{line}: {exc}")
+    vocabulary = topic_vocabulary(taxonomy or load_taxonomy(workspace))
+    for subscriber_or_problem in _read_rows(workspace, name, vocabulary):
+        if isinstance(subscriber_or_problem, Subscriber):
+            valid.append(subscriber_or_problem)
+        else:
+            invalid.append(subscriber_or_problem)
     return valid, invalid
 
 
 _OUR_COLUMNS = {name: (name,) for name in LIST_FIELDS}
 
 
-def load_audience(
-    workspace: Path, list_names_: list[str] | None = None, skip_invalid: bool = False
-) -> Audience:
-    """Everyone an issue goes to from the given lists (all lists when None), each address once.
+def _read_rows(workspace: Path, name: str, vocabulary: dict[str, str]) -> Iterator[Subscriber | str]:
+    """Each row of a list in file order: a Subscriber, or `file:line: reason` if it is invalid."""
+    path = _list_path(workspace, name)
+    shown = _shown(workspace, path)
+    for line, row in _stream_rows(path, shown, _OUR_COLUMNS):
+        if not any(value.strip() for value in row.values()):
+            continue  # a blank line at the end of a hand-edited file
+        try:
+            yield _row_subscriber(row, name, vocabulary)
+        except ValueError as exc:
+            yield f"{shown}:{line}: {exc}"
 
-    An address is left out if it is on the suppression list, or if any of its rows in the chosen
-    lists says `unsubscribed` or `bounced` (never mail someone who asked not to be, even if an
-    older row elsewhere still says subscribed).
+
+INVALID_SHOWN = 20  # invalid rows listed in an error; the rest are counted
+
+
+@dataclass
+class AudienceTally:
+    """Counts of an audience as it streams past, complete once the stream is exhausted.
+
+    Filled in place (a stream has no return value); `invalid_rows` keeps the first `keep_invalid`
+    problems (None: all), `invalid` counts them all.
     """
+
+    keep_invalid: int | None = INVALID_SHOWN
+    recipients: int = 0
+    suppressed: int = 0  # subscribed in a list, but on the suppression list
+    unsubscribed: int = 0
+    bounced: int = 0
+    duplicates: int = 0  # extra rows for an address already counted
+    invalid: int = 0
+    invalid_rows: list[str] = field(default_factory=list)  # "file:line: reason"
+
+    def add_invalid(self, problem: str) -> None:
+        self.invalid += 1
+        if self.keep_invalid is None or len(self.invalid_rows) < self.keep_invalid:
+            self.invalid_rows.append(problem)
+
+    def invalid_error(self) -> ContentError:
+        shown = list(self.invalid_rows)
+        if self.invalid > len(shown):
+            shown.append(f"... and {self.invalid - len(shown)} more")
+        header = (
+            f"{SUBSCRIBERS_DIR}/ has {self.invalid} invalid row{'s' if self.invalid != 1 else ''}"
+            " (fix them, or send with --skip-invalid to leave them out)"
+        )
+        return ContentError(problems(header, shown))
+
+
+def _chosen_lists(workspace: Path, list_names_: Iterable[str] | None) -> list[str]:
     available = list_names(workspace)
     chosen = available if list_names_ is None else list(dict.fromkeys(list_names_))
     missing = [n for n in chosen if n not in available]
@@ -289,41 +421,90 @@ def load_audience(
             f"{SUBSCRIBERS_DIR}/: no list named {', '.join(missing)} (lists here: {have}); "
             f"a list is a file {SUBSCRIBERS_DIR}/NAME.csv"
         )
-    taxonomy = load_taxonomy(workspace)
-    rows: list[Subscriber] = []
-    invalid: list[str] = []
+    return chosen
+
+
+def _opted_out(workspace: Path, chosen: list[str], vocabulary: dict[str, str]) -> dict[str, str]:
+    """Addresses with an `unsubscribed` or `bounced` row in any chosen list -> the first such status.
+
+    A quick pass before the real one, so that a later row saying "unsubscribed" can stop an earlier
+    "subscribed" row without holding every subscriber in memory. Only rows not saying `subscribed`
+    are validated here: there are few of them, and an invalid one counts as invalid, not opted out.
+    """
+    found: dict[str, str] = {}
     for name in chosen:
-        valid, bad = read_list(workspace, name, taxonomy)
-        rows.extend(valid)
-        invalid.extend(bad)
-    if invalid and not skip_invalid:
-        raise ContentError(
-            problems(
-                f"{SUBSCRIBERS_DIR}/ has invalid rows "
-                "(fix them, or send with --skip-invalid to leave them out)",
-                invalid,
-            )
-        )
+        path = _list_path(workspace, name)
+        for _line, row in _stream_rows(path, _shown(workspace, path), _OUR_COLUMNS):
+            if (row.get("status") or "subscribed").strip().lower() == "subscribed":
+                continue
+            try:
+                subscriber = _row_subscriber(row, name, vocabulary)
+            except ValueError:
+                continue
+            found.setdefault(subscriber.key, subscriber.status)
+    return found
+
+
+def iter_audience(
+    workspace: Path,
+    list_names_: Iterable[str] | None = None,
+    tally: AudienceTally | None = None,
+    skip_invalid: bool = False,
+) -> Iterator[Subscriber]:
+    """Everyone an issue goes to from the given lists (all lists when None), each address once, streamed.
+
+    An address is left out if it is on the suppression list, or if any of its rows in the chosen
+    lists says `unsubscribed` or `bounced` (never mail someone who asked not to be, even if an
+    older row elsewhere still says subscribed). Only the set of addresses seen grows with the list.
+
+    Invalid rows are counted in `tally`; unless `skip_invalid`, the stream ends by raising
+    ContentError listing them, after every row was read, so a consumer inside a transaction
+    rolls back and the user sees every problem at once.
+    """
+    tally = tally if tally is not None else AudienceTally()
+    chosen = _chosen_lists(workspace, list_names_)
+    vocabulary = topic_vocabulary(load_taxonomy(workspace))
     suppressed = suppressed_addresses(workspace)
-    first: dict[str, Subscriber] = {}
-    opted_out: dict[str, str] = {}
-    duplicates = 0
-    for sub in rows:
-        if sub.key in first or sub.key in opted_out:
-            duplicates += 1
-        if sub.status != "subscribed":
-            opted_out.setdefault(sub.key, sub.status)
-        first.setdefault(sub.key, sub)
-    recipients: list[Subscriber] = []
-    counts = {"suppressed": 0, "unsubscribed": 0, "bounced": 0}
-    for key, sub in first.items():
-        if key in opted_out:
-            counts[opted_out[key]] += 1
-        elif key in suppressed:
-            counts["suppressed"] += 1
-        else:
-            recipients.append(sub)
-    return Audience(recipients, duplicates=duplicates, invalid=invalid, **counts)
+    opted_out = _opted_out(workspace, chosen, vocabulary)
+    seen: set[str] = set()
+    for name in chosen:
+        for subscriber in _read_rows(workspace, name, vocabulary):
+            if not isinstance(subscriber, Subscriber):
+                tally.add_invalid(subscriber)
+                continue
+            key = subscriber.key
+            if key in seen:
+                tally.duplicates += 1
+                continue
+            seen.add(key)
+            status = opted_out.get(key)
+            if status == "unsubscribed":
+                tally.unsubscribed += 1
+            elif status == "bounced":
+                tally.bounced += 1
+            elif key in suppressed:
+                tally.suppressed += 1
+            else:
+                tally.recipients += 1
+                yield subscriber
+    if tally.invalid and not skip_invalid:
+        raise tally.invalid_error()
+
+
+def load_audience(
+    workspace: Path, list_names_: list[str] | None = None, skip_invalid: bool = False
+) -> Audience:
+    """The whole audience in memory, for small uses (a preview's sample reader); a send streams it."""
+    tally = AudienceTally(keep_invalid=None)
+    recipients = list(iter_audience(workspace, list_names_, tally, skip_invalid))
+    return Audience(
+        recipients,
+        suppressed=tally.suppressed,
+        unsubscribed=tally.unsubscribed,
+        bounced=tally.bounced,
+        duplicates=tally.duplicates,
+        invalid=tally.invalid_rows,
+    )
 
 
 # --- topic preferences --------------------------------------------------------------------------

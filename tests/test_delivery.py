@@ -228,18 +228,33 @@ def test_backoff_doubles_up_to_a_ceiling_with_jitter():
     assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
 
 
-def test_progress_lines_are_plain_when_not_on_a_terminal():
+def test_progress_lines_are_plain_when_not_on_a_terminal_and_the_end_is_shown_once():
     import io
 
     stream = io.StringIO()
-    printer = dl.ProgressPrinter(stream, tty=False, every=3600)
+    printer = dl.ProgressPrinter(stream, tty=False, every=5)
     tally = dl.Tally(total=10, sent=4, failed_permanent=1)
+    printer(tally, False)  # too soon: the first line comes `every` seconds in
+    tally.started -= 6
     printer(tally, False)
     printer(tally, False)  # too soon for another line
+    printer(tally, True)  # nothing new since the last line: not repeated
+    tally.sent = 9
     printer(tally, True)
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 2
-    assert lines[0].startswith("5/10  sent 4  failed 1  skipped 0  ")
+
+    lines = [masked(line) for line in stream.getvalue().splitlines()]
+    assert lines == [
+        "5/10  sent 4  failed 1  skipped 0  R/s  T left",
+        "10/10  sent 9  failed 1  skipped 0  R/s  T left",
+    ]
+
+
+def masked(text: str) -> str:
+    """Output with the figures that depend on the clock (rates, times left, seconds taken) replaced."""
+    import re
+
+    text = re.sub(r"\d+\.\d/s  \d+[hm]\d\d[ms] left", "R/s  T left", text)
+    return re.sub(r"\(\d+\.\d s\)", "(S s)", text)
 
 
 # -- the same engine against a real SMTP server (aiosmtpd on loopback) -------------------------------
@@ -457,3 +472,99 @@ def test_status_shows_each_run_its_counts_and_failures_and_json_for_scripts(work
     ]
     missing = invoke(workspace, "status", "2099-01")
     assert missing.exit_code == 1 and "issue 2099-01 has not been sent yet" in missing.output
+
+
+def test_the_recipients_are_fixed_when_the_run_starts(workspace):
+    from delivery_helpers import write_issue, write_readers
+
+    from newsletter.config import load_settings
+
+    write_issue(workspace)
+    emails = write_readers(workspace, 4)
+    with lg.Ledger(lg.ledger_path(load_settings(workspace))) as ledger:  # as a run stopped after one message
+        ledger.start_run(ISSUE, "outbox", [], [lg.NewRecipient(e) for e in emails])
+        ledger.mark_sent(ISSUE, emails[0], "<m@example.org>", None)
+        ledger.set_run_state(ISSUE, lg.INTERRUPTED, "stopped")
+    with (workspace / "subscribers" / "readers.csv").open("a", encoding="utf-8") as f:
+        f.write(
+            "late1@example.org,Late,,subscribed,2026-06-02\nlate2@example.org,Later,,subscribed,2026-06-02\n"
+        )
+
+    plan = invoke(workspace, "send", ISSUE, "--dry-run")
+    result = invoke(workspace, "send", ISSUE, "--yes", env=SECRET_ENV)
+
+    assert "  2 subscribed after this run started: not included\n  to send now: 3\n" in plan.output
+    assert result.exit_code == 0, result.output
+    assert outbox_recipients(workspace) == emails[1:]  # neither the one already sent nor the late ones
+    assert "Totals: 4 sent" in result.output
+
+
+def outbox_recipients(workspace) -> list[str]:
+    from email.parser import BytesHeaderParser
+    from email.utils import parseaddr
+
+    messages = (workspace / "outbox" / ISSUE).glob("*.eml")
+    return sorted(parseaddr(BytesHeaderParser().parsebytes(m.read_bytes())["To"])[1] for m in messages)
+
+
+def test_a_send_and_a_send_with_nothing_left_print_exactly_this(workspace):
+    from delivery_helpers import write_issue, write_readers
+
+    write_issue(workspace)
+    write_readers(workspace, 3)
+
+    first = invoke(workspace, "send", ISSUE, "--yes", "--rate", "1000", env=SECRET_ENV)
+    again = invoke(workspace, "send", ISSUE, "--yes", "--rate", "1000", env=SECRET_ENV)
+
+    assert first.exit_code == 0 and again.exit_code == 0
+    plan = [
+        "Issue 2026-06: Microglia, healing and harm",
+        "  recipients: 3 subscribed (left out: 0 suppressed, 0 unsubscribed, 0 bounced, 0 invalid,"
+        " 0 duplicate rows)",
+    ]
+    assert masked(first.output).splitlines() == [
+        *plan,
+        "  already sent this issue: 0",
+        "  to send now: 3",
+        "  provider: outbox, 1000 messages/s, 2 connection(s), about 0 s",
+        "3/3  sent 3  failed 0  skipped 0  R/s  T left",
+        "Issue 2026-06: finished. Sent 3 in this run (S s). Totals: 3 sent, 0 failed permanently,"
+        " 0 failed for now, 0 unknown, 0 skipped, 0 pending.",
+    ]
+    assert masked(again.output).splitlines() == [
+        *plan,
+        "  already sent this issue: 3",
+        "  to send now: 0",
+        "  provider: outbox, 1000 messages/s, 2 connection(s), about 0 s",
+        "Issue 2026-06: finished. Sent 0 in this run (S s). Totals: 3 sent, 0 failed permanently,"
+        " 0 failed for now, 0 unknown, 0 skipped, 0 pending.",
+    ]
+
+
+def test_invalid_rows_refuse_the_send_and_nothing_is_recorded(workspace):
+    from delivery_helpers import write_issue, write_readers
+
+    from newsletter.config import load_settings
+
+    write_issue(workspace)
+    write_readers(workspace, 3)
+    with (workspace / "subscribers" / "readers.csv").open("a", encoding="utf-8") as f:
+        f.writelines(f"bad{n}-at-example.org,Bad,,subscribed,2026-01-01\n" for n in range(23))
+
+    refused = invoke(workspace, "send", ISSUE, "--yes", env=SECRET_ENV)
+    skipped = invoke(workspace, "send", ISSUE, "--yes", "--skip-invalid", env=SECRET_ENV)
+
+    assert refused.exit_code == 1
+    lines = refused.output.splitlines()
+    assert lines[0] == (
+        "Error: subscribers/ has 23 invalid rows (fix them, or send with --skip-invalid to leave them out):"
+        " 21 problems:"
+    )
+    assert lines[1].startswith("  - subscribers/readers.csv:5: 'bad0-at-example.org' is not a valid email")
+    assert lines[-1] == "  - ... and 3 more"
+    assert len(lines) == 22
+    assert skipped.exit_code == 0, skipped.output
+    assert "  skipped invalid row: subscribers/readers.csv:24: 'bad19-at-example.org'" in skipped.output
+    assert "  ... and 3 more invalid rows\n" in skipped.output
+    with lg.Ledger(lg.ledger_path(load_settings(workspace))) as ledger:
+        assert ledger.counts(ISSUE)[lg.SENT] == 3

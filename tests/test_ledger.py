@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from newsletter import ledger as lg
+from newsletter.errors import DeliveryError
 
 
 @pytest.fixture
@@ -35,16 +36,31 @@ def test_a_new_run_holds_every_recipient_pending_with_what_is_needed_to_rebuild_
     assert ledger.counts("2026-06")[lg.PENDING] == 2
 
 
-def test_starting_again_keeps_each_recipients_state_and_adds_only_newcomers(ledger):
-    ledger.start_run("2026-06", "outbox", [], people("ann@example.org"))
+def test_a_run_is_created_once_and_reopening_it_keeps_its_recipients_and_their_state(ledger):
+    ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "bo@example.org"))
     ledger.mark_sending("2026-06", "ann@example.org")
     ledger.mark_sent("2026-06", "ann@example.org", "<m1@example.org>", None)
+    ledger.set_run_state("2026-06", lg.INTERRUPTED, "stopped")
 
-    added = ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "cy@example.org"))
+    with pytest.raises(DeliveryError, match="issue 2026-06 already has a send run; it can only be resumed"):
+        ledger.start_run("2026-06", "outbox", [], people("cy@example.org"))
+    ledger.reopen_run("2026-06", "smtp")
 
-    assert added == 1
-    assert [r.email for r in ledger.to_send("2026-06")] == ["cy@example.org"]
+    assert [r.email for r in ledger.to_send("2026-06")] == ["bo@example.org"]
     assert ledger.counts("2026-06")[lg.SENT] == 1
+    assert ledger.run("2026-06").state == lg.RUNNING and ledger.run("2026-06").provider == "smtp"
+
+
+def test_a_stream_that_fails_part_way_leaves_no_run(ledger):
+    def audience():
+        yield from people("ann@example.org", "bo@example.org")
+        raise DeliveryError("subscribers/readers.csv:9: not a valid email address")
+
+    with pytest.raises(DeliveryError, match="readers.csv:9"):
+        ledger.start_run("2026-06", "outbox", ["a-summary"], audience())
+
+    assert ledger.run("2026-06") is None
+    assert ledger.counts("2026-06")[lg.PENDING] == 0
 
 
 def test_sending_left_by_a_crash_becomes_unknown_and_is_resent_only_when_asked(ledger):

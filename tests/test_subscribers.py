@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from newsletter import subscribers
 from newsletter.cli import cli
@@ -197,3 +199,88 @@ def test_cli_add_list_remove(workspace):
     assert "nobody@example.org is not in any list; nothing changed" in result.output
     result = runner.invoke(cli, [*ws, "subscribers", "add", "x@example.org", "--name", "Bad\nName"])
     assert result.exit_code == 1 and "line break" in result.output
+
+
+# -- reading at scale: the same verdicts, faster, one row at a time ---------------------------------
+
+ATEXT = "abcXYZ019!#$%&'*+/=?^_`{|}~-"
+LOCAL_PARTS = st.one_of(
+    st.text(alphabet=ATEXT + ".", min_size=0, max_size=12),
+    st.text(alphabet=ATEXT + '. "@(é', min_size=0, max_size=12),
+    st.sampled_from(["Postmaster", "INFO", "abuse", "www", "news.x", "x" * 64, "x" * 65, "y" * 200]),
+)
+LABELS = st.one_of(
+    st.text(alphabet="abcXYZ019-", min_size=0, max_size=8),
+    st.sampled_from(["xn--p1ai", "xn--", "ab--cd", "-a", "a-", "münchen", "a_b", "q" * 63, "q" * 64, ""]),
+)
+TLDS = st.sampled_from(["org", "COM", "test", "local", "localhost", "invalid", "onion", "arpa", "123", "io"])
+
+
+@st.composite
+def addresses(draw) -> str:
+    labels = draw(st.lists(LABELS, min_size=0, max_size=4))
+    domain = ".".join([*labels, draw(TLDS)])
+    value = f"{draw(LOCAL_PARTS)}@{domain}"
+    return draw(st.sampled_from(["", " "])) + value + draw(st.sampled_from(["", " ", "@x.org", ".", "\t"]))
+
+
+def email_validator_verdict(value: str) -> tuple[str, str]:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        result = validate_email(value.strip(), check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        return "invalid", f"{value.strip()!r} is not a valid email address: {exc}"
+    return "valid", result.ascii_email or result.normalized
+
+
+@settings(max_examples=600, deadline=None)
+@given(addresses())
+def test_the_quick_path_for_plain_addresses_gives_email_validators_own_verdict(value):
+    try:
+        ours = ("valid", subscribers.normalise_address(value))
+    except ValueError as exc:
+        ours = ("invalid", str(exc))
+    assert ours == email_validator_verdict(value)
+
+
+def test_plain_addresses_take_the_quick_path():
+    assert subscribers._plain_address("Ana.Reader@Example.COM") == "Ana.Reader@example.com"
+    assert subscribers._plain_address("Postmaster@example.org") == "postmaster@example.org"
+    assert subscribers._plain_address('"quoted"@example.org') is None  # left to email-validator
+
+
+def test_a_row_that_is_not_utf8_is_reported_with_its_line(empty_workspace):
+    path = write(empty_workspace, "readers.csv", HEADER + "ok@example.com,Ok,,subscribed,\n")
+    with path.open("ab") as f:
+        f.write(b"ok2@example.com,Ok,,subscribed,\nzo\xe9@example.com,Zo\xe9,,subscribed,\n")
+
+    with pytest.raises(ContentError) as caught:
+        subscribers.load_audience(empty_workspace)
+
+    assert caught.value.message.startswith("subscribers/readers.csv:4: not UTF-8 text (invalid continuation")
+
+
+def test_the_audience_streams_with_its_counts_and_lists_at_most_20_invalid_rows(empty_workspace):
+    rows = [f"r{n}@example.com,R,,subscribed,\n" for n in range(5)]
+    rows += [f"bad{n},Bad,,subscribed,\n" for n in range(22)]
+    rows += ["R1@EXAMPLE.com,Again,,subscribed,\n", "r2@example.com,Gone,,unsubscribed,\n"]
+    write(empty_workspace, "readers.csv", HEADER + "".join(rows))
+    tally = subscribers.AudienceTally()
+
+    stream = subscribers.iter_audience(empty_workspace, ["readers"], tally, skip_invalid=True)
+    first = next(stream)
+    rest = list(stream)
+
+    assert [s.email for s in [first, *rest]] == ["r0@example.com", "r1@example.com", "r3@example.com",
+                                                 "r4@example.com"]  # fmt: skip
+    assert (tally.recipients, tally.unsubscribed, tally.duplicates, tally.invalid) == (4, 1, 2, 22)
+    assert len(tally.invalid_rows) == 20
+    message = tally.invalid_error().message
+    assert message.splitlines()[0] == (
+        "subscribers/ has 22 invalid rows (fix them, or send with --skip-invalid to leave them out):"
+        " 21 problems:"
+    )
+    assert message.splitlines()[-1] == "  - ... and 2 more"
+    with pytest.raises(ContentError, match="has 22 invalid rows"):
+        list(subscribers.iter_audience(empty_workspace, ["readers"]))

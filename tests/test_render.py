@@ -1,0 +1,312 @@
+"""The rendered issue, checked against DESIGN.md's "What a good newsletter email is, checkably".
+
+Golden files: tests/golden/ holds the sample issue's HTML and text. After a deliberate change to
+the templates or the sample issue, regenerate them and review the diff:
+
+    NEWSLETTER_REGEN_GOLDEN=1 /tmp/venv/bin/python -m pytest tests/test_render.py -k golden
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import replace
+from datetime import date, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from newsletter import content, issues, personal, render
+from newsletter.config import load_settings
+from newsletter.models import Issue, Section, Summary
+
+REPO = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).parent / "golden"
+HOSTILE_TITLE = "<script>alert('x')</script> Tom & Jerry's \"B cells\" 🧠 " + "A" * 300
+
+
+class Page(HTMLParser):
+    """What the checks need of an HTML document, read by the standard library's HTML parser."""
+
+    VOID = {"meta", "link", "img", "br", "hr", "input", "source", "col", "area", "base", "wbr"}
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.start: list[tuple[str, dict[str, str]]] = []
+        self.stack: list[tuple[str, dict[str, str]]] = []
+        self.texts: list[tuple[str, list[tuple[str, dict[str, str]]]]] = []  # (text, ancestors)
+        self.links: list[tuple[dict[str, str], str]] = []  # (attributes, visible text)
+        self._link: list | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attributes = {k: v or "" for k, v in attrs}
+        self.start.append((tag, attributes))
+        if tag == "a":
+            self._link = [attributes, ""]
+        if tag not in self.VOID:
+            self.stack.append((tag, attributes))
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._link is not None:
+            self.links.append((self._link[0], self._link[1].strip()))
+            self._link = None
+        for index in range(len(self.stack) - 1, -1, -1):
+            if self.stack[index][0] == tag:
+                del self.stack[index:]
+                break
+
+    def handle_data(self, data):
+        if data.strip():
+            self.texts.append((data.strip(), list(self.stack)))
+        if self._link is not None:
+            self._link[1] += data
+
+    def tags(self, name: str) -> list[dict[str, str]]:
+        return [attrs for tag, attrs in self.start if tag == name]
+
+    def text(self) -> str:
+        return " ".join(" ".join(t.split()) for t, _ in self.texts)
+
+
+def font_size(ancestors) -> tuple[int | None, bool]:
+    """The nearest inline font-size (px) and whether an ancestor hides the text."""
+    hidden = any("display:none" in a.get("style", "").replace(" ", "") for _, a in ancestors)
+    for _, attrs in reversed(ancestors):
+        match = re.search(r"font-size:\s*(\d+)px", attrs.get("style", ""))
+        if match:
+            return int(match.group(1)), hidden
+    return None, hidden
+
+
+def full(sid: str, published: date, topics=("Microglia",), **fields) -> Summary:
+    return Summary(
+        id=sid,
+        title=fields.pop("title", f"Study {sid}"),
+        url=f"https://msresearch.example.org/research/{sid}",
+        published=published,
+        journal="Science immunology",
+        takeaway=fields.pop("takeaway", "Microglia can calm or fuel inflammation in MS."),
+        topics=tuple(topics),
+        found="They found it.",
+        who_should_care="People with MS should care.If so, more.",
+        **fields,
+    )
+
+
+@pytest.fixture
+def settings(empty_workspace: Path):
+    return load_settings(empty_workspace)
+
+
+def issue_of(summaries: list[Summary], sections: int = 1) -> Issue:
+    ids = [s.id for s in summaries]
+    size = -(-len(ids) // sections)
+    return Issue(
+        id="2026-06",
+        title="MS Research Roundup, June 2026",
+        subject="Microglia & more",
+        preheader="New studies in plain language",
+        since=date(2026, 5, 1),
+        until=date(2026, 5, 31),
+        intro="A note from the editor.\n\nA second paragraph.",
+        sections=tuple(
+            Section(f"Section {n + 1}", tuple(ids[n * size : (n + 1) * size])) for n in range(sections)
+        ),
+    )
+
+
+def thirty(settings) -> render.RenderedIssue:
+    store = [
+        full(f"s{n:02d}", date(2026, 5, 1) + timedelta(days=n % 28), takeaway="Takeaway sentence. " * 4)
+        for n in range(30)
+    ]
+    return render.render_issue(settings, issue_of(store, sections=6), {s.id: s for s in store})
+
+
+def sample():
+    ws = REPO
+    settings = load_settings(ws)
+    issue, summaries = issues.load_issue_content(ws, "2026-06")
+    return settings, issue, summaries, render.render_issue(settings, issue, summaries)
+
+
+def test_the_sample_issue_meets_the_checkable_list():
+    settings, issue, summaries, rendered = sample()
+    html = rendered.html
+    page = Page(html)
+    assert html.startswith("<!DOCTYPE html>")
+    assert len(html.encode()) < 102 * 1024
+    assert page.tags("html")[0]["lang"] == "en"
+    assert [t for t, _ in page.texts if any(tag == "title" for tag, _ in _)] == [issue.title]
+    assert page.tags("table") and all(t.get("role") == "presentation" for t in page.tags("table"))
+    assert all(img.get("alt") is not None for img in page.tags("img"))
+    assert not page.tags("link") and "@import" not in html
+    assert "{{" not in html and "{%" not in html
+    metas = {m.get("name"): m.get("content") for m in page.tags("meta")}
+    assert metas["color-scheme"] == "light dark"
+    assert re.search(r"@media \(prefers-color-scheme: dark\)[^<]*!important", html)
+    for text, ancestors in page.texts:
+        size, hidden = font_size(ancestors)
+        if not hidden and not any(tag in ("title", "style") for tag, _ in ancestors):
+            assert size is not None and size >= 14, (text, size)
+    # Each summary: title linked, takeaway shown, a "Read more" that says which summary.
+    read_more = [(a, t) for a, t in page.links if t == "Read more"]
+    assert [a["href"] for a, _ in read_more] == [summaries[i].url for i in issue.summary_ids]
+    assert [a["aria-label"] for a, _ in read_more] == [
+        f"Read more: {summaries[i].title}" for i in issue.summary_ids
+    ]
+    visible = page.text()
+    for sid in issue.summary_ids:
+        assert " ".join(render.card(summaries[sid]).takeaway.split()) in visible
+    # Contents list anchors lead to the section headings, in the issue's order.
+    anchors = [a["href"][1:] for a, _ in page.links if a["href"].startswith("#")]
+    assert anchors == [h["id"] for h in page.tags("h2") if "id" in h]
+    assert len(anchors) == len(issue.sections)
+    # Footer: caution, postal address, view in browser, preferences and unsubscribe.
+    assert render.CAUTION in visible and settings.postal_address in visible
+    footer_links = {t: a["href"] for a, t in page.links}
+    assert footer_links["View in browser"] == "https://msresearch.example.org/newsletter/archive/2026-06/"
+    assert footer_links["Manage preferences"] == "__NL_PREFERENCES_URL__"
+    assert footer_links["Unsubscribe"] == "__NL_UNSUBSCRIBE_URL__"
+    assert rendered.summary_ids == issue.summary_ids
+    assert rendered.sections == tuple(s.title for s in issue.sections)
+
+
+def test_the_sample_text_mirrors_the_html_for_people():
+    _, issue, summaries, rendered = sample()
+    text = rendered.text
+    for line in text.splitlines():
+        assert len(line) <= 78 or re.fullmatch(r"https://\S+", line), line
+    assert not re.search(r"<[a-zA-Z/][^>]*>|&(#\d+|[a-z]+);", text)
+    positions = [text.index(summaries[sid].url + "\n") for sid in issue.summary_ids]
+    assert positions == sorted(positions)  # same summaries, same order as the HTML
+    titles = [text.index(f"\n{summaries[sid].title}\n") for sid in issue.summary_ids]
+    assert titles == sorted(titles) and titles[0] < positions[0]
+    assert f"{issue.sections[0].title.upper()}\n{'=' * len(issue.sections[0].title)}\n" in text
+    assert text.rstrip().endswith("Unsubscribe:\n__NL_UNSUBSCRIBE_URL__")
+    assert render.wrap(render.CAUTION) in text
+    assert "MS Research Roundup, 100 Example Street" in text
+
+
+@pytest.mark.parametrize("name", ["email.html", "email.txt"])
+def test_golden_sample_issue(name: str):
+    *_, rendered = sample()
+    produced = rendered.html if name == "email.html" else rendered.text
+    path = GOLDEN / f"2026-06.{name}"
+    if os.environ.get("NEWSLETTER_REGEN_GOLDEN") == "1":
+        path.write_text(produced, encoding="utf-8")
+    assert produced == path.read_text(encoding="utf-8"), (
+        f"{path.name} changed; if on purpose, regenerate (see this module's docstring) and review the diff"
+    )
+
+
+def test_thirty_summaries_stay_under_gmails_clipping_size(settings):
+    rendered = thirty(settings)
+    assert len(rendered.summary_ids) == 30
+    assert len(rendered.html.encode()) < 102 * 1024
+
+
+def test_hostile_content_is_escaped_in_html_and_sane_in_text(settings):
+    bad = full(
+        "hostile",
+        date(2026, 5, 2),
+        title=HOSTILE_TITLE,
+        takeaway='Use <b>bold</b> & "quotes" — naïve café {{ x }}',
+        topics=("<i>Microglia</i>",),
+    )
+    rendered = render.render_issue(settings, issue_of([bad]), {bad.id: bad})
+    page = Page(rendered.html)
+    assert not page.tags("script") and not page.tags("b") and not page.tags("i")
+    assert HOSTILE_TITLE in page.text()
+    assert 'Use <b>bold</b> & "quotes" — naïve café {{ x }}' in page.text()
+    labels = [a.get("aria-label") for a, t in page.links if t == "Read more"]
+    assert labels == [f"Read more: {HOSTILE_TITLE}"]
+    # The long word may break anywhere rather than widen the layout.
+    assert "overflow-wrap:anywhere" in rendered.html.replace(" ", "")
+    text = rendered.text
+    assert "<script>alert('x')</script> Tom & Jerry's \"B cells\" 🧠" in text
+    assert "&amp;" not in text and "&lt;" not in text
+    assert all(len(line) <= 78 or line.startswith("https://") for line in text.splitlines())
+
+
+def test_the_tokens_survive_mjml_and_premailer_and_personalise_cleanly(settings):
+    s = full("one", date(2026, 5, 2))
+    rendered = render.render_issue(settings, issue_of([s]), {s.id: s})
+    for token in ("__NL_NAME__", "__NL_UNSUBSCRIBE_URL__", "__NL_PREFERENCES_URL__"):
+        assert token in rendered.html and token in rendered.text
+    reader = personal.Recipient(
+        email="zoë@example.org",
+        name='Zoë "Z" <O\'Neil>',
+        unsubscribe_url="https://msresearch.example.org/newsletter/unsubscribe?token=a&b=c",
+        preferences_url="https://msresearch.example.org/newsletter/preferences?token=p",
+    )
+    page = Page(personal.personalize_html(rendered.html, reader))
+    hrefs = {t: a["href"] for a, t in page.links}
+    assert hrefs["Unsubscribe"] == reader.unsubscribe_url
+    assert hrefs["Manage preferences"] == reader.preferences_url
+    assert f"Hi {reader.name}," in page.text()
+    text = personal.personalize_text(rendered.text, reader)
+    assert f"\nHi {reader.name},\n" in text and f"\n{reader.unsubscribe_url}\n" in text
+
+
+def test_teasers_are_trimmed_at_a_word_boundary():
+    assert (
+        render.trim_teaser("gut bacteria can worsen MS and daily li")
+        == "gut bacteria can worsen MS and daily…"
+    )
+    assert render.trim_teaser("A whole sentence.") == "A whole sentence."
+    assert render.trim_teaser("cut after a comma, li") == "cut after a comma…"
+
+
+def test_a_subset_of_sections_renders_only_those(settings):
+    store = [full(f"s{n}", date(2026, 5, 1 + n)) for n in range(4)]
+    issue = issue_of(store, sections=2)
+    rendered = render.render_issue(settings, issue, {s.id: s for s in store}, sections=("Section 2",))
+    assert rendered.sections == ("Section 2",)
+    assert rendered.summary_ids == ("s2", "s3")
+    assert "Study s0" not in rendered.html and "Study s0" not in rendered.text
+
+
+def test_a_workspace_template_overrides_the_packaged_one_file_by_file(settings, empty_workspace: Path):
+    (empty_workspace / "templates").mkdir()
+    (empty_workspace / "templates" / "email.txt").write_text("Only {{ issue.title }}\n")
+    render.environment.cache_clear()
+    s = full("one", date(2026, 5, 2))
+    rendered = render.render_issue(settings, issue_of([s]), {s.id: s})
+    assert rendered.text == "Only MS Research Roundup, June 2026\n"
+    assert "Study one" in rendered.html  # the packaged MJML template still applies
+
+
+def test_a_broken_workspace_template_is_one_clear_error(settings, empty_workspace: Path):
+    (empty_workspace / "templates").mkdir()
+    (empty_workspace / "templates" / "email.txt").write_text("{{ issue.title }\n")
+    render.environment.cache_clear()
+    s = full("one", date(2026, 5, 2))
+    with pytest.raises(render.RenderError, match=r"email\.txt:1: template error"):
+        render.render_issue(settings, issue_of([s]), {s.id: s})
+
+
+def test_building_never_touches_the_network(settings, empty_workspace: Path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    for s in [full("one", date(2026, 5, 2)), replace(full("two", date(2026, 5, 3)), needs_review=True)]:
+        content.write_summary(empty_workspace, s)
+    (empty_workspace / "issues" / "2026-06.yaml").write_text(
+        "title: June\nsubject: Hello\npreheader: Hi\nwindow: {since: 2026-05-01, until: 2026-05-31}\n"
+        "intro: Hello.\nsections:\n  - title: Immune cells\n    items: [one, two]\n"
+    )
+    result = render.build_issue(settings, "2026-06")
+    assert [p.name for p, _ in result.files] == ["email.html", "email.txt", "web.html"]
+    assert result.warnings == ("two: marked needs_review by the importer",)
+    web = Page((result.out_dir / "web.html").read_text())
+    assert "__NL_" not in (result.out_dir / "web.html").read_text()
+    assert [a["aria-label"] for a, t in web.links if t == "Read more"] == [
+        "Read more: Study one",
+        "Read more: Study two",
+    ]

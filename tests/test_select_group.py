@@ -1,0 +1,165 @@
+"""Selection and grouping of an issue's summaries, as pure functions."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from newsletter import group, select
+from newsletter.models import Issue, Section, Summary
+from newsletter.topics import Taxonomy, TopicSection
+
+TAXONOMY = Taxonomy(
+    sections=(
+        TopicSection("Related conditions", ("NMOSD", "MOGAD")),
+        TopicSection("Immune cells and inflammation", ("Microglia", "B cells")),
+        TopicSection("Diagnosis and monitoring", ("Biomarkers", "MRI")),
+    ),
+    more_research="More research",
+)
+
+
+def summary(sid: str, published: date, topics: tuple[str, ...] = (), teaser: bool = False) -> Summary:
+    return Summary(
+        id=sid,
+        title=sid.replace("-", " ").title(),
+        url=f"https://example.org/research/{sid}",
+        published=published,
+        takeaway=None if teaser else "A takeaway.",
+        topics=topics,
+        found=None if teaser else "What they found.",
+        teaser="A teaser." if teaser else None,
+    )
+
+
+def issue(iid: str, since: date, until: date, items: tuple[str, ...]) -> Issue:
+    return Issue(iid, "T", "S", "P", since, until, "Intro.", (Section("More research", items),))
+
+
+MAY = select.Window(date(2026, 5, 1), date(2026, 5, 31))
+
+
+def test_window_edges_are_inclusive():
+    store = [
+        summary("apr-30", date(2026, 4, 30)),
+        summary("may-1", date(2026, 5, 1)),
+        summary("may-31", date(2026, 5, 31)),
+        summary("jun-1", date(2026, 6, 1)),
+    ]
+    chosen = select.eligible_summaries(store, MAY, send_date=None, carried=set())
+    assert [s.id for s in chosen] == ["may-1", "may-31"]
+
+
+def test_a_summary_dated_after_the_send_date_is_never_selected():
+    window = select.Window(date(2026, 5, 1), date(2026, 6, 30))
+    store = [summary("may-20", date(2026, 5, 20)), summary("jun-3", date(2026, 6, 3))]
+    chosen = select.eligible_summaries(store, window, send_date=date(2026, 6, 2), carried=set())
+    assert [s.id for s in chosen] == ["may-20"]
+
+
+def test_summaries_an_earlier_issue_carried_are_left_out():
+    earlier = issue("2026-05", date(2026, 4, 1), date(2026, 4, 30), ("old-one",))
+    overlapping = issue("2026-06-extra", date(2026, 5, 1), date(2026, 5, 31), ("same-window",))
+    carried = select.already_carried([earlier, overlapping], MAY)
+    assert carried == {"old-one"}  # only issues whose window ended before this one count as sent
+    store = [summary("old-one", date(2026, 5, 2)), summary("new-one", date(2026, 5, 3))]
+    assert [s.id for s in select.eligible_summaries(store, MAY, None, carried)] == ["new-one"]
+
+
+def test_the_next_issue_follows_the_newest_one():
+    june = issue("2026-06", date(2026, 5, 1), date(2026, 5, 31), ("a",))
+    assert select.next_issue([june], today=date(2026, 9, 9)) == (
+        "2026-07",
+        select.Window(date(2026, 6, 1), date(2026, 6, 30)),
+    )
+
+
+def test_the_first_issue_covers_the_previous_calendar_month():
+    assert select.next_issue([], today=date(2026, 1, 15)) == (
+        "2026-01",
+        select.Window(date(2025, 12, 1), date(2025, 12, 31)),
+    )
+
+
+def test_a_monthly_id_starts_after_an_earlier_issue_that_ended_mid_month():
+    mid = issue("2026-05b", date(2026, 5, 1), date(2026, 5, 15), ("a",))
+    assert select.window_for("2026-06", [mid]) == select.Window(date(2026, 5, 16), date(2026, 5, 31))
+    assert select.window_for("june-special", [mid]) is None
+
+
+def test_a_summary_goes_to_the_first_section_listing_any_of_its_tags_whatever_the_case():
+    both = summary("both", date(2026, 5, 1), ("biomarkers", "B CELLS"))
+    assert group.section_title(both, TAXONOMY) == "Immune cells and inflammation"
+    stray = summary("stray", date(2026, 5, 1), ("Cats",))
+    assert group.section_title(stray, TAXONOMY) == "More research"
+
+
+def test_sections_follow_the_taxonomy_newest_first_with_the_catch_all_last_and_empty_ones_out():
+    store = [
+        summary("stray", date(2026, 5, 9), ()),
+        summary("mri-old", date(2026, 5, 2), ("MRI",)),
+        summary("mri-new", date(2026, 5, 20), ("MRI",)),
+        summary("nmosd", date(2026, 5, 5), ("NMOSD",)),
+        summary("mri-tie-b", date(2026, 5, 2), ("MRI",)),
+    ]
+    grouped = group.group_summaries(store, TAXONOMY)
+    assert [(title, [s.id for s in items]) for title, items in grouped] == [
+        ("Related conditions", ["nmosd"]),
+        ("Diagnosis and monitoring", ["mri-new", "mri-old", "mri-tie-b"]),
+        ("More research", ["stray"]),
+    ]
+
+
+def test_teasers_fill_only_the_sections_no_full_summary_fills():
+    store = [
+        summary("full-mri", date(2026, 5, 3), ("MRI",)),
+        summary("teaser-mri", date(2026, 5, 1), ("Biomarkers",), teaser=True),
+        summary("teaser-nmosd", date(2026, 5, 1), ("NMOSD",), teaser=True),
+    ]
+    sections = select.draft_sections(store, TAXONOMY)
+    assert [(s.title, [x.id for x in s.items], s.teasers_only) for s in sections] == [
+        ("Related conditions", ["teaser-nmosd"], True),
+        ("Diagnosis and monitoring", ["full-mri"], False),
+    ]
+    assert [x.id for x in sections[1].teasers_left_out] == ["teaser-mri"]
+
+
+TAGS = st.sampled_from(["NMOSD", "mogad", "Microglia", "b cells", "MRI", "Cats", "Brain", ""])
+SUMMARIES = st.lists(
+    st.builds(
+        summary,
+        sid=st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True),
+        published=st.dates(date(2025, 1, 1), date(2027, 12, 31)),
+        topics=st.lists(TAGS.filter(bool), max_size=4).map(tuple),
+        teaser=st.booleans(),
+    ),
+    max_size=30,
+    unique_by=lambda s: s.id,
+)
+
+
+@given(SUMMARIES)
+def test_every_summary_lands_in_exactly_one_section(store):
+    grouped = group.group_summaries(store, TAXONOMY)
+    placed = [s.id for _, items in grouped for s in items]
+    assert sorted(placed) == sorted(s.id for s in store)
+    assert all(items for _, items in grouped)
+
+
+@given(SUMMARIES, st.randoms())
+def test_grouping_does_not_depend_on_the_input_order(store, rng):
+    shuffled = list(store)
+    rng.shuffle(shuffled)
+    assert group.group_summaries(shuffled, TAXONOMY) == group.group_summaries(store, TAXONOMY)
+
+
+@given(SUMMARIES)
+def test_a_draft_carries_each_eligible_summary_at_most_once_and_every_full_one(store):
+    eligible = select.eligible_summaries(store, MAY, None, set())
+    sections = select.draft_sections(eligible, TAXONOMY)
+    drafted = [s.id for section in sections for s in section.items]
+    assert len(drafted) == len(set(drafted))
+    assert {s.id for s in eligible if not s.is_teaser} <= set(drafted)
+    assert set(drafted) <= {s.id for s in eligible}
