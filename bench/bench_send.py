@@ -1,10 +1,12 @@
 """Benchmark `newsletter send`: messages per second and peak memory, against the bare SMTP ceiling.
 
-Sends a sample issue to synthetic lists (10,000 and 100,000 subscribers by default) through
-(a) the outbox and (b) SMTP to an aiosmtpd sink on loopback, in its own process, with 1 and 4
+Sends the sample workspace's issue (issues/2026-06.yaml and its summaries, when the repository has
+it; otherwise a small two-summary issue) to synthetic lists (10,000 and 100,000 subscribers by
+default) through (a) the outbox and (b) SMTP to an aiosmtpd sink on loopback, in its own process, with 1 and 4
 connections. It also measures the ceiling of that sink: a bare `smtplib` loop sending one
 pre-built message over the same number of connections. Each send runs as its own process, so its
-peak RSS (from wait4) is the tool's own. Not part of the test suite: it takes minutes.
+peak RSS (from wait4) is the tool's own. Not part of the test suite: it takes minutes. The sink
+and every send process are stopped by their own process handles on any exit, Ctrl-C included.
 
     python bench/bench_send.py                      # 10,000 and 100,000
     python bench/bench_send.py --sizes 2000 --no-outbox
@@ -13,6 +15,7 @@ peak RSS (from wait4) is the tool's own. Not part of the test suite: it takes mi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -33,10 +36,15 @@ from delivery_helpers import ISSUE_ID, free_port, write_issue  # noqa: E402
 SECRET = "bench-secret-for-unsubscribe-links-0123456789"
 TARGET_RATIO = 0.80
 TARGET_RSS_MB = 64
+SAMPLE_ISSUE = REPO / "issues" / f"{ISSUE_ID}.yaml"
 
 
 def sink_main() -> None:
-    """The SMTP sink process: accept and count every message, print the port, run until stdin closes."""
+    """The SMTP sink process: accept every message, print the port, run until stdin closes.
+
+    Stdin closes when the benchmark closes it or dies in any way (even SIGKILL), so the sink never
+    outlives it.
+    """
     from aiosmtpd.controller import Controller
 
     class Discard:
@@ -45,16 +53,36 @@ def sink_main() -> None:
 
     controller = Controller(Discard(), hostname="127.0.0.1", port=free_port())
     controller.start()
-    print(controller.port, flush=True)
-    sys.stdin.read()
-    controller.stop()
+    try:
+        print(controller.port, flush=True)
+        sys.stdin.read()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C reaches the whole process group; the benchmark reports it
+    finally:
+        controller.stop()
 
 
 def start_sink() -> tuple[subprocess.Popen, int]:
     process = subprocess.Popen(
         [sys.executable, __file__, "--sink"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
-    return process, int(process.stdout.readline())
+    try:
+        return process, int(process.stdout.readline())
+    except BaseException:
+        stop_process(process)
+        raise
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Stop one child we started: close its stdin, wait a little, then kill it by its own handle."""
+    with contextlib.suppress(OSError):
+        if process.stdin:
+            process.stdin.close()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def make_workspace(root: Path, subscribers: int) -> Path:
@@ -65,7 +93,10 @@ def make_workspace(root: Path, subscribers: int) -> Path:
     for part in ("newsletter.yaml", "topics.yaml"):
         shutil.copy2(REPO / part, ws / part)
     shutil.copytree(REPO / "summaries", ws / "summaries")
-    write_issue(ws)
+    if SAMPLE_ISSUE.is_file():
+        shutil.copytree(REPO / "issues", ws / "issues")
+    else:
+        write_issue(ws)
     folder = ws / "subscribers"
     folder.mkdir()
     with (folder / "readers.csv").open("w", encoding="utf-8") as out:
@@ -118,8 +149,14 @@ def run_send(ws: Path, provider: str, connections: int) -> tuple[float, float, f
     env = {**os.environ, "NEWSLETTER_SECRET": SECRET}
     start = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    out = process.stdout.read()
-    _pid, status, usage = os.wait4(process.pid, 0)
+    try:
+        out = process.stdout.read()
+        _pid, status, usage = os.wait4(process.pid, 0)
+    except BaseException:
+        process.kill()  # by its own handle: never leave a send running after the benchmark stops
+        process.wait()
+        raise
+    process.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4; Popen must not wait again
     wall = time.perf_counter() - start
     found = re.search(r"Sent (\d+) in this run \(([\d.]+) s\)", out)
     if status != 0 or not found:
@@ -149,7 +186,9 @@ def main() -> None:
     try:
         sample = make_workspace(root, 1)
         data = one_message(sample)
-        print(f"message size: {len(data) / 1024:.0f} KB; sink on 127.0.0.1:{port} (own process)", flush=True)
+        issue = f"the sample issue {SAMPLE_ISSUE.name}" if SAMPLE_ISSUE.is_file() else "a two-summary issue"
+        print(f"{issue}; message size: {len(data) / 1024:.1f} KB ({len(data)} bytes)", flush=True)
+        print(f"sink on 127.0.0.1:{port} (own process, pid {sink.pid})", flush=True)
         for size in sizes:
             ws = make_workspace(root, size)
             runs = [("outbox", "outbox", 4)] if not args.no_outbox else []
@@ -167,8 +206,9 @@ def main() -> None:
                 print(row, flush=True)
             shutil.rmtree(ws)
     finally:
-        sink.stdin.close()
-        sink.wait()
+        stop_process(sink)
+        if args.root is None:
+            shutil.rmtree(root, ignore_errors=True)
     print(f"targets: >= {TARGET_RATIO:.0%} of the bare ceiling with 4 connections; RSS < {TARGET_RSS_MB} MB")
 
 

@@ -13,8 +13,8 @@ import yaml
 from newsletter.errors import ContentError
 
 
-class _Loader(yaml.SafeLoader):
-    """A safe loader that leaves dates as strings, so we can validate them with a clear message.
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """A safe loader (libyaml's when present) that leaves dates as strings.
 
     PyYAML turns `2026-02-30` into an uncaught ValueError and `2026-05-01` into a date; we parse
     dates ourselves instead and report the file and the field.
@@ -73,15 +73,19 @@ def load_yaml(path: Path, display: str | Path | None = None) -> YamlDocument:
 
 def parse_yaml(text: str, shown: Path) -> YamlDocument:
     """Parse YAML text; errors name the file and line."""
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        # One parse: the node tree gives the line numbers, and the data is constructed from it.
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
         raise ContentError(f"{shown}{line}: invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise ContentError(f"{shown}: invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
     lines: dict[tuple, int] = {}
     if node is not None:
         _record_lines(node, (), lines)
