@@ -20,10 +20,15 @@ class Recipient:
     unsubscribe_url: str
     preferences_url: str
 
+    @property
+    def greeting(self) -> str:
+        """Whom "Hi ...," addresses: the reader's name, or "there" when the list has none."""
+        return self.name.strip() or "there"
+
 
 # Token -> Recipient attribute. Templates write the token where the value goes.
 TOKENS = {
-    "__NL_NAME__": "name",
+    "__NL_NAME__": "greeting",
     "__NL_EMAIL__": "email",
     "__NL_UNSUBSCRIBE_URL__": "unsubscribe_url",
     "__NL_PREFERENCES_URL__": "preferences_url",

@@ -33,7 +33,7 @@ CAUTION = (
     "early or limited: read the original study and talk with a healthcare professional who "
     "specialises in MS before making decisions about your care."
 )
-# Values of the per-recipient tokens, by what they stand for: templates write {{ token.name }}.
+# Values of the per-recipient tokens, by what they stand for: templates write {{ token.greeting }}.
 TOKEN = {attr: token for token, attr in personal.TOKENS.items()}
 
 # cssutils (inside premailer) logs every CSS property it does not know, such as mso-* ones.

@@ -83,7 +83,7 @@ def test_message_is_good_for_every_sample_subscriber(factory):
         assert out.envelope_to == "ana.reader@example.com"
         assert out.envelope_from == "roundup@msresearch.example.org"
         assert out.message_id == msg["Message-ID"]
-        assert f"Hello {name}," in list(msg.iter_parts())[0].get_content()
+        assert f"Hello {name or 'there'}," in list(msg.iter_parts())[0].get_content()
     assert msg["Subject"] == "Microglia, gut bacteria — and B cells"
     assert msg["From"].addresses[0].display_name == "MS Research Roundup"
     assert msg["Reply-To"] == "editor@msresearch.example.org"
