@@ -14,7 +14,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
-from newsletter import issues, ledger, render
+from newsletter import issues, render
 from newsletter.config import Settings
 from newsletter.fileio import atomic_write
 from newsletter.models import Issue
@@ -38,20 +38,6 @@ class ArchiveResult:
     files: tuple[Path, ...]
 
 
-def sent_issues(settings: Settings) -> dict[str, datetime]:
-    """Issue id -> when its send run started, for every issue that reached at least one recipient."""
-    path = ledger.ledger_path(settings)
-    if not path.is_file():
-        return {}
-    sent: dict[str, datetime] = {}
-    with ledger.Ledger(path) as book:
-        for run in book.runs():
-            counts = book.counts(run.issue_id)
-            if counts.get(ledger.SENT, 0) > 0:
-                sent[run.issue_id] = datetime.fromisoformat(run.started_at)
-    return sent
-
-
 def dated(issue: Issue, settings: Settings) -> datetime:
     """An unsent issue's date: its planned send time, else the day printed under its title."""
     if issue.send_at is not None:
@@ -61,7 +47,7 @@ def dated(issue: Issue, settings: Settings) -> datetime:
 
 def collect(settings: Settings, all_built: bool) -> list[ArchivedIssue]:
     """The issues to publish, rendered, newest first: sent ones, or every issue that renders."""
-    sent = sent_issues(settings)
+    sent = issues.sent_record(settings).sent  # issue id -> when its send run started
     chosen = [issue for issue in issues.list_issues(settings.workspace) if all_built or issue.id in sent]
     archived = []
     for issue in chosen:

@@ -20,18 +20,17 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Literal
 
-from newsletter import issues, ledger, message, subscribers
+from newsletter import issues, message, select, subscribers
 from newsletter.config import Settings
 from newsletter.emailscan import ScannedHtml, collapse, scan_html
 from newsletter.errors import NewsletterError
 from newsletter.fileio import YamlDocument, load_yaml
 from newsletter.models import Issue, Summary
 from newsletter.personal import TOKENS
-from newsletter.topics import load_taxonomy
 
 Severity = Literal["error", "warning", "note"]
 
-SUBJECT_MAX = 60  # most inboxes cut the subject near here, on phones sooner
+SUBJECT_MAX = issues.SUBJECT_ADVICE  # most inboxes cut the subject near here, on phones sooner
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail hides everything past this under "[Message clipped]"
 HTML_WARN_BYTES = 80 * 1024
 TEXT_LINE_MAX = 78
@@ -74,6 +73,7 @@ class SampleEmail:
     html: str
     text: str
     message: bytes  # the serialised message, as a provider would get it
+    summary_ids: tuple[str, ...]  # the summaries this recipient's email carries (topic preferences)
 
 
 @dataclass(frozen=True)
@@ -114,10 +114,13 @@ def issue_findings(
     summaries: Mapping[str, Summary],
     doc: YamlDocument,
     intro_todo: str,
-    carried: Mapping[str, str] | None = None,
+    carried: Mapping[str, str | None] | None = None,
 ) -> list[Finding]:
-    """What is wrong with the issue as assembled. `carried` maps a summary id to the earlier issue
-    that already sent it; `doc` is the issue's YAML, for line numbers."""
+    """What is wrong with the issue as assembled and loaded (so each item has its summary).
+
+    `carried` maps a summary id to the earlier issue that already sent it (None: only the delivery
+    ledger records it, see `issues.carried_before`); `doc` is the issue's YAML, for line numbers.
+    """
     found: list[Finding] = []
     carried = carried or {}
 
@@ -126,9 +129,7 @@ def issue_findings(
 
     if not issue.intro.strip() or intro_todo.strip() in issue.intro:
         add("error", ("intro",), "the intro is still the TODO text", "write a short note from the editor")
-    if not issue.subject.strip():
-        add("error", ("subject",), "the subject is missing", "write a subject of at most 60 characters")
-    elif len(issue.subject) > SUBJECT_MAX:
+    if len(issue.subject) > SUBJECT_MAX:
         add(
             "warning",
             ("subject",),
@@ -142,25 +143,12 @@ def issue_findings(
             "the preheader is missing, so inboxes show the email's first words instead",
             "write one line that follows on from the subject",
         )
-    seen: dict[str, int] = {}
+    # An empty section, a summary twice or one missing from the store: the loader refuses those
+    # (`issues.load_issue_content`), and `check_issue` reports its refusal as findings.
     for s_index, section in enumerate(issue.sections):
-        if not section.items:
-            add(
-                "error",
-                ("sections", s_index),
-                f"section {section.title!r} is empty",
-                "add summaries to it or remove the section",
-            )
         for i_index, sid in enumerate(section.items):
             keys = ("sections", s_index, "items", i_index)
-            if sid in seen:
-                add("error", keys, f"summary {sid} appears twice", "keep it in one section only")
-                continue
-            seen[sid] = s_index
-            summary = summaries.get(sid)
-            if summary is None:
-                add("error", keys, f"summary {sid} is not in summaries/", "fix the id or import the summary")
-                continue
+            summary = summaries[sid]
             if not issue.since <= summary.published <= issue.until:
                 add(
                     "warning",
@@ -170,10 +158,14 @@ def issue_findings(
                     "check the date, or move it to the issue of its month",
                 )
             if sid in carried:
+                earlier = carried[sid]
                 add(
                     "warning",
                     keys,
-                    f"summary {sid} was already sent in issue {carried[sid]}",
+                    f"summary {sid} was already sent in "
+                    + (
+                        f"issue {earlier}" if earlier else "an earlier issue (the delivery ledger records it)"
+                    ),
                     "remove it unless repeating it is on purpose",
                 )
             if summary.needs_review:
@@ -195,10 +187,12 @@ def summary_findings(summary: Summary, today: date) -> list[Finding]:
     where = f"summaries/{summary.id}.yaml"
     found: list[Finding] = []
     if not summary.takeaway:
+        # The email falls back to the site's teaser blurb (render.card); say what readers will see.
+        shown = "the site's short teaser, cut to a word" if summary.teaser else "only the title"
         found.append(
             Finding(
                 "warning" if summary.is_teaser else "error",
-                "no takeaway, so the email shows only the title",
+                f"no takeaway, so the email shows {shown}",
                 f"{where} (takeaway)",
                 "add a one- or two-sentence takeaway",
             )
@@ -578,33 +572,6 @@ def sample_recipient(workspace: Path, email: str | None) -> subscribers.Subscrib
     return subscribers.Subscriber(email, "", (), "subscribed", "", "sample")
 
 
-def carried_by_earlier_issues(settings: Settings, issue: Issue) -> dict[str, str]:
-    """Summary id -> the earlier issue that sent it.
-
-    An issue counts as sent when the ledger shows it reached someone; an issue the ledger has never
-    seen counts as sent when its window ended before this one starts (the rule `new-issue` uses).
-    """
-    path = ledger.ledger_path(settings)
-    carried: dict[str, str] = {}
-    book = ledger.Ledger(path) if path.is_file() else None
-    try:
-        for other in sorted(issues.list_issues(settings.workspace), key=lambda i: i.id):
-            if other.id == issue.id:
-                continue
-            if book is not None and book.run(other.id) is not None:
-                counts = book.counts(other.id)
-                sent = counts.get(ledger.SENT, 0) + counts.get(ledger.UNKNOWN, 0) > 0
-            else:
-                sent = other.until < issue.since
-            if sent:
-                for sid in other.summary_ids:
-                    carried.setdefault(sid, other.id)
-    finally:
-        if book is not None:
-            book.close()
-    return carried
-
-
 def loader_findings(error: NewsletterError) -> list[Finding]:
     """A file the loaders refuse (an empty section, a summary twice, a missing one) as findings."""
     lines = [line.strip().removeprefix("- ") for line in error.message.splitlines()]
@@ -631,18 +598,7 @@ def sample_email(settings: Settings, issue: Issue, summaries: dict[str, Summary]
         html=parts.html,
         text=parts.text,
         message=factory.serialise(parts),
-    )
-
-
-def summaries_for(who: subscribers.Subscriber, settings: Settings, issue: Issue, summaries) -> tuple:
-    """The summaries this recipient's email carries (all of them unless topic preferences narrow it)."""
-    wanted = subscribers.sections_for(who.topics, issue, summaries, load_taxonomy(settings.workspace))
-    return tuple(
-        summaries[sid]
-        for section in issue.sections
-        if wanted is None or section.title in wanted
-        for sid in section.items
-        if sid in summaries
+        summary_ids=parts.skeleton.rendered.summary_ids,
     )
 
 
@@ -668,9 +624,8 @@ def check_issue(
     except NewsletterError as exc:
         return CheckReport(issue_id, sorted_findings(loader_findings(exc)), 0, None)
     doc = load_yaml(path, path.relative_to(workspace))
-    findings = issue_findings(
-        issue, summaries, doc, issues.INTRO_TODO, carried_by_earlier_issues(settings, issue)
-    )
+    carried = issues.carried_before(settings, issue.id, select.Window(issue.since, issue.until))
+    findings = issue_findings(issue, summaries, doc, issues.INTRO_TODO, carried)
     for sid in dict.fromkeys(issue.summary_ids):
         if sid in summaries:
             findings += summary_findings(summaries[sid], today)
@@ -688,7 +643,7 @@ def check_issue(
         text=sample.text,
         unsubscribe_url=unsubscribe_https_url(parsed),
         postal_address=settings.postal_address,
-        summaries=summaries_for(who, settings, issue, summaries),
+        summaries=tuple(summaries[sid] for sid in sample.summary_ids),
     )
     findings += email_findings(rendered)
     score = None

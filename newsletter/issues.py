@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from newsletter import content, select
+from newsletter import content, ledger, select
 from newsletter import validate as v
 from newsletter.config import Settings
 from newsletter.errors import ContentError, problems
@@ -197,6 +197,41 @@ def load_issue_content(workspace: Path, issue_id: str) -> tuple[Issue, dict[str,
     return issue, summaries
 
 
+# --- what earlier issues carried -------------------------------------------------------------
+
+
+def sent_record(settings: Settings) -> select.SentRecord:
+    """What the delivery ledger says was sent; an empty record when nothing was ever sent."""
+    path = ledger.ledger_path(settings)
+    if not path.is_file():
+        return select.SentRecord()
+    with ledger.Ledger(path) as book:
+        runs = book.runs()
+        # "Reached someone" as the ledger's carried_summaries counts it: sent, or maybe sent (unknown).
+        sent = {
+            run.issue_id: datetime.fromisoformat(run.started_at)
+            for run in runs
+            if any(book.counts(run.issue_id)[state] for state in (ledger.SENT, ledger.UNKNOWN))
+        }
+        return select.SentRecord(
+            frozenset(r.issue_id for r in runs), sent, frozenset(book.carried_summaries())
+        )
+
+
+def carried_before(
+    settings: Settings, issue_id: str, window: select.Window, previous: list[Issue] | None = None
+) -> dict[str, str | None]:
+    """Summary id -> the earlier issue that carried it, for `new-issue` and `check` alike.
+
+    `previous` is every issue in the workspace (read when not given); see `select.already_carried`.
+    """
+    if previous is None:
+        previous = list_issues(settings.workspace)
+    others = [i for i in previous if i.id != issue_id]
+    current = next((i for i in previous if i.id == issue_id), None)
+    return select.already_carried(others, window, sent_record(settings), current)
+
+
 # --- drafting ---------------------------------------------------------------------------------
 
 
@@ -317,8 +352,7 @@ def draft_issue(
     if path.exists() and not force:
         raise ContentError(f"{shown} already exists; edit it, or pass --force to draft it again")
 
-    others = [i for i in previous if i.id != issue_id]
-    carried = select.already_carried(others, window)
+    carried = carried_before(settings, issue_id, window, previous)
     send_date = send_at.astimezone(settings.tz).date() if send_at else None
     in_window = select.eligible_summaries(
         content.load_summaries(workspace).values(), window, send_date, set()

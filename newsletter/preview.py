@@ -15,12 +15,14 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from pathlib import Path
+from wsgiref.simple_server import WSGIServer
 
 from newsletter import check, render
 from newsletter.config import load_settings
 from newsletter.errors import NewsletterError
+from newsletter.localhttp import WsgiApp, make_wsgi_server, serve_until_interrupted
 
 PHONE_WIDTH = 375
 DESKTOP_WIDTH = 800
@@ -222,32 +224,29 @@ def route(path: str, state: PreviewState, issue_id: str) -> tuple[int, str, str]
     return 404, "text/plain; charset=utf-8", f"not found: {path}"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    previewer: Previewer  # set on the subclass made per server
+def preview_app(previewer: Previewer) -> WsgiApp:
+    """The preview as a WSGI app: every request renders again only if the workspace changed."""
 
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-        status, content_type, body = route(self.path, self.previewer.state(), self.previewer.issue_id)
+    def app(environ: dict, start_response: Callable[..., object]) -> list[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        status, content_type, body = route(path, previewer.state(), previewer.issue_id)
         data = body.encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(data)
+        start_response(
+            f"{status} {HTTPStatus(status).phrase}",
+            [
+                ("Content-Type", content_type),
+                ("Content-Length", str(len(data))),
+                ("Cache-Control", "no-store"),
+            ],
+        )
+        return [data]
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's name
-        pass  # the editor watches the page, not the request log
+    return app
 
 
-def make_server(previewer: Previewer, port: int = 0) -> ThreadingHTTPServer:
+def make_server(previewer: Previewer, port: int = 0) -> WSGIServer:
     """A server on 127.0.0.1 only (port 0: any free port); call serve_forever() to run it."""
-    handler = type("PreviewHandler", (_Handler,), {"previewer": previewer})
-    try:
-        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-    except OSError as exc:
-        raise NewsletterError(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); try --port 0") from None
-    server.daemon_threads = True
-    return server
+    return make_wsgi_server(preview_app(previewer), "127.0.0.1", port, NewsletterError)
 
 
 def serve(
@@ -258,13 +257,6 @@ def serve(
     on_ready: Callable[[str], None],
 ) -> None:
     """Run the preview until interrupted; `on_ready` gets the URL once the server listens."""
-    previewer = Previewer(workspace, issue_id, recipient)
-    server = make_server(previewer, port)
-    host, bound_port = server.server_address[:2]
-    on_ready(f"http://{host}:{bound_port}/")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    server = make_server(Previewer(workspace, issue_id, recipient), port)
+    on_ready(f"http://127.0.0.1:{server.server_port}/")
+    serve_until_interrupted(server)

@@ -260,8 +260,8 @@ def render_issue(
 def build_warnings(issue: Issue, summaries: dict[str, Summary], settings: Settings) -> list[str]:
     """What is worth a look but does not stop a build."""
     found = [f"{s.id}: marked needs_review by the importer" for s in summaries.values() if s.needs_review]
-    if len(issue.subject) > 60:
-        found.append(f"subject is {len(issue.subject)} characters; phones show about 60")
+    if len(issue.subject) > issues.SUBJECT_ADVICE:
+        found.append(f"subject is {len(issue.subject)} characters; phones show about {issues.SUBJECT_ADVICE}")
     if issue.send_at is not None:
         send_date = issue.send_at.astimezone(settings.tz).date()
         found += [

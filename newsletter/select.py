@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date, timedelta
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
 from newsletter.group import group_summaries
 from newsletter.models import Issue, Summary
@@ -81,17 +81,43 @@ def window_for(issue_id: str, previous: Iterable[Issue]) -> Window | None:
     return Window(since, until)
 
 
-def already_carried(previous: Iterable[Issue], window: Window) -> set[str]:
-    """Summary ids that earlier issues carried.
+@dataclass(frozen=True)
+class SentRecord:
+    """What the delivery ledger knows of earlier sends (`issues.sent_record` reads it)."""
 
-    Until the delivery ledger says what was really sent, an issue file whose window ended before
-    this window starts counts as sent, so its items are not offered again.
+    runs: frozenset[str] = frozenset()  # issues that have a send run
+    sent: Mapping[str, datetime] = field(default_factory=dict)  # issue -> run start, if it reached anyone
+    summaries: frozenset[str] = frozenset()  # what the sent issues carried, recorded as they were sent
+
+
+def already_carried(
+    previous: Iterable[Issue],
+    window: Window,
+    ledger: SentRecord | None = None,
+    current: Issue | None = None,
+) -> dict[str, str | None]:
+    """Summary id -> the earlier issue that carried it (None: only the ledger's record names it).
+
+    An issue the ledger shows reached someone was sent; one whose run reached nobody was not. An
+    issue the ledger has never seen counts as sent when its window ended before this window starts
+    (it went out before the ledger existed, or by other means). The ledger's record of what the sent
+    issues carried counts too, so a summary stays "carried" after its issue file is edited or gone;
+    only the `current` issue's own send (when there is one) is no reason to call it carried.
     """
-    return {item for issue in previous if issue.until < window.since for item in issue.summary_ids}
+    ledger = ledger or SentRecord()
+    carried: dict[str, str | None] = {}
+    for issue in sorted(previous, key=lambda i: (i.until, i.id)):
+        if issue.id in ledger.sent or (issue.id not in ledger.runs and issue.until < window.since):
+            for item in issue.summary_ids:
+                carried.setdefault(item, issue.id)
+    own = set(current.summary_ids) if current is not None and current.id in ledger.sent else set()
+    for item in sorted(ledger.summaries - carried.keys() - own):
+        carried[item] = None
+    return carried
 
 
 def eligible_summaries(
-    summaries: Iterable[Summary], window: Window, send_date: date | None, carried: set[str]
+    summaries: Iterable[Summary], window: Window, send_date: date | None, carried: Collection[str]
 ) -> list[Summary]:
     """Summaries published inside the window, not after the send date, and not carried before."""
     return [

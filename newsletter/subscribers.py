@@ -12,11 +12,13 @@ two unsubscribe requests arriving together both land.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import functools
 import io
 import re
+import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -466,17 +468,51 @@ def iter_audience(
     vocabulary = topic_vocabulary(load_taxonomy(workspace))
     suppressed = suppressed_addresses(workspace)
     opted_out = _opted_out(workspace, chosen, vocabulary)
-    seen: set[str] = set()
+    with contextlib.closing(_SeenAddresses()) as seen:
+        yield from _stream_audience(workspace, chosen, vocabulary, suppressed, opted_out, seen, tally)
+    if tally.invalid and not skip_invalid:
+        raise tally.invalid_error()
+
+
+class _SeenAddresses:
+    """The addresses already counted, in a private temporary SQLite file rather than a Python set.
+
+    A set of 100,000 addresses costs about 11 MB, which showed as the only growth of a send's
+    peak memory from 10,000 to 100,000 subscribers; SQLite keeps at most its page cache in memory.
+    """
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")  # "" is a private on-disk database, deleted when closed
+        self._db.execute("PRAGMA cache_size = -1024")  # KiB: enough for speed, flat whatever the list
+        self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID")
+
+    def add(self, key: str) -> bool:
+        """Record an address; False if it was already there."""
+        return self._db.execute("INSERT OR IGNORE INTO seen (key) VALUES (?)", (key,)).rowcount == 1
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _stream_audience(
+    workspace: Path,
+    chosen: list[str],
+    vocabulary: dict[str, str],
+    suppressed: dict[str, str],
+    opted_out: dict[str, str],
+    seen: _SeenAddresses,
+    tally: AudienceTally,
+) -> Iterator[Subscriber]:
+    """The body of `iter_audience`: first rows of addresses that are neither opted out nor suppressed."""
     for name in chosen:
         for subscriber in _read_rows(workspace, name, vocabulary):
             if not isinstance(subscriber, Subscriber):
                 tally.add_invalid(subscriber)
                 continue
             key = subscriber.key
-            if key in seen:
+            if not seen.add(key):
                 tally.duplicates += 1
                 continue
-            seen.add(key)
             status = opted_out.get(key)
             if status == "unsubscribed":
                 tally.unsubscribed += 1
@@ -487,8 +523,6 @@ def iter_audience(
             else:
                 tally.recipients += 1
                 yield subscriber
-    if tally.invalid and not skip_invalid:
-        raise tally.invalid_error()
 
 
 def load_audience(

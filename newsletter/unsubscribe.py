@@ -12,13 +12,13 @@ import logging
 from collections.abc import Callable, Iterable
 from html import escape
 from pathlib import Path
-from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import parse_qs, quote
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIServer
 
 from newsletter.config import Settings
 from newsletter.errors import DeliveryError
+from newsletter.localhttp import make_wsgi_server, serve_until_interrupted
 from newsletter.message import InvalidToken, signing_secret, verify_token
 from newsletter.subscribers import unsubscribe
 
@@ -124,34 +124,16 @@ class UnsubscribeApp:
         return [page]
 
 
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        # The default access log prints the query string, which holds the token.
-        log.debug("%s %s", self.command, self.path.split("?")[0])
-
-
 def make_unsubscribe_server(app: UnsubscribeApp, host: str = "127.0.0.1", port: int = 8025) -> WSGIServer:
     """A threaded HTTP server for the app (port 0 picks a free port: see server.server_port)."""
-    return make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+    return make_wsgi_server(app, host, port, DeliveryError)
 
 
 def serve(settings: Settings, host: str, port: int, dev_key: bool, announce: Callable[[str], None]) -> None:
     """Run the endpoint until interrupted; `announce` receives the one line saying where it listens."""
     secret, is_dev = signing_secret(dev_ok=dev_key)
     app = UnsubscribeApp(settings.workspace, secret, settings.list_id, settings.name)
-    try:
-        server = make_unsubscribe_server(app, host, port)
-    except OSError as exc:
-        raise DeliveryError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    server = make_unsubscribe_server(app, host, port)
     note = " with the DEVELOPMENT key (links in real mail will not verify)" if is_dev else ""
     announce(f"Unsubscribe endpoint on http://{host}:{server.server_port}/?token=...{note}; Ctrl-C stops it")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(server)

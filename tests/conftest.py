@@ -6,24 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-SEEDS = REPO.parent / "shared" / "seeds"
-WORKSPACE_PARTS = ("newsletter.yaml", "topics.yaml", "summaries", "issues", "subscribers")
+from sample_workspace import copy_sample_workspace
 
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     """A copy of the repository's sample workspace that a test may change freely."""
-    root = tmp_path / "ws"
-    root.mkdir()
-    for part in WORKSPACE_PARTS:
-        source = REPO / part
-        if source.is_dir():
-            shutil.copytree(source, root / part)
-        elif source.is_file():
-            shutil.copy2(source, root / part)
-    return root
+    return copy_sample_workspace(tmp_path / "ws")
 
 
 @pytest.fixture

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from datetime import UTC
+from html import escape
 from pathlib import Path
 
 from click.testing import CliRunner
+from sample_workspace import SAMPLE_ISSUE as ISSUE
 
-from newsletter import ledger, render
+from newsletter import issues, ledger, render
 from newsletter.cli import cli
 from newsletter.config import load_settings
-from tests.bench_helpers import ISSUE, ensure_sample_issue
 
 A = "{http://www.w3.org/2005/Atom}"
 ARCHIVE_URL = "https://msresearch.example.org/newsletter/archive/"
@@ -31,12 +33,16 @@ def resolve(page: Path, href: str) -> Path:
     return target / "index.html" if href.endswith("/") else target
 
 
+def sample_issue(workspace: Path):
+    return issues.load_issue(workspace, ISSUE)
+
+
 def test_archive_all_writes_index_issue_pages_and_feed_with_working_links(workspace: Path, tmp_path: Path):
-    ensure_sample_issue(workspace)
+    sample = sample_issue(workspace)
     out = tmp_path / "site"
     result = run(workspace, "archive", "--all", "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert f"{ISSUE}  2026-06-02  MS Research Roundup, June 2026" in result.output
+    assert f"{ISSUE}  {sample.send_at.date()}  {sample.title}" in result.output
     pages = [out / "index.html", out / ISSUE / "index.html"]
     for page in pages:
         links = local_links(page)
@@ -44,17 +50,19 @@ def test_archive_all_writes_index_issue_pages_and_feed_with_working_links(worksp
         for href in links:
             assert resolve(page, href).is_file(), f"{page}: {href} does not resolve"
     index = pages[0].read_text()
-    assert f'href="{ISSUE}/"' in index and "Microglia, gut bacteria and a new look at B cells" in index
-    assert "Immune cells and inflammation" in pages[1].read_text()
+    assert f'href="{ISSUE}/"' in index and escape(sample.subject) in index
+    issue_page = pages[1].read_text()
+    assert all(escape(section.title) in issue_page for section in sample.sections)
 
 
 def test_the_feed_is_atom_with_ids_updated_and_links(workspace: Path, tmp_path: Path):
-    ensure_sample_issue(workspace)
+    sample = sample_issue(workspace)
+    sent_at = sample.send_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert run(workspace, "archive", "--all", "--out", str(tmp_path)).exit_code == 0
     feed = ET.parse(tmp_path / "feed.xml").getroot()
     assert feed.tag == f"{A}feed"
     assert feed.findtext(f"{A}id") == ARCHIVE_URL
-    assert feed.findtext(f"{A}updated") == "2026-06-02T13:00:00Z"
+    assert feed.findtext(f"{A}updated") == sent_at
     assert {link.get("rel"): link.get("href") for link in feed.findall(f"{A}link")} == {
         "self": ARCHIVE_URL + "feed.xml",
         "alternate": ARCHIVE_URL,
@@ -62,12 +70,11 @@ def test_the_feed_is_atom_with_ids_updated_and_links(workspace: Path, tmp_path: 
     (entry,) = feed.findall(f"{A}entry")
     assert entry.findtext(f"{A}id") == f"{ARCHIVE_URL}{ISSUE}/"
     assert entry.find(f"{A}link").get("href") == f"{ARCHIVE_URL}{ISSUE}/"
-    assert entry.findtext(f"{A}updated") == "2026-06-02T13:00:00Z"
-    assert entry.findtext(f"{A}title").startswith("MS Research Roundup, June 2026")
+    assert entry.findtext(f"{A}updated") == sent_at
+    assert entry.findtext(f"{A}title") == f"{sample.title}: {sample.subject}"
 
 
 def test_view_in_browser_link_points_at_the_issue_page_in_the_archive(workspace: Path, tmp_path: Path):
-    ensure_sample_issue(workspace)
     built = render.build_issue(load_settings(workspace), ISSUE, tmp_path / "out")
     email = (built.out_dir / "email.html").read_text()
     view = f"{ARCHIVE_URL}{ISSUE}/"
@@ -78,7 +85,6 @@ def test_view_in_browser_link_points_at_the_issue_page_in_the_archive(workspace:
 
 
 def test_without_all_only_issues_the_ledger_shows_sent_are_archived(workspace: Path, tmp_path: Path):
-    ensure_sample_issue(workspace)
     result = run(workspace, "archive", "--out", str(tmp_path / "none"))
     assert result.exit_code == 0 and "0 issue(s)" in result.output
     assert "No issues yet." in (tmp_path / "none" / "index.html").read_text()

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sample_workspace import SAMPLE_ISSUE as ISSUE
+from sample_workspace import copy_sample_workspace
 
 from newsletter import render
 from newsletter.config import load_settings
 from newsletter.content import load_summaries
 from newsletter.issues import load_issue
-from tests.bench_helpers import ISSUE, ensure_sample_issue
-from tests.conftest import REPO, WORKSPACE_PARTS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -58,14 +58,7 @@ def driver() -> Iterator[object]:
 @pytest.fixture(scope="module")
 def email_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     """The sample issue built to email.html, and the titles of its summaries."""
-    root = tmp_path_factory.mktemp("ws")
-    for part in WORKSPACE_PARTS:
-        source = REPO / part
-        if source.is_dir():
-            shutil.copytree(source, root / part)
-        elif source.is_file():
-            shutil.copy2(source, root / part)
-    ensure_sample_issue(root)
+    root = copy_sample_workspace(tmp_path_factory.mktemp("ws"))
     settings = load_settings(root)
     built = render.build_issue(settings, ISSUE, root / "out")
     store = load_summaries(root)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from newsletter import content, issues
+from newsletter import content, issues, ledger
 from newsletter.cli import cli
+from newsletter.config import load_settings
 from newsletter.errors import ContentError
 from newsletter.models import Summary
 
@@ -84,6 +85,26 @@ def test_the_next_default_issue_skips_what_the_previous_one_carried(may_store: P
     july = issues.load_issue(may_store, "2026-07")
     assert (july.since, july.until) == (date(2026, 6, 1), date(2026, 6, 30))
     assert july.summary_ids == ("late-june", "june-study")
+
+
+def record_send(ws: Path, issue_id: str, summary_ids: list[str], reached: bool = True) -> None:
+    """A send run in the workspace's real ledger file; `reached`: the one recipient got it."""
+    settings = load_settings(ws)
+    with ledger.Ledger(ledger.ledger_path(settings)) as book:
+        book.start_run(issue_id, "outbox", summary_ids, [ledger.NewRecipient("ana@example.org")])
+        if reached:
+            book.mark_sending(issue_id, "ana@example.org")
+            book.mark_sent(issue_id, "ana@example.org", "<1@example.org>", None)
+
+
+def test_new_issue_leaves_out_what_the_ledger_shows_was_sent(may_store: Path):
+    # A special May issue went out and its file was since removed; only the ledger remembers it.
+    record_send(may_store, "may-special", ["microglia-roles"])
+    record_send(may_store, "may-draft", ["cd29-b-cells"], reached=False)  # a run that reached nobody
+    result = run(may_store, "new-issue", "2026-06")
+    assert result.exit_code == 0, result.output
+    assert "1 left out: carried by an earlier issue" in result.output
+    assert issues.load_issue(may_store, "2026-06").summary_ids == ("gut-teaser", "cd29-b-cells")
 
 
 def test_explicit_window_and_an_empty_one(may_store: Path):

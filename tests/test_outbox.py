@@ -4,24 +4,16 @@ from __future__ import annotations
 
 from email import message_from_bytes, policy
 
+from message_helpers import tiny_factory
+
 from newsletter.config import load_settings
-from newsletter.message import MessageFactory, Rendered
 from newsletter.providers import open_provider
 from newsletter.subscribers import load_audience
-
-SECRET = b"test-secret-0123456789abcdef"
-
-
-def factory(workspace, test=False):
-    rendered = Rendered(
-        "2026-06", "June issue", "<p>Hi __NL_NAME__</p>", "Hi __NL_NAME__\n__NL_UNSUBSCRIBE_URL__\n"
-    )
-    return MessageFactory._from_rendered(load_settings(workspace), rendered, SECRET, test=test)
 
 
 def test_one_eml_per_subscriber_and_a_rerun_overwrites(workspace):
     provider = open_provider("", load_settings(workspace))
-    make = factory(workspace)
+    make = tiny_factory(workspace)
     people = load_audience(workspace).recipients
     for _run in range(2):
         results = [provider.send(make.build(s)) for s in people]
@@ -37,7 +29,7 @@ def test_one_eml_per_subscriber_and_a_rerun_overwrites(workspace):
 
 def test_a_proof_does_not_overwrite_the_real_message(workspace, tmp_path):
     provider = open_provider(f"outbox:{tmp_path / 'proofs'}", load_settings(workspace))
-    provider.send(factory(workspace).build("ana.reader@example.com"))
-    provider.send(factory(workspace, test=True).build("ana.reader@example.com"))
+    provider.send(tiny_factory(workspace).build("ana.reader@example.com"))
+    provider.send(tiny_factory(workspace, test=True).build("ana.reader@example.com"))
     names = sorted(p.name for p in (tmp_path / "proofs" / "2026-06").iterdir())
     assert len(names) == 2 and names[1].startswith("test-")

@@ -6,12 +6,13 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from html import escape
 from pathlib import Path
 
 import pytest
+from sample_workspace import SAMPLE_ISSUE as ISSUE
 
-from newsletter import preview
-from tests.bench_helpers import ISSUE, ensure_sample_issue
+from newsletter import issues, preview
 
 
 def fetch(url: str) -> tuple[int, str, str]:
@@ -25,7 +26,6 @@ def fetch(url: str) -> tuple[int, str, str]:
 @pytest.fixture
 def server(workspace: Path) -> Iterator[str]:
     """The preview of the sample issue, served on 127.0.0.1 at a port the system picks."""
-    ensure_sample_issue(workspace)
     # SpamAssassin is left out here (test_check covers it) to keep each re-render quick.
     running = preview.make_server(preview.Previewer(workspace, ISSUE, spam=False), port=0)
     thread = threading.Thread(target=running.serve_forever, daemon=True)
@@ -37,9 +37,12 @@ def server(workspace: Path) -> Iterator[str]:
 
 
 def test_the_page_shows_inbox_line_size_check_frames_and_text(server: str, workspace: Path):
+    sample = issues.load_issue(workspace, ISSUE)
     status, content_type, page = fetch(server + "/")
     assert status == 200 and content_type == "text/html; charset=utf-8"
-    assert "Microglia, gut bacteria and a new look at B cells" in page  # the subject, as in an inbox
+    inbox = f'<span class="subject">{escape(sample.subject)}</span>'
+    assert inbox in page  # the subject, as in an inbox
+    assert f'<span class="pre">{escape(sample.preheader)}</span>' in page
     assert "HTML size:" in page and "of Gmail's 102 KB clipping limit" in page
     assert '<section id="check"><h2>Check</h2>' in page
     assert 'src="/email.html" width="375"' in page and 'src="/email.html" width="800"' in page
@@ -57,19 +60,21 @@ def test_the_frames_serve_the_personalised_email_and_its_dark_view(server: str):
     assert ":root{color-scheme:dark}" in dark
 
 
-def test_the_text_is_served_as_plain_text(server: str):
+def test_the_text_is_served_as_plain_text(server: str, workspace: Path):
     status, content_type, text = fetch(server + "/email.txt")
     assert status == 200 and content_type == "text/plain; charset=utf-8"
-    assert text.startswith("MS Research Roundup, June 2026\n")
+    assert text.startswith(issues.load_issue(workspace, ISSUE).title + "\n")
 
 
 def test_an_edit_shows_on_the_next_request(server: str, workspace: Path):
     before = fetch(server + "/version")[2]
     path = workspace / "issues" / f"{ISSUE}.yaml"
-    path.write_text(path.read_text().replace("a new look at B cells", "B cells, seen anew"))
+    subject = issues.load_issue(workspace, ISSUE).subject
+    assert subject in path.read_text()
+    path.write_text(path.read_text().replace(subject, "Edited: microglia, seen anew"))
     assert fetch(server + "/version")[2] != before
     page = fetch(server + "/")[2]
-    assert "Microglia, gut bacteria and B cells, seen anew" in page
+    assert '<span class="subject">Edited: microglia, seen anew</span>' in page
 
 
 def test_a_broken_edit_shows_its_error_and_the_server_survives(server: str, workspace: Path):

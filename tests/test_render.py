@@ -17,12 +17,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from sample_workspace import REPO, SAMPLE_ISSUE
 
 from newsletter import content, issues, personal, render
 from newsletter.config import load_settings
 from newsletter.models import Issue, Section, Summary
 
-REPO = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden"
 HOSTILE_TITLE = "<script>alert('x')</script> Tom & Jerry's \"B cells\" 🧠 " + "A" * 300
 
@@ -127,9 +127,8 @@ def thirty(settings) -> render.RenderedIssue:
 
 
 def sample():
-    ws = REPO
-    settings = load_settings(ws)
-    issue, summaries = issues.load_issue_content(ws, "2026-06")
+    settings = load_settings(REPO)
+    issue, summaries = issues.load_issue_content(REPO, SAMPLE_ISSUE)
     return settings, issue, summaries, render.render_issue(settings, issue, summaries)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -63,7 +63,7 @@ def test_summaries_an_earlier_issue_carried_are_left_out():
     earlier = issue("2026-05", date(2026, 4, 1), date(2026, 4, 30), ("old-one",))
     overlapping = issue("2026-06-extra", date(2026, 5, 1), date(2026, 5, 31), ("same-window",))
     carried = select.already_carried([earlier, overlapping], MAY)
-    assert carried == {"old-one"}  # only issues whose window ended before this one count as sent
+    assert carried == {"old-one": "2026-05"}  # with no ledger, an issue whose window ended before counts
     store = [summary("old-one", date(2026, 5, 2)), summary("new-one", date(2026, 5, 3))]
     assert [s.id for s in select.eligible_summaries(store, MAY, None, carried)] == ["new-one"]
 
@@ -138,6 +138,30 @@ SUMMARIES = st.lists(
     max_size=30,
     unique_by=lambda s: s.id,
 )
+
+
+def test_the_ledger_decides_which_earlier_issues_were_sent():
+    sent_overlapping = issue("2026-06-extra", date(2026, 5, 1), date(2026, 5, 31), ("extra-one",))
+    never_reached = issue("2026-05", date(2026, 4, 1), date(2026, 4, 30), ("old-one",))
+    record = select.SentRecord(
+        runs=frozenset({"2026-06-extra", "2026-05"}),
+        sent={"2026-06-extra": datetime(2026, 5, 20, tzinfo=UTC)},
+        summaries=frozenset({"extra-one", "from-a-deleted-issue"}),
+    )
+    carried = select.already_carried([sent_overlapping, never_reached], MAY, record)
+    # Sent per the ledger although its window overlaps; a run that reached nobody carried nothing;
+    # the ledger's record still names a summary whose issue file is gone.
+    assert carried == {"extra-one": "2026-06-extra", "from-a-deleted-issue": None}
+
+
+def test_the_issue_being_checked_is_not_carried_by_its_own_send():
+    current = issue("2026-06", date(2026, 5, 1), date(2026, 5, 31), ("mine",))
+    record = select.SentRecord(
+        runs=frozenset({"2026-06"}),
+        sent={"2026-06": datetime(2026, 6, 2, tzinfo=UTC)},
+        summaries=frozenset({"mine", "older"}),
+    )
+    assert select.already_carried([], MAY, record, current) == {"older": None}
 
 
 @given(SUMMARIES)

@@ -11,13 +11,12 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from message_helpers import reader, tiny_factory
 
 from newsletter.config import load_settings
 from newsletter.errors import DeliveryError
-from newsletter.message import MessageFactory, Rendered
 from newsletter.providers import open_provider
 from newsletter.providers.ses import sign_v4
-from newsletter.subscribers import Subscriber
 
 ACCESS, SECRET_KEY, REGION = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "eu-west-1"
 
@@ -125,12 +124,8 @@ def ses(monkeypatch):
 
 @pytest.fixture
 def outgoing(workspace):
-    settings = load_settings(workspace)
-    rendered = Rendered(
-        "2026-06", "June issue", "<p>Hi __NL_NAME__</p>", "Hi __NL_NAME__\n__NL_UNSUBSCRIBE_URL__\n"
-    )
-    factory = MessageFactory._from_rendered(settings, rendered, b"test-secret-0123456789abcdef")
-    return settings, lambda email: factory.build(Subscriber(email, "Reader", (), "subscribed", "", "readers"))
+    factory = tiny_factory(workspace)
+    return factory.settings, lambda email: factory.build(reader(email))
 
 
 def test_send_email_raw_request_as_documented(ses, outgoing):

@@ -16,14 +16,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from message_helpers import reader, tiny_factory
 
-from newsletter.config import load_settings
 from newsletter.errors import DeliveryError
-from newsletter.message import MessageFactory, Rendered
 from newsletter.providers import open_provider
-from newsletter.subscribers import Subscriber
-
-SECRET = b"test-secret-0123456789abcdef"
 
 
 class Handler:
@@ -126,16 +122,8 @@ def serve():
 
 @pytest.fixture
 def messages(workspace):
-    settings = load_settings(workspace)
-    rendered = Rendered(
-        "2026-06", "June issue", "<p>Hi __NL_NAME__</p>", "Hi __NL_NAME__\n__NL_UNSUBSCRIBE_URL__\n"
-    )
-    factory = MessageFactory._from_rendered(settings, rendered, SECRET)
-
-    def make(*addresses: str):
-        return [factory.build(Subscriber(a, "Reader", (), "subscribed", "", "readers")) for a in addresses]
-
-    return settings, make
+    factory = tiny_factory(workspace)
+    return factory.settings, lambda *addresses: [factory.build(reader(a)) for a in addresses]
 
 
 def test_plain_smtp_reuses_one_connection(serve, messages):
