@@ -382,13 +382,14 @@ def test_check_reports_a_needs_review_summary_and_strict_fails_on_warnings(works
     ("broken", "what"),
     [
         ("subject", "subject: required: the email's subject line"),
-        ("twice", "sections.5.items.0: {first} is already in the issue (section 'Related conditions')"),
+        ("twice", "sections.5.items.0: {first} is already in the issue (section {section!r})"),
         ("missing", "sections.5.items.0: no summary 'no-such-summary' in summaries/"),
     ],
 )
 def test_what_the_issue_loader_refuses_is_an_error_at_its_line(workspace: Path, broken: str, what: str):
     path = workspace / "issues" / f"{SAMPLE_ISSUE}.yaml"
-    first = issues.load_issue(workspace, SAMPLE_ISSUE).summary_ids[0]
+    sample = issues.load_issue(workspace, SAMPLE_ISSUE)
+    first, section = sample.summary_ids[0], sample.sections[0].title
     text = path.read_text()
     if broken == "subject":
         text = re.sub(r"(?m)^subject: .*$", 'subject: ""', text)
@@ -401,7 +402,7 @@ def test_what_the_issue_loader_refuses_is_an_error_at_its_line(workspace: Path, 
     doc = load_yaml(path, f"issues/{SAMPLE_ISSUE}.yaml")
     keys = ("subject",) if broken == "subject" else ("sections", 5, "items", 0)
     assert (found.severity, found.where) == ("error", doc.where(*keys))
-    assert found.what.startswith(what.format(first=first)), found.what
+    assert found.what.startswith(what.format(first=first, section=section)), found.what
     assert report.failed() and report.sample is None
 
 
