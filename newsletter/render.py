@@ -272,6 +272,19 @@ def build_warnings(issue: Issue, summaries: dict[str, Summary], settings: Settin
     return found
 
 
+def proof_recipient(settings: Settings) -> personal.Recipient:
+    """Whom the built files are addressed to, so an editor opening them sees no raw tokens.
+
+    A reader without a name, and links to the real endpoints with a token ("proof") that they refuse.
+    """
+    return personal.Recipient(
+        email="reader@example.org",
+        name="",
+        unsubscribe_url=settings.unsubscribe_url.replace("{token}", "proof"),
+        preferences_url=settings.preferences_url.replace("{token}", "proof"),
+    )
+
+
 def build_issue(settings: Settings, issue_id: str, out_dir: Path | None = None) -> BuildResult:
     """Validate the issue and write out/<id>/email.html, email.txt and web.html atomically."""
     issue, summaries = issues.load_issue_content(settings.workspace, issue_id)
@@ -281,11 +294,12 @@ def build_issue(settings: Settings, issue_id: str, out_dir: Path | None = None) 
             "the editor first (`newsletter preview` shows drafts)"
         )
     rendered = render_issue(settings, issue, summaries)
+    proof = proof_recipient(settings)
     folder = (out_dir or settings.workspace / "out") / issue_id
     files = []
     for name, body in (
-        ("email.html", rendered.html),
-        ("email.txt", rendered.text),
+        ("email.html", personal.personalize_html(rendered.html, proof)),
+        ("email.txt", personal.personalize_text(rendered.text, proof)),
         ("web.html", rendered.web_html),
     ):
         data = body.encode("utf-8")
