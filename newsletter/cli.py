@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -26,6 +26,22 @@ class DateParam(click.ParamType):
 
 
 DATE = DateParam()
+
+
+class DateTimeParam(click.ParamType):
+    """An ISO 8601 date and time, e.g. 2026-06-02T09:00:00-04:00 (no offset: the workspace's zone)."""
+
+    name = "DATETIME"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, datetime):
+            return value
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a date and time; use e.g. 2026-06-02T09:00:00-04:00", param, ctx)
+
+
 pass_workspace = click.make_pass_decorator(Workspace)
 
 
@@ -240,7 +256,9 @@ def serve_unsubscribe(ws: Workspace, host: str, port: int, dev_key: bool):
 
 @cli.command("preview")
 @click.argument("issue_id", metavar="ISSUE")
-@click.option("--port", type=click.IntRange(0, 65535), default=8026, show_default=True, help="0: any free port.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8026, show_default=True, help="0: any free port."
+)
 @click.option("--open", "open_browser", is_flag=True, help="Open the preview in the default browser.")
 @click.option("--recipient", metavar="EMAIL", help="Show the email as this subscriber gets it.")
 @pass_workspace
@@ -348,8 +366,6 @@ def send_due_command(ws: Workspace, now_text: str | None, max_late: str):
         */5 * * * *  cd /srv/newsletter && newsletter send-due
         newsletter send-due --now 2026-06-02T09:05:00-04:00 --max-late 2d
     """
-    from datetime import datetime
-
     from newsletter import schedule
 
     try:
@@ -385,22 +401,6 @@ def archive_command(ws: Workspace, out_dir: Path | None, all_built: bool):
     for item in result.issues:
         click.echo(f"{item.issue.id}  {item.published:%Y-%m-%d}  {item.issue.title}")
     click.echo(f"{len(result.issues)} issue(s) in {result.out_dir} (index.html, feed.xml)")
-
-
-class DateTimeParam(click.ParamType):
-    """An ISO 8601 date and time, e.g. 2026-06-02T09:00:00-04:00 (no offset: the workspace's zone)."""
-
-    name = "DATETIME"
-
-    def convert(self, value, param, ctx):
-        from datetime import datetime
-
-        if isinstance(value, datetime):
-            return value
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            self.fail(f"{value!r} is not a date and time; use e.g. 2026-06-02T09:00:00-04:00", param, ctx)
 
 
 @cli.command("new-issue")

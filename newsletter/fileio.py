@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from newsletter.errors import ContentError
+from newsletter.errors import ContentError, NewsletterError
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
@@ -57,18 +57,22 @@ def _record_lines(node: yaml.Node, prefix: tuple, lines: dict[tuple, int]) -> No
             _record_lines(item, key, lines)
 
 
+def read_text(path: Path, shown: str | Path, error: type[NewsletterError] = ContentError) -> str:
+    """A UTF-8 text file's content; a missing, unreadable or non-UTF-8 file is `error` naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{shown}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise error(f"{shown}: cannot read ({exc.strerror})") from None
+
+
 def load_yaml(path: Path, display: str | Path | None = None) -> YamlDocument:
     """Load one YAML file; invalid YAML or an unreadable file is a ContentError naming the line."""
     shown = Path(display) if display is not None else path
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ContentError(f"{shown}: file not found") from None
-    except UnicodeDecodeError as exc:
-        raise ContentError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise ContentError(f"{shown}: cannot read ({exc.strerror})") from None
-    return parse_yaml(text, shown)
+    return parse_yaml(read_text(path, shown), shown)
 
 
 def parse_yaml(text: str, shown: Path) -> YamlDocument:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from newsletter.errors import PageError
+from newsletter.fileio import read_text
 from newsletter.importers.layout_a import LayoutAReader
 from newsletter.importers.layout_b import LayoutBReader
 from newsletter.importers.page import Page
@@ -45,12 +46,4 @@ def read_page_text(text: str, source: str, vocabulary: Iterable[str]) -> Page:
 
 def read_page(path: Path, vocabulary: Iterable[str]) -> Page:
     """Read one page file (UTF-8 text copied from the site)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PageError(f"{path}: file not found") from None
-    except UnicodeDecodeError as exc:
-        raise PageError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise PageError(f"{path}: cannot read ({exc.strerror})") from None
-    return read_page_text(text, path.name, vocabulary)
+    return read_page_text(read_text(path, path, PageError), path.name, vocabulary)
