@@ -39,7 +39,7 @@ class DateTimeParam(click.ParamType):
         try:
             return datetime.fromisoformat(value)
         except ValueError:
-            self.fail(f"{value!r} is not a date and time; use e.g. 2026-06-02T09:00:00-04:00", param, ctx)
+            self.fail(f"{value!r} is not a date-time; use e.g. 2026-06-02T09:00:00-04:00", param, ctx)
 
 
 pass_workspace = click.make_pass_decorator(Workspace)
@@ -350,12 +350,12 @@ def status_command(ws: Workspace, issue_id: str | None, as_json: bool):
 
 
 @cli.command("send-due")
-@click.option("--now", "now_text", metavar="DATETIME", help="Pretend it is this time (ISO 8601).")
+@click.option("--now", type=DateTimeParam(), help="Pretend it is this time (ISO 8601).")
 @click.option(
     "--max-late", default="24h", show_default=True, help="Refuse an issue due longer ago (90m, 24h, 2d)."
 )
 @pass_workspace
-def send_due_command(ws: Workspace, now_text: str | None, max_late: str):
+def send_due_command(ws: Workspace, now: datetime | None, max_late: str):
     """Send every issue whose send_at has come and that is not finished; for cron or a systemd timer.
 
     Resumes a partly sent run; refuses an issue that is not ready (`build` fails) or too late.
@@ -372,13 +372,7 @@ def send_due_command(ws: Workspace, now_text: str | None, max_late: str):
         late = schedule.parse_duration(max_late)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--max-late") from None
-    try:
-        now = datetime.fromisoformat(now_text) if now_text else datetime.now().astimezone()
-    except ValueError:
-        raise click.BadParameter(
-            f"{now_text!r} is not a date-time; use e.g. 2026-06-02T09:05:00-04:00", param_hint="--now"
-        ) from None
-    report = schedule.send_due(ws.settings, now, late, click.echo)
+    report = schedule.send_due(ws.settings, now or datetime.now().astimezone(), late, click.echo)
     raise SystemExit(report.exit_code)
 
 
