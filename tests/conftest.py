@@ -22,3 +22,15 @@ def empty_workspace(workspace: Path) -> Path:
         shutil.rmtree(workspace / part, ignore_errors=True)
         (workspace / part).mkdir()
     return workspace
+
+
+@pytest.fixture
+def smtp_sink():
+    """A real SMTP server (aiosmtpd) on loopback that records every message it accepts."""
+    from delivery_helpers import RecordingSink, start_sink
+
+    handler = RecordingSink()
+    controller = start_sink(handler)
+    handler.port = controller.port
+    yield handler
+    controller.stop()

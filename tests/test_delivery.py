@@ -260,17 +260,6 @@ def masked(text: str) -> str:
 # -- the same engine against a real SMTP server (aiosmtpd on loopback) -------------------------------
 
 
-@pytest.fixture
-def smtp_sink():
-    from delivery_helpers import RecordingSink, start_sink
-
-    handler = RecordingSink()
-    controller = start_sink(handler)
-    handler.port = controller.port
-    yield handler
-    controller.stop()
-
-
 def smtp_engine(ledger, port: int, options: dl.DeliveryOptions, **kwargs) -> dl.Engine:
     from newsletter.providers.smtp import SmtpProvider
 

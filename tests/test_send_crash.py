@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from delivery_helpers import ISSUE_ID, RecordingSink, start_sink, write_issue, write_readers
+from delivery_helpers import ISSUE_ID, write_issue, write_readers
 
 from newsletter import ledger as lg
 from newsletter.cli import cli
@@ -23,15 +23,6 @@ from newsletter.config import load_settings
 
 SECRET = "test-secret-for-unsubscribe-links-0123456789"
 CONCURRENCY = 4
-
-
-@pytest.fixture
-def sink():
-    handler = RecordingSink()
-    controller = start_sink(handler)
-    handler.port = controller.port
-    yield handler
-    controller.stop()
 
 
 @pytest.fixture
@@ -66,25 +57,25 @@ def ledger_of(workspace: Path) -> lg.Ledger:
     return lg.Ledger(lg.ledger_path(load_settings(workspace)))
 
 
-def test_killing_send_at_several_points_never_skips_anyone_and_duplicates_only_unknowns(ready, sink):
+def test_killing_send_at_several_points_never_skips_anyone_and_duplicates_only_unknowns(ready, smtp_sink):
     emails = write_readers(ready, 120)
     kills_at = [5, 30, 60, 95]  # messages received by the server when the process is killed
     unknown_after_kill: list[int] = []
     for received in kills_at:
-        process = send_process(ready, sink.port)
-        wait_until(lambda n=received: sink.count() >= n, process)
+        process = send_process(ready, smtp_sink.port)
+        wait_until(lambda n=received: smtp_sink.count() >= n, process)
         process.send_signal(signal.SIGKILL)
         process.wait()
         with ledger_of(ready) as ledger:
             unknown_after_kill.append(ledger.counts(ISSUE_ID)[lg.SENDING])
     # The lock died with each killed process: the resume is not blocked and finishes the list.
-    process = send_process(ready, sink.port)
+    process = send_process(ready, smtp_sink.port)
     out, err = process.communicate(timeout=120)
 
     with ledger_of(ready) as ledger:
         unknown = set(ledger.unknown(ISSUE_ID))
         counts = ledger.counts(ISSUE_ID)
-    got = sink.per_recipient()
+    got = smtp_sink.per_recipient()
     print(f"kills: {len(kills_at)}, unknown after each: {unknown_after_kill}")
     assert all(n <= CONCURRENCY for n in unknown_after_kill), unknown_after_kill
     assert len(unknown) == sum(unknown_after_kill)
@@ -98,18 +89,18 @@ def test_killing_send_at_several_points_never_skips_anyone_and_duplicates_only_u
         assert "may have got the issue already" in out and sorted(unknown)[0] in out
 
     # Asked to, the next run sends the unknowns and only them.
-    before = sink.count()
-    process = send_process(ready, sink.port, "--resend-unknown")
+    before = smtp_sink.count()
+    process = send_process(ready, smtp_sink.port, "--resend-unknown")
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
-    assert sink.count() - before == len(unknown)
-    assert set(r for r, _ in sink.received[before:]) == unknown
+    assert smtp_sink.count() - before == len(unknown)
+    assert set(r for r, _ in smtp_sink.received[before:]) == unknown
 
 
-def test_ctrl_c_stops_after_the_messages_in_flight_and_the_next_send_resumes(ready, sink):
+def test_ctrl_c_stops_after_the_messages_in_flight_and_the_next_send_resumes(ready, smtp_sink):
     emails = write_readers(ready, 60)
-    process = send_process(ready, sink.port, rate="60")
-    wait_until(lambda: sink.count() >= 10, process)
+    process = send_process(ready, smtp_sink.port, rate="60")
+    wait_until(lambda: smtp_sink.count() >= 10, process)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
 
@@ -119,22 +110,22 @@ def test_ctrl_c_stops_after_the_messages_in_flight_and_the_next_send_resumes(rea
         counts = ledger.counts(ISSUE_ID)
         assert ledger.run(ISSUE_ID).state == lg.INTERRUPTED
     assert counts[lg.SENDING] == 0  # nothing left in doubt: the messages in flight were finished
-    assert counts[lg.SENT] == sink.count() < 60
+    assert counts[lg.SENT] == smtp_sink.count() < 60
 
-    process = send_process(ready, sink.port)
+    process = send_process(ready, smtp_sink.port)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
-    assert sink.per_recipient() == dict.fromkeys(emails, 1)
+    assert smtp_sink.per_recipient() == dict.fromkeys(emails, 1)
 
 
-def test_a_second_send_of_the_same_issue_is_refused_while_the_first_runs(ready, sink):
+def test_a_second_send_of_the_same_issue_is_refused_while_the_first_runs(ready, smtp_sink):
     write_readers(ready, 60)
-    first = send_process(ready, sink.port, rate="20")
+    first = send_process(ready, smtp_sink.port, rate="20")
     try:
-        wait_until(lambda: sink.count() >= 2, first)
+        wait_until(lambda: smtp_sink.count() >= 2, first)
         result = CliRunner().invoke(
             cli,
-            ["-w", str(ready), "send", ISSUE_ID, "--provider", f"smtp://127.0.0.1:{sink.port}", "--yes"],
+            ["-w", str(ready), "send", ISSUE_ID, "--provider", f"smtp://127.0.0.1:{smtp_sink.port}", "--yes"],
             env={"NEWSLETTER_SECRET": SECRET},
         )
         assert result.exit_code == 1
