@@ -512,10 +512,11 @@ def _open_provider(spec: str, settings) -> Provider:
     return providers.open_provider(spec, settings)
 
 
-def _signing_secret(spec: str, echo: Callable[[str], None]) -> bytes:
+def _signing_secret(provider: Provider, echo: Callable[[str], None]) -> bytes:
     from newsletter import message
 
-    secret, development = message.signing_secret(dev_ok=spec.startswith("outbox"))
+    # Only the outbox, which reaches nobody, may sign with the development key.
+    secret, development = message.signing_secret(dev_ok=provider.name == "outbox")
     if development:
         echo("note: NEWSLETTER_SECRET is not set; the outbox uses the development key for unsubscribe links")
     return secret
@@ -561,8 +562,8 @@ def send_issue(
     spec = _spec(settings, request.provider)
     probe = _open_provider(spec, settings)  # a bad provider spec is reported before anything else
     provider_name = getattr(probe, "name", spec)
+    secret = _signing_secret(probe, echo)
     _close_quietly(probe)
-    secret = _signing_secret(spec, echo)
     rate = request.rate or settings.delivery.rate
     concurrency = request.concurrency or settings.delivery.concurrency
     lists = list(request.lists) if request.lists else None
@@ -717,13 +718,12 @@ def send_test(
     from newsletter import message
 
     issue, summaries = _load_ready_issue(settings, issue_id)
-    spec = _spec(settings, provider)
-    secret = _signing_secret(spec, echo)
-    factory = message.MessageFactory(settings, issue, summaries, secret, test=True)
-    messages = [factory.build(address) for address in addresses]  # a bad address fails before any send
-    connection = _open_provider(spec, settings)
+    connection = _open_provider(_spec(settings, provider), settings)  # connects on the first send
     failed = 0
     try:
+        secret = _signing_secret(connection, echo)
+        factory = message.MessageFactory(settings, issue, summaries, secret, test=True)
+        messages = [factory.build(address) for address in addresses]  # a bad address fails before any send
         for outgoing in messages:
             result = connection.send(outgoing)
             if result.ok:
