@@ -22,12 +22,14 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
-from newsletter import content, issues, render, select
-from newsletter.config import load_settings
-from newsletter.message import MessageFactory
-from newsletter.models import Issue, Section, Summary
-from newsletter.subscribers import Subscriber
-from newsletter.topics import load_taxonomy
+from newsletter import render
+from newsletter.compose import select
+from newsletter.mail.message import MessageFactory
+from newsletter.store import content, issues
+from newsletter.store.config import load_settings
+from newsletter.store.models import Issue, Section, Summary
+from newsletter.store.subscribers import Subscriber
+from newsletter.store.topics import load_taxonomy
 
 REPO = Path(__file__).resolve().parent.parent
 TAGS = ["Microglia", "B cells", "MRI", "Biomarkers", "NMOSD", "Gut microbiome", "Remyelination", "Cats"]

@@ -17,11 +17,11 @@ import time
 from datetime import date
 from pathlib import Path
 
-from newsletter.config import load_settings
-from newsletter.content import load_summaries
-from newsletter.message import MessageFactory
-from newsletter.models import Issue, Section
-from newsletter.subscribers import Subscriber
+from newsletter.mail.message import MessageFactory
+from newsletter.store.config import load_settings
+from newsletter.store.content import load_summaries
+from newsletter.store.models import Issue, Section
+from newsletter.store.subscribers import Subscriber
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = b"bench-secret-0123456789abcdef"
@@ -29,7 +29,7 @@ SECRET = b"bench-secret-0123456789abcdef"
 
 def sample_issue(workspace: Path):
     if (workspace / "issues" / "2026-06.yaml").is_file():
-        from newsletter.issues import load_issue_content
+        from newsletter.store.issues import load_issue_content
 
         return load_issue_content(workspace, "2026-06")
     summaries = load_summaries(workspace)

@@ -124,8 +124,9 @@ def make_workspace(root: Path, subscribers: int) -> Path:
 def one_message(ws: Path) -> bytes:
     """A real message of the issue, built once: what the bare loop sends over and over."""
     os.environ["NEWSLETTER_SECRET"] = SECRET
-    from newsletter import issues, message
-    from newsletter.config import load_settings
+    from newsletter.mail import message
+    from newsletter.store import issues
+    from newsletter.store.config import load_settings
 
     settings = load_settings(ws)
     issue, summaries = issues.load_issue_content(ws, ISSUE_ID)

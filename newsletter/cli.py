@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from newsletter import __version__, content, importers
-from newsletter.workspace import Workspace
+from newsletter import __version__, importers
+from newsletter.store import content
+from newsletter.store.workspace import Workspace
 
 
 class DateParam(click.ParamType):
@@ -135,9 +136,10 @@ def check_command(ws: Workspace, issue_id: str, strict: bool, recipient: str | N
         newsletter check 2026-06 --strict
     """
     from newsletter import check  # loaded here: rendering pulls in MJML
+    from newsletter.delivery.history import sent_record
     from newsletter.errors import NewsletterError
 
-    report = check.check_issue(ws.settings, issue_id, recipient=recipient)
+    report = check.check_issue(ws.settings, issue_id, recipient=recipient, sent=sent_record(ws.settings))
     for finding in report.findings:
         click.echo(str(finding))
     if report.failed(strict):
@@ -165,7 +167,7 @@ def subscribers_list(ws: Workspace, list_name: str | None):
     Example:
         newsletter subscribers list --list readers
     """
-    from newsletter import subscribers
+    from newsletter.store import subscribers
 
     rows, invalid = subscribers.all_rows(ws.root, [list_name] if list_name else None)
     for s in rows:
@@ -190,7 +192,7 @@ def subscribers_add(ws: Workspace, email: str, name: str, topics: str, list_name
     Example:
         newsletter subscribers add ana@example.com --name "Ana Reader" --topics "Microglia"
     """
-    from newsletter import subscribers
+    from newsletter.store import subscribers
 
     subscriber, new = subscribers.add_subscriber(ws.root, list_name, email, name, topics)
     click.echo(f"{'added' if new else 'updated'} {subscriber.email} in {list_name}")
@@ -207,7 +209,7 @@ def subscribers_remove(ws: Workspace, email: str, list_name: str | None):
     Example:
         newsletter subscribers remove ana@example.com
     """
-    from newsletter import subscribers
+    from newsletter.store import subscribers
 
     changed = subscribers.remove_subscriber(ws.root, email, [list_name] if list_name else None)
     click.echo(f"unsubscribed {email} in {', '.join(changed)}; added to subscribers/suppressed.csv")
@@ -224,7 +226,7 @@ def subscribers_import(ws: Workspace, file: Path, list_name: str):
     Example:
         newsletter subscribers import mailchimp-export.csv --list readers
     """
-    from newsletter import subscribers
+    from newsletter.store import subscribers
 
     report = subscribers.import_csv(ws.root, file, list_name)
     click.echo(
@@ -249,7 +251,7 @@ def serve_unsubscribe(ws: Workspace, host: str, port: int, dev_key: bool):
     Example:
         NEWSLETTER_SECRET=... newsletter serve-unsubscribe --port 8025
     """
-    from newsletter import unsubscribe
+    from newsletter.web import unsubscribe
 
     unsubscribe.serve(ws.settings, host, port, dev_key, click.echo)
 
@@ -274,7 +276,7 @@ def preview_command(ws: Workspace, issue_id: str, port: int, open_browser: bool,
     """
     import webbrowser
 
-    from newsletter import preview
+    from newsletter.web import preview
 
     def ready(url: str) -> None:
         click.echo(f"Previewing {issue_id} at {url} (Ctrl-C to stop)")
@@ -339,7 +341,7 @@ def status_command(ws: Workspace, issue_id: str | None, as_json: bool):
     """
     import json
 
-    from newsletter import ledger
+    from newsletter.delivery import ledger
 
     statuses = ledger.issue_status(ws.settings, issue_id)
     if as_json:
@@ -366,7 +368,7 @@ def send_due_command(ws: Workspace, now: datetime | None, max_late: str):
         */5 * * * *  cd /srv/newsletter && newsletter send-due
         newsletter send-due --now 2026-06-02T09:05:00-04:00 --max-late 2d
     """
-    from newsletter import schedule
+    from newsletter.delivery import schedule
 
     try:
         late = schedule.parse_duration(max_late)
@@ -389,7 +391,7 @@ def archive_command(ws: Workspace, out_dir: Path | None, all_built: bool):
     Example:
         newsletter archive --out public/newsletter/archive
     """
-    from newsletter import archive
+    from newsletter.web import archive
 
     result = archive.build_archive(ws.settings, out_dir, all_built)
     for item in result.issues:
@@ -416,9 +418,10 @@ def new_issue_command(ws: Workspace, issue_id: str | None, since, until, send_at
         newsletter new-issue 2026-06 --send-at 2026-06-02T09:00:00-04:00
         newsletter new-issue spring --since 2026-03-01 --until 2026-05-31
     """
-    from newsletter import issues
+    from newsletter.compose.draft import draft_issue
+    from newsletter.delivery.history import sent_record
 
-    draft = issues.draft_issue(ws.settings, issue_id, since, until, send_at, force)
+    draft = draft_issue(ws.settings, issue_id, since, until, send_at, force, sent=sent_record(ws.settings))
     count = sum(len(section.items) for section in draft.sections)
     shown = draft.path.relative_to(ws.root)
     click.echo(f"Drafted {shown}: {count} summaries in {len(draft.sections)} sections")

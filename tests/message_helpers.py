@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from newsletter.config import load_settings
-from newsletter.message import MessageFactory, Rendered
-from newsletter.subscribers import Subscriber
+from newsletter.mail.message import MessageFactory, Rendered
+from newsletter.store.config import load_settings
+from newsletter.store.subscribers import Subscriber
 
 SECRET = b"test-secret-0123456789abcdef"
 

@@ -11,9 +11,11 @@ from pathlib import Path
 from click.testing import CliRunner
 from sample_workspace import SAMPLE_ISSUE as ISSUE
 
-from newsletter import issues, ledger, render
+from newsletter import render
 from newsletter.cli import cli
-from newsletter.config import load_settings
+from newsletter.delivery import ledger
+from newsletter.store import issues
+from newsletter.store.config import load_settings
 
 A = "{http://www.w3.org/2005/Atom}"
 ARCHIVE_URL = "https://msresearch.example.org/newsletter/archive/"

@@ -12,9 +12,9 @@ from sample_workspace import SAMPLE_ISSUE as ISSUE
 from sample_workspace import copy_sample_workspace
 
 from newsletter import render
-from newsletter.config import load_settings
-from newsletter.content import load_summaries
-from newsletter.issues import load_issue
+from newsletter.store.config import load_settings
+from newsletter.store.content import load_summaries
+from newsletter.store.issues import load_issue
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 from sample_workspace import SAMPLE_ISSUE
 
-from newsletter import check, issues, ledger, render
+from newsletter import check, render
 from newsletter.check import Finding, RenderedEmail
-from newsletter.config import load_settings
-from newsletter.fileio import load_yaml, parse_yaml
-from newsletter.models import Issue, Section, Summary
+from newsletter.compose.ready import INTRO_TODO
+from newsletter.delivery import ledger
+from newsletter.store import issues
+from newsletter.store.config import load_settings
+from newsletter.store.fileio import load_yaml, parse_yaml
+from newsletter.store.models import Issue, Section, Summary
 
 TODO = "TODO: write a short note from the editor."
 
@@ -348,7 +351,7 @@ def test_check_fails_an_issue_with_the_todo_intro(workspace: Path):
     path = workspace / "issues" / f"{issue_id}.yaml"
     text = path.read_text()
     intro = text[text.index("intro: |") : text.index("sections:")]
-    path.write_text(text.replace(intro, f"intro: |\n  {issues.INTRO_TODO}\n"))
+    path.write_text(text.replace(intro, f"intro: |\n  {INTRO_TODO}\n"))
     result = run_check(workspace, issue_id)
     assert result.exit_code == 1
     assert (

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.config import find_workspace, load_settings
 from newsletter.errors import ConfigError
+from newsletter.store.config import find_workspace, load_settings
 
 
 def test_sample_settings_load(workspace: Path):

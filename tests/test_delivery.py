@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from newsletter import delivery as dl
-from newsletter import ledger as lg
+from newsletter.delivery import ledger as lg
 from newsletter.providers.base import OutgoingMessage, SendResult
 
 ISSUE = "2026-06"
@@ -352,7 +352,7 @@ def invoke(workspace, *args: str, env: dict | None = None):
 def test_a_hard_bounce_marks_the_subscriber_bounced_and_suppressed(workspace, smtp_sink):
     from delivery_helpers import write_issue, write_readers
 
-    from newsletter import subscribers
+    from newsletter.store import subscribers
 
     write_issue(workspace)
     emails = write_readers(workspace, 4)
@@ -466,7 +466,7 @@ def test_status_shows_each_run_its_counts_and_failures_and_json_for_scripts(work
 def test_the_recipients_are_fixed_when_the_run_starts(workspace):
     from delivery_helpers import write_issue, write_readers
 
-    from newsletter.config import load_settings
+    from newsletter.store.config import load_settings
 
     write_issue(workspace)
     emails = write_readers(workspace, 4)
@@ -533,7 +533,7 @@ def test_a_send_and_a_send_with_nothing_left_print_exactly_this(workspace):
 def test_invalid_rows_refuse_the_send_and_nothing_is_recorded(workspace):
     from delivery_helpers import write_issue, write_readers
 
-    from newsletter.config import load_settings
+    from newsletter.store.config import load_settings
 
     write_issue(workspace)
     write_readers(workspace, 3)

@@ -11,13 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from newsletter.cli import cli
-from newsletter.content import load_summaries, write_summary
 from newsletter.errors import PageError
-from newsletter.fileio import load_yaml
 from newsletter.importers import PageOptions, import_pages, read_page, read_page_text
 from newsletter.importers.tags import split_tags
 from newsletter.importers.text import restore_sentence_spaces
-from newsletter.topics import load_taxonomy
+from newsletter.store.content import load_summaries, write_summary
+from newsletter.store.fileio import load_yaml
+from newsletter.store.topics import load_taxonomy
 
 PAGES = Path(__file__).parent / "pages"  # copies of the five seed pages of the site
 EXPECTED = PAGES / "expected"

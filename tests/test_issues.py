@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from newsletter import content, issues, ledger
 from newsletter.cli import cli
-from newsletter.config import load_settings
+from newsletter.compose.ready import INTRO_TODO
+from newsletter.delivery import ledger
 from newsletter.errors import ContentError
-from newsletter.models import Summary
+from newsletter.store import content, issues
+from newsletter.store.config import load_settings
+from newsletter.store.models import Summary
 
 
 def add_summary(ws: Path, sid: str, published: date, topics=(), teaser: bool = False, **fields) -> Summary:
@@ -57,7 +59,7 @@ def test_new_issue_drafts_the_months_summaries_grouped_by_topic(may_store: Path)
         ("Gut and microbiome", ("gut-teaser",)),
         ("Immune cells and inflammation", ("microglia-roles", "cd29-b-cells")),
     ]
-    assert issues.INTRO_TODO in issue.intro
+    assert INTRO_TODO in issue.intro
     text = (may_store / "issues" / "2026-06.yaml").read_text()
     assert "# Teasers only: no full summary in this window fills this section." in text
     assert "#   mri-teaser" in text  # left out, and said so, because full summaries fill its section
@@ -66,7 +68,7 @@ def test_new_issue_drafts_the_months_summaries_grouped_by_topic(may_store: Path)
 def test_new_issue_never_overwrites_without_force(may_store: Path):
     assert run(may_store, "new-issue", "2026-06").exit_code == 0
     path = may_store / "issues" / "2026-06.yaml"
-    path.write_text(path.read_text().replace(issues.INTRO_TODO, "Edited by hand."))
+    path.write_text(path.read_text().replace(INTRO_TODO, "Edited by hand."))
     refused = run(may_store, "new-issue", "2026-06")
     assert refused.exit_code == 1
     assert refused.output == (
@@ -187,7 +189,7 @@ def test_build_writes_the_three_files_and_prints_their_sizes(may_store: Path):
             "issues/2026-06.yaml:4: window.until: expected a real date as YYYY-MM-DD, got '2026-05-32'",
         ),
         (
-            ("Hello readers.", issues.INTRO_TODO),
+            ("Hello readers.", INTRO_TODO),
             "issues/2026-06.yaml: intro: still the TODO from new-issue; write a short note",
         ),
     ],

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import ledger as lg
+from newsletter.delivery import ledger as lg
 from newsletter.errors import DeliveryError
 
 
@@ -99,7 +99,7 @@ def test_carried_summaries_are_those_of_issues_that_reached_someone(tmp_path, le
 
 
 def test_carried_summaries_reads_the_ledger_named_in_a_workspaces_settings(workspace):
-    from newsletter.config import load_settings
+    from newsletter.store.config import load_settings
 
     settings = load_settings(workspace)
     with lg.Ledger(lg.ledger_path(settings)) as ledger:
@@ -129,7 +129,7 @@ def test_a_lock_held_by_a_killed_process_is_free_at_once(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from newsletter.ledger import IssueLock;"
+            "import sys, time; from pathlib import Path; from newsletter.delivery.ledger import IssueLock;"
             f"IssueLock(Path({str(path)!r}), 'x').acquire(); print('held', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,

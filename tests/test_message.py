@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from newsletter import message as m
-from newsletter.config import load_settings
-from newsletter.content import load_summaries
 from newsletter.errors import ConfigError, DeliveryError
-from newsletter.models import Issue, Section
-from newsletter.subscribers import Subscriber, check_display_name, normalise_address
+from newsletter.mail import message as m
+from newsletter.store.config import load_settings
+from newsletter.store.content import load_summaries
+from newsletter.store.models import Issue, Section
+from newsletter.store.subscribers import Subscriber, check_display_name, normalise_address
 
 SECRET = b"test-secret-0123456789abcdef"
 TEXT = (

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from sample_workspace import SAMPLE_ISSUE as ISSUE
 
-from newsletter import issues, preview
+from newsletter.store import issues
+from newsletter.web import preview
 
 
 def fetch(url: str) -> tuple[int, str, str]:

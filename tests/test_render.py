@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 from sample_workspace import REPO, SAMPLE_ISSUE
 
-from newsletter import content, issues, personal, render
-from newsletter.config import load_settings
-from newsletter.models import Issue, Section, Summary
+from newsletter import render
+from newsletter.render import personal
+from newsletter.store import content, issues
+from newsletter.store.config import load_settings
+from newsletter.store.models import Issue, Section, Summary
 
 GOLDEN = Path(__file__).parent / "golden"
 HOSTILE_TITLE = "<script>alert('x')</script> Tom & Jerry's \"B cells\" 🧠 " + "A" * 300

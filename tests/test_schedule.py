@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 from delivery_helpers import ISSUE_ID, RecordingSink, start_sink, write_issue, write_readers
 
-from newsletter import ledger as lg
-from newsletter import schedule
 from newsletter.cli import cli
-from newsletter.config import load_settings
+from newsletter.delivery import ledger as lg
+from newsletter.delivery import schedule
+from newsletter.store.config import load_settings
 
 SEND_AT = "2026-06-02T09:00:00-04:00"
 SECRET = {"NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"}
@@ -139,7 +139,7 @@ def test_an_issue_due_too_long_ago_is_refused_unless_allowed(scheduled):
 
 
 def test_an_unfinished_draft_or_a_broken_issue_is_reported_and_never_sent(scheduled):
-    from newsletter.issues import INTRO_TODO
+    from newsletter.compose.ready import INTRO_TODO
 
     path = scheduled / "issues" / f"{ISSUE_ID}.yaml"
     path.write_text(path.read_text().replace("A short note from the editor.", INTRO_TODO))

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter import group, select
-from newsletter.models import Issue, Section, Summary
-from newsletter.topics import Taxonomy, TopicSection
+from newsletter.compose import group, select
+from newsletter.store.models import Issue, Section, Summary
+from newsletter.store.topics import Taxonomy, TopicSection
 
 TAXONOMY = Taxonomy(
     sections=(

@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 from delivery_helpers import ISSUE_ID, write_issue, write_readers
 
-from newsletter import ledger as lg
 from newsletter.cli import cli
-from newsletter.config import load_settings
+from newsletter.delivery import ledger as lg
+from newsletter.store.config import load_settings
 
 SECRET = "test-secret-for-unsubscribe-links-0123456789"
 CONCURRENCY = 4

@@ -13,10 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from message_helpers import reader, tiny_factory
 
-from newsletter.config import load_settings
 from newsletter.errors import DeliveryError
 from newsletter.providers import open_provider
 from newsletter.providers.ses import sign_v4
+from newsletter.store.config import load_settings
 
 ACCESS, SECRET_KEY, REGION = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "eu-west-1"
 

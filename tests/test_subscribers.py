@@ -10,11 +10,11 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter import subscribers
 from newsletter.cli import cli
 from newsletter.errors import ContentError
-from newsletter.models import Issue, Section, Summary
-from newsletter.topics import load_taxonomy
+from newsletter.store import subscribers
+from newsletter.store.models import Issue, Section, Summary
+from newsletter.store.topics import load_taxonomy
 
 HEADER = "email,name,topics,status,subscribed_at\n"
 

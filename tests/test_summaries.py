@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.config import load_settings
-from newsletter.content import filter_summaries, load_summaries, summary_to_yaml
 from newsletter.errors import ContentError
 from newsletter.importers.text import url_slug
-from newsletter.topics import load_taxonomy
+from newsletter.store.config import load_settings
+from newsletter.store.content import filter_summaries, load_summaries, summary_to_yaml
+from newsletter.store.topics import load_taxonomy
 
 GOOD = (
     "title: A Good Summary\n"

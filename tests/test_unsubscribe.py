@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from click.testing import CliRunner
 
-from newsletter import subscribers
 from newsletter.cli import cli
-from newsletter.message import make_token
-from newsletter.unsubscribe import UnsubscribeApp, make_unsubscribe_server
+from newsletter.mail.message import make_token
+from newsletter.store import subscribers
+from newsletter.web.unsubscribe import UnsubscribeApp, make_unsubscribe_server
 
 SECRET = b"test-secret-0123456789abcdef"
 LIST_ID = "roundup.msresearch.example.org"

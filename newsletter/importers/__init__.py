@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from newsletter import validate as v
-from newsletter.config import load_settings
-from newsletter.content import SUMMARIES_DIR, load_summaries, summary_to_yaml, write_summary
 from newsletter.errors import PageError, problems
 from newsletter.importers.merge import PageOptions, plan_import
 from newsletter.importers.page import Page
 from newsletter.importers.readers import read_page, read_page_text
-from newsletter.models import Summary
-from newsletter.topics import load_taxonomy
+from newsletter.store import validate as v
+from newsletter.store.config import load_settings
+from newsletter.store.content import SUMMARIES_DIR, load_summaries, summary_to_yaml, write_summary
+from newsletter.store.models import Summary
+from newsletter.store.topics import load_taxonomy
 
 __all__ = ["ImportReport", "Page", "PageOptions", "import_pages", "read_page", "read_page_text"]
 

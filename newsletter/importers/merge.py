@@ -14,7 +14,7 @@ from datetime import date
 
 from newsletter.importers.page import Page, RelatedItem
 from newsletter.importers.text import id_words, provisional_title, url_slug
-from newsletter.models import Summary
+from newsletter.store.models import Summary
 
 GUESSABLE = ("title", "published", "url", "topics")
 

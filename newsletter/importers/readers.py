@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Protocol
 
 from newsletter.errors import PageError
-from newsletter.fileio import read_text
 from newsletter.importers.layout_a import LayoutAReader
 from newsletter.importers.layout_b import LayoutBReader
 from newsletter.importers.page import Page
+from newsletter.store.fileio import read_text
 
 
 class Reader(Protocol):

@@ -10,11 +10,11 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from newsletter.config import Settings
 from newsletter.errors import DeliveryError
 from newsletter.providers.base import OutgoingMessage, Provider, SendResult
 from newsletter.providers.outbox import OutboxProvider
 from newsletter.providers.smtp import SmtpProvider, _is_loopback
+from newsletter.store.config import Settings
 
 __all__ = ["OutgoingMessage", "Provider", "SendResult", "open_provider", "FORMS"]
 

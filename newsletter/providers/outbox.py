@@ -6,8 +6,8 @@ import hashlib
 import re
 from pathlib import Path
 
-from newsletter.fileio import atomic_write
 from newsletter.providers.base import OutgoingMessage, SendResult
+from newsletter.store.fileio import atomic_write
 
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 

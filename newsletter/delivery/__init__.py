@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
-from newsletter import ledger as lg
+from newsletter.delivery import ledger as lg
 from newsletter.errors import DeliveryError, NewsletterError
 from newsletter.providers.base import OutgoingMessage, Provider, SendResult
 
@@ -480,7 +480,7 @@ class SuppressionWatch:
     """
 
     def __init__(self, workspace):
-        from newsletter import subscribers
+        from newsletter.store import subscribers
 
         self._subscribers = subscribers
         self.workspace = workspace
@@ -513,7 +513,7 @@ def _open_provider(spec: str, settings) -> Provider:
 
 
 def _signing_secret(provider: Provider, echo: Callable[[str], None]) -> bytes:
-    from newsletter import message
+    from newsletter.mail import message
 
     # Only the outbox, which reaches nobody, may sign with the development key.
     secret, development = message.signing_secret(dev_ok=provider.name == "outbox")
@@ -524,20 +524,16 @@ def _signing_secret(provider: Provider, echo: Callable[[str], None]) -> bytes:
 
 def _load_ready_issue(settings, issue_id: str):
     """The issue and its summaries, refusing a draft whose intro is still the TODO."""
-    from newsletter import issues
-    from newsletter.errors import RenderError
+    from newsletter.compose.ready import require_finished_intro
+    from newsletter.store import issues
 
     issue, summaries = issues.load_issue_content(settings.workspace, issue_id)
-    if issues.INTRO_TODO in issue.intro:
-        raise RenderError(
-            f"issues/{issue_id}.yaml: intro: still the TODO from new-issue; write a short note from "
-            "the editor before sending"
-        )
+    require_finished_intro(issue, "before sending")
     return issue, summaries
 
 
 def _subscriber(row: lg.RecipientRow):
-    from newsletter.subscribers import Subscriber
+    from newsletter.store.subscribers import Subscriber
 
     return Subscriber(row.email, row.name, row.topics, "subscribed", row.subscribed_at, row.list_name)
 
@@ -555,7 +551,8 @@ def send_issue(
     (memory stays flat whatever the list size); a later `send` of the same issue resumes that run,
     adds nobody who subscribed since, and never resends `sent`.
     """
-    from newsletter import message, subscribers
+    from newsletter.mail import message
+    from newsletter.store import subscribers
 
     workspace = settings.workspace
     issue, summaries = _load_ready_issue(settings, request.issue_id)
@@ -637,7 +634,7 @@ def _plan(ledger: lg.Ledger, settings, issue, lists, request: SendRequest, how: 
     current subscriber is looked up in the run, page by page, to count who joined since it started.
     Invalid rows raise ContentError here unless `--skip-invalid`.
     """
-    from newsletter import subscribers
+    from newsletter.store import subscribers
 
     tally = subscribers.AudienceTally()
     audience = subscribers.iter_audience(settings.workspace, lists, tally, request.skip_invalid)
@@ -715,7 +712,7 @@ def send_test(
 
     Returns the exit code: 0 if every proof was accepted.
     """
-    from newsletter import message
+    from newsletter.mail import message
 
     issue, summaries = _load_ready_issue(settings, issue_id)
     connection = _open_provider(_spec(settings, provider), settings)  # connects on the first send

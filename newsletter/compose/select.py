@@ -8,9 +8,9 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from newsletter.group import group_summaries
-from newsletter.models import Issue, Summary
-from newsletter.topics import Taxonomy
+from newsletter.compose.group import group_summaries
+from newsletter.store.models import Issue, Summary
+from newsletter.store.topics import Taxonomy
 
 MONTHLY_ID = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -83,7 +83,7 @@ def window_for(issue_id: str, previous: Iterable[Issue]) -> Window | None:
 
 @dataclass(frozen=True)
 class SentRecord:
-    """What the delivery ledger knows of earlier sends (`issues.sent_record` reads it)."""
+    """What the delivery ledger knows of earlier sends (`delivery.history.sent_record` reads it)."""
 
     runs: frozenset[str] = frozenset()  # issues that have a send run
     sent: Mapping[str, datetime] = field(default_factory=dict)  # issue -> run start, if it reached anyone

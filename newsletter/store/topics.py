@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter import validate as v
 from newsletter.errors import ConfigError, problems
-from newsletter.fileio import load_yaml
+from newsletter.store import validate as v
+from newsletter.store.fileio import load_yaml
 
 TOPICS_FILE = "topics.yaml"
 DEFAULT_MORE_RESEARCH = "More research"

@@ -382,7 +382,7 @@ def carried_summaries(where) -> set[str]:
     if isinstance(where, Path | str):
         where = Path(where)
         if where.is_dir():
-            from newsletter.config import load_settings
+            from newsletter.store.config import load_settings
 
             path = ledger_path(load_settings(where))
         else:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from newsletter.config import Settings, find_workspace, load_settings
+from newsletter.store.config import Settings, find_workspace, load_settings
 
 
 @dataclass

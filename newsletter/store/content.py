@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
-from newsletter import validate as v
 from newsletter.errors import ContentError, problems
-from newsletter.fileio import YamlDocument, atomic_write, dump_yaml, load_yaml
-from newsletter.models import Summary
+from newsletter.store import validate as v
+from newsletter.store.fileio import YamlDocument, atomic_write, dump_yaml, load_yaml
+from newsletter.store.models import Summary
 
 SUMMARIES_DIR = "summaries"
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from newsletter.models import Summary
-from newsletter.topics import Taxonomy
+from newsletter.store.models import Summary
+from newsletter.store.topics import Taxonomy
 
 
 def section_title(summary: Summary, taxonomy: Taxonomy) -> str:

@@ -14,10 +14,12 @@ from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
-from newsletter import issues, render
-from newsletter.config import Settings
-from newsletter.fileio import atomic_write
-from newsletter.models import Issue
+from newsletter import render
+from newsletter.delivery.history import sent_record
+from newsletter.store import issues
+from newsletter.store.config import Settings
+from newsletter.store.fileio import atomic_write
+from newsletter.store.models import Issue
 
 ARCHIVE_DIR = "archive"
 FEED = "feed.xml"
@@ -47,7 +49,7 @@ def dated(issue: Issue, settings: Settings) -> datetime:
 
 def collect(settings: Settings, all_built: bool) -> list[ArchivedIssue]:
     """The issues to publish, rendered, newest first: sent ones, or every issue that renders."""
-    sent = issues.sent_record(settings).sent  # issue id -> when its send run started
+    sent = sent_record(settings).sent  # issue id -> when its send run started
     chosen = [issue for issue in issues.list_issues(settings.workspace) if all_built or issue.id in sent]
     archived = []
     for issue in chosen:

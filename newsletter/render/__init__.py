@@ -1,7 +1,7 @@
 """Render an issue: Jinja2 templates -> MJML -> mjml-python -> premailer for HTML, and plain text.
 
 The issue is rendered once; the few per-recipient values (name, unsubscribe and preferences links)
-are written as the tokens of `newsletter.personal` and substituted per message by the sender.
+are written as the tokens of `newsletter.render.personal` and substituted per message by the sender.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ import jinja2
 import mjml
 import premailer
 
-from newsletter import issues, personal
-from newsletter.config import Settings
+from newsletter.compose.ready import SUBJECT_ADVICE, require_finished_intro
 from newsletter.errors import RenderError
-from newsletter.fileio import atomic_write
-from newsletter.models import Issue, Summary
+from newsletter.render import personal
+from newsletter.store import issues
+from newsletter.store.config import Settings
+from newsletter.store.fileio import atomic_write
+from newsletter.store.models import Issue, Summary
 
-PACKAGED_TEMPLATES = Path(__file__).parent / "templates"
+PACKAGED_TEMPLATES = Path(__file__).parent.parent / "templates"
 WORKSPACE_TEMPLATES = "templates"
 EMAIL_MJML, EMAIL_TEXT, WEB_HTML = "email.mjml", "email.txt", "web.html"
 TEXT_WIDTH = 78
@@ -260,8 +262,8 @@ def render_issue(
 def build_warnings(issue: Issue, summaries: dict[str, Summary], settings: Settings) -> list[str]:
     """What is worth a look but does not stop a build."""
     found = [f"{s.id}: marked needs_review by the importer" for s in summaries.values() if s.needs_review]
-    if len(issue.subject) > issues.SUBJECT_ADVICE:
-        found.append(f"subject is {len(issue.subject)} characters; phones show about {issues.SUBJECT_ADVICE}")
+    if len(issue.subject) > SUBJECT_ADVICE:
+        found.append(f"subject is {len(issue.subject)} characters; phones show about {SUBJECT_ADVICE}")
     if issue.send_at is not None:
         send_date = issue.send_at.astimezone(settings.tz).date()
         found += [
@@ -288,11 +290,7 @@ def proof_recipient(settings: Settings) -> personal.Recipient:
 def build_issue(settings: Settings, issue_id: str, out_dir: Path | None = None) -> BuildResult:
     """Validate the issue and write out/<id>/email.html, email.txt and web.html atomically."""
     issue, summaries = issues.load_issue_content(settings.workspace, issue_id)
-    if issues.INTRO_TODO in issue.intro:
-        raise RenderError(
-            f"issues/{issue_id}.yaml: intro: still the TODO from new-issue; write a short note from "
-            "the editor first (`newsletter preview` shows drafts)"
-        )
+    require_finished_intro(issue, "first (`newsletter preview` shows drafts)")
     rendered = render_issue(settings, issue, summaries)
     proof = proof_recipient(settings)
     folder = (out_dir or settings.workspace / "out") / issue_id

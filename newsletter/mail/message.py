@@ -30,19 +30,19 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from newsletter import personal
-from newsletter.config import Settings
 from newsletter.errors import ConfigError, DeliveryError
-from newsletter.models import Issue, Summary
-from newsletter.providers.base import OutgoingMessage
-from newsletter.subscribers import (
+from newsletter.mail.outgoing import OutgoingMessage
+from newsletter.render import personal
+from newsletter.store.config import Settings
+from newsletter.store.models import Issue, Summary
+from newsletter.store.subscribers import (
     Subscriber,
     address_key,
     check_display_name,
     normalise_address,
     sections_for,
 )
-from newsletter.topics import Taxonomy, load_taxonomy
+from newsletter.store.topics import Taxonomy, load_taxonomy
 
 SECRET_ENV = "NEWSLETTER_SECRET"
 # Used only by the outbox, and said so: links signed with it are for looking at, not for sending.

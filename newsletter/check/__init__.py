@@ -20,17 +20,21 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Literal
 
-from newsletter import issues, message, select, subscribers
-from newsletter.config import Settings
-from newsletter.emailscan import ScannedHtml, collapse, scan_html
+from newsletter.check.emailscan import ScannedHtml, collapse, scan_html
+from newsletter.compose import select
+from newsletter.compose.draft import carried_before
+from newsletter.compose.ready import INTRO_TODO, SUBJECT_ADVICE
 from newsletter.errors import NewsletterError
-from newsletter.fileio import YamlDocument, load_yaml
-from newsletter.models import Issue, Summary
-from newsletter.personal import TOKENS
+from newsletter.mail import message
+from newsletter.render.personal import TOKENS
+from newsletter.store import issues, subscribers
+from newsletter.store.config import Settings
+from newsletter.store.fileio import YamlDocument, load_yaml
+from newsletter.store.models import Issue, Summary
 
 Severity = Literal["error", "warning", "note"]
 
-SUBJECT_MAX = issues.SUBJECT_ADVICE  # most inboxes cut the subject near here, on phones sooner
+SUBJECT_MAX = SUBJECT_ADVICE  # most inboxes cut the subject near here, on phones sooner
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail hides everything past this under "[Message clipped]"
 HTML_WARN_BYTES = 80 * 1024
 TEXT_LINE_MAX = 78
@@ -119,7 +123,7 @@ def issue_findings(
     """What is wrong with the issue as assembled and loaded (so each item has its summary).
 
     `carried` maps a summary id to the earlier issue that already sent it (None: only the delivery
-    ledger records it, see `issues.carried_before`); `doc` is the issue's YAML, for line numbers.
+    ledger records it, see `compose.draft.carried_before`); `doc` is the issue's YAML, for line numbers.
     """
     found: list[Finding] = []
     carried = carried or {}
@@ -608,11 +612,14 @@ def check_issue(
     today: date | None = None,
     recipient: str | None = None,
     spam: bool = True,
+    sent: select.SentRecord | None = None,
 ) -> CheckReport:
     """Every finding for one issue: as assembled, its content, its email, and its spam score.
 
     `today` (default: today in the newsletter's time zone) decides what is "in the future";
-    `recipient` picks the sample recipient; `spam=False` skips SpamAssassin (a second or two).
+    `recipient` picks the sample recipient; `spam=False` skips SpamAssassin (a second or two);
+    `sent` is what the ledger records of earlier sends (`delivery.history.sent_record`), None for
+    nothing.
     """
     workspace = settings.workspace
     today = today or datetime.now(settings.tz).date()
@@ -624,8 +631,9 @@ def check_issue(
     except NewsletterError as exc:
         return CheckReport(issue_id, sorted_findings(loader_findings(exc)), 0, None)
     doc = load_yaml(path, path.relative_to(workspace))
-    carried = issues.carried_before(settings, issue.id, select.Window(issue.since, issue.until))
-    findings = issue_findings(issue, summaries, doc, issues.INTRO_TODO, carried)
+    window = select.Window(issue.since, issue.until)
+    carried = carried_before(settings, issue.id, window, sent or select.SentRecord())
+    findings = issue_findings(issue, summaries, doc, INTRO_TODO, carried)
     for sid in dict.fromkeys(issue.summary_ids):
         if sid in summaries:
             findings += summary_findings(summaries[sid], today)

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from newsletter import validate as v
 from newsletter.errors import ConfigError, problems
-from newsletter.fileio import load_yaml
+from newsletter.store import validate as v
+from newsletter.store.fileio import load_yaml
 
 SETTINGS_FILE = "newsletter.yaml"
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from newsletter import ledger as lg
-from newsletter.config import Settings
+from newsletter.delivery import ledger as lg
 from newsletter.errors import NewsletterError
+from newsletter.store.config import Settings
 
 SEND = "send"  # due, never started
 RESUME = "resume"  # due, a run was started and did not finish
@@ -158,7 +158,7 @@ def send_due(
     which includes an intro that is still the TODO); `send(issue_id)` sends or resumes it and
     returns its exit code (by default `newsletter send ISSUE --yes`).
     """
-    from newsletter import issues
+    from newsletter.store import issues
 
     send = send or _send(settings, echo)
     check = check or _build(settings)

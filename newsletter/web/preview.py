@@ -20,9 +20,10 @@ from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
 from newsletter import check, render
-from newsletter.config import load_settings
+from newsletter.delivery.history import sent_record
 from newsletter.errors import NewsletterError
-from newsletter.localhttp import WsgiApp, make_wsgi_server, serve_until_interrupted
+from newsletter.store.config import load_settings
+from newsletter.web.localhttp import WsgiApp, make_wsgi_server, serve_until_interrupted
 
 PHONE_WIDTH = 375
 DESKTOP_WIDTH = 800
@@ -95,7 +96,9 @@ class Previewer:
     def _render(self, version: str) -> PreviewState:
         try:
             settings = load_settings(self.workspace)
-            report = check.check_issue(settings, self.issue_id, recipient=self.recipient, spam=self.spam)
+            report = check.check_issue(
+                settings, self.issue_id, recipient=self.recipient, spam=self.spam, sent=sent_record(settings)
+            )
         except NewsletterError as exc:
             return PreviewState(version, None, exc.message)
         except Exception:  # noqa: BLE001 - a bug must show on the page, not stop the server

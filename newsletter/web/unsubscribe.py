@@ -16,11 +16,11 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 from wsgiref.simple_server import WSGIServer
 
-from newsletter.config import Settings
 from newsletter.errors import DeliveryError
-from newsletter.localhttp import make_wsgi_server, serve_until_interrupted
-from newsletter.message import InvalidToken, signing_secret, verify_token
-from newsletter.subscribers import unsubscribe
+from newsletter.mail.message import InvalidToken, signing_secret, verify_token
+from newsletter.store.config import Settings
+from newsletter.store.subscribers import unsubscribe
+from newsletter.web.localhttp import make_wsgi_server, serve_until_interrupted
 
 MAX_BODY = 4096  # a one-click body is 26 bytes; refuse anything large without reading it
 ONE_CLICK = "List-Unsubscribe=One-Click"

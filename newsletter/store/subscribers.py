@@ -29,11 +29,11 @@ from pathlib import Path
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
-from newsletter import validate as v
 from newsletter.errors import ContentError, problems
-from newsletter.fileio import atomic_write
-from newsletter.models import Issue, Summary
-from newsletter.topics import Taxonomy, load_taxonomy
+from newsletter.store import validate as v
+from newsletter.store.fileio import atomic_write
+from newsletter.store.models import Issue, Summary
+from newsletter.store.topics import Taxonomy, load_taxonomy
 
 SUBSCRIBERS_DIR = "subscribers"
 SUPPRESSED_FILE = "suppressed.csv"

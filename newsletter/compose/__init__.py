@@ -1,0 +1,1 @@
+"""Compose an issue: select the window's summaries, group them, draft the issue file."""

@@ -1,0 +1,1 @@
+"""Per-recipient messages: tokens, MIME bytes on the fast path, DKIM."""

@@ -1,0 +1,1 @@
+"""Workspace files: settings, topics, summaries, issues and subscriber lists; load, validate, write."""

@@ -1,0 +1,1 @@
+"""HTTP faces: the live preview, the unsubscribe endpoint and the static archive."""
