@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 import click
+
+
+class ExitStatus(IntEnum):
+    """Every exit code the command line documents, for scripts and cron to act on."""
+
+    OK = 0  # done; for `send`, every recipient was sent
+    ERROR = 1  # a problem to fix first (a NewsletterError)
+    USAGE = 2  # Click's usage error: an unknown option or a missing argument
+    FAILURES = 3  # the run is over but some recipients failed or are unknown
+    PAUSED = 4  # the run paused itself after repeated errors; `send` again resumes
+    REFUSED = 5  # `send-due` refused an issue (too late, held, not ready)
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM; `send` again resumes
 
 
 class NewsletterError(click.ClickException):

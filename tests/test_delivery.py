@@ -14,6 +14,7 @@ import pytest
 
 from newsletter import delivery as dl
 from newsletter.delivery import ledger as lg
+from newsletter.errors import ExitStatus
 from newsletter.providers.base import OutgoingMessage, SendResult
 
 ISSUE = "2026-06"
@@ -117,7 +118,7 @@ def test_transient_failures_beyond_the_limit_stay_resumable(ledger):
 
     outcome = engine(ledger, world).run()
 
-    assert outcome.state == lg.INCOMPLETE and outcome.exit_code == dl.EXIT_FAILURES
+    assert outcome.state == lg.INCOMPLETE and outcome.exit_code == ExitStatus.FAILURES
     assert [(f.email, f.state) for f in ledger.failures(ISSUE)] == [(emails[0], lg.FAILED_TRANSIENT)]
     # The next run sends it (the server has recovered) and nobody else again.
     outcome = engine(ledger, world).run()
@@ -139,7 +140,7 @@ def test_a_permanent_reply_is_not_retried_and_a_recipient_rejection_is_a_bounce(
 
     assert world.attempts.count(emails[0]) == 1 and world.attempts.count(emails[1]) == 1
     assert bounced == [(emails[0], "550 5.1.1 <reader000@example.org>: no such user")]
-    assert outcome.state == lg.FINISHED and outcome.exit_code == dl.EXIT_FAILURES
+    assert outcome.state == lg.FINISHED and outcome.exit_code == ExitStatus.FAILURES
     assert outcome.counts[lg.FAILED_PERMANENT] == 2
 
 
@@ -169,7 +170,7 @@ def test_too_many_consecutive_errors_pause_the_run_and_say_why(ledger):
 
     outcome = engine(ledger, world).run()
 
-    assert outcome.state == lg.PAUSED and outcome.exit_code == dl.EXIT_PAUSED
+    assert outcome.state == lg.PAUSED and outcome.exit_code == ExitStatus.PAUSED
     assert (
         "paused after 5 errors in a row; last: cannot connect: [Errno 111] Connection refused" in outcome.note
     )
@@ -203,7 +204,7 @@ def test_a_stop_request_finishes_the_messages_in_flight_and_leaves_a_resumable_r
 
     outcome = dl.Engine(ledger, ISSUE, build_then_stop, world.connect, FAST, stop=stop).run()
 
-    assert outcome.state == lg.INTERRUPTED and outcome.exit_code == dl.EXIT_INTERRUPTED
+    assert outcome.state == lg.INTERRUPTED and outcome.exit_code == ExitStatus.INTERRUPTED
     counts = ledger.counts(ISSUE)
     assert counts[lg.SENDING] == 0 and counts[lg.SENT] == len(world.delivered) < 30
     outcome = engine(ledger, world).run()
@@ -286,7 +287,7 @@ def test_smtp_451_is_retried_and_550_is_a_bounce_not_retried(ledger, smtp_sink):
     failures = ledger.failures(ISSUE)
     assert [(f.email, f.state, f.attempts) for f in failures] == [(emails[2], lg.FAILED_PERMANENT, 1)]
     assert failures[0].last_error.startswith("550 5.1.1 no such user")
-    assert outcome.exit_code == dl.EXIT_FAILURES
+    assert outcome.exit_code == ExitStatus.FAILURES
 
 
 def test_smtp_dropped_connection_is_sent_again_on_a_new_connection(ledger, smtp_sink):
@@ -329,7 +330,7 @@ def test_smtp_server_refusing_everything_pauses_the_run_with_its_reply(ledger, s
 
     outcome = smtp_engine(ledger, smtp_sink.port, SMTP_FAST).run()
 
-    assert outcome.state == lg.PAUSED and outcome.exit_code == dl.EXIT_PAUSED
+    assert outcome.state == lg.PAUSED and outcome.exit_code == ExitStatus.PAUSED
     assert "paused after 8 errors in a row; last: 451 4.7.1 greylisted, come back later" in outcome.note
     assert smtp_sink.count() == 0
     assert outcome.counts[lg.PENDING] + outcome.counts[lg.FAILED_TRANSIENT] == 30
@@ -361,7 +362,7 @@ def test_a_hard_bounce_marks_the_subscriber_bounced_and_suppressed(workspace, sm
     result = invoke(workspace, "send", ISSUE, "--provider", f"smtp://127.0.0.1:{smtp_sink.port}", "--yes",
                     "--rate", "1000", env=SECRET_ENV)  # fmt: skip
 
-    assert result.exit_code == dl.EXIT_FAILURES, result.output
+    assert result.exit_code == ExitStatus.FAILURES, result.output
     assert f"{emails[1]}: failed_permanent after 1 attempt(s): 550 5.1.1" in result.output
     assert subscribers.is_suppressed(workspace, emails[1])
     readers, _ = subscribers.read_list(workspace, "readers")

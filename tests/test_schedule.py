@@ -16,6 +16,7 @@ from delivery_helpers import ISSUE_ID, RecordingSink, start_sink, write_issue, w
 from newsletter.cli import cli
 from newsletter.delivery import ledger as lg
 from newsletter.delivery import schedule
+from newsletter.errors import ExitStatus
 from newsletter.store.config import load_settings
 
 SEND_AT = "2026-06-02T09:00:00-04:00"
@@ -129,7 +130,7 @@ def test_a_partly_sent_issue_is_resumed_without_resending(scheduled):
 def test_an_issue_due_too_long_ago_is_refused_unless_allowed(scheduled):
     result = send_due(scheduled, "--now", "2026-06-04T09:00:00-04:00")
 
-    assert result.exit_code == schedule.EXIT_REFUSED
+    assert result.exit_code == ExitStatus.REFUSED
     assert f"{ISSUE_ID}: not sent: was due at {SEND_AT}, 2d ago, more than the 1d allowed" in result.output
     assert not (scheduled / "outbox").exists()
 
@@ -150,7 +151,7 @@ def test_an_unfinished_draft_or_a_broken_issue_is_reported_and_never_sent(schedu
 
     result = send_due(scheduled, "--now", "2026-06-02T09:02:00-04:00")
 
-    assert result.exit_code == schedule.EXIT_REFUSED
+    assert result.exit_code == ExitStatus.REFUSED
     assert f"{ISSUE_ID}: not sent: not ready: issues/{ISSUE_ID}.yaml: intro: still the TODO" in result.output
     assert "2026-07: not sent: not ready: " in result.output and "no-such-summary" in result.output
     assert not (scheduled / "outbox").exists()

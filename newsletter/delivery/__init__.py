@@ -21,14 +21,8 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from newsletter.delivery import ledger as lg
-from newsletter.errors import DeliveryError, NewsletterError
+from newsletter.errors import DeliveryError, ExitStatus, NewsletterError
 from newsletter.providers.base import OutgoingMessage, Provider, SendResult
-
-# Exit codes a script can act on (1 is any usage or content error, 2 Click's usage error).
-EXIT_ALL_SENT = 0
-EXIT_FAILURES = 3  # the pass is over but some recipients failed or are unknown
-EXIT_PAUSED = 4  # paused itself after consecutive errors; run `send` again to resume
-EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM; run `send` again to resume
 
 
 @dataclass(frozen=True)
@@ -73,14 +67,14 @@ class RunOutcome:
     elapsed: float
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitStatus:
         if self.state == lg.PAUSED:
-            return EXIT_PAUSED
+            return ExitStatus.PAUSED
         if self.state == lg.INTERRUPTED:
-            return EXIT_INTERRUPTED
+            return ExitStatus.INTERRUPTED
         if self.state == lg.FINISHED and not self.counts[lg.FAILED_PERMANENT]:
-            return EXIT_ALL_SENT
-        return EXIT_FAILURES
+            return ExitStatus.OK
+        return ExitStatus.FAILURES
 
 
 class RateLimiter:
@@ -730,4 +724,4 @@ def send_test(
                 echo(f"test NOT sent to {outgoing.envelope_to}: {result.status}: {result.detail}")
     finally:
         _close_quietly(connection)
-    return EXIT_ALL_SENT if not failed else EXIT_FAILURES
+    return ExitStatus.OK if not failed else ExitStatus.FAILURES

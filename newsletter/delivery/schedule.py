@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from newsletter.delivery import ledger as lg
-from newsletter.errors import NewsletterError
+from newsletter.errors import ExitStatus, NewsletterError
 from newsletter.store.config import Settings
 
 SEND = "send"  # due, never started
@@ -108,7 +108,7 @@ class DueResult:
     issue_id: str
     action: str
     reason: str
-    exit_code: int  # 0 for nothing to do or all sent
+    exit_code: int  # an ExitStatus: OK for nothing to do or all sent; REFUSED makes cron mail the operator
 
 
 @dataclass(frozen=True)
@@ -119,10 +119,6 @@ class DueReport:
     @property
     def exit_code(self) -> int:
         return max((r.exit_code for r in self.results), default=0)
-
-
-# A refused or failed issue makes the run exit non-zero, so cron mails the operator about it.
-EXIT_REFUSED = 5
 
 
 def _build(settings: Settings) -> Callable[[str], None]:
@@ -189,20 +185,20 @@ def send_due(
                 continue
             if d.action in (TOO_LATE, HELD):
                 echo(f"{d.issue_id}: not sent: {d.reason}")
-                results.append(DueResult(d.issue_id, d.action, d.reason, EXIT_REFUSED))
+                results.append(DueResult(d.issue_id, d.action, d.reason, ExitStatus.REFUSED))
                 continue
             try:
                 check(d.issue_id)
             except NewsletterError as exc:
                 echo(f"{d.issue_id}: not sent: not ready: {exc.message}")
-                results.append(DueResult(d.issue_id, "not ready", exc.message, EXIT_REFUSED))
+                results.append(DueResult(d.issue_id, "not ready", exc.message, ExitStatus.REFUSED))
                 continue
             echo(f"{d.issue_id}: {d.reason}: sending")
             try:
                 code = send(d.issue_id)
             except NewsletterError as exc:
                 echo(f"{d.issue_id}: not sent: {exc.message}")
-                results.append(DueResult(d.issue_id, d.action, exc.message, EXIT_REFUSED))
+                results.append(DueResult(d.issue_id, d.action, exc.message, ExitStatus.REFUSED))
                 continue
             results.append(DueResult(d.issue_id, d.action, d.reason, code))
         return DueReport(tuple(results))

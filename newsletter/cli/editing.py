@@ -1,0 +1,205 @@
+"""The editor's commands: import, summaries, new-issue, build, check, preview, archive."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+
+from newsletter import importers
+from newsletter.cli import cli
+from newsletter.cli.params import DATE, DateTimeParam, pass_workspace
+from newsletter.store import content
+from newsletter.store.workspace import Workspace
+
+
+@cli.group()
+def summaries() -> None:
+    """Look at the summary store (summaries/*.yaml).
+
+    \b
+    Example:
+        newsletter summaries list --topic Microglia
+    """
+
+
+@summaries.command("list")
+@click.option("--since", type=DATE, help="Only summaries published on or after this date.")
+@click.option("--until", type=DATE, help="Only summaries published on or before this date.")
+@click.option("--topic", help="Only summaries with this topic tag (any case).")
+@pass_workspace
+def summaries_list(ws: Workspace, since: date | None, until: date | None, topic: str | None):
+    """List summaries, newest first.
+
+    \b
+    Example:
+        newsletter summaries list --since 2026-05-01 --until 2026-05-31
+    """
+    ws.settings  # noqa: B018 - a broken newsletter.yaml is reported before anything else
+    chosen = content.filter_summaries(content.load_summaries(ws.root).values(), since, until, topic)
+    for s in chosen:
+        kind = "teaser" if s.is_teaser else "full"
+        flag = "  [needs review]" if s.needs_review else ""
+        click.echo(f"{s.published}  {kind:<6}  {s.id}\n            {s.title}{flag}")
+    click.echo(f"{len(chosen)} summaries")
+
+
+@cli.command("import")
+@click.argument("pages", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--published", type=DATE, help="The page's publication date (pages do not carry it).")
+@click.option("--title", help="The page's title, for a layout-B page that has none (one page only).")
+@click.option("--url", help="The summary's https URL on the site (one page only).")
+@pass_workspace
+def import_command(
+    ws: Workspace, pages: tuple[Path, ...], published: date | None, title: str | None, url: str | None
+):
+    """Import the site's summary pages into summaries/.
+
+    Each page gives its own summary and one teaser per "You May Also Like" item. Re-importing a
+    page updates the same files. What a page lacks (title, date, link) is guessed and marked
+    needs_review, unless given here.
+
+    \b
+    Example:
+        newsletter import page.txt --published 2026-05-06 --title "Lab-Grown Microglia and MS"
+    """
+    report = importers.import_pages(ws.root, list(pages), importers.PageOptions(published, title, url))
+    for line in report.lines():
+        click.echo(line)
+
+
+@cli.command("new-issue")
+@click.argument("issue_id", metavar="[ISSUE_ID]", required=False)
+@click.option("--since", type=DATE, help="First publication date covered (default: after the last issue).")
+@click.option("--until", type=DATE, help="Last publication date covered (default: end of that month).")
+@click.option("--send-at", type=DateTimeParam(), help="When to send, e.g. 2026-06-02T09:00:00-04:00.")
+@click.option("--force", is_flag=True, help="Overwrite an existing issue file.")
+@pass_workspace
+def new_issue_command(ws: Workspace, issue_id: str | None, since, until, send_at, force: bool):
+    """Draft issues/<ID>.yaml from the summaries published in the issue's window.
+
+    The default is the next monthly issue after the newest in issues/, covering what was published
+    since that issue's window ended (the first issue: the previous calendar month). Edit the draft
+    by hand: subject, preheader and the intro's TODO.
+
+    \b
+    Example:
+        newsletter new-issue 2026-06 --send-at 2026-06-02T09:00:00-04:00
+        newsletter new-issue spring --since 2026-03-01 --until 2026-05-31
+    """
+    from newsletter.compose.draft import draft_issue
+    from newsletter.delivery.history import sent_record
+
+    draft = draft_issue(ws.settings, issue_id, since, until, send_at, force, sent=sent_record(ws.settings))
+    count = sum(len(section.items) for section in draft.sections)
+    shown = draft.path.relative_to(ws.root)
+    click.echo(f"Drafted {shown}: {count} summaries in {len(draft.sections)} sections")
+    click.echo(f"  window {draft.window.since} .. {draft.window.until}")
+    for section in draft.sections:
+        note = "  (teasers only)" if section.teasers_only else ""
+        click.echo(f"  {section.title}: {len(section.items)}{note}")
+    if draft.skipped_carried:
+        click.echo(f"  {draft.skipped_carried} left out: carried by an earlier issue")
+    click.echo(f"Next: write the intro, rewrite subject and preheader; `newsletter build {draft.issue_id}`")
+
+
+@cli.command("build")
+@click.argument("issue_id", metavar="ISSUE")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Default: out/.")
+@pass_workspace
+def build_command(ws: Workspace, issue_id: str, out_dir: Path | None):
+    """Render an issue into OUT/<ISSUE>/: email.html, email.txt and web.html.
+
+    The issue is checked first: unknown or repeated summary ids, empty sections, a missing subject,
+    an invalid summary or an unfinished intro stop the build with the file and line to fix.
+
+    \b
+    Example:
+        newsletter build 2026-06
+    """
+    from newsletter import render  # loaded here: rendering pulls in MJML and premailer
+
+    result = render.build_issue(ws.settings, issue_id, out_dir)
+    for path, size in result.files:
+        click.echo(f"{path}  {size / 1024:.1f} KB")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}")
+
+
+@cli.command("check")
+@click.argument("issue_id", metavar="ISSUE")
+@click.option("--strict", is_flag=True, help="Fail on warnings too, not only on errors.")
+@click.option("--recipient", metavar="EMAIL", help="Check the email as this subscriber gets it.")
+@pass_workspace
+def check_command(ws: Workspace, issue_id: str, strict: bool, recipient: str | None):
+    """Check an issue before sending: content, email, accessibility and spam score.
+
+    Prints each finding with its severity, where it is and how to fix it; exits 1 on any error
+    (on any warning too with --strict).
+
+    \b
+    Example:
+        newsletter check 2026-06 --strict
+    """
+    from newsletter import check  # loaded here: rendering pulls in MJML
+    from newsletter.delivery.history import sent_record
+    from newsletter.errors import NewsletterError
+
+    report = check.check_issue(ws.settings, issue_id, recipient=recipient, sent=sent_record(ws.settings))
+    for finding in report.findings:
+        click.echo(str(finding))
+    if report.failed(strict):
+        raise NewsletterError(report.summary_line())
+    click.echo(report.summary_line())
+
+
+@cli.command("preview")
+@click.argument("issue_id", metavar="ISSUE")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8026, show_default=True, help="0: any free port."
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open the preview in the default browser.")
+@click.option("--recipient", metavar="EMAIL", help="Show the email as this subscriber gets it.")
+@pass_workspace
+def preview_command(ws: Workspace, issue_id: str, port: int, open_browser: bool, recipient: str | None):
+    """Serve a live preview of an issue on 127.0.0.1: phone, desktop, dark mode, text, check.
+
+    Edit the issue, a summary, the settings or a template and the page reloads itself.
+    Stop with Ctrl-C.
+
+    \b
+    Example:
+        newsletter preview 2026-06 --open
+    """
+    import webbrowser
+
+    from newsletter.web import preview
+
+    def ready(url: str) -> None:
+        click.echo(f"Previewing {issue_id} at {url} (Ctrl-C to stop)")
+        if open_browser:
+            webbrowser.open(url)
+
+    preview.serve(ws.root, issue_id, port, recipient, ready)
+
+
+@cli.command("archive")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Default: archive/.")
+@click.option("--all", "all_built", is_flag=True, help="Every issue that builds, not only the sent ones.")
+@pass_workspace
+def archive_command(ws: Workspace, out_dir: Path | None, all_built: bool):
+    """Build the public archive: an index of sent issues, each issue's web page, an Atom feed.
+
+    Publish the folder at archive_url; the emails' "view in browser" links point there.
+
+    \b
+    Example:
+        newsletter archive --out public/newsletter/archive
+    """
+    from newsletter.web import archive
+
+    result = archive.build_archive(ws.settings, out_dir, all_built)
+    for item in result.issues:
+        click.echo(f"{item.issue.id}  {item.published:%Y-%m-%d}  {item.issue.title}")
+    click.echo(f"{len(result.issues)} issue(s) in {result.out_dir} (index.html, feed.xml)")
