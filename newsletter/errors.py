@@ -46,6 +46,7 @@ class DeliveryError(NewsletterError):
 def problems(header: str, items: list[str]) -> str:
     """Format several problems as one message, so a user can fix a file in one pass."""
     if len(items) == 1:
-        return f"{header}: {items[0]}" if header else items[0]
+        # A problem that already starts with the file's path needs no header in front of it.
+        return f"{header}: {items[0]}" if header and not items[0].startswith(header) else items[0]
     lines = "\n".join(f"  - {item}" for item in items)
     return f"{header}: {len(items)} problems:\n{lines}"

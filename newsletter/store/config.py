@@ -144,6 +144,7 @@ def load_settings(workspace: Path) -> Settings:
     if not v.https_url(site_url):
         p.add(("site_url",), "expected the site's absolute https URL, e.g. https://example.org")
         site_url = ""
+    site_url = str(site_url)
     summary_url = url_pattern(("summary_url",), data.get("summary_url"), "slug")
     postal_address = required_text("postal_address", "the sender's postal address (for the footer)")
     list_id = required_text("list_id", "a list id such as roundup.example.org")

@@ -84,6 +84,7 @@ def summary_problems(doc: YamlDocument) -> tuple[Summary | None, list[str]]:
         value = data.get(key)
         return value.strip() if isinstance(value, str) and value.strip() else None
 
+    assert isinstance(title, str) and published is not None  # no problems: both were checked above
     summary = Summary(
         id=summary_id,
         title=title.strip(),
@@ -105,7 +106,7 @@ def summary_problems(doc: YamlDocument) -> tuple[Summary | None, list[str]]:
 
 def load_summary(path: Path, display: Path | None = None) -> Summary:
     summary, found = summary_problems(load_yaml(path, display))
-    if found:
+    if summary is None:
         raise ContentError(problems("", found))
     return summary
 

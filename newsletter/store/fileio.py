@@ -1,8 +1,14 @@
-"""Reading YAML with line numbers for error messages, and writing files atomically."""
+"""Reading YAML with line numbers for error messages, and writing files atomically.
+
+Every file the tool reads is someone's input: only regular files are read, up to a size limit,
+and YAML is refused when it nests too deep, repeats a key, or uses aliases to grow (a "YAML bomb").
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +18,15 @@ import yaml
 
 from newsletter.errors import ContentError, NewsletterError
 
+MAX_FILE_BYTES = 4 * 1024 * 1024  # a summary is ~5 KB, a subscriber list far more, still far less than this
+MAX_DEPTH = 40  # nesting of mappings and lists; our files use 4
+MAX_ALIASES = 100  # `*alias` references in one file; our files use none
+MAX_NODES = 200_000  # values in the document once aliases are expanded
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
     """A safe loader (libyaml's when present) that leaves dates as strings.
 
     PyYAML turns `2026-02-30` into an uncaught ValueError and `2026-05-01` into a date; we parse
@@ -44,29 +57,124 @@ class YamlDocument:
         return f"{self.path}:{line}" if line else str(self.path)
 
 
-def _record_lines(node: yaml.Node, prefix: tuple, lines: dict[tuple, int]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = prefix + (key_node.value,)
-            lines[key] = key_node.start_mark.line + 1
-            _record_lines(value_node, key, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            key = prefix + (index,)
-            lines[key] = item.start_mark.line + 1
-            _record_lines(item, key, lines)
+def _check_events(text: str, shown: Path) -> None:
+    """Refuse deep nesting and many aliases before anything is built (events need no recursion)."""
+    loader = _Loader(text)
+    depth = aliases = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark else 0
+                    raise ContentError(
+                        f"{shown}:{line}: invalid YAML: nested more than {MAX_DEPTH} levels deep"
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    line = event.start_mark.line + 1 if event.start_mark else 0
+                    raise ContentError(
+                        f"{shown}:{line}: invalid YAML: more than {MAX_ALIASES} aliases (*name); "
+                        "write the values out instead"
+                    )
+    finally:
+        loader.dispose()
+
+
+# Line breaks and tabs are text (a one-line field refuses line breaks itself, with a clearer
+# message); every other control character (C0, DEL, C1) and the Unicode line separators are not:
+# written as YAML escapes ("\x1b") they would reach headers, terminals and XML.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _scalar_problem(node: yaml.ScalarNode, prefix: tuple, shown: Path) -> str | None:
+    found = _CONTROL.search(node.value)
+    if not found:
+        return None
+    where = ".".join(str(k) for k in prefix)
+    field = f" {where}:" if where else ""
+    code = f"U+{ord(found.group()):04X}"
+    return f"{shown}:{node.start_mark.line + 1}:{field} control character {code} in the text; remove it"
+
+
+def _record_lines(root: yaml.Node, shown: Path) -> dict[tuple, int]:
+    """The line of each key path; refuses duplicate keys, control characters in text, and documents
+    that aliases blow up.
+
+    Iterative, with a budget on the nodes visited: an alias is visited again wherever it is used,
+    so the budget also bounds what constructing the data will build.
+    """
+    lines: dict[tuple, int] = {}
+    budget = MAX_NODES
+    stack: list[tuple[yaml.Node, tuple]] = [(root, ())]
+    while stack:
+        node, prefix = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ContentError(
+                f"{shown}: invalid YAML: more than {MAX_NODES} values once aliases are expanded"
+            )
+        if isinstance(node, yaml.ScalarNode):
+            problem = _scalar_problem(node, prefix, shown)
+            if problem:
+                raise ContentError(problem)
+        elif isinstance(node, yaml.MappingNode):
+            seen: dict[object, int] = {}
+            for key_node, value_node in node.value:
+                line = key_node.start_mark.line + 1
+                if isinstance(key_node, yaml.ScalarNode):
+                    if key_node.value in seen:
+                        raise ContentError(
+                            f"{shown}:{line}: duplicate key {key_node.value!r} (first on line "
+                            f"{seen[key_node.value]}); keep one"
+                        )
+                    seen[key_node.value] = line
+                key = prefix + (key_node.value,)
+                lines.setdefault(key, line)
+                stack.append((value_node, key))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                key = prefix + (index,)
+                lines.setdefault(key, item.start_mark.line + 1)
+                stack.append((item, key))
+    return lines
+
+
+def read_bytes(
+    path: Path, shown: str | Path, error: type[NewsletterError] = ContentError, limit: int = MAX_FILE_BYTES
+) -> bytes:
+    """A regular file's bytes, at most `limit`; a FIFO, device or directory is refused, not read."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; only a regular file is read.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise error(f"{shown}: file not found") from None
+    except OSError as exc:
+        raise error(f"{shown}: cannot read ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise error(f"{shown}: not a regular file; give a file, not a pipe, device or folder")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise error(f"{shown}: cannot read ({exc.strerror})") from None
+    if len(data) > limit:
+        raise error(f"{shown}: larger than {limit // (1024 * 1024)} MB; is this the right file?")
+    return data
 
 
 def read_text(path: Path, shown: str | Path, error: type[NewsletterError] = ContentError) -> str:
-    """A UTF-8 text file's content; a missing, unreadable or non-UTF-8 file is `error` naming it."""
+    """A UTF-8 text file's content; a missing, unreadable, oversized or non-UTF-8 file is `error`."""
+    data = read_bytes(path, shown, error)
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"{shown}: file not found") from None
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise error(f"{shown}: cannot read ({exc.strerror})") from None
 
 
 def load_yaml(path: Path, display: str | Path | None = None) -> YamlDocument:
@@ -77,10 +185,14 @@ def load_yaml(path: Path, display: str | Path | None = None) -> YamlDocument:
 
 def parse_yaml(text: str, shown: Path) -> YamlDocument:
     """Parse YAML text; errors name the file and line."""
+    lines: dict[tuple, int] = {}
     loader = _Loader(text)
     try:
-        # One parse: the node tree gives the line numbers, and the data is constructed from it.
+        _check_events(text, shown)
+        # The node tree gives the line numbers and is checked; the data is constructed from it.
         node = loader.get_single_node()
+        if node is not None:
+            lines = _record_lines(node, shown)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -90,9 +202,6 @@ def parse_yaml(text: str, shown: Path) -> YamlDocument:
         raise ContentError(f"{shown}: invalid YAML: {exc}") from None
     finally:
         loader.dispose()
-    lines: dict[tuple, int] = {}
-    if node is not None:
-        _record_lines(node, (), lines)
     return YamlDocument(shown, data, lines)
 
 
@@ -102,9 +211,23 @@ os.umask(_UMASK)
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write a file so readers see the old or the new content, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a file so readers see the old or the new content, never half of it.
+
+    A folder that cannot be written or a full disk is a NewsletterError naming the file; the old
+    content stays and no temporary file is left behind.
+    """
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        _replace(path, payload)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise NewsletterError(
+            f"{path}: cannot write ({reason}); check the folder's permissions and free space"
+        ) from None
+
+
+def _replace(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = path.stat().st_mode & 0o777  # keep the mode of the file being replaced
     except FileNotFoundError:

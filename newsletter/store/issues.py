@@ -69,7 +69,7 @@ def issue_problems(doc: YamlDocument, issue_id: str) -> tuple[Issue | None, list
             send_at = None
 
     sections = _sections(data.get("sections"), p)
-    if p:
+    if p or since is None or until is None:
         return None, p.items
     return Issue(issue_id, title, subject, preheader, since, until, intro.strip(), sections, send_at), []
 
@@ -130,7 +130,7 @@ def load_issue(workspace: Path, issue_id: str) -> Issue:
     """One issue, validated; every problem is reported at once with its file and line."""
     doc = _load_document(workspace, issue_id)
     issue, found = issue_problems(doc, issue_id)
-    if found:
+    if issue is None:
         raise _failure(doc, found)
     return issue
 
@@ -166,7 +166,7 @@ def load_issue_content(workspace: Path, issue_id: str) -> tuple[Issue, dict[str,
     """
     doc = _load_document(workspace, issue_id)
     issue, found = issue_problems(doc, issue_id)
-    if found:
+    if issue is None:
         raise _failure(doc, found)
     p = v.Problems(doc)
     summaries: dict[str, Summary] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from newsletter.store.fileio import YamlDocument
@@ -29,7 +29,8 @@ class Problems:
         return bool(self.items)
 
 
-def text(value: Any) -> bool:
+def text(value: Any) -> TypeGuard[str]:
+    """A string with something in it besides white space."""
     return isinstance(value, str) and value.strip() != ""
 
 
@@ -37,14 +38,14 @@ def single_line(value: str) -> bool:
     return "\r" not in value and "\n" not in value
 
 
-def https_url(value: Any) -> bool:
+def https_url(value: Any) -> TypeGuard[str]:
     if not isinstance(value, str) or any(c.isspace() for c in value):
         return False
     parts = urlsplit(value)
     return parts.scheme == "https" and bool(parts.netloc)
 
 
-def email_address(value: Any) -> bool:
+def email_address(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and bool(_ADDRESS.match(value))
 
 
