@@ -11,9 +11,9 @@ from newsletter import validate as v
 from newsletter.config import load_settings
 from newsletter.content import SUMMARIES_DIR, load_summaries, summary_to_yaml, write_summary
 from newsletter.errors import PageError, problems
+from newsletter.importers.fetch import FetchPolicy
 from newsletter.importers.merge import PageOptions, plan_import
 from newsletter.importers.page import Page
-from newsletter.importers.fetch import FetchPolicy
 from newsletter.importers.readers import read_page, read_page_text
 from newsletter.importers.sources import read_source
 from newsletter.models import Summary

@@ -93,18 +93,25 @@ def fetch(url: str, accept: tuple[str, ...], policy: FetchPolicy | None = None) 
             if problem:
                 raise FetchError(f"{url}: redirected to {problem}")
             if target in seen:
-                raise FetchError(f"{url}: redirect loop ({' -> '.join([*seen[seen.index(target) :], target])})")
+                loop = " -> ".join([*seen[seen.index(target) :], target])
+                raise FetchError(f"{url}: redirect loop ({loop})")
             if len(seen) > policy.max_redirects:
-                raise FetchError(f"{seen[0]}: more than {policy.max_redirects} redirects; open it in a browser")
+                raise FetchError(f"{seen[0]}: more than {policy.max_redirects} redirects; check the link")
             seen.append(target)
             url = target
 
 
-def _get(session: requests.Session, url: str, accept: tuple[str, ...], policy: FetchPolicy) -> requests.Response:
+def _get(
+    session: requests.Session, url: str, accept: tuple[str, ...], policy: FetchPolicy
+) -> requests.Response:
     headers = {"User-Agent": policy.user_agent, "Accept": ", ".join(accept) + ", */*;q=0.1"}
     try:
         return session.get(
-            _physical(url, policy), headers=headers, timeout=policy.timeout, allow_redirects=False, stream=True
+            _physical(url, policy),
+            headers=headers,
+            timeout=policy.timeout,
+            allow_redirects=False,
+            stream=True,
         )
     except requests.Timeout:
         raise FetchError(f"{url}: no answer within {policy.timeout:g} s; try again later") from None
@@ -119,10 +126,8 @@ def _body(
         raise FetchError(f"{url}: the server answered {response.status_code} {response.reason}")
     media, _, params = response.headers.get("content-type", "").partition(";")
     media = media.strip().lower()
-    charset = next(
-        (v.strip().strip('"') for k, _, v in (p.partition("=") for p in params.split(";")) if k.strip().lower() == "charset"),
-        None,
-    )
+    pairs = (param.partition("=") for param in params.split(";"))
+    charset = next((v.strip().strip('"') for k, _, v in pairs if k.strip().lower() == "charset"), None)
     if media not in accept:
         raise FetchError(f"{url}: got content type {media or 'none'!r}; expected {' or '.join(accept)}")
     declared = response.headers.get("content-length", "")

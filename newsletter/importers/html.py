@@ -17,13 +17,63 @@ from newsletter.importers.readers import read_page_text
 
 # Elements a browser lays out as blocks: their text starts and ends a line, as a copy would.
 BLOCK = frozenset(
-    "address article aside blockquote caption dd details dialog div dl dt fieldset figcaption figure "
-    "h1 h2 h3 h4 h5 h6 header hgroup hr li main ol p pre section summary table td th tr ul".split()
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "caption",
+        "dd",
+        "details",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hgroup",
+        "hr",
+        "li",
+        "main",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "td",
+        "th",
+        "tr",
+        "ul",
+    ]
 )
 # Navigation, code, styles and controls: never part of a summary's text.
 SKIP = frozenset(
-    "head nav footer script style noscript template iframe svg canvas object form button select "
-    "textarea dialog".split()
+    [
+        "head",
+        "nav",
+        "footer",
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "iframe",
+        "svg",
+        "canvas",
+        "object",
+        "form",
+        "button",
+        "select",
+        "textarea",
+        "dialog",
+    ]
 )
 _SPACE = re.compile(r"\s+")
 
@@ -36,11 +86,15 @@ class HtmlDocument:
     warnings: tuple[str, ...] = ()
 
 
-def parse_html(data: bytes, source: str, base_url: str | None = None, charset: str | None = None) -> HtmlDocument:
+def parse_html(
+    data: bytes, source: str, base_url: str | None = None, charset: str | None = None
+) -> HtmlDocument:
     """The visible text, title and canonical link of an HTML page; not HTML at all is a PageError."""
     try:
-        parser = lxml.html.HTMLParser(encoding=charset) if charset else None
-        root = lxml.html.document_fromstring(data, parser=parser)
+        if charset:
+            root = lxml.html.document_fromstring(data, parser=lxml.html.HTMLParser(encoding=charset))
+        else:
+            root = lxml.html.document_fromstring(data)
     except (lxml.etree.ParserError, LookupError, ValueError) as exc:
         raise PageError(f"{source}: not a readable HTML page ({exc})") from None
     warnings: list[str] = []

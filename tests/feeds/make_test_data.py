@@ -50,7 +50,9 @@ def seed_pages() -> list[dict]:
     out = []
     for text_path in sorted(PAGES.glob("*.txt")):
         number = text_path.name[:3]
-        own = next(s | {"id": i} for i, s in store.items() if s.get("found") and text_path.name in s["sources"])
+        own = next(
+            s | {"id": i} for i, s in store.items() if s.get("found") and text_path.name in s["sources"]
+        )
         out.append(
             {
                 "number": number,
@@ -108,7 +110,7 @@ def chrome(title: str, url: str, description: str, body: str) -> str:
       <li><a href="/topics">Topics</a></li><li><a href="/about">About</a></li></ul>
     </nav>
   </header>
-  <div class="cookie-banner" hidden>We use cookies to understand how the site is used. <button>OK</button></div>
+  <div class="cookie-banner" hidden>We use cookies to see how the site is used. <button>OK</button></div>
   <main>
 {body}
   </main>
@@ -126,7 +128,9 @@ def chrome(title: str, url: str, description: str, body: str) -> str:
 def layout_a(page: dict, store: dict[str, dict]) -> str:
     s, read = page["summary"], page["read"]
     sections = "\n".join(
-        f"      <h2>{heading}</h2>\n      <p>{escape(read[name])}</p>" for name, heading in PARTS if read[name]
+        f"      <h2>{heading}</h2>\n      <p>{escape(read[name])}</p>"
+        for name, heading in PARTS
+        if read[name]
     )
     tags = "".join(f'<a class="tag" href="/topics/{escape(t)}">{escape(t)}</a>' for t in s["topics"])
     cards = "\n".join(
@@ -163,7 +167,9 @@ def layout_b(page: dict) -> str:
     # A seed copied from layout B keeps its glued sentences; a layout-A seed's text is already spaced.
     texts = raw_parts(page["raw"]) if read["layout"] == "B" else [read[name] for name, _ in PARTS]
     parts = "\n".join(f'      <div class="part">{glued(t)}</div>' for t in texts)
-    notice = next((line for line in page["raw"].splitlines() if line.startswith("AI-generated summary")), None)
+    notice = next(
+        (line for line in page["raw"].splitlines() if line.startswith("AI-generated summary")), None
+    )
     notice_html = f'\n      <p class="notice">{escape(notice)}</p>' if notice else ""
     cards = "\n".join(
         f"""      <a class="card" href="/research/x">
