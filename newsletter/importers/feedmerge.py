@@ -1,6 +1,7 @@
 """Merge feed entries into the summaries: fill what pages lack (title, link, date, topics), never guess.
 
-An entry finds its summary by link, then by title, then by the teaser the site cut from its text.
+An entry finds its summary by link, then by title, then by its text: the summary's takeaway, or
+the teaser the site cut from it.
 It fills only the fields the importer had to guess (`missing_fields`) or that are empty, so an
 editor's own value always stays; a difference is reported instead. A matched summary's review
 flag clears once nothing is missing, unless the editor set it by hand.
@@ -61,7 +62,7 @@ def plan_feed(store: dict[str, Summary], entries: Iterable[FeedEntry], vocabular
 
 
 def match_entry(store: dict[str, Summary], entry: FeedEntry) -> Summary | None:
-    """The summary an entry is about: same link, else same title, else its text starts with the teaser."""
+    """The summary an entry is about: same link, else same title, else the same text (takeaway, teaser)."""
     ordered = sorted(store.values(), key=lambda s: s.id)
     if entry.link:
         found = next((s for s in ordered if same_link(s.url, entry.link)), None)
@@ -74,18 +75,17 @@ def match_entry(store: dict[str, Summary], entry: FeedEntry) -> Summary | None:
             return found
     if entry.description:
         text = _fold(entry.description)
-        return next(
-            (
-                s
-                for s in ordered
-                if s.teaser
-                and len(s.teaser) >= _MIN_TEASER_MATCH
-                and text.startswith(_fold(s.teaser))
-                and (entry.published is None or entry.published == s.published)
-            ),
-            None,
-        )
+        return next((s for s in ordered if _tells(s, text, entry.published)), None)
     return None
+
+
+def _tells(summary: Summary, text: str, published: date | None) -> bool:
+    """Whether an entry's text is this summary's takeaway, or begins with its teaser on the same day."""
+    if summary.takeaway and _fold(summary.takeaway) == text:
+        return True
+    same_day = published is None or "published" in summary.missing_fields or published == summary.published
+    teaser = summary.teaser or ""
+    return len(teaser) >= _MIN_TEASER_MATCH and text.startswith(_fold(teaser)) and same_day
 
 
 def site_teaser(text: str) -> str:
