@@ -75,12 +75,14 @@ def parse_feed(data: bytes, source: str, tz: tzinfo) -> Feed:
         return _json_feed(data, source, tz)
     parsed = feedparser.parse(data)  # bytes: a str would be taken for a URL or a file name
     problem = parsed.get("bozo_exception")
+    # Without its own XML declaration, feedparser parses the feed behind one line of its own.
+    shift = 0 if data.lstrip(b"\xef\xbb\xbf").startswith(b"<?xml") else 1
     if not parsed.version:
-        reason = f" ({_first_line(problem)})" if problem else ""
+        reason = f" ({_describe(problem, shift)})" if problem else ""
         raise FeedError(f"{source}: not an RSS, Atom or JSON feed{reason}")
     if isinstance(problem, xml.sax.SAXException):
         # feedparser reads on past broken XML; a cut-short feed would silently lose entries.
-        raise FeedError(f"{source}: broken XML: {_first_line(problem)}; fix the feed or fetch it again")
+        raise FeedError(f"{source}: broken XML ({_describe(problem, shift)}); fix the feed or fetch it again")
     entries = tuple(_xml_entry(n, e, tz) for n, e in enumerate(parsed.entries, 1))
     return Feed(source, _KINDS.get(parsed.version, parsed.version), entries)
 
@@ -176,5 +178,10 @@ def _plain(html: object) -> str | None:
     return _clean(text) or None
 
 
-def _first_line(problem: object) -> str:
-    return str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
+def _describe(problem: object, shift: int) -> str:
+    """An XML error as `line 2, column 3: not well-formed`, without the parser's `<unknown>` name."""
+    if isinstance(problem, xml.sax.SAXParseException):
+        line = max((problem.getLineNumber() or 1) - shift, 1)
+        return f"line {line}, column {problem.getColumnNumber()}: {problem.getMessage()}"
+    text = str(problem).strip()
+    return text.splitlines()[0] if text else type(problem).__name__

@@ -91,10 +91,10 @@ def fetch(url: str, accept: tuple[str, ...], policy: FetchPolicy | None = None) 
                 target = urljoin(url, response.headers.get("location", ""))
             problem = link_problem(target)
             if problem:
-                raise FetchError(f"{url}: redirected to {problem}")
+                raise FetchError(f"{seen[0]}: redirected to {problem}")
             if target in seen:
                 loop = " -> ".join([*seen[seen.index(target) :], target])
-                raise FetchError(f"{url}: redirect loop ({loop})")
+                raise FetchError(f"{seen[0]}: redirect loop ({loop})")
             if len(seen) > policy.max_redirects:
                 raise FetchError(f"{seen[0]}: more than {policy.max_redirects} redirects; check the link")
             seen.append(target)
