@@ -8,9 +8,11 @@ from datetime import date, datetime
 from pathlib import Path
 
 from newsletter.errors import PageError, problems
+from newsletter.importers.fetch import FetchPolicy
 from newsletter.importers.merge import PageOptions, plan_import
 from newsletter.importers.page import Page
 from newsletter.importers.readers import read_page, read_page_text
+from newsletter.importers.sources import read_source
 from newsletter.store import validate as v
 from newsletter.store.config import load_settings
 from newsletter.store.content import SUMMARIES_DIR, load_summaries, summary_to_yaml, write_summary
@@ -54,7 +56,7 @@ class ImportReport:
         return out
 
 
-def check_options(pages: Sequence[Path], options: PageOptions) -> None:
+def check_options(pages: Sequence[Path | str], options: PageOptions) -> None:
     """--title and --url describe one page; both must be usable as they are."""
     wrong: list[str] = []
     if (options.title is not None or options.url is not None) and len(pages) != 1:
@@ -69,11 +71,15 @@ def check_options(pages: Sequence[Path], options: PageOptions) -> None:
 
 def import_pages(
     workspace: Path,
-    pages: Sequence[Path],
+    pages: Sequence[Path | str],
     options: PageOptions | None = None,
     today: date | None = None,
+    fetch_policy: FetchPolicy | None = None,
 ) -> ImportReport:
-    """Read every page, then write their summaries; if any page cannot be read, nothing is written."""
+    """Read every page (text, .html or https URL), then write their summaries.
+
+    If any page cannot be read, nothing is written.
+    """
     options = options or PageOptions()
     settings = load_settings(workspace)
     check_options(pages, options)
@@ -82,7 +88,7 @@ def import_pages(
     errors: list[str] = []
     for path in pages:
         try:
-            page = read_page(path, vocabulary)
+            page = read_source(path, vocabulary, fetch_policy)
         except PageError as exc:
             errors.append(exc.message)
             continue

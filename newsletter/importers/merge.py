@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 
+from newsletter.importers.links import same_link
 from newsletter.importers.page import Page, RelatedItem
 from newsletter.importers.text import id_words, provisional_title, url_slug
 from newsletter.store.models import Summary
@@ -68,7 +69,7 @@ def plan_import(
     return Plan(tuple(planned), tuple(warnings))
 
 
-def _unique_id(base: str, taken: set[str]) -> str:
+def unique_id(base: str, taken: set[str]) -> str:
     candidate, n = base, 2
     while candidate in taken:
         candidate, n = f"{base}-{n}", n + 1
@@ -134,14 +135,11 @@ def _page_summary(
 
     Teasers list their pages in `sources` too, but only they have `teaser` text.
     """
-    existing = next(
-        (
-            s
-            for s in sorted(store.values(), key=lambda s: s.id)
-            if page.source in s.sources and s.teaser is None
-        ),
-        None,
-    )
+    ordered = sorted(store.values(), key=lambda s: s.id)
+    existing = next((s for s in ordered if page.source in s.sources and s.teaser is None), None)
+    if existing is None and page.url is not None:
+        # An HTML page's canonical link finds the summary its feed entry or another copy made.
+        existing = next((s for s in ordered if same_link(s.url, page.url)), None)
     title = _resolve(existing, "title", options.title, page.title, provisional_title(page.takeaway or ""))
     # A guessed date stays as first guessed, so re-importing on another day changes nothing.
     published = _resolve(
@@ -152,14 +150,14 @@ def _page_summary(
     else:
         words = id_words(str(title[0]), 6)
         base = f"{options.published.isoformat()}-{words}" if options.published else words
-        summary_id = _unique_id(base, taken)
+        summary_id = unique_id(base, taken)
     base_summary = existing or Summary(id=summary_id, title="", url="", published=today)
     return _finish(
         base_summary,
         existing,
         title,
         published,
-        options.url,
+        options.url or page.url,
         summary_url,
         page.topics,
         [page.source],
@@ -194,7 +192,7 @@ def _teaser_summary(
         where = ", ".join(f"{page.source}:{item.line}" for page, item in seen if item.title)
         warnings.append(f"{where}: the same related item has different titles; used {titles[0]!r}")
     title = _resolve(existing, "title", None, titles[0] if titles else None, provisional_title(blurb))
-    summary_id = existing.id if existing else _unique_id(f"{published.isoformat()}-{id_words(blurb)}", taken)
+    summary_id = existing.id if existing else unique_id(f"{published.isoformat()}-{id_words(blurb)}", taken)
     base = existing or Summary(id=summary_id, title="", url="", published=published)
     summary = _finish(
         base,

@@ -48,6 +48,7 @@ class Page:
     topics: tuple[str, ...] | None  # None: the layout carries no topics at all
     related: tuple[RelatedItem, ...]
     warnings: tuple[str, ...] = ()
+    url: str | None = None  # the page's own https link (an HTML page's canonical link), when known
 
 
 def nonblank_lines(text: str) -> list[Line]:
