@@ -189,13 +189,14 @@ class HostileSmtpServer:
 class SlowSesEndpoint:
     """A loopback SES v2 endpoint that takes each whole request, then answers after `delay` seconds.
 
-    With `drop=True` it hangs up instead of answering. Each request is checked for what the SES
-    API documents (POST to the SendEmail path, a Signature V4 Authorization); `problems` lists
-    any departure.
+    With `drop=True` it hangs up instead of answering; with `hang_up_after_answer=True` it answers
+    as if keeping the connection alive, then closes it (as servers do with idle connections). Each
+    request is checked for what the SES API documents (POST to the SendEmail path, a Signature V4
+    Authorization); `problems` lists any departure.
     """
 
-    def __init__(self, delay: float = 0.0, drop: bool = False):
-        self.delay, self.drop = delay, drop
+    def __init__(self, delay: float = 0.0, drop: bool = False, hang_up_after_answer: bool = False):
+        self.delay, self.drop, self.hang_up_after_answer = delay, drop, hang_up_after_answer
         self.problems: list[str] = []
         self._kept: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -230,6 +231,7 @@ class SlowSesEndpoint:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+                self.close_connection = endpoint.hang_up_after_answer
 
         return Handler
 

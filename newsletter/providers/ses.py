@@ -164,7 +164,7 @@ class SesProvider:
         Checking before the request matters: a request written to a connection the server already
         closed fails only when its answer is read, which would look like a hand-over gone wrong.
         """
-        if self._conn is not None and _closed_by_server(self._conn):
+        if self._conn is not None and closed_by_server(self._conn):
             self.close()
         if self._conn is None:
             cls = http.client.HTTPSConnection if self._parts.scheme == "https" else http.client.HTTPConnection
@@ -249,7 +249,7 @@ class SesProvider:
             conn.close()
 
 
-def _closed_by_server(conn: http.client.HTTPConnection) -> bool:
+def closed_by_server(conn: http.client.HTTPConnection) -> bool:
     """True when an idle kept-alive connection has been closed (or written to) by the server."""
     if conn.sock is None:
         return True
