@@ -155,5 +155,8 @@ def test_the_data_timeout_is_ten_minutes_unless_set(workspace):
     from newsletter.config import load_settings
 
     settings = load_settings(workspace)
-    assert open_provider("smtp://127.0.0.1:2525", settings).data_timeout == 600
-    assert open_provider("smtp://127.0.0.1:2525?data_timeout=90", settings).data_timeout == 90
+    default, configured = (
+        open_provider(url, settings) for url in ("smtp://h:25", "smtp://h:25?data_timeout=90")
+    )
+    assert isinstance(default, SmtpProvider) and isinstance(configured, SmtpProvider)
+    assert (default.data_timeout, configured.data_timeout) == (600, 90)
