@@ -53,7 +53,7 @@ class RecordingSink:
     """An aiosmtpd handler that records every accepted message and can be told to refuse some.
 
     `replies[address]` is a list of RCPT replies to give that address first (e.g. "451 4.3.0 busy");
-    `drop[address]` is how many times to drop the connection at DATA instead of accepting.
+    `drop[address]` is how many times to drop the connection at RCPT, before the message is handed over.
     """
 
     def __init__(self):
@@ -69,6 +69,10 @@ class RecordingSink:
         with self.lock:
             if self.refuse_all:
                 return self.refuse_all
+            if self.drop.get(address, 0) > 0:
+                self.drop[address] -= 1
+                server.transport.close()  # the server dies before it could have the message
+                return "421 going away"
             queued = self.replies.get(address)
             if queued:
                 return queued.pop(0)
@@ -79,11 +83,6 @@ class RecordingSink:
         from email.parser import BytesHeaderParser
 
         recipient = envelope.rcpt_tos[0]
-        with self.lock:
-            if self.drop.get(recipient, 0) > 0:
-                self.drop[recipient] -= 1
-                server.transport.close()  # the server dies before accepting the message
-                return "421 going away"
         message_id = BytesHeaderParser().parsebytes(envelope.content)["Message-ID"]
         with self.lock:
             self.received.append((recipient, message_id))

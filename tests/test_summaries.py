@@ -157,6 +157,6 @@ def test_cli_reports_a_bad_store_in_one_message(workspace: Path):
     result = CliRunner().invoke(cli, ["-w", str(workspace), "summaries", "list"])
     assert result.exit_code == 1
     assert result.output.startswith(
-        "Error: summaries/: summaries/http.yaml:2: url: expected an absolute https URL"
+        "Error: summaries/http.yaml:2: url: expected an absolute https URL"
     )
     assert "Traceback" not in result.output

@@ -45,6 +45,7 @@ class Tally:
     failed_permanent: int = 0
     failed_transient: int = 0
     skipped: int = 0
+    unknown: int = 0  # handed over, then no answer: maybe delivered, never retried
     retries: int = 0
     consecutive_errors: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -52,7 +53,7 @@ class Tally:
 
     @property
     def done(self) -> int:
-        return self.sent + self.failed_permanent + self.failed_transient + self.skipped
+        return self.sent + self.failed_permanent + self.failed_transient + self.skipped + self.unknown
 
 
 @dataclass(frozen=True)
@@ -296,6 +297,12 @@ class Engine:
                 with tally.lock:
                     tally.sent += 1
                     tally.consecutive_errors = 0
+                return provider
+            if result.status == "unknown":
+                # Lost after the hand-over: the server may have it. Never retried here; the operator
+                # sees it in `status` and may resend with --resend-unknown.
+                self.ledger.mark_failed(self.issue_id, row.email, lg.UNKNOWN, result.detail)
+                self._count_error(tally, result.detail, "unknown")
                 return provider
             if result.status == "permanent":
                 self.ledger.mark_failed(self.issue_id, row.email, lg.FAILED_PERMANENT, result.detail)

@@ -336,7 +336,7 @@ class Ledger:
         )
 
     def mark_failed(self, issue_id: str, email: str, state: str, error: str) -> None:
-        assert state in (FAILED_TRANSIENT, FAILED_PERMANENT, SKIPPED), state
+        assert state in (FAILED_TRANSIENT, FAILED_PERMANENT, SKIPPED, UNKNOWN), state
         self._exec(
             "UPDATE recipients SET state = ?, last_error = ?, updated_at = ?"
             " WHERE issue_id = ? AND email = ?",

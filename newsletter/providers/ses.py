@@ -4,6 +4,10 @@ Sending the raw message (`Content.Raw.Data`) keeps our headers, DKIM signature a
 List-Unsubscribe intact. SES v2 sends one raw message per request (its batch API, SendBulkEmail,
 takes templates only), so there is no batching. Keys come from AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN when set), never from settings or the URL.
+
+The hand-over is the request body: once all of it is sent, SES may act on it, so a timeout or a
+dropped connection while waiting for the answer is `unknown` and never retried here. A request that
+did not leave whole (a refused connection, a write that failed) is transient.
 """
 
 from __future__ import annotations
@@ -14,13 +18,17 @@ import hmac
 import http.client
 import json
 import os
+import select
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 from newsletter.errors import DeliveryError
 from newsletter.providers.base import OutgoingMessage, SendResult
+from newsletter.providers.shown import printable, shown_url
 
 SERVICE = "ses"
+CONNECT_TIMEOUT = 15.0  # seconds to connect and to write the request
+RESPONSE_TIMEOUT = 60.0  # seconds to wait for the answer once the request is sent (the AWS SDKs' default)
 PATH = "/v2/email/outbound-emails"
 # Errors that say "not now" rather than "never": retrying later can succeed.
 _TRANSIENT_TYPES = {
@@ -114,7 +122,7 @@ def _error_type(response: http.client.HTTPResponse, body: bytes) -> tuple[str, s
         kind = kind or str(data.get("__type") or "").rpartition("#")[2]
     except (ValueError, AttributeError):
         message = body[:200].decode("utf-8", "replace")
-    return kind, message
+    return printable(kind, 100), printable(message, 300)
 
 
 class SesProvider:
@@ -130,23 +138,37 @@ class SesProvider:
         session_token: str | None = None,
         endpoint: str | None = None,
         configuration_set: str | None = None,
-        timeout: float = 30.0,
+        timeout: float = RESPONSE_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
     ):
         self.region = region
         self.endpoint = (endpoint or f"https://email.{region}.amazonaws.com").rstrip("/")
         parts = urlsplit(self.endpoint)
         if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise DeliveryError(f"SES endpoint {self.endpoint!r} is not an http(s) URL")
+            raise DeliveryError(f"SES endpoint '{shown_url(self.endpoint)}' is not an http(s) URL")
         self._parts = parts
         self._access_key, self._secret_key, self._token = access_key, secret_key, session_token
         self.configuration_set = configuration_set
-        self.timeout = timeout
+        self.timeout, self.connect_timeout = timeout, connect_timeout
         self._conn: http.client.HTTPConnection | None = None
 
+    def __repr__(self) -> str:
+        return f"SesProvider({self.region} at {shown_url(self.endpoint)})"
+
+    def _where(self) -> str:
+        return shown_url(self.endpoint)
+
     def _connection(self) -> http.client.HTTPConnection:
+        """The open connection, or a new one; a kept-alive one the server has closed is replaced.
+
+        Checking before the request matters: a request written to a connection the server already
+        closed fails only when its answer is read, which would look like a hand-over gone wrong.
+        """
+        if self._conn is not None and closed_by_server(self._conn):
+            self.close()
         if self._conn is None:
             cls = http.client.HTTPSConnection if self._parts.scheme == "https" else http.client.HTTPConnection
-            self._conn = cls(self._parts.hostname, self._parts.port, timeout=self.timeout)
+            self._conn = cls(self._parts.hostname or "", self._parts.port, timeout=self.connect_timeout)
         return self._conn
 
     def request_for(
@@ -179,17 +201,34 @@ class SesProvider:
 
     def send(self, message: OutgoingMessage) -> SendResult:
         headers, body = self.request_for(message)
-        for attempt in range(2):
+        last_error = ""
+        for _attempt in range(2):
+            conn = self._connection()
             try:
-                conn = self._connection()
                 conn.request("POST", self._parts.path.rstrip("/") + PATH, body=body, headers=headers)
+            except (http.client.HTTPException, OSError) as exc:
+                # The request did not leave whole: SES cannot have acted on it. Try a fresh connection.
+                self.close()
+                last_error = f"cannot reach {self._where()}: {exc}"
+                continue
+            try:
+                if conn.sock is not None:
+                    conn.sock.settimeout(self.timeout)
                 response = conn.getresponse()
                 data = response.read()
-                break
-            except (TimeoutError, http.client.HTTPException, ConnectionError, OSError) as exc:
+                if conn.sock is not None:
+                    conn.sock.settimeout(self.connect_timeout)
+            except (http.client.HTTPException, OSError) as exc:
                 self.close()
-                if attempt == 1:
-                    return SendResult("transient", f"cannot reach {self.endpoint}: {exc}")
+                return SendResult(
+                    "unknown",
+                    f"no answer from {self._where()} after the request was sent"
+                    f" ({exc or type(exc).__name__}); SES may have accepted it, so it is not sent again"
+                    " unless you ask (--resend-unknown)",
+                )
+            break
+        else:
+            return SendResult("transient", last_error)
         if response.status == 200:
             try:
                 message_id = json.loads(data).get("MessageId")
@@ -210,7 +249,23 @@ class SesProvider:
             conn.close()
 
 
-def from_environment(region: str, endpoint: str | None, configuration_set: str | None) -> SesProvider:
+def closed_by_server(conn: http.client.HTTPConnection) -> bool:
+    """True when an idle kept-alive connection has been closed (or written to) by the server."""
+    if conn.sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([conn.sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)  # idle, nothing is due: readable means end of stream or stray bytes
+
+
+def from_environment(
+    region: str,
+    endpoint: str | None,
+    configuration_set: str | None,
+    timeout: float = RESPONSE_TIMEOUT,
+) -> SesProvider:
     """An SES provider with its keys from the environment; a missing key is a clear error."""
     access = os.environ.get("AWS_ACCESS_KEY_ID", "")
     secret = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
@@ -219,5 +274,11 @@ def from_environment(region: str, endpoint: str | None, configuration_set: str |
             "the ses provider needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"
         )
     return SesProvider(
-        region, access, secret, os.environ.get("AWS_SESSION_TOKEN") or None, endpoint, configuration_set
+        region,
+        access,
+        secret,
+        os.environ.get("AWS_SESSION_TOKEN") or None,
+        endpoint,
+        configuration_set,
+        timeout,
     )

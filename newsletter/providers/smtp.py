@@ -3,19 +3,29 @@
 The server's reply code decides what a failure means: 4xx (and a connection that cannot be
 re-established) is transient, worth retrying later; 5xx is permanent for that recipient. Problems
 no retry can fix (a bad password, a certificate that does not verify) stop the run instead.
+
+The hand-over is the final "." of DATA: once it is sent the server may have the message, so a
+timeout or a dropped connection from then on is `unknown`, never retried here. The wait for that
+reply follows RFC 5321 section 4.5.3.2.6 (10 minutes); every other step has a shorter timeout,
+since a failure there is safe to retry.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import re
 import smtplib
 import ssl
 
 from newsletter.errors import DeliveryError
 from newsletter.providers.base import OutgoingMessage, SendResult
+from newsletter.providers.shown import printable
 
 SECURITIES = ("starttls", "ssl", "none")
+COMMAND_TIMEOUT = 60.0  # connect, greeting, EHLO, AUTH, MAIL, RCPT, DATA and writing the body
+DATA_TIMEOUT = 600.0  # the reply to the final ".": RFC 5321 4.5.3.2.6
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 def _is_loopback(host: str) -> bool:
@@ -29,9 +39,23 @@ def _is_loopback(host: str) -> bool:
 
 def result_for_code(code: int, reply: bytes | str) -> SendResult:
     """A failed SMTP reply as a result: 4xx transient, 5xx (and anything odd) permanent."""
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    detail = f"{code} {text}".strip()
+    detail = f"{code} {printable(reply)}".strip()
     return SendResult("transient" if 400 <= code < 500 else "permanent", detail)
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """The DATA payload for `data` (CRLF lines): leading dots doubled, ended by the final "."."""
+    payload = _LEADING_DOT.sub(b"..", data)
+    if not payload.endswith(b"\r\n"):
+        payload += b"\r\n"
+    return payload + b".\r\n"
+
+
+class _ServiceClosing(Exception):
+    """A 421 before the hand-over: the server is going away; try once more on a fresh connection."""
+
+    def __init__(self, code: int, reply: bytes):
+        super().__init__(f"{code} {printable(reply)}")
 
 
 class SmtpProvider:
@@ -46,22 +70,27 @@ class SmtpProvider:
         security: str = "starttls",
         username: str | None = None,
         password: str | None = None,
-        timeout: float = 30.0,
+        timeout: float = COMMAND_TIMEOUT,
         require_tls: bool = False,
+        data_timeout: float = DATA_TIMEOUT,
     ):
         if security not in SECURITIES:
             raise DeliveryError(f"SMTP security {security!r} is unknown; use one of: {', '.join(SECURITIES)}")
         self.host, self.port, self.security = host, port, security
         self.username, self._password = username, password
-        self.timeout = timeout
+        self.timeout, self.data_timeout = timeout, data_timeout
         self.require_tls = (
             require_tls  # settings' `security: starttls` insists; smtp:// URLs upgrade if offered
         )
         self.connections = 0  # how many times we connected (reconnects included)
         self._conn: smtplib.SMTP | None = None
 
+    def __repr__(self) -> str:
+        user = f"{self.username}@" if self.username else ""
+        return f"SmtpProvider({self.security} {printable(user)}{self._where()})"
+
     def _where(self) -> str:
-        return f"{self.host}:{self.port}"
+        return printable(f"{self.host}:{self.port}")
 
     def _connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context()
@@ -105,7 +134,7 @@ class SmtpProvider:
                 "set it in the environment"
             )
         try:
-            conn.login(self.username, self._password)
+            conn.login(self.username or "", self._password)
         except smtplib.SMTPAuthenticationError as exc:
             conn.close()
             raise DeliveryError(
@@ -125,33 +154,81 @@ class SmtpProvider:
                 conn.close()
 
     def send(self, message: OutgoingMessage) -> SendResult:
-        """Hand one message to the server; reconnect once if the connection was dropped."""
+        """Hand one message to the server; reconnect once if the connection failed before the hand-over."""
         last_error = ""
         for _attempt in range(2):
             try:
                 if self._conn is None:
                     self._conn = self._connect()
-                self._conn.sendmail(message.envelope_from, [message.envelope_to], message.data)
-                return SendResult("sent", f"accepted by {self._where()}")
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, reply = exc.recipients.get(message.envelope_to, (550, b"recipient refused"))
-                return result_for_code(code, reply)
-            except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
-                self._reset()
-                return result_for_code(exc.smtp_code, exc.smtp_error)
+                return self._transaction(self._conn, message)
+            except _ServiceClosing as exc:  # "service closing": the server is going away, try afresh
+                self._drop()
+                last_error = str(exc)
             except (TimeoutError, smtplib.SMTPServerDisconnected, ConnectionError) as exc:
                 self._drop()
-                last_error = f"connection to {self._where()} lost: {exc}"
+                last_error = f"connection to {self._where()} lost: {printable(str(exc))}"
             except smtplib.SMTPResponseException as exc:
                 self._drop()
-                if exc.smtp_code == 421:  # "service closing": the server is going away, try afresh
-                    last_error = f"{exc.smtp_code} {exc.smtp_error!r}"
+                if exc.smtp_code == 421:
+                    last_error = f"{exc.smtp_code} {printable(exc.smtp_error)}"
                     continue
                 return result_for_code(exc.smtp_code, exc.smtp_error)
             except OSError as exc:
                 self._drop()
-                last_error = f"cannot reach {self._where()}: {exc.strerror or exc}"
+                last_error = f"cannot reach {self._where()}: {printable(str(exc.strerror or exc))}"
         return SendResult("transient", last_error)
+
+    def _transaction(self, conn: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
+        """MAIL, RCPT, DATA and the body, step by step, so that we know when the message left us.
+
+        `smtplib.sendmail` would say "disconnected" alike before and after the final "."; here a
+        failure raised before `_final_reply` is one the server cannot have acted on.
+        """
+        conn.ehlo_or_helo_if_needed()
+        options = [f"SIZE={len(message.data)}"] if conn.has_extn("size") else []
+        steps = (
+            (lambda: conn.mail(message.envelope_from, options), (250,)),
+            (lambda: conn.rcpt(message.envelope_to), (250, 251)),
+            (lambda: conn.docmd("DATA"), (354,)),
+        )
+        for step, expected in steps:
+            code, reply = step()
+            if code == 421:
+                raise _ServiceClosing(code, reply)
+            if code not in expected:
+                self._reset()
+                return result_for_code(code, reply)
+        conn.send(dot_stuffed(message.data))  # raises SMTPServerDisconnected unless all of it left
+        return self._final_reply(conn)
+
+    def _final_reply(self, conn: smtplib.SMTP) -> SendResult:
+        """The server's answer to the final "." (the message is now with it, whatever comes next)."""
+        try:
+            if conn.sock is not None:
+                conn.sock.settimeout(self.data_timeout)
+            code, reply = conn.getreply()
+            if conn.sock is not None:
+                conn.sock.settimeout(self.timeout)
+        except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
+            return SendResult(
+                "unknown",
+                f"no reply from {self._where()} to the end of the message ({exc}); it may have been "
+                "accepted, so it is not sent again unless you ask (--resend-unknown)",
+            )
+        if code in (250, 251):
+            return SendResult("sent", f"accepted by {self._where()}: {code} {printable(reply)}")
+        if 400 <= code < 600:
+            if code == 421:
+                self._drop()  # the server said it is closing: the connection is no use
+            else:
+                self._reset()
+            return result_for_code(code, reply)
+        self._drop()  # a reply that is not SMTP: the server may or may not have kept the message
+        return SendResult(
+            "unknown",
+            f"unreadable reply from {self._where()} to the end of the message: {code} {printable(reply)}",
+        )
 
     def _reset(self) -> None:
         """After a refused transaction, clear it so the connection can carry the next message."""

@@ -29,6 +29,9 @@ class SmtpSettings:
     port: int = 587
     security: str = "starttls"  # starttls | ssl | none
     username: str | None = None  # the password comes from NEWSLETTER_SMTP_PASSWORD
+    # Seconds to wait for the reply to the final "." of DATA: RFC 5321 4.5.3.2.6 says 10 minutes.
+    # A message handed over and never answered is `unknown`, never retried on its own.
+    data_timeout: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -233,7 +236,8 @@ def _smtp(data: object, p: v.Problems) -> SmtpSettings:
         p.add(("smtp",), "expected a mapping with host, port, security, username")
         return SmtpSettings()
     # "password" is known only to be refused below with a clearer message.
-    v.unknown_keys(p, data, {"host", "port", "security", "username", "password"}, ("smtp",))
+    known = {"host", "port", "security", "username", "password", "data_timeout"}
+    v.unknown_keys(p, data, known, ("smtp",))
     default = SmtpSettings()
     host = data.get("host", default.host)
     port = data.get("port", default.port)
@@ -249,7 +253,16 @@ def _smtp(data: object, p: v.Problems) -> SmtpSettings:
         p.add(("smtp", "username"), "expected a user name (the password goes in NEWSLETTER_SMTP_PASSWORD)")
     if "password" in data:
         p.add(("smtp", "password"), "secrets never go in files: set NEWSLETTER_SMTP_PASSWORD instead")
-    return SmtpSettings(str(host), port if isinstance(port, int) else 587, str(security), username)
+    data_timeout = data.get("data_timeout", default.data_timeout)
+    if (
+        isinstance(data_timeout, bool)
+        or not isinstance(data_timeout, int | float)
+        or not 0 < data_timeout <= 3600
+    ):
+        p.add(("smtp", "data_timeout"), "expected seconds above 0 and at most 3600 (default 600)")
+        data_timeout = default.data_timeout
+    port = port if isinstance(port, int) else 587
+    return SmtpSettings(str(host), port, str(security), username, float(data_timeout))
 
 
 def _delivery(data: object, p: v.Problems) -> DeliverySettings:
