@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -186,7 +187,7 @@ def test_an_unknown_tag_is_kept_and_reported(workspace: Path, vocabulary):
     assert "Fatigue" in page.topics
     assert page.warnings == (
         "001.txt:23: topic 'Fatigue' is not in topics.yaml; kept as one tag "
-        "(add it to topics.yaml's tags if it is a tag, or fix the file)",
+        "(add it to topics.yaml's tags if it is a tag, or fix the summary's topics)",
     )
 
 
@@ -230,7 +231,7 @@ def test_import_with_options(empty_workspace: Path):
     )
     report = import_pages(empty_workspace, [PAGE["000"]], options, today=TODAY)
     full = report.written[0].summary
-    assert full.id == "2026-05-14-lab-grown-microglia-ms"
+    assert full.id == "lab-grown-microglia-ms"
     assert (full.title, full.published, full.url) == (
         "Lab-Grown Microglia and MS",
         date(2026, 5, 14),
@@ -394,8 +395,7 @@ def test_cli_import_prints_what_it_did(empty_workspace: Path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == (
-        "created    summaries/2026-05-06-microglia-affect-ms-healing-harm-explained.yaml  "
-        "(full; needs review: url)"
+        "created    summaries/microglia-affect-ms-healing-harm-explained.yaml  (full; needs review: url)"
     )
     assert (
         "created    summaries/2025-12-01-phh-1v-booster-shot-could.yaml  (teaser; needs review: url, topics)"
@@ -457,3 +457,47 @@ def test_a_page_without_findings_is_found_again_on_reimport(empty_workspace: Pat
     assert [w.path for w in first.written] == [w.path for w in second.written] == ["summaries/title.yaml"]
     assert second.written[0].action == "unchanged"
     assert "takeaway-only.txt: no 'What They Found' section" in second.warnings
+
+
+def test_unknown_run_together_tags_are_split_where_the_case_changes():
+    split = split_tags("Vitamin DRelapsesCohort study", ["Microglia"])
+    assert split.tags == ("Vitamin D", "Relapses", "Cohort study")
+    assert split.unknown == ("Vitamin D", "Relapses", "Cohort study")
+    # Known tags are taken first, so a tag with a capital inside a word survives whole.
+    assert split_tags("McDonald criteriaMRIScans", ["McDonald criteria"]).tags == (
+        "McDonald criteria",
+        "MRI",
+        "Scans",
+    )
+
+
+def test_the_id_does_not_depend_on_whether_the_date_was_given(empty_workspace: Path, tmp_path: Path):
+    other = tmp_path / "other"
+    other.mkdir()
+    for part in ("newsletter.yaml", "topics.yaml"):
+        (other / part).write_bytes((empty_workspace / part).read_bytes())
+    with_date = import_pages(empty_workspace, [PAGE["002"]], PageOptions(date(2026, 5, 14)), today=TODAY)
+    without = import_pages(other, [PAGE["002"]], today=TODAY)
+    assert with_date.written[0].summary.id == without.written[0].summary.id
+
+
+def test_reimport_keeps_what_the_editor_wrote_that_the_page_lacks(empty_workspace: Path, tmp_path: Path):
+    lines = PAGE["002"].read_text(encoding="utf-8").splitlines()
+    start = lines.index("Important Considerations")
+    page = tmp_path / PAGE["002"].name  # the same page, saved again without that section
+    page.write_text("\n".join(lines[:start] + lines[start + 3 :]) + "\n", encoding="utf-8")
+    (written, *_) = import_pages(empty_workspace, [page], today=TODAY).written
+    assert written.summary.considerations is None
+    edited = replace(written.summary, considerations="A small study in mice.")
+    write_summary(empty_workspace, edited)
+    import_pages(empty_workspace, [page], today=TODAY)
+    assert load_summaries(empty_workspace)[edited.id].considerations == "A small study in mice."
+
+
+def test_title_does_not_silently_replace_a_layout_a_pages_own_title(empty_workspace: Path):
+    with pytest.raises(PageError) as refused:
+        import_pages(empty_workspace, [PAGE["002"]], PageOptions(title="Another title"), today=TODAY)
+    assert "has its own title" in refused.value.message and "add --force" in refused.value.message
+    assert not list((empty_workspace / "summaries").glob("*.yaml"))
+    forced = import_pages(empty_workspace, [PAGE["002"]], PageOptions(title="Another title", force=True))
+    assert forced.written[0].summary.title == "Another title"

@@ -7,8 +7,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 from loopback_site import FEEDS, HUGE, MANIFEST, SITE, LoopbackSite, site_fixture  # noqa: F401 - `site`
 
+from newsletter.cli import cli
 from newsletter.importers import import_pages
 from newsletter.importers.feed import FeedError, load_feed, parse_feed
 from newsletter.importers.feedimport import Action, import_feed
@@ -65,9 +67,9 @@ def test_the_feed_alone_creates_teasers_with_everything_pages_lack(empty_workspa
     assert [c.action for c in report.changes] == [Action.CREATED] * 5
     assert report.problems == () and report.needs_review == ()
     made = load_summaries(empty_workspace)
-    sample = {p["summary"] for p in MANIFEST}
-    assert set(made) == sample  # the ids the sample workspace's editor ended up with
-    microglia = made["2026-05-06-microglia-affect-ms-healing-harm-explained"]
+    # The sample's ids without their "YYYY-MM-DD-": an id comes from the title alone.
+    assert set(made) == {p["summary"][len("2026-05-06-") :] for p in MANIFEST}
+    microglia = made["microglia-affect-ms-healing-harm-explained"]
     assert microglia.teaser == (
         "Microglia play a dual role in MS, helping both to damage and repair nerve insulation."
     )
@@ -102,7 +104,7 @@ def test_the_feed_with_its_pages_makes_full_summaries(empty_workspace: Path, sit
         empty_workspace, f"{SITE}/feed.xml", pages=True, fetch_policy=site.policy, today=TODAY
     )
     full = [c.summary for c in report.changes if c.summary.found]
-    assert sorted(s.id for s in full) == sorted(p["summary"] for p in MANIFEST)
+    assert sorted(s.id for s in full) == sorted(p["summary"][len("2026-05-06-") :] for p in MANIFEST)
     assert all(not s.needs_review for s in full)
     assert len(report.changes) == 25 and report.pages == 5
     assert len(site.requests) == 6  # the feed and each entry's page, once
@@ -241,3 +243,13 @@ def test_a_page_that_cannot_be_fetched_stops_the_whole_import(empty_workspace: P
         "nothing imported: entry 4 ('Understanding Immune Cells in MS: Helpers or Hurters?'): "
     )
     assert message.endswith("redirect loop (" + " -> ".join([f"{SITE}{MANIFEST[2]['path']}"] * 2) + ")")
+
+
+def test_the_cli_imports_the_feed_named_in_the_settings(empty_workspace: Path):
+    settings = empty_workspace / "newsletter.yaml"
+    settings.write_text(settings.read_text() + "feed_url: https://msresearch.example.org/feed.xml\n")
+    run = CliRunner().invoke(cli, ["-w", str(empty_workspace), "import", "--feed", str(FEEDS / "rss.xml")])
+    assert run.exit_code == 0, run.output
+    assert run.output.count("created") >= 5
+    refused = CliRunner().invoke(cli, ["-w", str(empty_workspace), "import", "--feed", "x.xml", "page.txt"])
+    assert refused.exit_code == 2 and "--feed imports the feed alone" in refused.output

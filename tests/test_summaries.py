@@ -156,7 +156,5 @@ def test_cli_reports_a_bad_store_in_one_message(workspace: Path):
     write(workspace, "http.yaml", GOOD.replace("https://", "http://"))
     result = CliRunner().invoke(cli, ["-w", str(workspace), "summaries", "list"])
     assert result.exit_code == 1
-    assert result.output.startswith(
-        "Error: summaries/http.yaml:2: url: expected an absolute https URL"
-    )
+    assert result.output.startswith("Error: summaries/http.yaml:2: url: expected an absolute https URL")
     assert "Traceback" not in result.output

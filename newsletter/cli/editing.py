@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from newsletter import importers
 from newsletter.cli import cli
 from newsletter.cli.params import DATE, DateTimeParam, pass_workspace
 from newsletter.store import content
@@ -46,26 +45,64 @@ def summaries_list(ws: Workspace, since: date | None, until: date | None, topic:
 
 
 @cli.command("import")
-@click.argument("pages", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+# Plain strings, not paths: Path("https://x") would fold the "//" of a URL.
+@click.argument("pages", nargs=-1, metavar="[PAGE|URL]...")
+@click.option(
+    "--feed",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="URL_OR_FILE",
+    help="Import the site's feed (RSS, Atom or JSON Feed; default: feed_url in newsletter.yaml).",
+)
+@click.option(
+    "--pages", "with_pages", is_flag=True, help="With --feed: also fetch and import each entry's page."
+)
 @click.option("--published", type=DATE, help="The page's publication date (pages do not carry it).")
 @click.option("--title", help="The page's title, for a layout-B page that has none (one page only).")
 @click.option("--url", help="The summary's https URL on the site (one page only).")
+@click.option("--force", is_flag=True, help="Let --title replace the title a page carries.")
 @pass_workspace
 def import_command(
-    ws: Workspace, pages: tuple[Path, ...], published: date | None, title: str | None, url: str | None
+    ws: Workspace,
+    pages: tuple[str, ...],
+    feed: str | None,
+    with_pages: bool,
+    published: date | None,
+    title: str | None,
+    url: str | None,
+    force: bool,
 ):
-    """Import the site's summary pages into summaries/.
+    """Import the site's summaries: saved pages (.txt, .html), https URLs, or the site's feed.
 
     Each page gives its own summary and one teaser per "You May Also Like" item. Re-importing a
     page updates the same files. What a page lacks (title, date, link) is guessed and marked
-    needs_review, unless given here.
+    needs_review, unless given here or settled by the feed, which fills exactly those fields.
+    Nothing is fetched except by this command.
 
     \b
     Example:
         newsletter import page.txt --published 2026-05-06 --title "Lab-Grown Microglia and MS"
+        newsletter import https://msresearch.example.org/research/lab-grown-human-microglia
+        newsletter import --feed https://msresearch.example.org/feed.xml --pages
     """
-    report = importers.import_pages(ws.root, list(pages), importers.PageOptions(published, title, url))
-    for line in report.lines():
+    from newsletter import importers  # loaded here: only this command needs the readers and lxml
+
+    if feed is not None:
+        if pages or published or title or url:
+            raise click.UsageError("--feed imports the feed alone; import pages in a separate run")
+        location = feed or ws.settings.feed_url
+        if not location:
+            raise click.UsageError("--feed needs a URL or file, or feed_url: in newsletter.yaml")
+        from newsletter.importers.feedimport import import_feed
+
+        lines = import_feed(ws.root, location, pages=with_pages).lines()
+    elif not pages or with_pages:
+        raise click.UsageError("give PAGE files or https URLs, or --feed (--pages goes with --feed)")
+    else:
+        options = importers.PageOptions(published, title, url, force)
+        lines = importers.import_pages(ws.root, list(pages), options).lines()
+    for line in lines:
         click.echo(line)
 
 

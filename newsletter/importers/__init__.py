@@ -14,8 +14,9 @@ from newsletter.importers.page import Page
 from newsletter.importers.readers import read_page, read_page_text
 from newsletter.importers.sources import read_source
 from newsletter.store import validate as v
-from newsletter.store.config import load_settings
+from newsletter.store.config import Settings, load_settings
 from newsletter.store.content import SUMMARIES_DIR, load_summaries, summary_to_yaml, write_summary
+from newsletter.store.fileio import locked
 from newsletter.store.models import Summary
 from newsletter.store.topics import load_taxonomy
 
@@ -95,8 +96,22 @@ def import_pages(
         if page.source in read:
             errors.append(f"{path}: a second page named {page.source}; page file names must be unique")
         read[page.source] = page
+    for page in read.values():
+        if options.title and page.title and options.title != page.title and not options.force:
+            errors.append(
+                f"{page.source}: the page has its own title {page.title!r}; drop --title to keep it, "
+                "or add --force to replace it"
+            )
     if errors:
         raise PageError(problems("nothing imported", errors))
+    # One import at a time: two that map pages to the same id must not overwrite each other.
+    with locked(workspace / ".newsletter" / "import.lock"):
+        return _write_pages(workspace, settings, read, options, today)
+
+
+def _write_pages(
+    workspace: Path, settings: Settings, read: dict[str, Page], options: PageOptions, today: date | None
+) -> ImportReport:
     store = load_summaries(workspace)
     today = today or datetime.now(settings.tz).date()
     plan = plan_import(store, read.values(), settings.summary_url, today, options)

@@ -17,6 +17,7 @@ from newsletter.importers.page import Page
 from newsletter.importers.sources import read_url
 from newsletter.store.config import load_settings
 from newsletter.store.content import SUMMARIES_DIR, load_summaries, summary_to_yaml, write_summary
+from newsletter.store.fileio import locked
 from newsletter.store.models import Summary
 from newsletter.store.topics import load_taxonomy
 
@@ -85,24 +86,26 @@ def import_feed(
     bad = link_problems(feed)
     if bad:
         raise FeedError(problems("nothing imported", bad))
-    store = load_summaries(workspace)
-    today = today or datetime.now(settings.tz).date()
-    current = dict(store)
-    touched: dict[str, None] = {}  # ids in the order first touched
-    warnings: list[str] = []
-    fetched = _read_pages(feed, vocabulary, fetch_policy) if pages else []
-    for entry, page in fetched:
-        # A new page takes the entry's date now, so its id starts with it like every other.
-        known = match_entry(current, entry) is not None
-        options = PageOptions() if known else PageOptions(published=entry.published)
-        page_plan = plan_import(current, [page], settings.summary_url, today, options)
-        current.update((s.id, s) for s in page_plan.summaries)
-        touched.update((s.id, None) for s in page_plan.summaries)
-        warnings += [*page.warnings, *page_plan.warnings]
-    plan = plan_feed(current, feed.entries, vocabulary)
-    current.update((s.id, s) for s in plan.summaries)
-    touched.update((s.id, None) for s in plan.summaries)
-    changes = tuple(_write(workspace, store.get(i), current[i]) for i in sorted(touched))
+    # One import at a time: two that map entries to the same id must not overwrite each other.
+    with locked(workspace / ".newsletter" / "import.lock"):
+        store = load_summaries(workspace)
+        today = today or datetime.now(settings.tz).date()
+        current = dict(store)
+        touched: dict[str, None] = {}  # ids in the order first touched
+        warnings: list[str] = []
+        fetched = _read_pages(feed, vocabulary, fetch_policy) if pages else []
+        for entry, page in fetched:
+            # A new page takes the entry's date now, so its id starts with it like every other.
+            known = match_entry(current, entry) is not None
+            options = PageOptions() if known else PageOptions(published=entry.published)
+            page_plan = plan_import(current, [page], settings.summary_url, today, options)
+            current.update((s.id, s) for s in page_plan.summaries)
+            touched.update((s.id, None) for s in page_plan.summaries)
+            warnings += [*page.warnings, *page_plan.warnings]
+        plan = plan_feed(current, feed.entries, vocabulary)
+        current.update((s.id, s) for s in plan.summaries)
+        touched.update((s.id, None) for s in plan.summaries)
+        changes = tuple(_write(workspace, store.get(i), current[i]) for i in sorted(touched))
     return FeedReport(
         feed.source, feed.kind, len(feed.entries), len(fetched), changes, (*warnings, *plan.problems)
     )

@@ -103,7 +103,8 @@ def _new_summary(entry: FeedEntry, taken: set[str]) -> tuple[Summary | None, str
         return None, "it has no description to show; import its page too (--pages)"
     missing = () if entry.topics else ("topics",)
     summary = Summary(
-        id=unique_id(f"{entry.published.isoformat()}-{id_words(entry.title, 6)}", taken),
+        # Like a page's: the title alone, so a page and its feed entry never name one summary twice.
+        id=unique_id(id_words(entry.title, 6), taken),
         title=entry.title,
         url=entry.link,
         published=entry.published,

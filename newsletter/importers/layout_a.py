@@ -56,7 +56,7 @@ class LayoutAReader:
             topics += split.tags
             warnings += [
                 f"{source}:{line.number}: topic {piece!r} is not in topics.yaml; kept as one tag "
-                "(add it to topics.yaml's tags if it is a tag, or fix the file)"
+                "(add it to topics.yaml's tags if it is a tag, or fix the summary's topics)"
                 for piece in split.unknown
             ]
         related, more = read_related(blocks.get(RELATED, []), source)

@@ -27,6 +27,7 @@ class PageOptions:
     published: date | None = None
     title: str | None = None
     url: str | None = None
+    force: bool = False  # let --title replace the title a page carries
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,13 @@ def _finish(
     )
 
 
+def _kept(value: str | None, existing: Summary | None, name: str) -> str | None:
+    if value is not None or existing is None:
+        return value
+    kept: str | None = getattr(existing, name)
+    return kept
+
+
 def _page_summary(
     store: dict[str, Summary],
     page: Page,
@@ -145,12 +153,8 @@ def _page_summary(
     published = _resolve(
         existing, "published", options.published, None, existing.published if existing else today
     )
-    if existing is not None:
-        summary_id = existing.id
-    else:
-        words = id_words(str(title[0]), 6)
-        base = f"{options.published.isoformat()}-{words}" if options.published else words
-        summary_id = unique_id(base, taken)
+    # The id comes from the title alone, so it is the same whether or not --published was given.
+    summary_id = existing.id if existing is not None else unique_id(id_words(str(title[0]), 6), taken)
     base_summary = existing or Summary(id=summary_id, title="", url="", published=today)
     return _finish(
         base_summary,
@@ -161,11 +165,12 @@ def _page_summary(
         summary_url,
         page.topics,
         [page.source],
-        takeaway=page.takeaway,
-        found=page.found,
-        who_should_care=page.who_should_care,
-        considerations=page.considerations,
-        journal=page.journal if page.journal is not None else (existing.journal if existing else None),
+        # What the page says replaces the file's text; a part the page lacks keeps what the editor wrote.
+        takeaway=_kept(page.takeaway, existing, "takeaway"),
+        found=_kept(page.found, existing, "found"),
+        who_should_care=_kept(page.who_should_care, existing, "who_should_care"),
+        considerations=_kept(page.considerations, existing, "considerations"),
+        journal=_kept(page.journal, existing, "journal"),
     )
 
 

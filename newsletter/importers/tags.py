@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+# Where a word ends without a separator: "DemyelinationBrain" (lower, then upper) and "DRelapses"
+# (an upper-case run, then a capitalised word: the run's last capital starts the word).
+_CASE_BOUNDARY = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 @dataclass(frozen=True)
@@ -16,8 +21,9 @@ def split_tags(run: str, vocabulary: Iterable[str]) -> TagSplit:
     """Split `run` into known tags, matching case-insensitively but keeping the page's spelling.
 
     Among all splits, the one leaving the fewest characters unexplained wins, then the one with
-    the fewest unknown pieces, then the one with the fewest (so longest) tags; a piece nothing
-    matches stays one tag, so no text is ever dropped.
+    the fewest unknown pieces, then the one with the fewest (so longest) tags. A piece nothing
+    matches is split at its case changes (`split_at_case`), so no text is ever dropped and no
+    glued tags reach readers.
     """
     text = run.strip()
     if "," in text:  # a page that does separate its tags needs no vocabulary
@@ -27,7 +33,7 @@ def split_tags(run: str, vocabulary: Iterable[str]) -> TagSplit:
     known = sorted({_fold(t.strip()) for t in vocabulary if t.strip()}, key=len, reverse=True)
     n = len(text)
     # best[i] = (unknown chars, unknown pieces, tags, pieces as (start, end, known)) for text[:i]
-    best: list[tuple[int, int, int, tuple] | None] = [None] * (n + 1)
+    best: list[tuple[int, int, int, tuple] | None] = [None] * (n + 1)  # type: ignore[assignment]
     best[0] = (0, 0, 0, ())
     for i in range(n):
         here = best[i]
@@ -45,9 +51,29 @@ def split_tags(run: str, vocabulary: Iterable[str]) -> TagSplit:
             if best[j] is None or cost[:3] < best[j][:3]:
                 best[j] = cost
     pieces = best[n][3] if n else ()
-    tags = tuple(text[i:j].strip() for i, j, _ in pieces if text[i:j].strip())
-    unknown = tuple(text[i:j].strip() for i, j, k in pieces if not k and text[i:j].strip())
-    return TagSplit(tags, unknown)
+    tags: list[str] = []
+    unknown: list[str] = []
+    for i, j, is_known in pieces:
+        piece = text[i:j].strip()
+        if not piece:
+            continue
+        if is_known:
+            tags.append(piece)
+        else:
+            parts = split_at_case(piece)
+            tags += parts
+            unknown += parts
+    return TagSplit(tuple(tags), tuple(unknown))
+
+
+def split_at_case(piece: str) -> list[str]:
+    """`Vitamin DRelapsesCohort study` -> [`Vitamin D`, `Relapses`, `Cohort study`]."""
+    return [part.strip() for part in _CASE_BOUNDARY.split(piece) if part.strip()]
+
+
+def looks_glued(tag: str) -> bool:
+    """A tag that still holds a case change inside a word, as run-together tags do."""
+    return len(split_at_case(tag)) > 1
 
 
 def _fold(text: str) -> str:

@@ -73,6 +73,7 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     dkim: DkimSettings | None = None
     http_api: dict = field(default_factory=dict)
+    feed_url: str | None = None  # the site's RSS/Atom/JSON feed, for `newsletter import --feed`
 
     @property
     def tz(self) -> ZoneInfo:
@@ -112,6 +113,7 @@ _TOP = {
     "delivery",
     "dkim",
     "http_api",
+    "feed_url",
 }
 
 
@@ -191,6 +193,11 @@ def load_settings(workspace: Path) -> Settings:
     if "archive_url" in data and not v.https_url(archive_url):
         p.add(("archive_url",), "expected an absolute https URL")
 
+    feed_url = data.get("feed_url")
+    if feed_url is not None and not v.https_url(feed_url):
+        p.add(("feed_url",), "expected the site's feed as an absolute https URL")
+        feed_url = None
+
     for key in ("provider", "outbox", "language"):
         if key in data and not v.text(data[key]):
             p.add((key,), "expected a non-empty string")
@@ -226,6 +233,7 @@ def load_settings(workspace: Path) -> Settings:
         delivery=delivery,
         dkim=dkim,
         http_api=http_api,
+        feed_url=feed_url,
     )
 
 

@@ -6,10 +6,14 @@ and YAML is refused when it nests too deep, repeats a key, or uses aliases to gr
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import stat
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,3 +270,30 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 
 
 _Dumper.add_representer(str, _str_representer)
+
+
+_THREAD_LOCKS: dict[Path, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def locked(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_file` (made if missing), across threads and processes.
+
+    The kernel drops an `flock` when its holder dies, so a crash never leaves it held. Two
+    commands that read, change and write the same files (imports, list changes) take turns.
+    """
+    lock_file = lock_file.resolve()
+    with _THREAD_LOCKS_GUARD:
+        thread_lock = _THREAD_LOCKS.setdefault(lock_file, threading.Lock())
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_file, "a")  # noqa: SIM115 - held across the yield
+    except OSError as exc:
+        raise NewsletterError(f"{lock_file}: cannot create the lock file ({exc.strerror})") from None
+    with thread_lock, handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
