@@ -7,9 +7,8 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from newsletter.store.addresses import is_valid_address
 from newsletter.store.fileio import YamlDocument
-
-_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 
 
 class Problems:
@@ -45,7 +44,7 @@ def https_url(value: Any) -> bool:
 
 
 def email_address(value: Any) -> bool:
-    return isinstance(value, str) and bool(_ADDRESS.match(value))
+    return is_valid_address(value)  # the same rule as a subscriber's address
 
 
 def parse_date(value: Any) -> date | None:
