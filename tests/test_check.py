@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import binascii
+import os
 import re
 from datetime import date
 from pathlib import Path
@@ -486,4 +488,136 @@ def test_check_of_a_missing_issue_says_how_to_draft_one(workspace: Path):
     assert result.exit_code == 1
     assert (
         "issues/2031-01.yaml: no such issue; draft one with `newsletter new-issue 2031-01`" in result.output
+    )
+
+
+# --- what an editor may have left behind (issues 14 and 15) ----------------------------------
+
+
+def test_control_characters_in_an_issue_field_are_an_error_naming_file_and_field():
+    found = only(findings_of(issue(subject="Microglia\x1b[31m and\x00 B cells\x07")))
+    assert found.severity == "error" and found.where == "issues/2026-06.yaml:2"
+    assert found.what == "the subject contains control characters (ESC, NUL, BEL)"
+
+
+def test_control_characters_in_a_summary_field_are_an_error():
+    found = only(summary_findings(summary(takeaway="A takeaway.\x1b"), TODAY))
+    assert (found.severity, found.where) == ("error", "summaries/cd29-b-cells.yaml (takeaway)")
+    assert found.what == "the takeaway contains control characters (ESC)"
+
+
+def test_placeholder_text_in_any_editor_field_is_an_error():
+    found = only(findings_of(issue(preheader="TBD: five new studies")))
+    assert (found.severity, found.where) == ("error", "issues/2026-06.yaml:3")
+    assert found.what == "the preheader still has placeholder text (TBD)"
+    found = only(summary_findings(summary(found="Lorem ipsum dolor sit amet."), TODAY))
+    assert found.where == "summaries/cd29-b-cells.yaml (found)"
+    assert found.what == "the found still has placeholder text (Lorem ipsum)"
+    assert summary_findings(summary(found="There is still a lot to do in this field."), TODAY) == []
+
+
+def test_the_subject_new_issue_suggested_is_an_error_even_after_items_were_removed():
+    suggested = "Title of microglia-models + 1 more"
+    found = only(findings_of(issue(subject=suggested)))
+    assert (found.severity, found.where) == ("error", "issues/2026-06.yaml:2")
+    assert found.what == "the subject is still the one new-issue suggested"
+    # The editor removed items but kept the drafted line: still the suggestion.
+    assert only(findings_of(issue(subject="Title of cd29-b-cells + 4 more"))).what == found.what
+
+
+def test_a_topic_tag_that_still_looks_glued_is_a_warning():
+    glued = summary(topics=("Vitamin DRelapses", "Autoimmune diseaseBrain", "BAMs", "MRI"))
+    found = summary_findings(glued, TODAY, vocabulary={"bams", "mri"})
+    assert [(f.severity, f.what) for f in found] == [
+        ("warning", "the topic tag 'Vitamin DRelapses' looks like several tags run together"),
+        ("warning", "the topic tag 'Autoimmune diseaseBrain' looks like several tags run together"),
+    ]
+    assert found[0].fix.startswith("write them as separate tags, e.g. [Vitamin D, Relapses]")
+    assert summary_findings(summary(topics=("McDonald criteria",)), TODAY, {"mcdonald criteria"}) == []
+
+
+def test_html_size_is_measured_as_transmitted_quoted_printable():
+    # About 90 KB of text, but every "é" is sent as "=C3=A9": well over Gmail's 102 KB as sent.
+    cards = "".join(card(s) for s in STORE.values())
+    html = good_html(cards + "<p>" + "é" * 46_000 + "</p>")
+    assert len(html.encode("utf-8")) < 102 * 1024
+    found = only(email_findings(email(html)))
+    size = len(binascii.b2a_qp(html.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")) + 2
+    assert found.what == (
+        f"the HTML is {size / 1024:.1f} KB as sent; Gmail clips messages over 102 KB, hiding the footer"
+    )
+
+
+# --- a SpamAssassin that is installed but broken --------------------------------------------
+
+
+def fake_spamassassin(tmp_path: Path, monkeypatch, script: str) -> None:
+    """Put an executable `spamassassin` running `script` (sh) first on PATH."""
+    folder = tmp_path / "bin"
+    folder.mkdir(exist_ok=True)
+    program = folder / "spamassassin"
+    program.write_text(f"#!/bin/sh\ncat > /dev/null\n{script}\n")
+    program.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize(
+    ("script", "reason"),
+    [
+        (
+            "echo \"config: no rules were found!  Do you need to run 'sa-update'?\" >&2; exit 255",
+            "it exited with status 255 and said: config: no rules were found!  Do you need to run "
+            "'sa-update'?",
+        ),
+        ("printf 'garbage\\033]0;owned\\007\\n'", "no X-Spam-Status header in SpamAssassin's output"),
+        (
+            "echo 'X-Spam-Status: No, score=abc required=5.0'",
+            "cannot read the score from X-Spam-Status: No, score=abc required=5.0",
+        ),
+        ("exec sleep 5", "no answer within 0.5 s"),
+    ],
+)
+def test_a_broken_spamassassin_is_a_finding_not_a_crash(tmp_path, monkeypatch, script, reason):
+    fake_spamassassin(tmp_path, monkeypatch, script)
+    result = sa.score_message(b"Subject: x\r\n\r\nhello\r\n", timeout=0.5)
+    assert result == sa.SpamFailure(reason)
+    found = only(sa.spam_findings(result))
+    assert (found.severity, found.what) == ("warning", f"SpamAssassin could not score: {reason}")
+
+
+def test_check_with_a_broken_spamassassin_reports_it_and_the_size_as_sent(workspace, tmp_path, monkeypatch):
+    fake_spamassassin(tmp_path, monkeypatch, "echo 'config: no rules were found!' >&2; exit 255")
+    report = check.check_issue(load_settings(workspace), SAMPLE_ISSUE)
+    assert [f.what for f in report.findings if "SpamAssassin" in f.what] == [
+        "SpamAssassin could not score: it exited with status 255 and said: config: no rules were found!"
+    ]
+    assert report.spam is None and report.sample is not None
+    # The HTML part exactly as the message carries it, between its part header and the boundary.
+    data = report.sample.message
+    head = data.index(b"Content-Type: text/html")
+    start = data.index(b"\r\n\r\n", head) + 4
+    end = data.index(b"\r\n--=_nl_", start)
+    assert report.html_bytes == end - start > len(report.sample.html.encode("utf-8"))
+
+
+def test_strict_check_passes_teasers_that_have_only_the_sites_blurb(workspace: Path):
+    _, summaries = issues.load_issue_content(workspace, SAMPLE_ISSUE)
+    teaser = next(s for s in summaries.values() if s.is_teaser and s.teaser)
+    path = workspace / "summaries" / f"{teaser.id}.yaml"
+    lines = path.read_text().splitlines()
+    kept, skipping = [], False
+    for line in lines:  # drop the takeaway and its continuation lines
+        if line.startswith("takeaway:"):
+            skipping = True
+            continue
+        if skipping and line.startswith((" ", "\t")):
+            continue
+        skipping = False
+        kept.append(line)
+    path.write_text("\n".join(kept) + "\n")
+    result = run_check(workspace, SAMPLE_ISSUE, "--strict")
+    assert result.exit_code == 0, result.output
+    assert (
+        f"note: summaries/{teaser.id}.yaml (takeaway): no takeaway, so the email shows the site's short "
+        "teaser, cut to a word" in result.output
     )
