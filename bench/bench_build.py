@@ -6,7 +6,7 @@ Prints, each the median of repeated in-process runs:
     30-summary issue;
   - the HTML sizes;
   - complete personalised messages (bytes ready for the provider) per second, via
-    message.MessageFactory.
+    factory.MessageFactory.
 
     /tmp/venv/bin/python bench/bench_build.py [--runs 30] [--messages 3000]
 """
@@ -24,11 +24,11 @@ from pathlib import Path
 
 from newsletter import render
 from newsletter.compose import select
-from newsletter.mail.message import MessageFactory
+from newsletter.mail.factory import MessageFactory
 from newsletter.store import content, issues
 from newsletter.store.config import load_settings
 from newsletter.store.models import Issue, Section, Summary
-from newsletter.store.subscribers import Subscriber
+from newsletter.store.subscriber_files import Subscriber
 from newsletter.store.topics import load_taxonomy
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,7 +78,7 @@ def thirty_summary_issue(summaries: dict[str, Summary], workspace: Path) -> Issu
 
 
 def message_rate(settings, issue: Issue, summaries: dict[str, Summary], count: int) -> tuple[float, int]:
-    factory = MessageFactory(settings, issue, summaries, secret=b"bench-secret-0123456789abcdef")
+    factory = MessageFactory.for_issue(settings, issue, summaries, secret=b"bench-secret-0123456789abcdef")
     people = [
         Subscriber(f"reader{n}@example.org", "Zoë Ångström" if n % 3 else f"Reader {n}", (), "subscribed",
                    "2026-01-01", "readers")
@@ -133,7 +133,7 @@ def main() -> None:
         print(f"  30-summary email.html:    {len(big_html.encode()) / 1024:7.1f} KB  (Gmail clips at 102 KB)")
 
     rate, size = message_rate(settings, issue, summaries, args.messages)
-    print(f"complete personalised messages (message.MessageFactory.build, {args.messages} recipients)")
+    print(f"complete personalised messages (factory.MessageFactory.build, {args.messages} recipients)")
     print(f"  {rate:,.0f} messages/s, {size / 1024:.1f} KB each   (target > 2,000/s)")
 
 

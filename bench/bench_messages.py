@@ -17,11 +17,11 @@ import time
 from datetime import date
 from pathlib import Path
 
-from newsletter.mail.message import MessageFactory
+from newsletter.mail.factory import MessageFactory
 from newsletter.store.config import load_settings
 from newsletter.store.content import load_summaries
 from newsletter.store.models import Issue, Section
-from newsletter.store.subscribers import Subscriber
+from newsletter.store.subscriber_files import Subscriber
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = b"bench-secret-0123456789abcdef"
@@ -72,7 +72,7 @@ def main() -> int:
     people = audience(args.messages)
     rates, sizes = [], []
     for _ in range(args.runs):
-        factory = MessageFactory(settings, issue, summaries, SECRET)
+        factory = MessageFactory.for_issue(settings, issue, summaries, SECRET)
         factory.build(people[0])
         factory.build(people[5])  # render both section sets before the clock starts
         start = time.perf_counter()

@@ -124,13 +124,13 @@ def make_workspace(root: Path, subscribers: int) -> Path:
 def one_message(ws: Path) -> bytes:
     """A real message of the issue, built once: what the bare loop sends over and over."""
     os.environ["NEWSLETTER_SECRET"] = SECRET
-    from newsletter.mail import message
+    from newsletter.mail.factory import MessageFactory
     from newsletter.store import issues
     from newsletter.store.config import load_settings
 
     settings = load_settings(ws)
     issue, summaries = issues.load_issue_content(ws, ISSUE_ID)
-    factory = message.MessageFactory(settings, issue, summaries, SECRET.encode())
+    factory = MessageFactory.for_issue(settings, issue, summaries, SECRET.encode())
     return factory.build("reader000000@example.org").data
 
 

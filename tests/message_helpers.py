@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from newsletter.mail.message import MessageFactory, Rendered
+from newsletter.mail.factory import MessageFactory, Rendered
 from newsletter.store.config import load_settings
-from newsletter.store.subscribers import Subscriber
+from newsletter.store.subscriber_files import Subscriber
 
 SECRET = b"test-secret-0123456789abcdef"
 
@@ -19,7 +19,7 @@ def tiny_factory(workspace: Path, test: bool = False) -> MessageFactory:
     rendered = Rendered(
         "2026-06", "June issue", "<p>Hi __NL_NAME__</p>", "Hi __NL_NAME__\n__NL_UNSUBSCRIBE_URL__\n"
     )
-    return MessageFactory._from_rendered(load_settings(workspace), rendered, SECRET, test=test)
+    return MessageFactory.for_rendered(load_settings(workspace), rendered, SECRET, test=test)
 
 
 def reader(email: str) -> Subscriber:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import binascii
+import os
 import re
 from datetime import date
 from pathlib import Path
@@ -10,7 +12,11 @@ import pytest
 from sample_workspace import SAMPLE_ISSUE
 
 from newsletter import check, render
-from newsletter.check import Finding, RenderedEmail
+from newsletter.check import spam as sa
+from newsletter.check.content import summary_findings
+from newsletter.check.email import RenderedEmail, email_findings, long_text_lines
+from newsletter.check.findings import Finding, SpamScore
+from newsletter.check.issue import issue_findings
 from newsletter.compose.ready import INTRO_TODO
 from newsletter.delivery import ledger
 from newsletter.store import issues
@@ -67,7 +73,7 @@ STORE = {s.id: s for s in (summary("cd29-b-cells"), summary("microglia-models"))
 
 
 def findings_of(the_issue: Issue, store=STORE, carried=None) -> list[Finding]:
-    return check.issue_findings(the_issue, store, DOC, TODO, carried)
+    return issue_findings(the_issue, store, DOC, TODO, carried)
 
 
 def only(findings: list[Finding]) -> Finding:
@@ -109,7 +115,7 @@ def test_summary_outside_the_window_names_its_date_and_line():
 
 def test_summary_already_sent_names_the_earlier_issue():
     found = only(findings_of(issue(), carried={"microglia-models": "2026-05"}))
-    assert "microglia-models was already sent in issue 2026-05" in found.what
+    assert found.what == "summary microglia-models was carried by an earlier issue (2026-05)"
 
 
 def test_summary_marked_needs_review_is_an_error_naming_its_file():
@@ -126,38 +132,39 @@ TODAY = date(2026, 6, 1)
 
 
 def test_a_complete_summary_has_no_findings():
-    assert check.summary_findings(summary(), TODAY) == []
+    assert summary_findings(summary(), TODAY) == []
 
 
 def test_full_summary_without_takeaway_is_an_error():
-    found = only(check.summary_findings(summary(takeaway=None, teaser="Blurb."), TODAY))
+    found = only(summary_findings(summary(takeaway=None, teaser="Blurb."), TODAY))
     assert found.severity == "error" and found.where == "summaries/cd29-b-cells.yaml (takeaway)"
 
 
-def test_teaser_without_takeaway_is_a_warning():
+def test_teaser_without_takeaway_is_a_note_and_without_a_blurb_a_warning():
+    # A teaser needs what the email shows of it (title, link, blurb), so --strict passes it.
     teaser = summary(takeaway=None, found=None, considerations=None, teaser="Blurb.")
-    found = only(check.summary_findings(teaser, TODAY))
+    found = only(summary_findings(teaser, TODAY))
     assert (
-        found.severity == "warning"
+        found.severity == "note"
         and found.what == "no takeaway, so the email shows the site's short teaser, cut to a word"
     )
-    bare = only(check.summary_findings(summary(takeaway=None, found=None, considerations=None), TODAY))
-    assert bare.what == "no takeaway, so the email shows only the title"
+    bare = only(summary_findings(summary(takeaway=None, found=None, considerations=None), TODAY))
+    assert (bare.severity, bare.what) == ("warning", "no takeaway, so the email shows only the title")
 
 
 def test_full_summary_without_considerations_is_an_error():
-    found = only(check.summary_findings(summary(considerations=None), TODAY))
+    found = only(summary_findings(summary(considerations=None), TODAY))
     assert "considerations" in found.what and found.where.endswith("(considerations)")
 
 
 def test_plain_http_link_in_a_summary_is_an_error():
-    found = only(check.summary_findings(summary(found="See http://example.org/study for more."), TODAY))
+    found = only(summary_findings(summary(found="See http://example.org/study for more."), TODAY))
     assert "http://example.org/study is not https" in found.what
     assert found.where == "summaries/cd29-b-cells.yaml (found)"
 
 
 def test_date_in_the_future_is_an_error():
-    found = only(check.summary_findings(summary(published=date(2026, 12, 31)), TODAY))
+    found = only(summary_findings(summary(published=date(2026, 12, 31)), TODAY))
     assert "2026-12-31 is in the future" in found.what
 
 
@@ -201,46 +208,46 @@ def email(html: str | None = None, text: str | None = None, unsubscribe: str | N
 
 
 def test_a_good_email_has_no_findings():
-    assert check.email_findings(email()) == []
+    assert email_findings(email()) == []
 
 
 def test_html_over_102_kb_is_an_error_and_over_80_kb_a_warning():
     cards = "".join(card(s) for s in STORE.values())
     padding = "<p>" + "x" * 1000 + "</p>"
-    big = only(check.email_findings(email(good_html(cards + padding * 104))))
+    big = only(email_findings(email(good_html(cards + padding * 104))))
     assert big.severity == "error" and "Gmail clips" in big.what
-    near = only(check.email_findings(email(good_html(cards + padding * 85))))
+    near = only(email_findings(email(good_html(cards + padding * 85))))
     assert near.severity == "warning" and "close to Gmail's 102 KB" in near.what
 
 
 def test_leftover_template_syntax_in_html_and_text():
     html = good_html("".join(card(s) for s in STORE.values()) + "<p>Hello {{ name }}</p>")
-    found = only(check.email_findings(email(html)))
+    found = only(email_findings(email(html)))
     assert (found.where, found.severity) == ("email.html", "error") and "{{" in found.what
-    found = only(check.email_findings(email(text=good_text("{% endif %}\n"))))
+    found = only(email_findings(email(text=good_text("{% endif %}\n"))))
     assert found.where == "email.txt" and "{%" in found.what
 
 
 def test_leftover_personalisation_token():
-    found = only(check.email_findings(email(text=good_text("Dear __NL_NAME__,\n"))))
+    found = only(email_findings(email(text=good_text("Dear __NL_NAME__,\n"))))
     assert "__NL_NAME__" in found.what
 
 
 def test_image_without_alt_is_an_error():
     html = good_html().replace('alt="MS Research Roundup"', "")
-    found = only(check.email_findings(email(html)))
+    found = only(email_findings(email(html)))
     assert "logo.png has no alt" in found.what
 
 
 def test_link_without_a_name_is_an_error():
     html = good_html("".join(card(s) for s in STORE.values()) + '<a href="https://x.example.org/"> </a>')
-    found = only(check.email_findings(email(html)))
+    found = only(email_findings(email(html)))
     assert "https://x.example.org/ has no name" in found.what
 
 
 def test_duplicate_generic_link_names_are_a_warning():
     html = good_html().replace('aria-label="Read more: ', 'data-title="')
-    found = only(check.email_findings(email(html)))
+    found = only(email_findings(email(html)))
     assert (
         found.severity == "warning" and "2 links to different pages are all named 'Read more'" in found.what
     )
@@ -248,28 +255,28 @@ def test_duplicate_generic_link_names_are_a_warning():
 
 def test_missing_unsubscribe_link_in_either_part():
     html = good_html().replace(f'<a href="{UNSUBSCRIBE}">Unsubscribe</a>', "")
-    assert "no link to the recipient's unsubscribe page" in only(check.email_findings(email(html))).what
+    assert "no link to the recipient's unsubscribe page" in only(email_findings(email(html))).what
     text = good_text().replace(UNSUBSCRIBE, "")
-    assert only(check.email_findings(email(text=text))).what == "the text has no unsubscribe link"
-    assert "List-Unsubscribe" in only(check.email_findings(email(unsubscribe=None))).what
+    assert only(email_findings(email(text=text))).what == "the text has no unsubscribe link"
+    assert "List-Unsubscribe" in only(email_findings(email(unsubscribe=None))).what
 
 
 def test_missing_postal_address():
     html = good_html().replace(ADDRESS, "")
-    found = only(check.email_findings(email(html)))
+    found = only(email_findings(email(html)))
     assert found.where == "email.html" and "postal address" in found.what
 
 
 def test_long_text_lines_are_a_warning_but_bare_urls_are_not():
     url_line = "Read more: https://msresearch.example.org/research/" + "a-very-long-slug-" * 5
-    assert check.long_text_lines(f"short\n{url_line}\n") == []
-    found = only(check.email_findings(email(text=good_text("word " * 20 + "\n"))))
+    assert long_text_lines(f"short\n{url_line}\n") == []
+    found = only(email_findings(email(text=good_text("word " * 20 + "\n"))))
     assert found.severity == "warning" and "1 text line(s) longer than 78" in found.what
 
 
 def test_text_and_html_must_carry_the_same_summaries():
     html = good_html(card(STORE["cd29-b-cells"]))
-    found = only(check.email_findings(email(html)))
+    found = only(email_findings(email(html)))
     assert "microglia-models is in the text but its title or link is not in the HTML" in found.what
 
 
@@ -292,23 +299,23 @@ Content analysis details:   (6.3 points, 5.0 required)
 
 
 def test_parse_spamassassin_reads_score_and_rules():
-    spam = check.parse_spamassassin(SA_OUTPUT)
+    spam = sa.parse_spamassassin(SA_OUTPUT)
     assert (spam.score, spam.required) == (6.3, 5.0)
     assert spam.rules == (("HTML_MESSAGE", 0.0), ("MISSING_DATE", 1.4), ("MIME_HTML_ONLY", 4.9))
 
 
 def test_spam_score_thresholds_and_the_skip_note():
-    spam = check.parse_spamassassin(SA_OUTPUT)
-    found = only(check.spam_findings(spam))
+    spam = sa.parse_spamassassin(SA_OUTPUT)
+    found = only(sa.spam_findings(spam))
     assert found.severity == "error" and "MIME_HTML_ONLY +4.9" in found.what
-    warn = check.SpamScore(2.5, 5.0, (("X", 2.5),))
-    assert only(check.spam_findings(warn)).severity == "warning"
-    assert only(check.spam_findings(check.SpamScore(2.0, 5.0, ()))).severity == "note"
-    note = only(check.spam_findings(None))
+    warn = SpamScore(2.5, 5.0, (("X", 2.5),))
+    assert only(sa.spam_findings(warn)).severity == "warning"
+    assert only(sa.spam_findings(SpamScore(2.0, 5.0, ()))).severity == "note"
+    note = only(sa.spam_findings(None))
     assert note.severity == "note" and "not installed" in note.what
 
 
-@pytest.mark.skipif(not check.spamassassin_available(), reason="spamassassin is not installed")
+@pytest.mark.skipif(not sa.spamassassin_available(), reason="spamassassin is not installed")
 def test_spamassassin_scores_a_text_only_message_low():
     message = (
         b"From: Roundup <roundup@msresearch.example.org>\r\nTo: reader@example.org\r\n"
@@ -316,7 +323,7 @@ def test_spamassassin_scores_a_text_only_message_low():
         b"Message-ID: <20260601090000.1234@msresearch.example.org>\r\nMIME-Version: 1.0\r\n"
         b"Content-Type: text/plain; charset=utf-8\r\n\r\nFive new studies in plain language.\r\n"
     )
-    spam = check.run_spamassassin(message)
+    spam = sa.run_spamassassin(message)
     assert spam.required == 5.0 and spam.score < 2.0
 
 
@@ -342,7 +349,7 @@ def test_check_passes_the_sample_issue(workspace: Path):
     result = run_check(workspace, issue_id)
     assert result.exit_code == 0, result.output
     assert f"{issue_id}: 0 error(s)" in result.output
-    if check.spamassassin_available():
+    if sa.spamassassin_available():
         assert "note: email: SpamAssassin scores the sample message" in result.output
 
 
@@ -456,10 +463,10 @@ def test_check_warns_of_a_summary_the_ledger_shows_already_sent(workspace: Path)
     doc = load_yaml(workspace / "issues" / f"{issue_id}.yaml", f"issues/{issue_id}.yaml")
     where = doc.where("sections", 0, "items", 0)  # the line of `first` in the issue file
     assert (
-        f"warning: {where}: summary {first} was already sent in an earlier issue "
-        "(the delivery ledger records it)" in result.output
+        f"warning: {where}: summary {first} was carried by an earlier issue "
+        "(recorded only in the delivery ledger)" in result.output
     ), result.output
-    assert result.output.count("was already sent") == 1
+    assert result.output.count("was carried by an earlier issue") == 1
 
 
 def test_check_reports_a_template_without_the_postal_address(workspace: Path):
@@ -481,4 +488,136 @@ def test_check_of_a_missing_issue_says_how_to_draft_one(workspace: Path):
     assert result.exit_code == 1
     assert (
         "issues/2031-01.yaml: no such issue; draft one with `newsletter new-issue 2031-01`" in result.output
+    )
+
+
+# --- what an editor may have left behind (issues 14 and 15) ----------------------------------
+
+
+def test_control_characters_in_an_issue_field_are_an_error_naming_file_and_field():
+    found = only(findings_of(issue(subject="Microglia\x1b[31m and\x00 B cells\x07")))
+    assert found.severity == "error" and found.where == "issues/2026-06.yaml:2"
+    assert found.what == "the subject contains control characters (ESC, NUL, BEL)"
+
+
+def test_control_characters_in_a_summary_field_are_an_error():
+    found = only(summary_findings(summary(takeaway="A takeaway.\x1b"), TODAY))
+    assert (found.severity, found.where) == ("error", "summaries/cd29-b-cells.yaml (takeaway)")
+    assert found.what == "the takeaway contains control characters (ESC)"
+
+
+def test_placeholder_text_in_any_editor_field_is_an_error():
+    found = only(findings_of(issue(preheader="TBD: five new studies")))
+    assert (found.severity, found.where) == ("error", "issues/2026-06.yaml:3")
+    assert found.what == "the preheader still has placeholder text (TBD)"
+    found = only(summary_findings(summary(found="Lorem ipsum dolor sit amet."), TODAY))
+    assert found.where == "summaries/cd29-b-cells.yaml (found)"
+    assert found.what == "the found still has placeholder text (Lorem ipsum)"
+    assert summary_findings(summary(found="There is still a lot to do in this field."), TODAY) == []
+
+
+def test_the_subject_new_issue_suggested_is_an_error_even_after_items_were_removed():
+    suggested = "Title of microglia-models + 1 more"
+    found = only(findings_of(issue(subject=suggested)))
+    assert (found.severity, found.where) == ("error", "issues/2026-06.yaml:2")
+    assert found.what == "the subject is still the one new-issue suggested"
+    # The editor removed items but kept the drafted line: still the suggestion.
+    assert only(findings_of(issue(subject="Title of cd29-b-cells + 4 more"))).what == found.what
+
+
+def test_a_topic_tag_that_still_looks_glued_is_a_warning():
+    glued = summary(topics=("Vitamin DRelapses", "Autoimmune diseaseBrain", "BAMs", "MRI"))
+    found = summary_findings(glued, TODAY, vocabulary={"bams", "mri"})
+    assert [(f.severity, f.what) for f in found] == [
+        ("warning", "the topic tag 'Vitamin DRelapses' looks like several tags run together"),
+        ("warning", "the topic tag 'Autoimmune diseaseBrain' looks like several tags run together"),
+    ]
+    assert found[0].fix.startswith("write them as separate tags, e.g. [Vitamin D, Relapses]")
+    assert summary_findings(summary(topics=("McDonald criteria",)), TODAY, {"mcdonald criteria"}) == []
+
+
+def test_html_size_is_measured_as_transmitted_quoted_printable():
+    # About 90 KB of text, but every "é" is sent as "=C3=A9": well over Gmail's 102 KB as sent.
+    cards = "".join(card(s) for s in STORE.values())
+    html = good_html(cards + "<p>" + "é" * 46_000 + "</p>")
+    assert len(html.encode("utf-8")) < 102 * 1024
+    found = only(email_findings(email(html)))
+    size = len(binascii.b2a_qp(html.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")) + 2
+    assert found.what == (
+        f"the HTML is {size / 1024:.1f} KB as sent; Gmail clips messages over 102 KB, hiding the footer"
+    )
+
+
+# --- a SpamAssassin that is installed but broken --------------------------------------------
+
+
+def fake_spamassassin(tmp_path: Path, monkeypatch, script: str) -> None:
+    """Put an executable `spamassassin` running `script` (sh) first on PATH."""
+    folder = tmp_path / "bin"
+    folder.mkdir(exist_ok=True)
+    program = folder / "spamassassin"
+    program.write_text(f"#!/bin/sh\ncat > /dev/null\n{script}\n")
+    program.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize(
+    ("script", "reason"),
+    [
+        (
+            "echo \"config: no rules were found!  Do you need to run 'sa-update'?\" >&2; exit 255",
+            "it exited with status 255 and said: config: no rules were found!  Do you need to run "
+            "'sa-update'?",
+        ),
+        ("printf 'garbage\\033]0;owned\\007\\n'", "no X-Spam-Status header in SpamAssassin's output"),
+        (
+            "echo 'X-Spam-Status: No, score=abc required=5.0'",
+            "cannot read the score from X-Spam-Status: No, score=abc required=5.0",
+        ),
+        ("exec sleep 5", "no answer within 0.5 s"),
+    ],
+)
+def test_a_broken_spamassassin_is_a_finding_not_a_crash(tmp_path, monkeypatch, script, reason):
+    fake_spamassassin(tmp_path, monkeypatch, script)
+    result = sa.score_message(b"Subject: x\r\n\r\nhello\r\n", timeout=0.5)
+    assert result == sa.SpamFailure(reason)
+    found = only(sa.spam_findings(result))
+    assert (found.severity, found.what) == ("warning", f"SpamAssassin could not score: {reason}")
+
+
+def test_check_with_a_broken_spamassassin_reports_it_and_the_size_as_sent(workspace, tmp_path, monkeypatch):
+    fake_spamassassin(tmp_path, monkeypatch, "echo 'config: no rules were found!' >&2; exit 255")
+    report = check.check_issue(load_settings(workspace), SAMPLE_ISSUE)
+    assert [f.what for f in report.findings if "SpamAssassin" in f.what] == [
+        "SpamAssassin could not score: it exited with status 255 and said: config: no rules were found!"
+    ]
+    assert report.spam is None and report.sample is not None
+    # The HTML part exactly as the message carries it, between its part header and the boundary.
+    data = report.sample.message
+    head = data.index(b"Content-Type: text/html")
+    start = data.index(b"\r\n\r\n", head) + 4
+    end = data.index(b"\r\n--=_nl_", start)
+    assert report.html_bytes == end - start > len(report.sample.html.encode("utf-8"))
+
+
+def test_strict_check_passes_teasers_that_have_only_the_sites_blurb(workspace: Path):
+    _, summaries = issues.load_issue_content(workspace, SAMPLE_ISSUE)
+    teaser = next(s for s in summaries.values() if s.is_teaser and s.teaser)
+    path = workspace / "summaries" / f"{teaser.id}.yaml"
+    lines = path.read_text().splitlines()
+    kept, skipping = [], False
+    for line in lines:  # drop the takeaway and its continuation lines
+        if line.startswith("takeaway:"):
+            skipping = True
+            continue
+        if skipping and line.startswith((" ", "\t")):
+            continue
+        skipping = False
+        kept.append(line)
+    path.write_text("\n".join(kept) + "\n")
+    result = run_check(workspace, SAMPLE_ISSUE, "--strict")
+    assert result.exit_code == 0, result.output
+    assert (
+        f"note: summaries/{teaser.id}.yaml (takeaway): no takeaway, so the email shows the site's short "
+        "teaser, cut to a word" in result.output
     )

@@ -353,7 +353,7 @@ def invoke(workspace, *args: str, env: dict | None = None):
 def test_a_hard_bounce_marks_the_subscriber_bounced_and_suppressed(workspace, smtp_sink):
     from delivery_helpers import write_issue, write_readers
 
-    from newsletter.store import subscribers
+    from newsletter.store import subscriber_files as subscribers
 
     write_issue(workspace)
     emails = write_readers(workspace, 4)

@@ -13,11 +13,14 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from newsletter.errors import ConfigError, DeliveryError
-from newsletter.mail import message as m
+from newsletter.mail import tokens
+from newsletter.mail.factory import MessageFactory, Rendered
+from newsletter.mail.mime import QpTemplate
+from newsletter.store.addresses import check_display_name, normalise_address
 from newsletter.store.config import load_settings
 from newsletter.store.content import load_summaries
 from newsletter.store.models import Issue, Section
-from newsletter.store.subscribers import Subscriber, check_display_name, normalise_address
+from newsletter.store.subscriber_files import Subscriber
 
 SECRET = b"test-secret-0123456789abcdef"
 TEXT = (
@@ -37,9 +40,9 @@ def subscriber(email: str = "ana.reader@example.com", name: str = "Ana Reader", 
 
 
 @pytest.fixture
-def factory(workspace: Path) -> m.MessageFactory:
-    rendered = m.Rendered("2026-06", "Microglia, gut bacteria — and B cells", HTML, TEXT)
-    return m.MessageFactory._from_rendered(load_settings(workspace), rendered, SECRET)
+def factory(workspace: Path) -> MessageFactory:
+    rendered = Rendered("2026-06", "Microglia, gut bacteria — and B cells", HTML, TEXT)
+    return MessageFactory.for_rendered(load_settings(workspace), rendered, SECRET)
 
 
 def parse(data: bytes):
@@ -70,7 +73,7 @@ def assert_good_message(data: bytes, email: str, list_id: str = "roundup.msresea
     url = https[0]
     assert url in parts[0].get_content() and url in parts[1].get_content()
     token = url.split("token=")[1]
-    assert m.verify_token(SECRET, token) == (list_id, email.casefold())
+    assert tokens.verify_token(SECRET, token) == (list_id, email.casefold())
     return msg, token
 
 
@@ -98,22 +101,24 @@ def test_message_id_is_stable_per_recipient_and_distinct_between_them(factory):
 def test_forged_and_tampered_tokens_are_rejected(factory):
     _, token = assert_good_message(factory.build(subscriber()).data, "ana.reader@example.com")
     payload, mac = token.split(".")
-    other = m.make_token(SECRET, "roundup.msresearch.example.org", "eve@example.com").split(".")[0]
+    other = tokens.make_token(SECRET, "roundup.msresearch.example.org", "eve@example.com").split(".")[0]
     for bad in (
         f"{other}.{mac}",  # someone else's address under Ana's signature
         f"{payload}.{mac[:-2]}AA",
-        m.make_token(b"another key entirely 123", "roundup.msresearch.example.org", "ana.reader@example.com"),
+        tokens.make_token(
+            b"another key entirely 123", "roundup.msresearch.example.org", "ana.reader@example.com"
+        ),
         "",
         "no-dot",
         "!!!.???",
     ):
-        with pytest.raises(m.InvalidToken):
-            m.verify_token(SECRET, bad)
+        with pytest.raises(tokens.InvalidToken):
+            tokens.verify_token(SECRET, bad)
 
 
 def test_test_send_to_any_address(factory, workspace):
-    rendered = m.Rendered("2026-06", "June issue", HTML, TEXT)
-    proof = m.MessageFactory._from_rendered(load_settings(workspace), rendered, SECRET, test=True)
+    rendered = Rendered("2026-06", "June issue", HTML, TEXT)
+    proof = MessageFactory.for_rendered(load_settings(workspace), rendered, SECRET, test=True)
     out = proof.build("Editor@Elsewhere.example.net")
     msg, _ = assert_good_message(out.data, "Editor@elsewhere.example.net")
     assert msg["Subject"] == "[TEST] June issue"
@@ -128,13 +133,13 @@ def test_header_injection_is_refused(factory, workspace):
         factory.build(subscriber(name="Ana\r\nBcc: victim@example.com"))
     with pytest.raises(DeliveryError, match="contains <, > or @"):
         factory.build(subscriber(name="Eve <eve@evil.example>, Bob"))
-    rendered = m.Rendered("2026-06", "Subject\nBcc: victim@example.com", HTML, TEXT)
-    bad = m.MessageFactory._from_rendered(load_settings(workspace), rendered, SECRET)
+    rendered = Rendered("2026-06", "Subject\nBcc: victim@example.com", HTML, TEXT)
+    bad = MessageFactory.for_rendered(load_settings(workspace), rendered, SECRET)
     with pytest.raises(DeliveryError, match="refusing the Subject header"):
         bad.build(subscriber())
 
 
-def compare_with_reference(factory: m.MessageFactory, who: Subscriber) -> None:
+def compare_with_reference(factory: MessageFactory, who: Subscriber) -> None:
     parts = factory.parts(who)
     fast = parse(factory.serialise(parts))
     slow = parse(factory.reference_message(parts).as_bytes())
@@ -167,8 +172,8 @@ def test_fast_path_matches_for_any_name_address_and_body(factory, name, email, b
         email = normalise_address(email)
     except ValueError:
         assume(False)
-    rendered = m.Rendered("2026-06", "Subject = ü", HTML + body, body + TEXT + body)
-    fresh = m.MessageFactory._from_rendered(factory.settings, rendered, SECRET)
+    rendered = Rendered("2026-06", "Subject = ü", HTML + body, body + TEXT + body)
+    fresh = MessageFactory.for_rendered(factory.settings, rendered, SECRET)
     who = subscriber(email=email, name=name)
     compare_with_reference(fresh, who)
     body = fresh.build(who).data.split(b"\r\n\r\n", 1)[1]
@@ -176,15 +181,15 @@ def test_fast_path_matches_for_any_name_address_and_body(factory, name, email, b
 
 
 def test_signing_secret_from_the_environment(monkeypatch):
-    monkeypatch.delenv(m.SECRET_ENV, raising=False)
+    monkeypatch.delenv(tokens.SECRET_ENV, raising=False)
     with pytest.raises(ConfigError, match="NEWSLETTER_SECRET is not set"):
-        m.signing_secret(dev_ok=False)
-    assert m.signing_secret(dev_ok=True) == (m.DEV_SECRET, True)
-    monkeypatch.setenv(m.SECRET_ENV, "short")
+        tokens.signing_secret(dev_ok=False)
+    assert tokens.signing_secret(dev_ok=True) == (tokens.DEV_SECRET, True)
+    monkeypatch.setenv(tokens.SECRET_ENV, "short")
     with pytest.raises(ConfigError, match="too short"):
-        m.signing_secret(dev_ok=True)
-    monkeypatch.setenv(m.SECRET_ENV, "a-long-enough-random-secret")
-    assert m.signing_secret(dev_ok=False) == (b"a-long-enough-random-secret", False)
+        tokens.signing_secret(dev_ok=True)
+    monkeypatch.setenv(tokens.SECRET_ENV, "a-long-enough-random-secret")
+    assert tokens.signing_secret(dev_ok=False) == (b"a-long-enough-random-secret", False)
 
 
 def test_dkim_signature_covers_list_unsubscribe_and_verifies(workspace):
@@ -212,10 +217,8 @@ def test_dkim_signature_covers_list_unsubscribe_and_verifies(workspace):
     def dns(name, timeout=5):
         return record if name == b"news._domainkey.msresearch.example.org." else None
 
-    rendered = m.Rendered("2026-06", "June", HTML, TEXT)
-    data = (
-        m.MessageFactory._from_rendered(load_settings(workspace), rendered, SECRET).build(subscriber()).data
-    )
+    rendered = Rendered("2026-06", "June", HTML, TEXT)
+    data = MessageFactory.for_rendered(load_settings(workspace), rendered, SECRET).build(subscriber()).data
     assert data.startswith(b"DKIM-Signature:")
     signed_headers = parse(data)["DKIM-Signature"]
     assert "list-unsubscribe:list-unsubscribe-post" in "".join(signed_headers.split()).lower()
@@ -239,7 +242,7 @@ def test_factory_renders_once_per_distinct_set_of_sections(workspace):
         intro="A note from the editor.",
         sections=(Section("Diagnosis and monitoring", (may[0],)), Section("More research", tuple(may[1:]))),
     )
-    factory = m.MessageFactory(load_settings(workspace), issue, summaries, SECRET)
+    factory = MessageFactory.for_issue(load_settings(workspace), issue, summaries, SECRET)
     everyone = factory.build(subscriber())
     again = factory.build(subscriber(email="dev.patel@example.org", name="Dev Patel"))
     picky = factory.build(subscriber(email="ben@example.org", topics=["Diagnosis and monitoring"]))
@@ -261,7 +264,7 @@ def test_encoded_pieces_stay_within_76_octets_and_decode_exactly(tail):
 
     for n in range(60, 160):
         body = "a" * n + tail + "__NL_NAME__" + "b" * n + tail + "__NL_EMAIL__\n"
-        template = m.QpTemplate.of(body)
+        template = QpTemplate.of(body)
         values = {"__NL_NAME__": "Zoë = Ångström " * 6, "__NL_EMAIL__": "x@example.com"}
         encoded = template.fill(values)
         assert max(len(line) for line in encoded.split(b"\r\n")) <= 76, n

@@ -7,8 +7,8 @@ from email import message_from_bytes, policy
 from message_helpers import tiny_factory
 
 from newsletter.providers import open_provider
+from newsletter.store.audience import load_audience
 from newsletter.store.config import load_settings
-from newsletter.store.subscribers import load_audience
 
 
 def test_one_eml_per_subscriber_and_a_rerun_overwrites(workspace):

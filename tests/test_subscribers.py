@@ -11,9 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsletter.cli import cli
+from newsletter.compose.reader import sections_for
 from newsletter.errors import ContentError
 from newsletter.store import subscribers
+from newsletter.store.addresses import normalise_address, plain_address
+from newsletter.store.audience import AudienceTally, iter_audience, load_audience
 from newsletter.store.models import Issue, Section, Summary
+from newsletter.store.subscriber_files import is_suppressed, suppressed_addresses
 from newsletter.store.topics import load_taxonomy
 
 HEADER = "email,name,topics,status,subscribed_at\n"
@@ -26,7 +30,7 @@ def write(workspace: Path, name: str, text: str, bom: bool = False) -> Path:
 
 
 def test_sample_list_loads(workspace):
-    audience = subscribers.load_audience(workspace)
+    audience = load_audience(workspace)
     emails = [s.email for s in audience.recipients]
     assert "frank.former@example.org" not in emails  # unsubscribed and suppressed
     assert "chloe.lefevre@example.com" in emails
@@ -46,7 +50,7 @@ def test_bad_rows_are_reported_with_file_line_and_reason(empty_workspace):
         + 'evil@example.com,"Eve <eve@evil.example>, Bob",,subscribed,2026-01-01\n',
     )
     with pytest.raises(ContentError) as caught:
-        subscribers.load_audience(empty_workspace, ["readers"])
+        load_audience(empty_workspace, ["readers"])
     message = caught.value.message
     assert "subscribers/readers.csv:3: 'not-an-address' is not a valid email address" in message
     assert "subscribers/readers.csv:4: unknown status 'maybe'" in message
@@ -54,7 +58,7 @@ def test_bad_rows_are_reported_with_file_line_and_reason(empty_workspace):
     assert "subscribers/readers.csv:6: the name" in message
     assert "--skip-invalid" in message
 
-    audience = subscribers.load_audience(empty_workspace, ["readers"], skip_invalid=True)
+    audience = load_audience(empty_workspace, ["readers"], skip_invalid=True)
     assert [s.email for s in audience.recipients] == ["ok@example.com"]
     assert len(audience.invalid) == 4
 
@@ -69,7 +73,7 @@ def test_bom_mixed_case_duplicates_and_semicolon_topics(empty_workspace):
         bom=True,
     )
     write(empty_workspace, "clinicians.csv", HEADER + "ANA@example.com,Dr Ana,,subscribed,2026-01-03\n")
-    audience = subscribers.load_audience(empty_workspace, ["readers", "clinicians"])
+    audience = load_audience(empty_workspace, ["readers", "clinicians"])
     assert len(audience.recipients) == 1
     ana = audience.recipients[0]
     assert ana.email == "Ana@example.com"  # normalised: the domain lower-cased
@@ -80,7 +84,7 @@ def test_bom_mixed_case_duplicates_and_semicolon_topics(empty_workspace):
 def test_an_unsubscribed_row_anywhere_wins_over_a_subscribed_one(empty_workspace):
     write(empty_workspace, "a.csv", HEADER + "bo@example.com,Bo,,subscribed,\n")
     write(empty_workspace, "b.csv", HEADER + "BO@example.com,Bo,,unsubscribed,\n")
-    audience = subscribers.load_audience(empty_workspace)
+    audience = load_audience(empty_workspace)
     assert audience.recipients == []
     assert audience.unsubscribed == 1
 
@@ -88,15 +92,15 @@ def test_an_unsubscribed_row_anywhere_wins_over_a_subscribed_one(empty_workspace
 def test_suppression_list_wins_over_every_list(empty_workspace):
     write(empty_workspace, "readers.csv", HEADER + "cy@example.com,Cy,,subscribed,\n")
     write(empty_workspace, "suppressed.csv", "email,reason,date\nCY@EXAMPLE.COM,complaint,2026-01-01\n")
-    audience = subscribers.load_audience(empty_workspace)
+    audience = load_audience(empty_workspace)
     assert audience.recipients == []
     assert audience.suppressed == 1
-    assert subscribers.is_suppressed(empty_workspace, "cy@example.com")
+    assert is_suppressed(empty_workspace, "cy@example.com")
 
 
 def test_unknown_list_names_the_lists_there_are(workspace):
     with pytest.raises(ContentError, match=r"no list named nope \(lists here: readers\)"):
-        subscribers.load_audience(workspace, ["nope"])
+        load_audience(workspace, ["nope"])
 
 
 def test_unsubscribe_keeps_the_row_and_suppresses(workspace):
@@ -104,7 +108,7 @@ def test_unsubscribe_keeps_the_row_and_suppresses(workspace):
     assert changed == ["readers"]
     text = (workspace / "subscribers" / "readers.csv").read_text()
     assert "ana.reader@example.com,Ana Reader,,unsubscribed,2025-11-03" in text
-    assert subscribers.is_suppressed(workspace, "ana.reader@example.com")
+    assert is_suppressed(workspace, "ana.reader@example.com")
     suppressed = (workspace / "subscribers" / "suppressed.csv").read_text()
     assert suppressed.count("ana.reader@example.com") == 1
     subscribers.unsubscribe(workspace, "ana.reader@example.com", "again")  # idempotent
@@ -115,7 +119,7 @@ def test_unsubscribe_keeps_the_row_and_suppresses(workspace):
 def test_mark_bounced(workspace):
     subscribers.mark_bounced(workspace, "dev.patel@example.org", "550 no such user")
     assert "dev.patel@example.org,Dev Patel,,bounced" in (workspace / "subscribers/readers.csv").read_text()
-    assert subscribers.suppressed_addresses(workspace)["dev.patel@example.org"] == "bounced: 550 no such user"
+    assert suppressed_addresses(workspace)["dev.patel@example.org"] == "bounced: 550 no such user"
 
 
 def _issue() -> Issue:
@@ -148,16 +152,14 @@ def test_sections_follow_preferences_in_the_issue_order(workspace):
     }
     issue = _issue()
     # A tag from the taxonomy picks its section; a title picks itself; order is the issue's.
-    assert subscribers.sections_for(("EAE", "microglia"), issue, summaries, taxonomy) == (
+    assert sections_for(("EAE", "microglia"), issue, summaries, taxonomy) == (
         "Immune cells and inflammation",
         "More research",
     )
-    assert subscribers.sections_for(("gut and microbiome",), issue, summaries, taxonomy) == (
-        "Gut and microbiome",
-    )
+    assert sections_for(("gut and microbiome",), issue, summaries, taxonomy) == ("Gut and microbiome",)
     # Nothing matches, or no preferences: the full issue.
-    assert subscribers.sections_for(("Pregnancy",), issue, summaries, taxonomy) is None
-    assert subscribers.sections_for((), issue, summaries, taxonomy) is None
+    assert sections_for(("Pregnancy",), issue, summaries, taxonomy) is None
+    assert sections_for((), issue, summaries, taxonomy) is None
 
 
 def test_cli_import_reports_added_updated_invalid_duplicates(workspace, tmp_path):
@@ -238,16 +240,16 @@ def email_validator_verdict(value: str) -> tuple[str, str]:
 @given(addresses())
 def test_the_quick_path_for_plain_addresses_gives_email_validators_own_verdict(value):
     try:
-        ours = ("valid", subscribers.normalise_address(value))
+        ours = ("valid", normalise_address(value))
     except ValueError as exc:
         ours = ("invalid", str(exc))
     assert ours == email_validator_verdict(value)
 
 
 def test_plain_addresses_take_the_quick_path():
-    assert subscribers._plain_address("Ana.Reader@Example.COM") == "Ana.Reader@example.com"
-    assert subscribers._plain_address("Postmaster@example.org") == "postmaster@example.org"
-    assert subscribers._plain_address('"quoted"@example.org') is None  # left to email-validator
+    assert plain_address("Ana.Reader@Example.COM") == "Ana.Reader@example.com"
+    assert plain_address("Postmaster@example.org") == "postmaster@example.org"
+    assert plain_address('"quoted"@example.org') is None  # left to email-validator
 
 
 def test_a_row_that_is_not_utf8_is_reported_with_its_line(empty_workspace):
@@ -256,7 +258,7 @@ def test_a_row_that_is_not_utf8_is_reported_with_its_line(empty_workspace):
         f.write(b"ok2@example.com,Ok,,subscribed,\nzo\xe9@example.com,Zo\xe9,,subscribed,\n")
 
     with pytest.raises(ContentError) as caught:
-        subscribers.load_audience(empty_workspace)
+        load_audience(empty_workspace)
 
     assert caught.value.message.startswith("subscribers/readers.csv:4: not UTF-8 text (invalid continuation")
 
@@ -266,9 +268,9 @@ def test_the_audience_streams_with_its_counts_and_lists_at_most_20_invalid_rows(
     rows += [f"bad{n},Bad,,subscribed,\n" for n in range(22)]
     rows += ["R1@EXAMPLE.com,Again,,subscribed,\n", "r2@example.com,Gone,,unsubscribed,\n"]
     write(empty_workspace, "readers.csv", HEADER + "".join(rows))
-    tally = subscribers.AudienceTally()
+    tally = AudienceTally()
 
-    stream = subscribers.iter_audience(empty_workspace, ["readers"], tally, skip_invalid=True)
+    stream = iter_audience(empty_workspace, ["readers"], tally, skip_invalid=True)
     first = next(stream)
     rest = list(stream)
 
@@ -283,4 +285,4 @@ def test_the_audience_streams_with_its_counts_and_lists_at_most_20_invalid_rows(
     )
     assert message.splitlines()[-1] == "  - ... and 2 more"
     with pytest.raises(ContentError, match="has 22 invalid rows"):
-        list(subscribers.iter_audience(empty_workspace, ["readers"]))
+        list(iter_audience(empty_workspace, ["readers"]))

@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.mail.message import make_token
-from newsletter.store import subscribers
+from newsletter.mail.tokens import make_token
+from newsletter.store import subscriber_files as subscribers
+from newsletter.store.audience import load_audience
 from newsletter.web.unsubscribe import UnsubscribeApp, make_unsubscribe_server
 
 SECRET = b"test-secret-0123456789abcdef"
@@ -98,7 +99,7 @@ def test_two_concurrent_unsubscribes_both_land(endpoint, workspace):
     assert results == [200] * 4
     suppressed = subscribers.suppressed_addresses(workspace)
     assert all(p in suppressed for p in people)
-    audience = subscribers.load_audience(workspace)
+    audience = load_audience(workspace)
     assert [s.email for s in audience.recipients] == ["ben.caregiver@example.org"]
 
 

@@ -481,11 +481,13 @@ class SuppressionWatch:
     """
 
     def __init__(self, workspace):
-        from newsletter.store import subscribers
+        from newsletter.store import subscriber_files
+        from newsletter.store.addresses import address_key
 
-        self._subscribers = subscribers
+        self._subscribers = subscriber_files
+        self._address_key = address_key
         self.workspace = workspace
-        self.path = workspace / subscribers.SUBSCRIBERS_DIR / subscribers.SUPPRESSED_FILE
+        self.path = workspace / subscriber_files.SUBSCRIBERS_DIR / subscriber_files.SUPPRESSED_FILE
         self._key: tuple | None = ()
         self._addresses: set[str] = set()
         self._lock = threading.Lock()
@@ -500,7 +502,7 @@ class SuppressionWatch:
             if key != self._key:
                 found = self._subscribers.suppressed_addresses(self.workspace) if key else {}
                 self._addresses, self._key = set(found), key
-            return self._subscribers.address_key(email) in self._addresses
+            return self._address_key(email) in self._addresses
 
 
 def _spec(settings, request_provider: str | None) -> str:
@@ -514,10 +516,10 @@ def _open_provider(spec: str, settings) -> Provider:
 
 
 def _signing_secret(provider: Provider, echo: Callable[[str], None]) -> bytes:
-    from newsletter.mail import message
+    from newsletter.mail.tokens import signing_secret
 
     # Only the outbox, which reaches nobody, may sign with the development key.
-    secret, development = message.signing_secret(dev_ok=provider.name == "outbox")
+    secret, development = signing_secret(dev_ok=provider.name == "outbox")
     if development:
         echo("note: NEWSLETTER_SECRET is not set; the outbox uses the development key for unsubscribe links")
     return secret
@@ -534,7 +536,7 @@ def _load_ready_issue(settings, issue_id: str):
 
 
 def _subscriber(row: lg.RecipientRow):
-    from newsletter.store.subscribers import Subscriber
+    from newsletter.store.subscriber_files import Subscriber
 
     return Subscriber(row.email, row.name, row.topics, "subscribed", row.subscribed_at, row.list_name)
 
@@ -552,8 +554,9 @@ def send_issue(
     (memory stays flat whatever the list size); a later `send` of the same issue resumes that run,
     adds nobody who subscribed since, and never resends `sent`.
     """
-    from newsletter.mail import message
+    from newsletter.mail.factory import MessageFactory
     from newsletter.store import subscribers
+    from newsletter.store.audience import iter_audience
 
     workspace = settings.workspace
     issue, summaries = _load_ready_issue(settings, request.issue_id)
@@ -599,15 +602,13 @@ def send_issue(
                     issue.summary_ids,
                     (
                         lg.NewRecipient(s.email, s.list_name, s.name, s.topics, s.subscribed_at)
-                        for s in subscribers.iter_audience(
-                            workspace, lists, skip_invalid=request.skip_invalid
-                        )
+                        for s in iter_audience(workspace, lists, skip_invalid=request.skip_invalid)
                     ),
                 )
                 if added != plan.audience:
                     echo(f"note: the lists changed since the plan; the run starts with {added} recipients")
             _report_unknown(ledger, issue.id, request.resend_unknown, echo)
-            factory = message.MessageFactory(settings, issue, summaries, secret)
+            factory = MessageFactory.for_issue(settings, issue, summaries, secret)
             engine = Engine(
                 ledger,
                 issue.id,
@@ -635,10 +636,10 @@ def _plan(ledger: lg.Ledger, settings, issue, lists, request: SendRequest, how: 
     current subscriber is looked up in the run, page by page, to count who joined since it started.
     Invalid rows raise ContentError here unless `--skip-invalid`.
     """
-    from newsletter.store import subscribers
+    from newsletter.store.audience import AudienceTally, iter_audience
 
-    tally = subscribers.AudienceTally()
-    audience = subscribers.iter_audience(settings.workspace, lists, tally, request.skip_invalid)
+    tally = AudienceTally()
+    audience = iter_audience(settings.workspace, lists, tally, request.skip_invalid)
     resuming = ledger.run(issue.id) is not None
     if resuming:
         in_run = ledger.count_known(issue.id, (s.email for s in audience))
@@ -713,14 +714,14 @@ def send_test(
 
     Returns the exit code: 0 if every proof was accepted.
     """
-    from newsletter.mail import message
+    from newsletter.mail.factory import MessageFactory
 
     issue, summaries = _load_ready_issue(settings, issue_id)
     connection = _open_provider(_spec(settings, provider), settings)  # connects on the first send
     failed = 0
     try:
         secret = _signing_secret(connection, echo)
-        factory = message.MessageFactory(settings, issue, summaries, secret, test=True)
+        factory = MessageFactory.for_issue(settings, issue, summaries, secret, test=True)
         messages = [factory.build(address) for address in addresses]  # a bad address fails before any send
         for outgoing in messages:
             result = connection.send(outgoing)

@@ -7,9 +7,8 @@ from datetime import date, datetime
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
+from newsletter.store.addresses import is_valid_address
 from newsletter.store.fileio import YamlDocument
-
-_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 
 
 class Problems:
@@ -46,7 +45,7 @@ def https_url(value: Any) -> TypeGuard[str]:
 
 
 def email_address(value: Any) -> TypeGuard[str]:
-    return isinstance(value, str) and bool(_ADDRESS.match(value))
+    return isinstance(value, str) and is_valid_address(value)  # the same rule as a subscriber's address
 
 
 def parse_date(value: Any) -> date | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
 from newsletter import check, render
+from newsletter.check.findings import GMAIL_CLIP_BYTES
 from newsletter.delivery.history import sent_record
 from newsletter.errors import NewsletterError
 from newsletter.store.config import load_settings
@@ -175,7 +176,7 @@ def preview_page(state: PreviewState, issue_id: str) -> str:
         return error_page(state, issue_id)
     sample = report.sample
     size_kb = report.html_bytes / 1024
-    clip_kb = check.GMAIL_CLIP_BYTES // 1024
+    clip_kb = GMAIL_CLIP_BYTES // 1024
     frame = (
         '<figure><figcaption>{caption}</figcaption><iframe title="{caption}" src="{src}" width="{w}">'
         "</iframe></figure>"

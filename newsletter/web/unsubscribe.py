@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, quote
 from wsgiref.simple_server import WSGIServer
 
 from newsletter.errors import DeliveryError
-from newsletter.mail.message import InvalidToken, signing_secret, verify_token
+from newsletter.mail.tokens import InvalidToken, signing_secret, verify_token
 from newsletter.store.config import Settings
 from newsletter.store.subscribers import unsubscribe
 from newsletter.web.localhttp import make_wsgi_server, serve_until_interrupted

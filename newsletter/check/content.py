@@ -1,0 +1,103 @@
+"""Findings on the summaries an issue carries: what a careful reader of medical research would miss."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from datetime import date
+
+from newsletter.check.findings import Finding, Severity
+from newsletter.check.issue import field_findings
+from newsletter.store.models import Summary
+
+URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+# The fields an editor (or the importer, for the editor to check) writes in a summary file.
+EDITOR_FIELDS = ("title", "journal", "takeaway", "found", "who_should_care", "considerations", "teaser")
+# Where run-together tags meet: lower then upper ("diseaseBrain"), or an upper-case run then a
+# capitalised word ("Vitamin DRelapses"); "BAMs" or "DMTs" end in one lower-case letter and pass.
+_GLUED = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z]{2})")
+
+
+def summary_findings(summary: Summary, today: date, vocabulary: Collection[str] = ()) -> list[Finding]:
+    """What is wrong with one summary; `vocabulary` holds the known tags, casefolded."""
+    where = f"summaries/{summary.id}.yaml"
+    found: list[Finding] = []
+    shown = summary.takeaway or summary.teaser
+    if not shown:
+        # The email falls back to the site's teaser blurb (render.card), else shows only the title.
+        found.append(
+            Finding(
+                Severity.WARNING if summary.is_teaser else Severity.ERROR,
+                "no takeaway, so the email shows only the title",
+                f"{where} (takeaway)",
+                "add a one- or two-sentence takeaway",
+            )
+        )
+    elif not summary.takeaway:
+        # A teaser needs only what the email shows of it (title, link, blurb); a full summary more.
+        found.append(
+            Finding(
+                Severity.NOTE if summary.is_teaser else Severity.ERROR,
+                "no takeaway, so the email shows the site's short teaser, cut to a word",
+                f"{where} (takeaway)",
+                "add a one- or two-sentence takeaway",
+            )
+        )
+    if not summary.is_teaser and not summary.considerations:
+        found.append(
+            Finding(
+                Severity.ERROR,
+                "a full summary without its considerations; readers of research need its limits",
+                f"{where} (considerations)",
+                "add the study's important considerations from the site's page",
+            )
+        )
+    for field_name in EDITOR_FIELDS:
+        value = getattr(summary, field_name) or ""
+        found += field_findings(value, field_name, f"{where} ({field_name})")
+    for field_name in ("url", *EDITOR_FIELDS):
+        value = getattr(summary, field_name) or ""
+        for url in URL.findall(value):
+            if not url.lower().startswith("https://"):
+                found.append(
+                    Finding(
+                        Severity.ERROR,
+                        f"the link {url} is not https",
+                        f"{where} ({field_name})",
+                        "use the https address",
+                    )
+                )
+    found += _tag_findings(summary, vocabulary, where)
+    if summary.published > today:
+        found.append(
+            Finding(
+                Severity.ERROR,
+                f"published {summary.published} is in the future (today is {today})",
+                f"{where} (published)",
+                "correct the date from the site's page",
+            )
+        )
+    return found
+
+
+def glued_parts(tag: str) -> list[str]:
+    """A tag split where run-together tags meet; one part when it does not look glued."""
+    return [part.strip() for part in _GLUED.split(tag) if part.strip()]
+
+
+def _tag_findings(summary: Summary, vocabulary: Collection[str], where: str) -> list[Finding]:
+    found: list[Finding] = []
+    for tag in summary.topics:
+        found += field_findings(tag, "topics", f"{where} (topics)")
+        parts = glued_parts(tag)
+        if len(parts) > 1 and tag.casefold() not in vocabulary:
+            found.append(
+                Finding(
+                    Severity.WARNING,
+                    f"the topic tag {tag!r} looks like several tags run together",
+                    f"{where} (topics)",
+                    f"write them as separate tags, e.g. [{', '.join(parts)}], or add {tag!r} to "
+                    "topics.yaml if it is one tag",
+                )
+            )
+    return found

@@ -1,0 +1,168 @@
+"""Findings on the issue as assembled: its editor-written lines, its items, what the loader refused."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from newsletter.check.fields import control_characters, placeholders
+from newsletter.check.findings import Finding, Severity
+from newsletter.compose.draft import suggest_subject
+from newsletter.compose.ready import SUBJECT_ADVICE
+from newsletter.compose.select import DraftSection
+from newsletter.errors import NewsletterError
+from newsletter.store.fileio import YamlDocument
+from newsletter.store.models import Issue, Summary
+
+SUBJECT_MAX = SUBJECT_ADVICE  # most inboxes cut the subject near here, on phones sooner
+_MORE = re.compile(r" \+ (\d+) more\Z")
+
+
+def issue_findings(
+    issue: Issue,
+    summaries: Mapping[str, Summary],
+    doc: YamlDocument,
+    intro_todo: str,
+    carried: Mapping[str, str | None] | None = None,
+) -> list[Finding]:
+    """What is wrong with the issue as assembled and loaded (so each item has its summary).
+
+    `carried` maps a summary id to the earlier issue that already sent it (None: only the delivery
+    ledger records it, see `compose.draft.carried_before`); `doc` is the issue's YAML, for line numbers.
+    """
+    found: list[Finding] = []
+    carried = carried or {}
+
+    def add(severity: Severity, keys: tuple, what: str, fix: str) -> None:
+        found.append(Finding(severity, what, doc.where(*keys), fix))
+
+    intro_todo_left = not issue.intro.strip() or intro_todo.strip() in issue.intro
+    if intro_todo_left:
+        add(
+            Severity.ERROR,
+            ("intro",),
+            "the intro is still the TODO text",
+            "write a short note from the editor",
+        )
+    for keys, value in _editor_fields(issue):
+        found += field_findings(value, ".".join(str(k) for k in keys), doc.where(*keys), intro_todo_left)
+    if is_suggested_subject(issue.subject, [summaries[sid] for sid in issue.summary_ids if sid in summaries]):
+        add(
+            Severity.ERROR,
+            ("subject",),
+            "the subject is still the one new-issue suggested",
+            "write a subject for readers: what is new, most important words first",
+        )
+    if len(issue.subject) > SUBJECT_MAX:
+        add(
+            Severity.WARNING,
+            ("subject",),
+            f"the subject is {len(issue.subject)} characters; inboxes cut it near {SUBJECT_MAX}",
+            "shorten it, most important words first",
+        )
+    if not issue.preheader.strip():
+        add(
+            Severity.WARNING,
+            ("preheader",),
+            "the preheader is missing, so inboxes show the email's first words instead",
+            "write one line that follows on from the subject",
+        )
+    # An empty section, a summary twice or one missing from the store: the loader refuses those
+    # (`issues.load_issue_content`), and `check_issue` reports its refusal as findings.
+    for s_index, section in enumerate(issue.sections):
+        for i_index, sid in enumerate(section.items):
+            keys = ("sections", s_index, "items", i_index)
+            summary = summaries[sid]
+            if not issue.since <= summary.published <= issue.until:
+                add(
+                    Severity.WARNING,
+                    keys,
+                    f"summary {sid} was published {summary.published}, outside the issue's window "
+                    f"{issue.since}..{issue.until}",
+                    "check the date, or move it to the issue of its month",
+                )
+            if sid in carried:
+                earlier = carried[sid] or "recorded only in the delivery ledger"
+                add(
+                    Severity.WARNING,
+                    keys,
+                    f"summary {sid} was carried by an earlier issue ({earlier})",
+                    "remove it unless repeating it is on purpose",
+                )
+            if summary.needs_review:
+                missing = f" (guessed: {', '.join(summary.missing_fields)})" if summary.missing_fields else ""
+                add(
+                    Severity.ERROR,
+                    keys,
+                    f"summary {sid} is marked needs_review{missing}",
+                    f"check summaries/{sid}.yaml against the site, then remove needs_review",
+                )
+    return found
+
+
+def _editor_fields(issue: Issue) -> list[tuple[tuple, str]]:
+    """(key path in the issue file, value) of every line the editor writes."""
+    fields: list[tuple[tuple, str]] = [
+        (("title",), issue.title),
+        (("subject",), issue.subject),
+        (("preheader",), issue.preheader),
+        (("intro",), issue.intro),
+    ]
+    fields += [(("sections", i, "title"), s.title) for i, s in enumerate(issue.sections)]
+    return fields
+
+
+def field_findings(value: str, field: str, where: str, skip_placeholders: bool = False) -> list[Finding]:
+    """Control characters and placeholder text in one editor-written field."""
+    found: list[Finding] = []
+    controls = control_characters(value)
+    if controls:
+        found.append(
+            Finding(
+                Severity.ERROR,
+                f"the {field} contains control characters ({', '.join(controls)})",
+                where,
+                "delete them; they corrupt the email's headers, the archive and the feed",
+            )
+        )
+    words = [] if skip_placeholders else placeholders(value)
+    if words:
+        found.append(
+            Finding(
+                Severity.ERROR,
+                f"the {field} still has placeholder text ({', '.join(words)})",
+                where,
+                "write the real text",
+            )
+        )
+    return found
+
+
+def is_suggested_subject(subject: str, items: list[Summary]) -> bool:
+    """Whether the subject is one `new-issue` would suggest for a lead summary of this issue.
+
+    The suggestion is a study's title, shortened, plus "+ N more"; the editor may have removed
+    items since, so N is taken from the subject and each summary is tried as the lead.
+    """
+    match = _MORE.search(subject)
+    more = int(match.group(1)) if match else 0
+    for lead in items:
+        section = DraftSection("", (lead,) * (more + 1), teasers_only=False)
+        if suggest_subject((section,)) == subject:
+            return True
+    return False
+
+
+def loader_findings(error: NewsletterError) -> list[Finding]:
+    """A file the loaders refuse (an empty section, a summary twice, a missing one) as findings."""
+    lines = [line.strip().removeprefix("- ") for line in error.message.splitlines()]
+    items = [line for line in lines[1:] if line] if len(lines) > 1 else lines
+    findings = []
+    for item in items:
+        where, _, what = item.partition(": ")
+        if not what:
+            where, what = "issue", item
+        findings.append(
+            Finding(Severity.ERROR, what, where, "edit the file as the message says, then check again")
+        )
+    return findings

@@ -1,0 +1,87 @@
+"""The signing key and the unsubscribe token: who may be unsubscribed, provably, without a database.
+
+The token names the list and the address and carries an HMAC-SHA256 over both with the key from
+NEWSLETTER_SECRET, so the endpoint knows whom to suppress and nobody can forge one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+
+from newsletter.errors import ConfigError
+from newsletter.store.addresses import address_key
+
+SECRET_ENV = "NEWSLETTER_SECRET"
+# Used only by the outbox, and said so: links signed with it are for looking at, not for sending.
+DEV_SECRET = b"newsletter-development-key: NOT SECRET, outbox only"
+MIN_SECRET_LENGTH = 16
+
+
+def signing_secret(dev_ok: bool) -> tuple[bytes, bool]:
+    """The key that signs unsubscribe links, and whether it is the development key.
+
+    Real mail needs NEWSLETTER_SECRET: a link signed with a published key would let anyone
+    unsubscribe anyone. The outbox (dev_ok) may fall back to a clearly labelled development key.
+    """
+    value = os.environ.get(SECRET_ENV, "")
+    if value:
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"{SECRET_ENV} is too short ({len(value)} characters); use at least {MIN_SECRET_LENGTH}, "
+                "e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value.encode("utf-8"), False
+    if dev_ok:
+        return DEV_SECRET, True
+    raise ConfigError(
+        f"{SECRET_ENV} is not set: it signs the unsubscribe links and real mail cannot go without it; "
+        "set it to a long random value, e.g. export "
+        f"{SECRET_ENV}=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    )
+
+
+class InvalidToken(ValueError):
+    """An unsubscribe token that is malformed or not signed with our key."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _token_mac(secret: bytes, list_id: str, key: str) -> bytes:
+    # The NUL separator keeps ("a.b", "c@d") and ("a.bc", "@d") from signing the same bytes.
+    return hmac.new(
+        secret, b"unsubscribe\0" + list_id.encode() + b"\0" + key.encode(), hashlib.sha256
+    ).digest()
+
+
+def make_token(secret: bytes, list_id: str, email: str) -> str:
+    """A URL-safe token naming the list and the (casefolded) address, signed with HMAC-SHA256."""
+    key = address_key(email)
+    payload = _b64(f"{list_id}\0{key}".encode())
+    return f"{payload}.{_b64(_token_mac(secret, list_id, key))}"
+
+
+def verify_token(secret: bytes, token: str) -> tuple[str, str]:
+    """(list_id, email) from a token; InvalidToken if it is malformed or forged."""
+    payload, dot, mac = token.partition(".")
+    if not dot or not payload or not mac or len(token) > 2000:
+        raise InvalidToken("malformed token")
+    try:
+        list_id, nul, key = _unb64(payload).decode("utf-8").partition("\0")
+        given = _unb64(mac)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidToken("malformed token") from None
+    if not nul or not list_id or not key:
+        raise InvalidToken("malformed token")
+    if not hmac.compare_digest(given, _token_mac(secret, list_id, key)):
+        raise InvalidToken("the token's signature does not match")
+    return list_id, key
