@@ -34,10 +34,11 @@ TMPFS = Path("/dev/shm")
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
     parser.add_argument("--messages", type=int, default=10_000, help="Messages per variant per trial.")
     parser.add_argument("--trials", type=int, default=5, help="Interleaved trials (medians of these).")
-    parser.add_argument("--rss-sizes", default="10000,100000", help="List sizes for the peak-RSS runs ('' none).")
+    parser.add_argument("--rss-sizes", default="10000,100000", help="Sizes for the RSS runs ('': none).")
     parser.add_argument("--quick", action="store_true", help="1,000 messages, 5 trials, no RSS runs.")
     parser.add_argument("--ascii-names", action="store_true", help="All-ASCII names (default: 1 in 5 not).")
     parser.add_argument("--no-outbox", action="store_true", help="Leave out the outbox variants.")
@@ -136,7 +137,8 @@ def main() -> None:
         message = root / "message.eml"
         message.write_bytes(data)
         print(machine_line())
-        print(f"sample issue message: {len(data)} bytes ({len(data) / 1000:.1f} kB); workspaces on {filesystem_of(root)} ({root})")
+        print(f"sample issue message: {len(data)} bytes ({len(data) / 1000:.1f} kB)")
+        print(f"workspaces on {filesystem_of(root)} ({root})")
         print(f"{args.messages} messages per variant, {args.trials} interleaved trials", flush=True)
         runs: dict[str, list[SendRun]] = {}
         with smtp_sink() as port:

@@ -56,7 +56,7 @@ def smtp_sink() -> Iterator[int]:
 
 
 def bare_smtplib(port: int, data: bytes, threads: int, messages: int) -> float:
-    """Messages per second of plain smtplib.sendmail loops, one connection per thread, same bytes each time."""
+    """Messages/s of plain smtplib.sendmail loops, one connection per thread, the same bytes each time."""
     per_thread = max(1, messages // threads)
     errors: list[BaseException] = []
 
