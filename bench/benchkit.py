@@ -95,13 +95,15 @@ def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, grace: fl
 
 
 @contextlib.contextmanager
-def started(command: Sequence[str], **popen: object) -> Iterator[subprocess.Popen]:
+def started(
+    command: Sequence[str], stop_signal: int = signal.SIGTERM, **popen: object
+) -> Iterator[subprocess.Popen]:
     """A child process that is stopped (by its handle) however the block ends, Ctrl-C included."""
     process = subprocess.Popen(list(command), **popen)  # type: ignore[call-overload]
     try:
         yield process
     finally:
-        stop_process(process)
+        stop_process(process, stop_signal)
 
 
 def interleave(
