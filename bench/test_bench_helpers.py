@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,15 @@ def test_an_edit_puts_the_word_at_the_start_of_a_block_or_inline_value():
 
 def test_trials_rotate_the_order_so_no_variant_always_goes_first():
     order: list[str] = []
-    variants = {name: (lambda name=name: order.append(name) or 1.0) for name in "abc"}
-    results = interleave(variants, trials=3)
+
+    def variant(name: str) -> Callable[[], float]:
+        def run() -> float:
+            order.append(name)
+            return 1.0
+
+        return run
+
+    results = interleave({name: variant(name) for name in "abc"}, trials=3)
     assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
     assert results == {"a": [1.0] * 3, "b": [1.0] * 3, "c": [1.0] * 3}
 
