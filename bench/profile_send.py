@@ -131,6 +131,17 @@ def summarise(title: str, stacks: Counter, rate: int, messages: int, top: int) -
         print(f"  {n / total:6.1%}  {func} ({where})  {text[:60]}")
 
 
+def show(folder: Path, args: argparse.Namespace) -> None:
+    """Summarise the two recordings in `folder`; the workers do the sending, the main thread waits."""
+    for name, title in (
+        ("gil.txt", "the workers' time holding the interpreter lock (py-spy --gil)"),
+        ("wall.txt", f"the workers' wall time, waits included (py-spy --idle, {args.concurrency} workers)"),
+    ):
+        if (folder / name).is_file():
+            stacks = worker_stacks(parse_stacks((folder / name).read_text()))
+            summarise(title, stacks, args.rate, args.messages, args.top)
+
+
 def record(py_spy: str, command: list[str], out: Path, mode: str, rate: int) -> str:
     """Run the send under py-spy; returns the send's own output."""
     spy = [py_spy, "record", "--format", "raw", "-o", str(out), "--rate", str(rate), "--subprocesses"]
@@ -152,7 +163,11 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second.")
     parser.add_argument("--top", type=int, default=15, help="How many source lines to list.")
     parser.add_argument("--out", type=Path, help="Keep the raw stacks here (gil.txt, wall.txt).")
+    parser.add_argument("--show", type=Path, metavar="DIR", help="Only summarise the stacks kept in DIR.")
     args = parser.parse_args()
+    if args.show:
+        show(args.show, args)
+        return
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).is_file():
         raise SystemExit("py-spy not found: pip install py-spy")
@@ -173,15 +188,7 @@ def main() -> None:
                 print(
                     f"{mode} recording: {args.messages} messages, {speed:.0f} msg/s under py-spy", flush=True
                 )
-                stacks = parse_stacks((out / name).read_text())
-                if mode == "wall":
-                    stacks = Counter(
-                        {s: n for s, n in stacks.items() if any(f[0] in WORKER_ROOTS for f in s)}
-                    )
-                    title = f"worker wall time (py-spy --idle, {args.concurrency} workers)"
-                else:
-                    title = "time holding the interpreter lock (py-spy --gil, all threads)"
-                summarise(title, stacks, args.rate, args.messages, args.top)
+        show(out, args)
         if args.out:
             print(f"\nraw stacks kept in {out}/gil.txt and {out}/wall.txt")
 
