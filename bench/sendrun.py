@@ -1,0 +1,165 @@
+"""One `newsletter send` as a user runs it: a workspace with N subscribers, the send process, its figures.
+
+Each run gets a fresh copy of the workspace, so no ledger or outbox of an earlier run is resumed.
+The process reports its own peak RSS (VmHWM) as it exits; worker processes it starts, if any, are
+sampled while they run and their peaks added (an over-estimate: forked pages they share count twice).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchkit import SAMPLE_ISSUE, bench_env, copy_sample_workspace, entry_point, newsletter_command
+
+PEAK_MARK = "bench-peak-rss-kb"
+# The console script's function, with the process's own high-water RSS printed at exit as the last line.
+RUN_AND_REPORT_PEAK = """
+import atexit, importlib, re, sys
+def report():
+    status = open("/proc/self/status").read()
+    print("\\n{mark}", re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1), flush=True)
+atexit.register(report)
+sys.argv[0] = "newsletter"
+getattr(importlib.import_module("{module}"), "{function}")()
+"""
+# Names like the sample list's: one reader in five has a non-ASCII name (an encoded To header).
+NAMES = ("Ana Reader", "Ben Caregiver", "Chloé Lefèvre", "Dev Patel", "Erin Nurse")
+_PROGRESS = re.compile(r"(\d+)/(\d+)\s+sent (\d+)\b.*?\s([\d.]+)/s")
+_SENT_LINE = re.compile(r"Sent (\d+) in this run \(([\d.]+) s\)")
+
+
+@dataclass(frozen=True)
+class SendRun:
+    """The figures of one send: messages/s while sending, the whole process's wall time, peak memory."""
+
+    rate: float
+    wall: float
+    peak_mb: float
+    workers_mb: float = 0.0
+    workers: int = 0
+
+
+def make_workspace(dest: Path, subscribers: int, ascii_names: bool = False) -> Path:
+    """The sample workspace with its lists replaced by one list of `subscribers` readers."""
+    ws = copy_sample_workspace(dest)
+    folder = ws / "subscribers"
+    for old in folder.glob("*.csv"):
+        old.unlink()
+    with (folder / "readers.csv").open("w", encoding="utf-8") as out:
+        out.write("email,name,topics,status,subscribed_at\n")
+        for n in range(subscribers):
+            name = "Reader" if ascii_names else NAMES[n % len(NAMES)]
+            out.write(f"reader{n:06d}@example.org,{name} {n},,subscribed,2026-01-01\n")
+    (folder / "suppressed.csv").write_text("email,reason,date\n", encoding="utf-8")
+    return ws
+
+
+def send_command(ws: Path, provider: str, concurrency: int) -> list[str]:
+    module, function = entry_point()
+    code = RUN_AND_REPORT_PEAK.format(mark=PEAK_MARK, module=module, function=function)
+    return [
+        sys.executable, "-c", code, "-w", str(ws), "send", SAMPLE_ISSUE, "--provider", provider,
+        "--yes", "--rate", "1000000", "--concurrency", str(concurrency),
+    ]  # fmt: skip
+
+
+def one_message(scratch: Path) -> bytes:
+    """The bytes the product hands its provider for the first reader: what the bare loops send."""
+    ws = make_workspace(scratch / "one-message", 1)
+    command = [*newsletter_command(), "-w", str(ws), "send", SAMPLE_ISSUE, "--provider", "outbox", "--yes"]
+    done = subprocess.run(command, env=bench_env(), capture_output=True, text=True, timeout=120)
+    files = sorted((ws / "outbox").rglob("*.eml"))
+    if done.returncode != 0 or not files:
+        raise SystemExit(f"sending the sample issue to the outbox failed:\n{done.stdout}{done.stderr}")
+    data = files[0].read_bytes()
+    shutil.rmtree(ws)
+    return data
+
+
+def _descendants(pid: int) -> list[int]:
+    """Child processes (recursively) of `pid`, from /proc/<pid>/task/*/children."""
+    found, stack = [], [pid]
+    while stack:
+        parent = stack.pop()
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                kids = [int(k) for k in children.read_text().split()]
+            except OSError:
+                continue
+            found += kids
+            stack += kids
+    return found
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return int(match.group(1)) if match else 0
+
+
+class _WorkerPeaks(threading.Thread):
+    """Samples the peak RSS of the send's child processes (worker processes, if it uses any)."""
+
+    def __init__(self, pid: int, every: float = 0.2):
+        super().__init__(daemon=True)
+        self.pid, self.every = pid, every
+        self.peaks: dict[int, int] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.every):
+            for child in _descendants(self.pid):
+                self.peaks[child] = max(self.peaks.get(child, 0), _vm_hwm_kb(child))
+
+
+def parse_rate(output: str, expected: int, wall: float) -> float:
+    """Messages/s of the send itself, as the product reports it; the whole wall time if it does not."""
+    progress = _PROGRESS.findall(output)
+    if progress:
+        done, _total, sent, rate = progress[-1]
+        if int(sent) != expected:
+            raise SystemExit(f"the send sent {sent} of {expected}:\n{output[-3000:]}")
+        return float(rate)
+    sent_line = _SENT_LINE.search(output)
+    if sent_line and float(sent_line.group(2)) > 0:
+        return int(sent_line.group(1)) / float(sent_line.group(2))
+    return expected / wall
+
+
+def run_send(template: Path, scratch: Path, provider: str, concurrency: int, expected: int) -> SendRun:
+    """Copy `template` to a fresh workspace, send its issue through `provider`, and return the figures."""
+    ws = scratch / "run"
+    shutil.rmtree(ws, ignore_errors=True)
+    shutil.copytree(template, ws)
+    command = send_command(ws, provider, concurrency)
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=bench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    watcher = _WorkerPeaks(process.pid)
+    watcher.start()
+    try:
+        output, _ = process.communicate(timeout=3600)
+    finally:
+        watcher.done.set()
+        if process.poll() is None:
+            process.kill()  # by its own handle: never leave a send running after the benchmark stops
+            process.wait()
+        shutil.rmtree(ws, ignore_errors=True)
+    wall = time.perf_counter() - start
+    peak = re.search(rf"^{PEAK_MARK} (\d+)$", output, re.MULTILINE)
+    if process.returncode != 0 or not peak:
+        raise SystemExit(f"send through {provider} failed (exit {process.returncode}):\n{output[-3000:]}")
+    rate = parse_rate(output, expected, wall)
+    workers_kb = sum(watcher.peaks.values())
+    return SendRun(rate, wall, int(peak.group(1)) / 1024, workers_kb / 1024, len(watcher.peaks))
