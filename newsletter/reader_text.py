@@ -7,7 +7,9 @@ from collections.abc import Sequence
 
 # Words that end in a full stop without ending a sentence ("et al. (2024)", "e.g. MRI").
 # Not "MS": here it is the disease, and "people with MS." often ends a sentence.
-_ABBREVIATIONS = frozenset({"e.g", "i.e", "dr", "prof", "vs", "al", "approx", "fig", "cf", "ca", "mr", "mrs", "st"})
+_ABBREVIATIONS = frozenset(
+    {"e.g", "i.e", "dr", "prof", "vs", "al", "approx", "fig", "cf", "ca", "mr", "mrs", "st"}
+)
 _END = re.compile(r"[.!?…]+[)\"'”’]*")
 _TITLES = frozenset({"dr", "mr", "mrs", "ms", "mx", "miss", "prof", "sir", "dame", "rev", "nurse"})
 
@@ -100,7 +102,5 @@ def filtered_line(topics: Sequence[str], shown: int, total: int) -> str:
     """
     if not topics or shown >= total:
         return ""
-    return (
-        f"You chose {topic_list(topics)}, so this email has {shown} of this issue's "
-        f"{count_phrase(total)}."
-    )
+    chosen = topic_list(topics)
+    return f"You chose {chosen}, so this email has {shown} of this issue's {count_phrase(total)}."

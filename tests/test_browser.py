@@ -63,7 +63,11 @@ def email_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str
     built = render.build_issue(settings, ISSUE, root / "out")
     store = load_summaries(root)
     ids = load_issue(root, ISSUE).summary_ids
-    return built.out_dir / "email.html", [store[i].title for i in ids], sum(not store[i].is_teaser for i in ids)
+    return (
+        built.out_dir / "email.html",
+        [store[i].title for i in ids],
+        sum(not store[i].is_teaser for i in ids),
+    )
 
 
 def show(driver, path: Path, width: int) -> None:

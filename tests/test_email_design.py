@@ -67,7 +67,9 @@ def emails(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     variants = (
         Variant("standard"),
         Variant("large", large_text=True),
-        Variant("filtered", sections=("Gut and microbiome", "Diagnosis and monitoring"), topics=("Gut", "MRI")),
+        Variant(
+            "filtered", sections=("Gut and microbiome", "Diagnosis and monitoring"), topics=("Gut", "MRI")
+        ),
         Variant("logo", logo=logo),
     )
     paths = {v.name: write_variant(folder, settings, issue, summaries, v) for v in variants}
@@ -99,12 +101,21 @@ def axe_violations(driver: Any) -> list[dict[str, Any]]:
 # background colours composited from the canvas up), and the contrast ratio between the two.
 CONTRAST = """
 const dark = arguments[0];
-const rgba = (c) => { const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return [0, 0, 0, 0];
-  const p = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+const rgba = (c) => {
+  const m = c.match(/rgba?\\(([^)]+)\\)/);
+  if (!m) return [0, 0, 0, 0];
+  const p = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
+  return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+};
 const over = (top, under) => [0, 1, 2].map(i => top[i] * top[3] + under[i] * (1 - top[3])).concat([1]);
-const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
-  return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
-const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+const lum = (c) => {
+  const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+};
+const ratio = (a, b) => {
+  const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+  return (x + 0.05) / (y + 0.05);
+};
 const background = (el) => {
   const chain = []; for (let e = el; e; e = e.parentElement) chain.unshift(e);
   let bg = dark ? [18, 18, 18, 1] : [255, 255, 255, 1];  // the canvas under "color-scheme: light dark"
@@ -128,8 +139,12 @@ return found;
 """
 
 SURFACES = """
-const rgba = (c) => { const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return [0, 0, 0, 0];
-  const p = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+const rgba = (c) => {
+  const m = c.match(/rgba?\\(([^)]+)\\)/);
+  if (!m) return [0, 0, 0, 0];
+  const p = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
+  return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+};
 const light = [];
 for (const el of document.querySelectorAll('body, body *')) {
   const c = rgba(getComputedStyle(el).backgroundColor), r = el.getBoundingClientRect();
@@ -213,7 +228,9 @@ def test_the_sample_issue_is_much_shorter_on_a_phone(browser, emails, tmp_path):
     assert not browser.execute_script("return [...document.querySelectorAll('a[href^=\"#\"]')]"
                                       ".some(a => a.getClientRects().length)")  # fmt: skip
     screenshots.show(browser, emails["standard"], DESKTOP)
-    assert browser.execute_script("return document.querySelector('a[href=\"#in-brief\"]').getClientRects().length")
+    assert browser.execute_script(
+        "return document.querySelector('a[href=\"#in-brief\"]').getClientRects().length"
+    )
 
 
 LARGE = """
@@ -223,8 +240,8 @@ const lines = [...document.querySelectorAll('.nl-card p')].map(p => parseFloat(g
   / parseFloat(getComputedStyle(p).fontSize));
 const buttons = [...document.querySelectorAll('a.nl-btn')].map(a => a.getBoundingClientRect().height);
 const footer = [...document.querySelectorAll('.nl-foot-links a')].map(a => a.getBoundingClientRect().height);
-return {body: px('.nl-card p:not(.nl-meta):not(.nl-dek), .nl-card li'), small: px('.nl-meta, .nl-dek, .nl-outer p'),
-        lines, buttons, footer};
+return {body: px('.nl-card p:not(.nl-meta):not(.nl-dek), .nl-card li'),
+        small: px('.nl-meta, .nl-dek, .nl-outer p'), lines, buttons, footer};
 """
 
 
@@ -250,7 +267,11 @@ def test_the_email_works_in_clients_that_follow_only_a_name(emails):
     cells = [td for td in page.tags("td") if td.get("class") == "nl-btn"]
     assert len(cells) == 5 and all(td["bgcolor"] and "mso-padding-alt" in td["style"] for td in cells)
     # The preview line is followed by an invisible spacer, so no client fills it with the masthead.
-    assert re.search(r"Nine new studies from May, explained in plain language(\u034f\u200c\u00a0|&#847;&zwnj;&nbsp;){40}", html)
+    assert re.search(
+        r"Nine new studies from May, explained in plain language"
+        r"(\u034f\u200c\u00a0|&#847;&zwnj;&nbsp;){40}",
+        html,
+    )
 
 
 def test_a_filtered_reader_is_told_what_they_get(emails):
