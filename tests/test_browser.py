@@ -56,14 +56,18 @@ def driver() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def email_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    """The sample issue built to email.html, and the titles of its summaries."""
+def email_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], int]:
+    """The sample issue built to email.html, the titles of its summaries and how many are full."""
     root = copy_sample_workspace(tmp_path_factory.mktemp("ws"))
     settings = load_settings(root)
     built = render.build_issue(settings, ISSUE, root / "out")
     store = load_summaries(root)
-    titles = [store[sid].title for sid in load_issue(root, ISSUE).summary_ids]
-    return built.out_dir / "email.html", titles
+    ids = load_issue(root, ISSUE).summary_ids
+    return (
+        built.out_dir / "email.html",
+        [store[i].title for i in ids],
+        sum(not store[i].is_teaser for i in ids),
+    )
 
 
 def show(driver, path: Path, width: int) -> None:
@@ -86,7 +90,7 @@ const all = [...document.querySelectorAll('body *')]
   .filter(el => el.children.length === 0 || el.tagName === 'A');
 const text = (el) => el.textContent.replace(/\\s+/g, ' ').trim();
 const titleShown = titles.map(t => all.some(el => text(el).includes(t) && visible(el)));
-const readMore = [...document.querySelectorAll('a')].filter(a => /read more/i.test(a.textContent))
+const readMore = [...document.querySelectorAll('a')].filter(a => /read the full summary/i.test(a.textContent))
   .map(a => Math.round(a.getBoundingClientRect().height));
 return {scrollWidth: document.documentElement.scrollWidth, bodyWidth: document.body.scrollWidth,
         innerWidth: window.innerWidth, titleShown, readMore};
@@ -95,7 +99,7 @@ return {scrollWidth: document.documentElement.scrollWidth, bodyWidth: document.b
 
 @pytest.mark.parametrize("width", [PHONE, DESKTOP])
 def test_nothing_overflows_and_every_title_is_visible(driver, email_file, width: int, tmp_path: Path):
-    path, titles = email_file
+    path, titles, _ = email_file
     show(driver, path, width)
     layout = driver.execute_script(LAYOUT, titles)
     driver.save_screenshot(str(tmp_path / f"email-{width}.png"))  # kept by pytest for a look
@@ -105,8 +109,8 @@ def test_nothing_overflows_and_every_title_is_visible(driver, email_file, width:
 
 
 def test_read_more_links_are_comfortable_tap_targets_on_a_phone(driver, email_file):
-    path, titles = email_file
+    path, titles, full = email_file
     show(driver, path, PHONE)
     heights = driver.execute_script(LAYOUT, titles)["readMore"]
-    assert len(heights) == len(titles)
+    assert len(heights) == full  # one per full summary; teasers are a list of title links
     assert min(heights) >= MIN_TAP, heights

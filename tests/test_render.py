@@ -46,7 +46,7 @@ class Page(HTMLParser):
     def handle_starttag(self, tag, attrs):
         attributes = {k: v or "" for k, v in attrs}
         self.start.append((tag, attributes))
-        if tag == "a":
+        if tag == "a" and "href" in attributes:  # an <a name> alone is a target, not a link
             self._link = [attributes, ""]
         if tag not in self.VOID:
             self.stack.append((tag, attributes))
@@ -153,19 +153,23 @@ def test_the_sample_issue_meets_the_checkable_list():
         size, hidden = font_size(ancestors)
         if not hidden and not any(tag in ("title", "style") for tag, _ in ancestors):
             assert size is not None and size >= 14, (text, size)
-    # Each summary: title linked, takeaway shown, a "Read more" that says which summary.
-    read_more = [(a, t) for a, t in page.links if t == "Read more"]
-    assert [a["href"] for a, _ in read_more] == [summaries[i].url for i in issue.summary_ids]
-    assert [a["aria-label"] for a, _ in read_more] == [
-        f"Read more: {summaries[i].title}" for i in issue.summary_ids
+    # Each summary: its title linked, its takeaway shown; each full summary has one primary link
+    # (a button) whose accessible name says which summary; teasers are a compact list of title links.
+    full_ids = [i for i in issue.summary_ids if not summaries[i].is_teaser]
+    primary = [(a, t) for a, t in page.links if t == "Read the full summary"]
+    assert [a["href"] for a, _ in primary] == [summaries[i].url for i in full_ids]
+    assert [a["aria-label"] for a, _ in primary] == [
+        f"Read the full summary: {summaries[i].title}" for i in full_ids
     ]
+    titled = [a["href"] for a, t in page.links if t in {summaries[i].title for i in issue.summary_ids}]
+    assert titled == [summaries[i].url for i in issue.summary_ids]
     visible = page.text()
     for sid in issue.summary_ids:
         assert " ".join(render.card(summaries[sid]).takeaway.split()) in visible
-    # Contents list anchors lead to the section headings, in the issue's order.
+    # Contents links lead to <a name> targets (the only kind Gmail web, Outlook and Yahoo follow).
     anchors = [a["href"][1:] for a, _ in page.links if a["href"].startswith("#")]
-    assert anchors == [h["id"] for h in page.tags("h2") if "id" in h]
-    assert len(anchors) == len(issue.sections)
+    assert anchors == [a["name"] for a in page.tags("a") if "name" in a]
+    assert anchors == ["section-1", "section-2", "in-brief"]  # sections of full summaries, then teasers
     # Footer: caution, postal address, view in browser, preferences and unsubscribe.
     assert render.CAUTION in visible and settings.postal_address in visible
     footer_links = {t: a["href"] for a, t in page.links}
@@ -223,8 +227,8 @@ def test_hostile_content_is_escaped_in_html_and_sane_in_text(settings):
     assert not page.tags("script") and not page.tags("b") and not page.tags("i")
     assert HOSTILE_TITLE in page.text()
     assert 'Use <b>bold</b> & "quotes" — naïve café {{ x }}' in page.text()
-    labels = [a.get("aria-label") for a, t in page.links if t == "Read more"]
-    assert labels == [f"Read more: {HOSTILE_TITLE}"]
+    labels = [a.get("aria-label") for a, t in page.links if t == "Read the full summary"]
+    assert labels == [f"Read the full summary: {HOSTILE_TITLE}"]
     # The long word may break anywhere rather than widen the layout.
     assert "overflow-wrap:anywhere" in rendered.html.replace(" ", "")
     text = rendered.text
@@ -312,7 +316,7 @@ def test_building_never_touches_the_network(settings, empty_workspace: Path, mon
         built = (result.out_dir / name).read_text()
         assert "__NL_" not in built and "Hi there," in built
         assert "https://msresearch.example.org/newsletter/unsubscribe?token=proof" in built
-    assert [a["aria-label"] for a, t in web.links if t == "Read more"] == [
-        "Read more: Study one",
-        "Read more: Study two",
+    assert [a["aria-label"] for a, t in web.links if t == "Read the full summary"] == [
+        "Read the full summary: Study one",
+        "Read the full summary: Study two",
     ]
