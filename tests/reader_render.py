@@ -2,7 +2,7 @@
 
 render.render_issue does not yet pass the new context values (keep in mind, whole-sentence "who
 should care", the filtered reader's line, the larger-text flag, a logo, the salutation token). Until
-it does, this builds the same context plus those values with newsletter.reader_text, so the design
+it does, this builds the same context plus those values with newsletter.render.reader_text, so the design
 can be tested as readers will get it; `render_issue(...)` itself is tested as-is too.
 """
 
@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from newsletter import personal, reader_text, render
-from newsletter.config import Settings
-from newsletter.models import Issue, Summary
+from newsletter import render
+from newsletter.render import personal, reader_text
+from newsletter.store.config import Settings
+from newsletter.store.models import Issue, Summary
 
 # Per-recipient: the proof reader, named the way a raw list field names people.
 PROOF_NAME = "Nurse, Erin"

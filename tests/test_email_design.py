@@ -23,8 +23,9 @@ from sample_workspace import REPO, SAMPLE_ISSUE
 from screenshots import DESKTOP, PHONE, Scheme
 from test_render import Page
 
-from newsletter import issues, render
-from newsletter.config import load_settings
+from newsletter import render
+from newsletter.store import issues
+from newsletter.store.config import load_settings
 
 AXE = Path(os.environ.get("AXE_CORE_JS", REPO / ".cache/npm/node_modules/axe-core/axe.min.js"))
 MIN_CONTRAST = 4.5  # WCAG 2 AA for body text; applied to every text, large or small

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter.reader_text import (
+from newsletter.render.reader_text import (
     count_phrase,
     filtered_line,
     first_name,
