@@ -19,6 +19,7 @@ from delivery_helpers import ISSUE_ID, write_issue, write_readers
 
 from newsletter.cli import cli
 from newsletter.delivery import ledger as lg
+from newsletter.delivery.records import RecipientState, RunState
 from newsletter.store.config import load_settings
 
 SECRET = "test-secret-for-unsubscribe-links-0123456789"
@@ -67,7 +68,7 @@ def test_killing_send_at_several_points_never_skips_anyone_and_duplicates_only_u
         process.send_signal(signal.SIGKILL)
         process.wait()
         with ledger_of(ready) as ledger:
-            unknown_after_kill.append(ledger.counts(ISSUE_ID)[lg.SENDING])
+            unknown_after_kill.append(ledger.counts(ISSUE_ID)[RecipientState.SENDING])
     # The lock died with each killed process: the resume is not blocked and finishes the list.
     process = send_process(ready, smtp_sink.port)
     out, err = process.communicate(timeout=120)
@@ -82,7 +83,7 @@ def test_killing_send_at_several_points_never_skips_anyone_and_duplicates_only_u
     missing = [e for e in emails if e not in unknown and got.get(e, 0) != 1]
     assert missing == [], f"not exactly once: {[(e, got.get(e, 0)) for e in missing]}"
     assert all(got.get(e, 0) <= 1 for e in unknown)  # an unknown got it once or not at all; never twice
-    assert counts[lg.SENT] == len(emails) - len(unknown) and counts[lg.PENDING] == 0
+    assert counts[RecipientState.SENT] == len(emails) - len(unknown) and counts[RecipientState.PENDING] == 0
     # Unknowns are listed and not resent without being asked; exit code 3 says "not all sent".
     assert process.returncode == 3, err
     if unknown:
@@ -108,9 +109,9 @@ def test_ctrl_c_stops_after_the_messages_in_flight_and_the_next_send_resumes(rea
     assert "interrupted" in out and "again to resume" in out
     with ledger_of(ready) as ledger:
         counts = ledger.counts(ISSUE_ID)
-        assert ledger.run(ISSUE_ID).state == lg.INTERRUPTED
-    assert counts[lg.SENDING] == 0  # nothing left in doubt: the messages in flight were finished
-    assert counts[lg.SENT] == smtp_sink.count() < 60
+        assert ledger.run(ISSUE_ID).state == RunState.INTERRUPTED
+    assert counts[RecipientState.SENDING] == 0  # nothing left in doubt: the messages in flight were finished
+    assert counts[RecipientState.SENT] == smtp_sink.count() < 60
 
     process = send_process(ready, smtp_sink.port)
     out, err = process.communicate(timeout=60)
