@@ -89,8 +89,9 @@ def start(ledger: lg.Ledger, count: int) -> list[str]:
     return emails
 
 
-def engine(ledger, world, options=FAST, **kwargs) -> Engine:
-    return Engine(ledger, ISSUE, build, world.connect, options, rng=random.Random(1), **kwargs)
+def engine(ledger, world, options=FAST, open_provider=None, **kwargs) -> Engine:
+    connect = open_provider or world.connect
+    return Engine(ledger, ISSUE, build, connect, options, rng=random.Random(1), **kwargs)
 
 
 def test_every_recipient_is_sent_once_and_the_run_finishes(ledger):
@@ -570,3 +571,146 @@ def test_invalid_rows_refuse_the_send_and_nothing_is_recorded(workspace):
     assert "  ... and 3 more invalid rows\n" in skipped.output
     with lg.Ledger(lg.ledger_path(load_settings(workspace))) as ledger:
         assert ledger.counts(ISSUE)[RecipientState.SENT] == 3
+
+
+# -- issue 14: results in doubt, worker faults, the send gate, hostile inputs --------------------------
+
+
+class HandedOverThenTimedOut:
+    """A provider that says `unknown` for one address: the body was handed over, the reply never came."""
+
+    name = "timing-out"
+
+    def __init__(self, doubtful: str, attempts: list[str]):
+        self.doubtful = doubtful
+        self.attempts = attempts
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        self.attempts.append(message.envelope_to)
+        if message.envelope_to == self.doubtful:
+            return SendResult("unknown", "timed out waiting for the reply to the final '.'")  # type: ignore[arg-type]
+        return SendResult("sent", "250 OK")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_result_in_doubt_is_recorded_unknown_and_never_retried(ledger):
+    emails = start(ledger, 4)
+    attempts: list[str] = []
+
+    outcome = engine(ledger, None, open_provider=lambda: HandedOverThenTimedOut(emails[1], attempts)).run()
+
+    assert attempts.count(emails[1]) == 1
+    assert [(f.email, f.state, f.attempts) for f in ledger.failures(ISSUE)] == [
+        (emails[1], RecipientState.UNKNOWN, 1)
+    ]
+    assert outcome.state == RunState.INCOMPLETE and outcome.exit_code == ExitStatus.FAILURES
+    # A resume does not send it again either: only `--resend-unknown` does.
+    assert (
+        engine(ledger, None, open_provider=lambda: HandedOverThenTimedOut("", attempts)).run().sent_now == 0
+    )
+    assert attempts.count(emails[1]) == 1
+
+
+def test_a_fault_in_a_worker_stops_the_run_cleanly_and_says_why(ledger):
+    emails = start(ledger, 20)
+    world = ScriptedWorld({emails[2]: [("permanent", "550 5.1.1 no such user")]})
+
+    def unreadable_list(email: str, reason: str) -> None:
+        raise PermissionError(13, "Permission denied", "subscribers/other.csv")
+
+    options = DeliveryOptions(rate=10_000, concurrency=1, max_attempts=3, backoff_base=0.001)
+    outcome = engine(ledger, world, options=options, on_bounce=unreadable_list).run()
+
+    assert outcome.state == RunState.PAUSED and outcome.exit_code == ExitStatus.PAUSED
+    assert outcome.note.startswith(
+        "stopped: a sending thread failed: Permission denied: subscribers/other.csv. Fix it, then run"
+    )
+    assert ledger.run(ISSUE).state == RunState.PAUSED and ledger.run(ISSUE).note == outcome.note
+    assert len(world.delivered) == 2  # the workers stopped at the fault; the rest wait for the resume
+    assert ledger.counts(ISSUE)[RecipientState.PENDING] == 17
+
+
+def test_a_send_refused_by_the_gate_lists_the_findings_and_changes_nothing(workspace):
+    from delivery_helpers import mark_needs_review, snapshot, write_issue, write_readers
+
+    write_issue(workspace)
+    write_readers(workspace, 3)
+    mark_needs_review(workspace)
+    before = snapshot(workspace)
+
+    result = invoke(workspace, "send", ISSUE, "--yes", env=SECRET_ENV)
+
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        f"Error: not sending issue {ISSUE}: `newsletter check` finds 1 error; fix them, or send anyway"
+        " with --force --reason TEXT: error: "
+    )
+    assert (
+        "summary 2026-05-14-lab-grown-human-microglia-point-targets is marked needs_review" in result.output
+    )
+    assert "Traceback" not in result.output
+    assert snapshot(workspace) == before
+
+
+def test_force_with_a_reason_sends_and_the_reason_is_kept_with_the_run(workspace):
+    import json
+
+    from delivery_helpers import mark_needs_review, write_issue, write_readers
+
+    write_issue(workspace)
+    write_readers(workspace, 3)
+    mark_needs_review(workspace)
+
+    no_reason = invoke(workspace, "send", ISSUE, "--yes", "--force", env=SECRET_ENV)
+    forced = invoke(
+        workspace, "send", ISSUE, "--yes", "--force", "--reason", "reviewed by phone", env=SECRET_ENV
+    )
+
+    assert no_reason.exit_code == 2 and "--force and --reason TEXT go together" in no_reason.output
+    assert forced.exit_code == 0, forced.output
+    assert (
+        "note: sending although `newsletter check` finds 1 error (--force: reviewed by phone)"
+        in forced.output
+    )
+    status = json.loads(invoke(workspace, "status", "--json").output)
+    assert status[0]["forced_reason"] == "reviewed by phone" and status[0]["counts"]["sent"] == 3
+    assert (
+        "  sent past `newsletter check` with --force: reviewed by phone" in invoke(workspace, "status").output
+    )
+
+
+@pytest.mark.parametrize("rate", ["nan", "inf", "-inf", "0"])
+def test_a_rate_that_is_not_a_positive_number_is_refused(workspace, rate):
+    from delivery_helpers import write_issue, write_readers
+
+    write_issue(workspace)
+    write_readers(workspace, 2)
+
+    result = invoke(workspace, "send", ISSUE, "--yes", "--rate", rate, env=SECRET_ENV)
+
+    assert result.exit_code == 2 and "Invalid value for '--rate'" in result.output
+    assert not (workspace / "outbox").exists() and not (workspace / ".newsletter").exists()
+
+
+def test_an_smtp_reply_with_escape_sequences_is_shown_escaped(workspace, smtp_sink):
+    from delivery_helpers import write_issue, write_readers
+
+    write_issue(workspace)
+    emails = write_readers(workspace, 2)
+    smtp_sink.replies[emails[0]] = ["550 5.7.1 \x1b]0;pwned\x07\x1b[32mall fine\x1b[0m"]
+
+    result = invoke(workspace, "send", ISSUE, "--provider", f"smtp://127.0.0.1:{smtp_sink.port}", "--yes",
+                    env=SECRET_ENV)  # fmt: skip
+
+    assert result.exit_code == ExitStatus.FAILURES, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "550 5.7.1 \\x1b]0;pwned\\x07\\x1b[32mall fine\\x1b[0m" in result.output
+
+
+def test_safe_escapes_control_characters_and_bidi_overrides_and_keeps_the_rest():
+    from newsletter.console import safe
+
+    assert safe("Zoë <zoe@example.org> – 5.1.1") == "Zoë <zoe@example.org> – 5.1.1"
+    assert safe("a\x00b\x1b[2Jc\r\nd\x9be\u202ef") == "a\\x00b\\x1b[2Jc\\r\\nd\\x9be\\u202ef"
