@@ -118,8 +118,15 @@ def start_sink(handler: RecordingSink, port: int | None = None):
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under `folder` with its bytes: compare two to prove nothing changed on disk."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file under `folder` with its bytes: compare two to prove nothing changed on disk.
+
+    Lock files are left out: every send and send-due takes one, and they hold no state.
+    """
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "locks" not in p.relative_to(folder).parts
+    }
 
 
 def mark_needs_review(

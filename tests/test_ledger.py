@@ -152,3 +152,127 @@ def test_a_lock_held_by_a_killed_process_is_free_at_once(tmp_path):
     lock = IssueLock(path, "x")
     lock.acquire()  # non-blocking: raises LockedError if the lock were still held
     lock.release()
+
+
+# -- issue 14: every fault of the ledger file is one line, and nothing is changed -----------------------
+
+
+def invoke(workspace: Path, *args: str):
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+
+    env = {"NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"}
+    return CliRunner().invoke(cli, ["-w", str(workspace), *args], env=env)
+
+
+@pytest.fixture
+def ready(workspace: Path) -> Path:
+    from delivery_helpers import write_issue, write_readers
+
+    write_issue(workspace)
+    write_readers(workspace, 3)
+    return workspace
+
+
+def test_a_damaged_ledger_is_one_line_and_left_as_it_was(ready):
+    from delivery_helpers import snapshot
+
+    from newsletter.store.config import load_settings
+
+    path = lg.ledger_path(load_settings(ready))
+    path.parent.mkdir()
+    path.write_bytes(b"this is not a database\n" * 100)
+    before = snapshot(ready)
+
+    for args in (["send", "2026-06", "--yes"], ["status"], ["send-due"]):
+        result = invoke(ready, *args)
+        assert result.exit_code == 1, result.output
+        damaged = "the delivery ledger is damaged; restore it from a backup (file is not a database)"
+        assert result.output == f"Error: {path}: {damaged}\n"
+    assert snapshot(ready) == before
+
+
+def test_a_ledger_folder_that_cannot_exist_is_one_line(ready):
+    from delivery_helpers import snapshot
+
+    settings_file = ready / "newsletter.yaml"
+    (ready / "blocker").write_text("a file where the ledger's folder should be\n")
+    settings_file.write_text(settings_file.read_text() + "\ndelivery:\n  ledger: blocker/ledger.sqlite3\n")
+    before = snapshot(ready)
+
+    result = invoke(ready, "send", "2026-06", "--yes")
+
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {ready / 'blocker'}") and "(Not a directory)" in result.output
+    assert len(result.output.splitlines()) == 1 and snapshot(ready) == before
+    status = invoke(ready, "status")
+    assert status.exit_code == 0 and status.output == "No issue has been sent yet.\n"
+
+
+def test_a_ledger_another_process_is_writing_is_one_line_after_the_wait(ledger):
+    import sqlite3
+
+    ledger.start_run("2026-06", "outbox", [], people("ann@example.org"))
+    other = sqlite3.connect(ledger.path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with (
+            lg.Ledger(ledger.path, busy_timeout=0.1) as waiting,
+            pytest.raises(lg.LedgerError, match="another process is writing to the delivery ledger"),
+        ):
+            waiting.mark_sent("2026-06", "ann@example.org", "<m@example.org>", None)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert ledger.counts("2026-06")[RecipientState.PENDING] == 1
+
+
+def test_a_ledger_from_before_forced_reasons_gains_the_column_and_keeps_its_runs(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE runs (issue_id TEXT PRIMARY KEY, state TEXT NOT NULL, provider TEXT NOT NULL,"
+        " note TEXT NOT NULL DEFAULT '', started_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
+        " finished_at TEXT);"
+        "INSERT INTO runs VALUES ('2026-05', 'finished', 'smtp', '', '2026-05-01', '2026-05-01',"
+        " '2026-05-01');"
+    )
+    old.close()
+
+    with lg.Ledger(path) as ledger:
+        assert ledger.run("2026-05").state == RunState.FINISHED and ledger.run("2026-05").forced_reason == ""
+
+
+def run_bound_by_permissions(workspace: Path, *args: str) -> subprocess.CompletedProcess:
+    """The command in a process that file permissions bind: as root, without the capabilities that
+    override them (root ignores a read-only file; an operator's account does not)."""
+    env = {**os.environ, "NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"}
+    command = [sys.executable, "-m", "newsletter", "-w", str(workspace), *args]
+    if os.geteuid() == 0:
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--", *command]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_a_read_only_ledger_or_folder_is_one_line_and_unchanged(ready, what):
+    from delivery_helpers import snapshot
+
+    from newsletter.store.config import load_settings
+
+    path = lg.ledger_path(load_settings(ready))
+    with lg.Ledger(path) as ledger:
+        ledger.start_run("2026-05", "outbox", [], people("ann@example.org"))
+    (path if what == "file" else path.parent).chmod(0o444 if what == "file" else 0o555)
+    before = snapshot(ready)
+
+    result = run_bound_by_permissions(ready, "send", "2026-06", "--yes")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    named = path if what == "file" else path.parent
+    assert result.stderr.startswith(f"Error: {named}: ") and len(result.stderr.splitlines()) == 1
+    assert "read-only" in result.stderr or "writable" in result.stderr
+    assert snapshot(ready) == before

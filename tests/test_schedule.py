@@ -207,3 +207,34 @@ def test_two_overlapping_send_due_processes_send_each_message_once(scheduled):
     assert sorted(r.returncode for r in runs) == [0, 0]
     # One did the work; the other found it (or the issue) taken, or already finished, and sent nothing.
     assert sum("Sent 40 in this run" in out for out in outputs) == 1
+
+
+# -- issue 14: the send gate and hostile durations -----------------------------------------------------
+
+
+def test_send_due_refuses_an_issue_that_check_rejects_with_the_findings(scheduled):
+    from delivery_helpers import mark_needs_review, snapshot
+
+    mark_needs_review(scheduled)
+    before = snapshot(scheduled)
+
+    result = send_due(scheduled, "--now", "2026-06-02T09:02:00-04:00")
+
+    assert result.exit_code == ExitStatus.REFUSED
+    assert result.output.startswith(
+        f"{ISSUE_ID}: not sent: not ready: not sending issue {ISSUE_ID}: `newsletter check` finds 1 error;"
+    )
+    assert "is marked needs_review" in result.output
+    assert snapshot(scheduled) == before
+
+
+@pytest.mark.parametrize("text", ["99999999999d", "3651d", "999999999999999999999h"])
+def test_an_absurd_max_late_is_a_clean_usage_error(scheduled, text):
+    result = send_due(scheduled, "--max-late", text)
+
+    assert result.exit_code == 2 and "is too long; at most 3650d" in result.output
+    assert (
+        "Traceback" not in result.output
+        and result.exception is None
+        or isinstance(result.exception, SystemExit)
+    )

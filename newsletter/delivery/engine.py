@@ -194,7 +194,7 @@ class Engine:
         except LedgerError as exc:
             # The ledger still says `running`; `status` shows a run without a live sender as stopped.
             state = RunState.PAUSED
-            note = f"{note}; and this could not be recorded: {exc.message}".lstrip("; ")
+            note = f"{note} (not recorded in the ledger: {exc.message})" if note else exc.message
         return RunOutcome(self.issue_id, state, note, tally.sent, counts, time.monotonic() - tally.started)
 
     # -- workers ------------------------------------------------------------------------------

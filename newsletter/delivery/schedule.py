@@ -7,12 +7,13 @@ overlapping `send-due` runs never both send: the second finds the scheduler lock
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from newsletter.delivery.ledger import Ledger, ledger_path
+from newsletter.delivery.ledger import open_existing
 from newsletter.delivery.locks import LockedError, scheduler_lock
 from newsletter.delivery.plan import SendRequest
 from newsletter.delivery.records import TO_SEND, Run, RunState
@@ -145,14 +146,15 @@ class DueReport:
 
 
 def _decisions(settings: Settings, now: datetime, max_late: timedelta) -> list[Decision]:
-    with Ledger(ledger_path(settings)) as ledger:
-        decisions = []
+    decisions = []
+    ledger = open_existing(settings)  # no ledger yet: nothing was started (and none is made just to look)
+    with ledger or contextlib.nullcontext():
         for issue in issues.list_issues(settings.workspace):
-            run = ledger.run(issue.id)
-            counts = ledger.counts(issue.id)
+            run = ledger.run(issue.id) if ledger else None
+            left = sum(ledger.counts(issue.id)[s] for s in TO_SEND) if ledger else 0
             send_at = localize(issue.send_at, settings) if issue.send_at else None
-            decisions.append(decide(issue.id, send_at, now, max_late, run, sum(counts[s] for s in TO_SEND)))
-        return decisions
+            decisions.append(decide(issue.id, send_at, now, max_late, run, left))
+    return decisions
 
 
 def _send(settings: Settings, decision: Decision, reporter: Reporter) -> DueResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -76,6 +77,14 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
             f"{path}: cannot create the delivery ledger's folder ({exc.strerror}); "
             "check the `delivery: ledger:` setting and the folder's permissions"
         ) from None
+    # SQLite opens a file it cannot write read-only and fails only at the first write, after making
+    # its -wal and -shm files: refuse before touching anything.
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise LedgerError(f"{path}: the delivery ledger is read-only; make it writable by this user")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise LedgerError(
+            f"{path.parent}: the delivery ledger's folder is not writable; make it writable by this user"
+        )
     try:
         # Autocommit: every state change is one statement, so each is atomic and durable on its own.
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
