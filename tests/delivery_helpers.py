@@ -114,3 +114,23 @@ def start_sink(handler: RecordingSink, port: int | None = None):
     controller = Controller(handler, hostname="127.0.0.1", port=port or free_port())
     controller.start()
     return controller
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` with its bytes: compare two to prove nothing changed on disk.
+
+    Lock files are left out: every send and send-due takes one, and they hold no state.
+    """
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "locks" not in p.relative_to(folder).parts
+    }
+
+
+def mark_needs_review(
+    workspace: Path, summary_id: str = "2026-05-14-lab-grown-human-microglia-point-targets"
+):
+    """Flag one of the test issue's summaries as still to be reviewed: `newsletter check` errors on it."""
+    path = workspace / "summaries" / f"{summary_id}.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "needs_review: true\n", encoding="utf-8")

@@ -12,8 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import delivery as dl
+from newsletter.console import ProgressPrinter
 from newsletter.delivery import ledger as lg
+from newsletter.delivery.engine import Engine
+from newsletter.delivery.pacing import DeliveryOptions, RateLimiter, backoff_delay
+from newsletter.delivery.records import NewRecipient, RecipientRow, RecipientState, RunState
+from newsletter.delivery.reporting import Tally
 from newsletter.errors import ExitStatus
 from newsletter.providers.base import OutgoingMessage, SendResult
 
@@ -66,11 +70,11 @@ class ScriptedWorld:
             return provider
 
 
-def build(row: lg.RecipientRow) -> OutgoingMessage:
+def build(row: RecipientRow) -> OutgoingMessage:
     return OutgoingMessage(ISSUE, "roundup@example.org", row.email, f"<{row.rowid}@example.org>", b"Hi\r\n")
 
 
-FAST = dl.DeliveryOptions(rate=10_000, concurrency=2, max_attempts=3, backoff_base=0.001, pause_after=5)
+FAST = DeliveryOptions(rate=10_000, concurrency=2, max_attempts=3, backoff_base=0.001, pause_after=5)
 
 
 @pytest.fixture
@@ -81,12 +85,13 @@ def ledger(tmp_path: Path):
 
 def start(ledger: lg.Ledger, count: int) -> list[str]:
     emails = [f"reader{n:03d}@example.org" for n in range(count)]
-    ledger.start_run(ISSUE, "scripted", ["a-summary"], [lg.NewRecipient(e) for e in emails])
+    ledger.start_run(ISSUE, "scripted", ["a-summary"], [NewRecipient(e) for e in emails])
     return emails
 
 
-def engine(ledger, world, options=FAST, **kwargs) -> dl.Engine:
-    return dl.Engine(ledger, ISSUE, build, world.connect, options, rng=random.Random(1), **kwargs)
+def engine(ledger, world, options=FAST, open_provider=None, **kwargs) -> Engine:
+    connect = open_provider or world.connect
+    return Engine(ledger, ISSUE, build, connect, options, rng=random.Random(1), **kwargs)
 
 
 def test_every_recipient_is_sent_once_and_the_run_finishes(ledger):
@@ -96,8 +101,8 @@ def test_every_recipient_is_sent_once_and_the_run_finishes(ledger):
     outcome = engine(ledger, world).run()
 
     assert sorted(world.delivered) == emails
-    assert outcome.state == lg.FINISHED and outcome.exit_code == 0 and outcome.sent_now == 50
-    assert ledger.counts(ISSUE)[lg.SENT] == 50
+    assert outcome.state == RunState.FINISHED and outcome.exit_code == 0 and outcome.sent_now == 50
+    assert ledger.counts(ISSUE)[RecipientState.SENT] == 50
     assert len(world.connections) == 2 and all(p.closed for p in world.connections)
 
 
@@ -109,7 +114,7 @@ def test_a_transient_reply_is_retried_until_accepted(ledger):
 
     assert world.attempts.count(emails[1]) == 3
     assert sorted(world.delivered) == emails
-    assert outcome.state == lg.FINISHED
+    assert outcome.state == RunState.FINISHED
 
 
 def test_transient_failures_beyond_the_limit_stay_resumable(ledger):
@@ -118,11 +123,13 @@ def test_transient_failures_beyond_the_limit_stay_resumable(ledger):
 
     outcome = engine(ledger, world).run()
 
-    assert outcome.state == lg.INCOMPLETE and outcome.exit_code == ExitStatus.FAILURES
-    assert [(f.email, f.state) for f in ledger.failures(ISSUE)] == [(emails[0], lg.FAILED_TRANSIENT)]
+    assert outcome.state == RunState.INCOMPLETE and outcome.exit_code == ExitStatus.FAILURES
+    assert [(f.email, f.state) for f in ledger.failures(ISSUE)] == [
+        (emails[0], RecipientState.FAILED_TRANSIENT)
+    ]
     # The next run sends it (the server has recovered) and nobody else again.
     outcome = engine(ledger, world).run()
-    assert outcome.state == lg.FINISHED and outcome.sent_now == 1
+    assert outcome.state == RunState.FINISHED and outcome.sent_now == 1
     assert sorted(world.delivered) == emails
 
 
@@ -140,8 +147,8 @@ def test_a_permanent_reply_is_not_retried_and_a_recipient_rejection_is_a_bounce(
 
     assert world.attempts.count(emails[0]) == 1 and world.attempts.count(emails[1]) == 1
     assert bounced == [(emails[0], "550 5.1.1 <reader000@example.org>: no such user")]
-    assert outcome.state == lg.FINISHED and outcome.exit_code == ExitStatus.FAILURES
-    assert outcome.counts[lg.FAILED_PERMANENT] == 2
+    assert outcome.state == RunState.FINISHED and outcome.exit_code == ExitStatus.FAILURES
+    assert outcome.counts[RecipientState.FAILED_PERMANENT] == 2
 
 
 def test_a_dropped_connection_is_retried_on_a_fresh_connection(ledger):
@@ -151,7 +158,7 @@ def test_a_dropped_connection_is_retried_on_a_fresh_connection(ledger):
     outcome = engine(ledger, world, options=FAST.__class__(**{**FAST.__dict__, "concurrency": 1})).run()
 
     assert sorted(world.delivered) == emails
-    assert outcome.state == lg.FINISHED
+    assert outcome.state == RunState.FINISHED
     assert len(world.connections) == 2  # the broken one was closed and replaced
 
 
@@ -161,7 +168,7 @@ def test_a_server_down_at_the_start_is_waited_for_with_backoff(ledger):
 
     outcome = engine(ledger, world).run()
 
-    assert sorted(world.delivered) == emails and outcome.state == lg.FINISHED
+    assert sorted(world.delivered) == emails and outcome.state == RunState.FINISHED
 
 
 def test_too_many_consecutive_errors_pause_the_run_and_say_why(ledger):
@@ -170,15 +177,15 @@ def test_too_many_consecutive_errors_pause_the_run_and_say_why(ledger):
 
     outcome = engine(ledger, world).run()
 
-    assert outcome.state == lg.PAUSED and outcome.exit_code == ExitStatus.PAUSED
+    assert outcome.state == RunState.PAUSED and outcome.exit_code == ExitStatus.PAUSED
     assert (
         "paused after 5 errors in a row; last: cannot connect: [Errno 111] Connection refused" in outcome.note
     )
-    assert ledger.run(ISSUE).state == lg.PAUSED
+    assert ledger.run(ISSUE).state == RunState.PAUSED
     assert world.delivered == []
     # Nobody was lost: once the server is back, a new run sends everyone.
     world.down_for = 0
-    assert engine(ledger, world).run().state == lg.FINISHED
+    assert engine(ledger, world).run().state == RunState.FINISHED
     assert len(world.delivered) == 40
 
 
@@ -189,7 +196,11 @@ def test_someone_who_unsubscribes_mid_run_is_skipped(ledger):
     outcome = engine(ledger, world, is_suppressed=lambda email: email == emails[3]).run()
 
     assert emails[3] not in world.delivered and len(world.delivered) == 4
-    assert outcome.counts[lg.SKIPPED] == 1 and outcome.state == lg.FINISHED and outcome.exit_code == 0
+    assert (
+        outcome.counts[RecipientState.SKIPPED] == 1
+        and outcome.state == RunState.FINISHED
+        and outcome.exit_code == 0
+    )
 
 
 def test_a_stop_request_finishes_the_messages_in_flight_and_leaves_a_resumable_run(ledger):
@@ -197,34 +208,34 @@ def test_a_stop_request_finishes_the_messages_in_flight_and_leaves_a_resumable_r
     world = ScriptedWorld()
     stop = threading.Event()
 
-    def build_then_stop(row: lg.RecipientRow) -> OutgoingMessage:
+    def build_then_stop(row: RecipientRow) -> OutgoingMessage:
         if row.rowid == 10:
             stop.set()  # as Ctrl-C would, from the signal handler
         return build(row)
 
-    outcome = dl.Engine(ledger, ISSUE, build_then_stop, world.connect, FAST, stop=stop).run()
+    outcome = Engine(ledger, ISSUE, build_then_stop, world.connect, FAST, stop=stop).run()
 
-    assert outcome.state == lg.INTERRUPTED and outcome.exit_code == ExitStatus.INTERRUPTED
+    assert outcome.state == RunState.INTERRUPTED and outcome.exit_code == ExitStatus.INTERRUPTED
     counts = ledger.counts(ISSUE)
-    assert counts[lg.SENDING] == 0 and counts[lg.SENT] == len(world.delivered) < 30
+    assert counts[RecipientState.SENDING] == 0 and counts[RecipientState.SENT] == len(world.delivered) < 30
     outcome = engine(ledger, world).run()
-    assert outcome.state == lg.FINISHED and sorted(world.delivered) == emails
+    assert outcome.state == RunState.FINISHED and sorted(world.delivered) == emails
 
 
 def test_the_rate_limiter_spaces_slots_evenly():
     now = [100.0]
-    limiter = dl.RateLimiter(4.0, clock=lambda: now[0])
-    limiter.wait(threading.Event())  # the first slot is now
-    assert limiter._next == pytest.approx(100.25)
+    limiter = RateLimiter(4.0, clock=lambda: now[0])
+    assert limiter.take() == pytest.approx(100.0)  # the first slot is now
+    assert limiter.take() == pytest.approx(100.25)
     now[0] = 200.0  # after a long idle spell, no burst is banked
-    limiter.wait(threading.Event())
-    assert limiter._next == pytest.approx(200.25)
+    assert limiter.take() == pytest.approx(200.0)
+    assert limiter.take() == pytest.approx(200.25)
 
 
 def test_backoff_doubles_up_to_a_ceiling_with_jitter():
-    options = dl.DeliveryOptions(rate=1, concurrency=1, backoff_base=2, backoff_max=30)
+    options = DeliveryOptions(rate=1, concurrency=1, backoff_base=2, backoff_max=30)
     rng = random.Random(7)
-    delays = [dl.backoff_delay(n, options, rng) for n in range(1, 7)]
+    delays = [backoff_delay(n, options, rng) for n in range(1, 7)]
     ceilings = [2, 4, 8, 16, 30, 30]
     assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
 
@@ -233,8 +244,8 @@ def test_progress_lines_are_plain_when_not_on_a_terminal_and_the_end_is_shown_on
     import io
 
     stream = io.StringIO()
-    printer = dl.ProgressPrinter(stream, tty=False, every=5)
-    tally = dl.Tally(total=10, sent=4, failed_permanent=1)
+    printer = ProgressPrinter(stream, tty=False, every=5)
+    tally = Tally(total=10, sent=4, failed_permanent=1)
     printer(tally, False)  # too soon: the first line comes `every` seconds in
     tally.started -= 6
     printer(tally, False)
@@ -261,16 +272,16 @@ def masked(text: str) -> str:
 # -- the same engine against a real SMTP server (aiosmtpd on loopback) -------------------------------
 
 
-def smtp_engine(ledger, port: int, options: dl.DeliveryOptions, **kwargs) -> dl.Engine:
+def smtp_engine(ledger, port: int, options: DeliveryOptions, **kwargs) -> Engine:
     from newsletter.providers.smtp import SmtpProvider
 
-    return dl.Engine(
+    return Engine(
         ledger, ISSUE, build, lambda: SmtpProvider("127.0.0.1", port, "none", timeout=5), options,
         rng=random.Random(3), **kwargs,
     )  # fmt: skip
 
 
-SMTP_FAST = dl.DeliveryOptions(rate=10_000, concurrency=2, max_attempts=4, backoff_base=0.01, pause_after=8)
+SMTP_FAST = DeliveryOptions(rate=10_000, concurrency=2, max_attempts=4, backoff_base=0.01, pause_after=8)
 
 
 def test_smtp_451_is_retried_and_550_is_a_bounce_not_retried(ledger, smtp_sink):
@@ -285,7 +296,9 @@ def test_smtp_451_is_retried_and_550_is_a_bounce_not_retried(ledger, smtp_sink):
     assert got == {e: 1 for e in emails if e != emails[2]}
     assert bounced == [emails[2]]
     failures = ledger.failures(ISSUE)
-    assert [(f.email, f.state, f.attempts) for f in failures] == [(emails[2], lg.FAILED_PERMANENT, 1)]
+    assert [(f.email, f.state, f.attempts) for f in failures] == [
+        (emails[2], RecipientState.FAILED_PERMANENT, 1)
+    ]
     assert failures[0].last_error.startswith("550 5.1.1 no such user")
     assert outcome.exit_code == ExitStatus.FAILURES
 
@@ -297,7 +310,7 @@ def test_smtp_dropped_connection_is_sent_again_on_a_new_connection(ledger, smtp_
     outcome = smtp_engine(ledger, smtp_sink.port, SMTP_FAST).run()
 
     assert smtp_sink.per_recipient() == dict.fromkeys(emails, 1)
-    assert outcome.state == lg.FINISHED
+    assert outcome.state == RunState.FINISHED
 
 
 def test_smtp_server_down_at_the_start_is_retried_until_it_is_up(ledger):
@@ -310,7 +323,7 @@ def test_smtp_server_down_at_the_start_is_retried_until_it_is_up(ledger):
     # The server comes up a moment after the run starts; until then every connection is refused.
     timer = threading.Timer(0.3, lambda: controllers.append(start_sink(handler, port)))
     timer.start()
-    options = dl.DeliveryOptions(
+    options = DeliveryOptions(
         rate=10_000, concurrency=2, max_attempts=12, backoff_base=0.05, backoff_max=0.4, pause_after=100
     )
     try:
@@ -320,7 +333,7 @@ def test_smtp_server_down_at_the_start_is_retried_until_it_is_up(ledger):
         for controller in controllers:
             controller.stop()
     assert handler.per_recipient() == dict.fromkeys(emails, 1)
-    assert outcome.state == lg.FINISHED
+    assert outcome.state == RunState.FINISHED
     assert ledger.failures(ISSUE) == []
 
 
@@ -330,10 +343,10 @@ def test_smtp_server_refusing_everything_pauses_the_run_with_its_reply(ledger, s
 
     outcome = smtp_engine(ledger, smtp_sink.port, SMTP_FAST).run()
 
-    assert outcome.state == lg.PAUSED and outcome.exit_code == ExitStatus.PAUSED
+    assert outcome.state == RunState.PAUSED and outcome.exit_code == ExitStatus.PAUSED
     assert "paused after 8 errors in a row; last: 451 4.7.1 greylisted, come back later" in outcome.note
     assert smtp_sink.count() == 0
-    assert outcome.counts[lg.PENDING] + outcome.counts[lg.FAILED_TRANSIENT] == 30
+    assert outcome.counts[RecipientState.PENDING] + outcome.counts[RecipientState.FAILED_TRANSIENT] == 30
 
 
 # -- `newsletter send` through the command line ------------------------------------------------------
@@ -472,9 +485,9 @@ def test_the_recipients_are_fixed_when_the_run_starts(workspace):
     write_issue(workspace)
     emails = write_readers(workspace, 4)
     with lg.Ledger(lg.ledger_path(load_settings(workspace))) as ledger:  # as a run stopped after one message
-        ledger.start_run(ISSUE, "outbox", [], [lg.NewRecipient(e) for e in emails])
+        ledger.start_run(ISSUE, "outbox", [], [NewRecipient(e) for e in emails])
         ledger.mark_sent(ISSUE, emails[0], "<m@example.org>", None)
-        ledger.set_run_state(ISSUE, lg.INTERRUPTED, "stopped")
+        ledger.set_run_state(ISSUE, RunState.INTERRUPTED, "stopped")
     with (workspace / "subscribers" / "readers.csv").open("a", encoding="utf-8") as f:
         f.write(
             "late1@example.org,Late,,subscribed,2026-06-02\nlate2@example.org,Later,,subscribed,2026-06-02\n"
@@ -557,4 +570,147 @@ def test_invalid_rows_refuse_the_send_and_nothing_is_recorded(workspace):
     assert "  skipped invalid row: subscribers/readers.csv:24: 'bad19-at-example.org'" in skipped.output
     assert "  ... and 3 more invalid rows\n" in skipped.output
     with lg.Ledger(lg.ledger_path(load_settings(workspace))) as ledger:
-        assert ledger.counts(ISSUE)[lg.SENT] == 3
+        assert ledger.counts(ISSUE)[RecipientState.SENT] == 3
+
+
+# -- issue 14: results in doubt, worker faults, the send gate, hostile inputs --------------------------
+
+
+class HandedOverThenTimedOut:
+    """A provider that says `unknown` for one address: the body was handed over, the reply never came."""
+
+    name = "timing-out"
+
+    def __init__(self, doubtful: str, attempts: list[str]):
+        self.doubtful = doubtful
+        self.attempts = attempts
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        self.attempts.append(message.envelope_to)
+        if message.envelope_to == self.doubtful:
+            return SendResult("unknown", "timed out waiting for the reply to the final '.'")  # type: ignore[arg-type]
+        return SendResult("sent", "250 OK")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_result_in_doubt_is_recorded_unknown_and_never_retried(ledger):
+    emails = start(ledger, 4)
+    attempts: list[str] = []
+
+    outcome = engine(ledger, None, open_provider=lambda: HandedOverThenTimedOut(emails[1], attempts)).run()
+
+    assert attempts.count(emails[1]) == 1
+    assert [(f.email, f.state, f.attempts) for f in ledger.failures(ISSUE)] == [
+        (emails[1], RecipientState.UNKNOWN, 1)
+    ]
+    assert outcome.state == RunState.INCOMPLETE and outcome.exit_code == ExitStatus.FAILURES
+    # A resume does not send it again either: only `--resend-unknown` does.
+    assert (
+        engine(ledger, None, open_provider=lambda: HandedOverThenTimedOut("", attempts)).run().sent_now == 0
+    )
+    assert attempts.count(emails[1]) == 1
+
+
+def test_a_fault_in_a_worker_stops_the_run_cleanly_and_says_why(ledger):
+    emails = start(ledger, 20)
+    world = ScriptedWorld({emails[2]: [("permanent", "550 5.1.1 no such user")]})
+
+    def unreadable_list(email: str, reason: str) -> None:
+        raise PermissionError(13, "Permission denied", "subscribers/other.csv")
+
+    options = DeliveryOptions(rate=10_000, concurrency=1, max_attempts=3, backoff_base=0.001)
+    outcome = engine(ledger, world, options=options, on_bounce=unreadable_list).run()
+
+    assert outcome.state == RunState.PAUSED and outcome.exit_code == ExitStatus.PAUSED
+    assert outcome.note.startswith(
+        "stopped: a sending thread failed: Permission denied: subscribers/other.csv. Fix it, then run"
+    )
+    assert ledger.run(ISSUE).state == RunState.PAUSED and ledger.run(ISSUE).note == outcome.note
+    assert len(world.delivered) == 2  # the workers stopped at the fault; the rest wait for the resume
+    assert ledger.counts(ISSUE)[RecipientState.PENDING] == 17
+
+
+def test_a_send_refused_by_the_gate_lists_the_findings_and_changes_nothing(workspace):
+    from delivery_helpers import mark_needs_review, snapshot, write_issue, write_readers
+
+    write_issue(workspace)
+    write_readers(workspace, 3)
+    mark_needs_review(workspace)
+    before = snapshot(workspace)
+
+    result = invoke(workspace, "send", ISSUE, "--yes", env=SECRET_ENV)
+
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        f"Error: not sending issue {ISSUE}: `newsletter check` finds 1 error; fix them, or send anyway"
+        " with --force --reason TEXT: error: "
+    )
+    assert (
+        "summary 2026-05-14-lab-grown-human-microglia-point-targets is marked needs_review" in result.output
+    )
+    assert "Traceback" not in result.output
+    assert snapshot(workspace) == before
+
+
+def test_force_with_a_reason_sends_and_the_reason_is_kept_with_the_run(workspace):
+    import json
+
+    from delivery_helpers import mark_needs_review, write_issue, write_readers
+
+    write_issue(workspace)
+    write_readers(workspace, 3)
+    mark_needs_review(workspace)
+
+    no_reason = invoke(workspace, "send", ISSUE, "--yes", "--force", env=SECRET_ENV)
+    forced = invoke(
+        workspace, "send", ISSUE, "--yes", "--force", "--reason", "reviewed by phone", env=SECRET_ENV
+    )
+
+    assert no_reason.exit_code == 2 and "--force and --reason TEXT go together" in no_reason.output
+    assert forced.exit_code == 0, forced.output
+    assert (
+        "note: sending although `newsletter check` finds 1 error (--force: reviewed by phone)"
+        in forced.output
+    )
+    status = json.loads(invoke(workspace, "status", "--json").output)
+    assert status[0]["forced_reason"] == "reviewed by phone" and status[0]["counts"]["sent"] == 3
+    assert (
+        "  sent past `newsletter check` with --force: reviewed by phone" in invoke(workspace, "status").output
+    )
+
+
+@pytest.mark.parametrize("rate", ["nan", "inf", "-inf", "0"])
+def test_a_rate_that_is_not_a_positive_number_is_refused(workspace, rate):
+    from delivery_helpers import write_issue, write_readers
+
+    write_issue(workspace)
+    write_readers(workspace, 2)
+
+    result = invoke(workspace, "send", ISSUE, "--yes", "--rate", rate, env=SECRET_ENV)
+
+    assert result.exit_code == 2 and "Invalid value for '--rate'" in result.output
+    assert not (workspace / "outbox").exists() and not (workspace / ".newsletter").exists()
+
+
+def test_an_smtp_reply_with_escape_sequences_is_shown_escaped(workspace, smtp_sink):
+    from delivery_helpers import write_issue, write_readers
+
+    write_issue(workspace)
+    emails = write_readers(workspace, 2)
+    smtp_sink.replies[emails[0]] = ["550 5.7.1 \x1b]0;pwned\x07\x1b[32mall fine\x1b[0m"]
+
+    result = invoke(workspace, "send", ISSUE, "--provider", f"smtp://127.0.0.1:{smtp_sink.port}", "--yes",
+                    env=SECRET_ENV)  # fmt: skip
+
+    assert result.exit_code == ExitStatus.FAILURES, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "550 5.7.1 \\x1b]0;pwned\\x07\\x1b[32mall fine\\x1b[0m" in result.output
+
+
+def test_safe_escapes_control_characters_and_bidi_overrides_and_keeps_the_rest():
+    from newsletter.console import safe
+
+    assert safe("Zoë <zoe@example.org> – 5.1.1") == "Zoë <zoe@example.org> – 5.1.1"
+    assert safe("a\x00b\x1b[2Jc\r\nd\x9be\u202ef") == "a\\x00b\\x1b[2Jc\\r\\nd\\x9be\\u202ef"

@@ -23,9 +23,9 @@ RANK = {
     "check": 6,
     "delivery": 7,
     "web": 8,
-    "console": 9,
-    "cli": 9,
-    "__main__": 10,
+    "console": 9,  # formats what the library returns; the commands print through it
+    "cli": 10,
+    "__main__": 11,
 }
 
 

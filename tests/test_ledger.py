@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.delivery import history
 from newsletter.delivery import ledger as lg
+from newsletter.delivery.locks import IssueLock, LockedError
+from newsletter.delivery.records import NewRecipient, RecipientState, RunState
 from newsletter.errors import DeliveryError
 
 
@@ -19,10 +22,8 @@ def ledger(tmp_path: Path):
         yield opened
 
 
-def people(*emails: str) -> list[lg.NewRecipient]:
-    return [
-        lg.NewRecipient(email, "members", email.split("@")[0].title(), ("Microglia",)) for email in emails
-    ]
+def people(*emails: str) -> list[NewRecipient]:
+    return [NewRecipient(email, "members", email.split("@")[0].title(), ("Microglia",)) for email in emails]
 
 
 def test_a_new_run_holds_every_recipient_pending_with_what_is_needed_to_rebuild_the_message(ledger):
@@ -32,23 +33,23 @@ def test_a_new_run_holds_every_recipient_pending_with_what_is_needed_to_rebuild_
     rows = ledger.to_send("2026-06")
     assert [r.email for r in rows] == ["ann@example.org", "bo@example.org"]
     assert rows[0].name == "Ann" and rows[0].topics == ("Microglia",) and rows[0].list_name == "members"
-    assert ledger.run("2026-06").state == lg.RUNNING
-    assert ledger.counts("2026-06")[lg.PENDING] == 2
+    assert ledger.run("2026-06").state == RunState.RUNNING
+    assert ledger.counts("2026-06")[RecipientState.PENDING] == 2
 
 
 def test_a_run_is_created_once_and_reopening_it_keeps_its_recipients_and_their_state(ledger):
     ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "bo@example.org"))
     ledger.mark_sending("2026-06", "ann@example.org")
     ledger.mark_sent("2026-06", "ann@example.org", "<m1@example.org>", None)
-    ledger.set_run_state("2026-06", lg.INTERRUPTED, "stopped")
+    ledger.set_run_state("2026-06", RunState.INTERRUPTED, "stopped")
 
     with pytest.raises(DeliveryError, match="issue 2026-06 already has a send run; it can only be resumed"):
         ledger.start_run("2026-06", "outbox", [], people("cy@example.org"))
     ledger.reopen_run("2026-06", "smtp")
 
     assert [r.email for r in ledger.to_send("2026-06")] == ["bo@example.org"]
-    assert ledger.counts("2026-06")[lg.SENT] == 1
-    assert ledger.run("2026-06").state == lg.RUNNING and ledger.run("2026-06").provider == "smtp"
+    assert ledger.counts("2026-06")[RecipientState.SENT] == 1
+    assert ledger.run("2026-06").state == RunState.RUNNING and ledger.run("2026-06").provider == "smtp"
 
 
 def test_a_stream_that_fails_part_way_leaves_no_run(ledger):
@@ -60,7 +61,7 @@ def test_a_stream_that_fails_part_way_leaves_no_run(ledger):
         ledger.start_run("2026-06", "outbox", ["a-summary"], audience())
 
     assert ledger.run("2026-06") is None
-    assert ledger.counts("2026-06")[lg.PENDING] == 0
+    assert ledger.counts("2026-06")[RecipientState.PENDING] == 0
 
 
 def test_sending_left_by_a_crash_becomes_unknown_and_is_resent_only_when_asked(ledger):
@@ -77,25 +78,24 @@ def test_sending_left_by_a_crash_becomes_unknown_and_is_resent_only_when_asked(l
 
 def test_transient_failures_are_sent_again_and_permanent_ones_are_not(ledger):
     ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "bo@example.org"))
-    ledger.mark_failed("2026-06", "ann@example.org", lg.FAILED_TRANSIENT, "451 try later")
-    ledger.mark_failed("2026-06", "bo@example.org", lg.FAILED_PERMANENT, "550 no such user")
+    ledger.mark_failed("2026-06", "ann@example.org", RecipientState.FAILED_TRANSIENT, "451 try later")
+    ledger.mark_failed("2026-06", "bo@example.org", RecipientState.FAILED_PERMANENT, "550 no such user")
 
     assert [r.email for r in ledger.to_send("2026-06")] == ["ann@example.org"]
     failures = ledger.failures("2026-06")
     assert [(f.email, f.state, f.last_error) for f in failures] == [
-        ("ann@example.org", lg.FAILED_TRANSIENT, "451 try later"),
-        ("bo@example.org", lg.FAILED_PERMANENT, "550 no such user"),
+        ("ann@example.org", RecipientState.FAILED_TRANSIENT, "451 try later"),
+        ("bo@example.org", RecipientState.FAILED_PERMANENT, "550 no such user"),
     ]
 
 
-def test_carried_summaries_are_those_of_issues_that_reached_someone(tmp_path, ledger):
+def test_carried_summaries_are_those_of_issues_that_reached_someone(ledger):
     ledger.start_run("2026-05", "outbox", ["sent-one"], people("ann@example.org"))
     ledger.mark_sending("2026-05", "ann@example.org")
     ledger.mark_sent("2026-05", "ann@example.org", "<m@example.org>", None)
     ledger.start_run("2026-06", "outbox", ["never-sent"], people("ann@example.org"))
 
-    assert lg.carried_summaries(ledger.path) == {"sent-one"}
-    assert lg.carried_summaries(tmp_path / "no-such-ledger.sqlite3") == set()
+    assert ledger.carried_summaries() == {"sent-one"}
 
 
 def test_carried_summaries_reads_the_ledger_named_in_a_workspaces_settings(workspace):
@@ -106,20 +106,26 @@ def test_carried_summaries_reads_the_ledger_named_in_a_workspaces_settings(works
         ledger.start_run("2026-06", "outbox", ["cd29"], people("ann@example.org"))
         ledger.mark_sent("2026-06", "ann@example.org", "<m@example.org>", None)
 
-    assert lg.carried_summaries(workspace) == {"cd29"}
-    assert lg.carried_summaries(settings) == {"cd29"}
+    assert history.carried_summaries(settings) == {"cd29"}
+
+
+def test_without_a_ledger_nothing_was_carried_and_no_ledger_is_created(workspace):
+    from newsletter.store.config import load_settings
+
+    settings = load_settings(workspace)
+
+    assert history.carried_summaries(settings) == set()
+    assert not lg.ledger_path(settings).exists()
 
 
 def test_a_second_holder_of_an_issue_lock_is_refused_with_the_holders_pid(tmp_path):
     path = tmp_path / "locks" / "2026-06.lock"
     with (
-        lg.IssueLock(path, "a send of issue 2026-06"),
-        pytest.raises(
-            lg.LockedError, match=rf"a send of issue 2026-06 is already running \(pid {os.getpid()}"
-        ),
+        IssueLock(path, "a send of issue 2026-06"),
+        pytest.raises(LockedError, match=rf"a send of issue 2026-06 is already running \(pid {os.getpid()}"),
     ):
-        lg.IssueLock(path, "a send of issue 2026-06").acquire()
-    with lg.IssueLock(path, "a send of issue 2026-06"):
+        IssueLock(path, "a send of issue 2026-06").acquire()
+    with IssueLock(path, "a send of issue 2026-06"):
         pass  # released on exit, so it can be taken again
 
 
@@ -129,7 +135,7 @@ def test_a_lock_held_by_a_killed_process_is_free_at_once(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from newsletter.delivery.ledger import IssueLock;"
+            "import sys, time; from pathlib import Path; from newsletter.delivery.locks import IssueLock;"
             f"IssueLock(Path({str(path)!r}), 'x').acquire(); print('held', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
@@ -137,12 +143,137 @@ def test_a_lock_held_by_a_killed_process_is_free_at_once(tmp_path):
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(lg.LockedError, match=f"pid {holder.pid}"):
-            lg.IssueLock(path, "x").acquire()
+        with pytest.raises(LockedError, match=f"pid {holder.pid}"):
+            IssueLock(path, "x").acquire()
     finally:
         holder.kill()
         holder.wait()
     # The kernel released the flock with the process: no stale lock to break, no waiting.
-    lock = lg.IssueLock(path, "x")
+    lock = IssueLock(path, "x")
     lock.acquire()  # non-blocking: raises LockedError if the lock were still held
     lock.release()
+
+
+# -- issue 14: every fault of the ledger file is one line, and nothing is changed -----------------------
+
+
+def invoke(workspace: Path, *args: str):
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+
+    env = {"NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"}
+    return CliRunner().invoke(cli, ["-w", str(workspace), *args], env=env)
+
+
+@pytest.fixture
+def ready(workspace: Path) -> Path:
+    from delivery_helpers import write_issue, write_readers
+
+    write_issue(workspace)
+    write_readers(workspace, 3)
+    return workspace
+
+
+def test_a_damaged_ledger_is_one_line_and_left_as_it_was(ready):
+    from delivery_helpers import snapshot
+
+    from newsletter.store.config import load_settings
+
+    path = lg.ledger_path(load_settings(ready))
+    path.parent.mkdir()
+    path.write_bytes(b"this is not a database\n" * 100)
+    before = snapshot(ready)
+
+    for args in (["send", "2026-06", "--yes"], ["status"], ["send-due"]):
+        result = invoke(ready, *args)
+        assert result.exit_code == 1, result.output
+        damaged = "the delivery ledger is damaged; restore it from a backup (file is not a database)"
+        assert result.output == f"Error: {path}: {damaged}\n"
+    assert snapshot(ready) == before
+
+
+def test_a_ledger_folder_that_cannot_exist_is_one_line(ready):
+    from delivery_helpers import snapshot
+
+    settings_file = ready / "newsletter.yaml"
+    (ready / "blocker").write_text("a file where the ledger's folder should be\n")
+    text = settings_file.read_text().replace(".newsletter/ledger.sqlite3", "blocker/ledger.sqlite3")
+    settings_file.write_text(text)
+    before = snapshot(ready)
+
+    result = invoke(ready, "send", "2026-06", "--yes")
+
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {ready / 'blocker'}") and "(Not a directory)" in result.output
+    assert len(result.output.splitlines()) == 1 and snapshot(ready) == before
+    status = invoke(ready, "status")
+    assert status.exit_code == 0 and status.output == "No issue has been sent yet.\n"
+
+
+def test_a_ledger_another_process_is_writing_is_one_line_after_the_wait(ledger):
+    import sqlite3
+
+    ledger.start_run("2026-06", "outbox", [], people("ann@example.org"))
+    other = sqlite3.connect(ledger.path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with (
+            lg.Ledger(ledger.path, busy_timeout=0.1) as waiting,
+            pytest.raises(lg.LedgerError, match="another process is writing to the delivery ledger"),
+        ):
+            waiting.mark_sent("2026-06", "ann@example.org", "<m@example.org>", None)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert ledger.counts("2026-06")[RecipientState.PENDING] == 1
+
+
+def test_a_ledger_from_before_forced_reasons_gains_the_column_and_keeps_its_runs(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE runs (issue_id TEXT PRIMARY KEY, state TEXT NOT NULL, provider TEXT NOT NULL,"
+        " note TEXT NOT NULL DEFAULT '', started_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
+        " finished_at TEXT);"
+        "INSERT INTO runs VALUES ('2026-05', 'finished', 'smtp', '', '2026-05-01', '2026-05-01',"
+        " '2026-05-01');"
+    )
+    old.close()
+
+    with lg.Ledger(path) as ledger:
+        assert ledger.run("2026-05").state == RunState.FINISHED and ledger.run("2026-05").forced_reason == ""
+
+
+def run_bound_by_permissions(workspace: Path, *args: str) -> subprocess.CompletedProcess:
+    """The command in a process that file permissions bind: as root, without the capabilities that
+    override them (root ignores a read-only file; an operator's account does not)."""
+    env = {**os.environ, "NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"}
+    command = [sys.executable, "-m", "newsletter", "-w", str(workspace), *args]
+    if os.geteuid() == 0:
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--", *command]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_a_read_only_ledger_or_folder_is_one_line_and_unchanged(ready, what):
+    from delivery_helpers import snapshot
+
+    from newsletter.store.config import load_settings
+
+    path = lg.ledger_path(load_settings(ready))
+    with lg.Ledger(path) as ledger:
+        ledger.start_run("2026-05", "outbox", [], people("ann@example.org"))
+    (path if what == "file" else path.parent).chmod(0o444 if what == "file" else 0o555)
+    before = snapshot(ready)
+
+    result = run_bound_by_permissions(ready, "send", "2026-06", "--yes")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    named = path if what == "file" else path.parent
+    assert result.stderr.startswith(f"Error: {named}: ") and len(result.stderr.splitlines()) == 1
+    assert "read-only" in result.stderr or "writable" in result.stderr
+    assert snapshot(ready) == before

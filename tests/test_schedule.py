@@ -16,6 +16,9 @@ from delivery_helpers import ISSUE_ID, RecordingSink, start_sink, write_issue, w
 from newsletter.cli import cli
 from newsletter.delivery import ledger as lg
 from newsletter.delivery import schedule
+from newsletter.delivery.locks import scheduler_lock
+from newsletter.delivery.records import NewRecipient, RecipientState, Run, RunState
+from newsletter.delivery.schedule import Action
 from newsletter.errors import ExitStatus
 from newsletter.store.config import load_settings
 
@@ -42,10 +45,8 @@ def test_a_duration_without_a_unit_is_refused_with_examples(text):
         schedule.parse_duration(text)
 
 
-def run(state: str) -> lg.Run:
-    return lg.Run(
-        ISSUE_ID, state, "outbox", "", "2026-06-02T13:00:00+00:00", "2026-06-02T13:05:00+00:00", None
-    )
+def run(state: RunState) -> Run:
+    return Run(ISSUE_ID, state, "outbox", "", "2026-06-02T13:00:00+00:00", "2026-06-02T13:05:00+00:00", None)
 
 
 DAY = timedelta(hours=24)
@@ -54,22 +55,26 @@ DAY = timedelta(hours=24)
 def test_decisions_with_a_fake_clock():
     due = at(SEND_AT)
     decide = schedule.decide
-    assert decide(ISSUE_ID, None, due, DAY, None, 0).action == schedule.UNSCHEDULED
+    assert decide(ISSUE_ID, None, due, DAY, None, 0).action == Action.UNSCHEDULED
     not_due = decide(ISSUE_ID, due, due - timedelta(minutes=5), DAY, None, 0)
-    assert (not_due.action, not_due.reason) == (schedule.NOT_DUE, f"due at {SEND_AT}, in 5m")
-    assert decide(ISSUE_ID, due, due, DAY, None, 0).action == schedule.SEND
-    assert decide(ISSUE_ID, due, due + timedelta(hours=23), DAY, None, 0).action == schedule.SEND
+    assert (not_due.action, not_due.reason) == (Action.NOT_DUE, f"due at {SEND_AT}, in 5m")
+    assert decide(ISSUE_ID, due, due, DAY, None, 0).action == Action.SEND
+    assert decide(ISSUE_ID, due, due + timedelta(hours=23), DAY, None, 0).action == Action.SEND
     late = decide(ISSUE_ID, due, due + timedelta(hours=30), DAY, None, 0)
-    assert late.action == schedule.TOO_LATE
+    assert late.action == Action.TOO_LATE
     assert late.reason.startswith(f"was due at {SEND_AT}, 1d 6h ago, more than the 1d allowed;")
     # A run that was started resumes however late; a finished one is left alone.
-    assert decide(ISSUE_ID, due, due + timedelta(days=3), DAY, run(lg.RUNNING), 40).action == schedule.RESUME
-    assert decide(ISSUE_ID, due, due + timedelta(days=3), DAY, run(lg.PAUSED), 40).action == schedule.RESUME
-    assert decide(ISSUE_ID, due, due, DAY, run(lg.FINISHED), 0).action == schedule.FINISHED
+    assert (
+        decide(ISSUE_ID, due, due + timedelta(days=3), DAY, run(RunState.RUNNING), 40).action == Action.RESUME
+    )
+    assert (
+        decide(ISSUE_ID, due, due + timedelta(days=3), DAY, run(RunState.PAUSED), 40).action == Action.RESUME
+    )
+    assert decide(ISSUE_ID, due, due, DAY, run(RunState.FINISHED), 0).action == Action.FINISHED
     # An operator's Ctrl-C is respected: the scheduler does not restart what a person stopped.
-    assert decide(ISSUE_ID, due, due, DAY, run(lg.INTERRUPTED), 40).action == schedule.HELD
-    assert decide(ISSUE_ID, due, due, DAY, run(lg.INCOMPLETE), 0).action == schedule.HELD
-    assert decide(ISSUE_ID, due, due, DAY, run(lg.INCOMPLETE), 3).action == schedule.RESUME
+    assert decide(ISSUE_ID, due, due, DAY, run(RunState.INTERRUPTED), 40).action == Action.HELD
+    assert decide(ISSUE_ID, due, due, DAY, run(RunState.INCOMPLETE), 0).action == Action.HELD
+    assert decide(ISSUE_ID, due, due, DAY, run(RunState.INCOMPLETE), 3).action == Action.RESUME
 
 
 @pytest.fixture
@@ -87,7 +92,7 @@ def send_due(workspace: Path, *args: str):
 
 def sent_count(workspace: Path) -> int:
     with lg.Ledger(lg.ledger_path(load_settings(workspace))) as ledger:
-        return ledger.counts(ISSUE_ID)[lg.SENT]
+        return ledger.counts(ISSUE_ID)[RecipientState.SENT]
 
 
 def test_an_issue_not_yet_due_is_not_sent(scheduled):
@@ -114,7 +119,7 @@ def test_a_partly_sent_issue_is_resumed_without_resending(scheduled):
     settings = load_settings(scheduled)
     emails = [f"reader{n:04d}@example.org" for n in range(12)]
     with lg.Ledger(lg.ledger_path(settings)) as ledger:  # as a run killed after five messages leaves it
-        ledger.start_run(ISSUE_ID, "outbox", [], [lg.NewRecipient(e) for e in emails])
+        ledger.start_run(ISSUE_ID, "outbox", [], [NewRecipient(e) for e in emails])
         for email in emails[:5]:
             ledger.mark_sent(ISSUE_ID, email, "<m@example.org>", None)
 
@@ -163,7 +168,7 @@ def test_a_bad_max_late_or_now_is_a_usage_error(scheduled):
 
 
 def test_while_one_send_due_runs_another_does_nothing(scheduled):
-    with lg.scheduler_lock(load_settings(scheduled)):
+    with scheduler_lock(load_settings(scheduled)):
         result = send_due(scheduled, "--now", "2026-06-02T09:02:00-04:00")
 
     assert result.exit_code == 0
@@ -202,3 +207,34 @@ def test_two_overlapping_send_due_processes_send_each_message_once(scheduled):
     assert sorted(r.returncode for r in runs) == [0, 0]
     # One did the work; the other found it (or the issue) taken, or already finished, and sent nothing.
     assert sum("Sent 40 in this run" in out for out in outputs) == 1
+
+
+# -- issue 14: the send gate and hostile durations -----------------------------------------------------
+
+
+def test_send_due_refuses_an_issue_that_check_rejects_with_the_findings(scheduled):
+    from delivery_helpers import mark_needs_review, snapshot
+
+    mark_needs_review(scheduled)
+    before = snapshot(scheduled)
+
+    result = send_due(scheduled, "--now", "2026-06-02T09:02:00-04:00")
+
+    assert result.exit_code == ExitStatus.REFUSED
+    assert result.output.startswith(
+        f"{ISSUE_ID}: not sent: not ready: not sending issue {ISSUE_ID}: `newsletter check` finds 1 error;"
+    )
+    assert "is marked needs_review" in result.output
+    assert snapshot(scheduled) == before
+
+
+@pytest.mark.parametrize("text", ["99999999999d", "3651d", "999999999999999999999h"])
+def test_an_absurd_max_late_is_a_clean_usage_error(scheduled, text):
+    result = send_due(scheduled, "--max-late", text)
+
+    assert result.exit_code == 2 and "is too long; at most 3650d" in result.output
+    assert (
+        "Traceback" not in result.output
+        and result.exception is None
+        or isinstance(result.exception, SystemExit)
+    )

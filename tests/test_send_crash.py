@@ -19,6 +19,7 @@ from delivery_helpers import ISSUE_ID, write_issue, write_readers
 
 from newsletter.cli import cli
 from newsletter.delivery import ledger as lg
+from newsletter.delivery.records import NewRecipient, RecipientState, RunState
 from newsletter.store.config import load_settings
 
 SECRET = "test-secret-for-unsubscribe-links-0123456789"
@@ -67,7 +68,7 @@ def test_killing_send_at_several_points_never_skips_anyone_and_duplicates_only_u
         process.send_signal(signal.SIGKILL)
         process.wait()
         with ledger_of(ready) as ledger:
-            unknown_after_kill.append(ledger.counts(ISSUE_ID)[lg.SENDING])
+            unknown_after_kill.append(ledger.counts(ISSUE_ID)[RecipientState.SENDING])
     # The lock died with each killed process: the resume is not blocked and finishes the list.
     process = send_process(ready, smtp_sink.port)
     out, err = process.communicate(timeout=120)
@@ -82,7 +83,7 @@ def test_killing_send_at_several_points_never_skips_anyone_and_duplicates_only_u
     missing = [e for e in emails if e not in unknown and got.get(e, 0) != 1]
     assert missing == [], f"not exactly once: {[(e, got.get(e, 0)) for e in missing]}"
     assert all(got.get(e, 0) <= 1 for e in unknown)  # an unknown got it once or not at all; never twice
-    assert counts[lg.SENT] == len(emails) - len(unknown) and counts[lg.PENDING] == 0
+    assert counts[RecipientState.SENT] == len(emails) - len(unknown) and counts[RecipientState.PENDING] == 0
     # Unknowns are listed and not resent without being asked; exit code 3 says "not all sent".
     assert process.returncode == 3, err
     if unknown:
@@ -108,9 +109,9 @@ def test_ctrl_c_stops_after_the_messages_in_flight_and_the_next_send_resumes(rea
     assert "interrupted" in out and "again to resume" in out
     with ledger_of(ready) as ledger:
         counts = ledger.counts(ISSUE_ID)
-        assert ledger.run(ISSUE_ID).state == lg.INTERRUPTED
-    assert counts[lg.SENDING] == 0  # nothing left in doubt: the messages in flight were finished
-    assert counts[lg.SENT] == smtp_sink.count() < 60
+        assert ledger.run(ISSUE_ID).state == RunState.INTERRUPTED
+    assert counts[RecipientState.SENDING] == 0  # nothing left in doubt: the messages in flight were finished
+    assert counts[RecipientState.SENT] == smtp_sink.count() < 60
 
     process = send_process(ready, smtp_sink.port)
     out, err = process.communicate(timeout=60)
@@ -134,3 +135,100 @@ def test_a_second_send_of_the_same_issue_is_refused_while_the_first_runs(ready, 
     finally:
         first.kill()
         first.wait()
+
+
+# -- issue 14: SIGTERM and SIGHUP leave a run the scheduler resumes; a full disk is one line -----------
+
+
+def send_due_process(workspace: Path) -> subprocess.Popen:
+    command = [
+        sys.executable,
+        "-m",
+        "newsletter",
+        "-w",
+        str(workspace),
+        "send-due",
+        "--now",
+        "2026-06-02T09:01:00-04:00",
+    ]
+    env = {**os.environ, "NEWSLETTER_SECRET": SECRET}
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def use_smtp(workspace: Path, port: int, rate: int) -> None:
+    settings = workspace / "newsletter.yaml"
+    text = settings.read_text().replace("provider: outbox", f"provider: smtp://127.0.0.1:{port}")
+    settings.write_text(text.replace("  rate: 10\n", f"  rate: {rate}\n"))
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_a_service_manager_stopping_send_due_leaves_a_run_the_next_send_due_finishes(ready, smtp_sink, stop):
+    emails = write_readers(ready, 40)
+    use_smtp(ready, smtp_sink.port, rate=40)
+    process = send_due_process(ready)
+    wait_until(lambda: smtp_sink.count() >= 8, process)
+    process.send_signal(stop)
+    out, err = process.communicate(timeout=30)
+
+    assert process.returncode == 130, err
+    assert f"stopped by {stop.name} after the messages in flight" in out and "Traceback" not in err
+    with ledger_of(ready) as ledger:
+        assert ledger.run(ISSUE_ID).state == RunState.STOPPED
+        assert ledger.counts(ISSUE_ID)[RecipientState.SENDING] == 0
+    again = send_due_process(ready)
+    out, err = again.communicate(timeout=60)
+    assert again.returncode == 0, out + err
+    assert "resuming the stopped run" in out
+    assert smtp_sink.per_recipient() == dict.fromkeys(emails, 1)
+
+
+def test_a_held_run_is_left_by_send_due_and_resumed_by_send(ready, smtp_sink):
+    emails = write_readers(ready, 30)
+    use_smtp(ready, smtp_sink.port, rate=30)
+    process = send_process(ready, smtp_sink.port, rate="30")
+    wait_until(lambda: smtp_sink.count() >= 5, process)
+    held = CliRunner().invoke(cli, ["-w", str(ready), "send", ISSUE_ID, "--hold"])
+    out, err = process.communicate(timeout=30)
+
+    assert held.exit_code == 0, held.output
+    assert process.returncode == 130 and "held by the operator (send --hold)" in out, out + err
+    refused = send_due_process(ready)
+    out, _ = refused.communicate(timeout=60)
+    assert refused.returncode == 5 and "not sent: stopped by an operator" in out
+    resumed = send_process(ready, smtp_sink.port)
+    resumed.communicate(timeout=60)
+    assert resumed.returncode == 0
+    assert smtp_sink.per_recipient() == dict.fromkeys(emails, 1)
+
+
+def test_a_disk_filling_mid_run_stops_it_with_one_line_and_the_next_send_resumes(ready, smtp_sink):
+    import resource
+
+    emails = write_readers(ready, 200)
+    with ledger_of(ready) as ledger:  # the run exists; its files may now grow by a few pages only
+        ledger.start_run(ISSUE_ID, "smtp", [], [NewRecipient(e) for e in emails])
+    limit = max(p.stat().st_size for p in lg.ledger_path(load_settings(ready)).parent.glob("*")) + 40_000
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    command = [sys.executable, "-m", "newsletter", "-w", str(ready), "send", ISSUE_ID,
+               "--provider", f"smtp://127.0.0.1:{smtp_sink.port}", "--yes", "--rate", "500"]  # fmt: skip
+    env = {**os.environ, "NEWSLETTER_SECRET": SECRET}
+    full = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, preexec_fn=small_disk)
+
+    assert full.returncode == 4, full.stdout + full.stderr
+    assert "Traceback" not in full.stderr and "Exception in thread" not in full.stderr
+    assert "stopped: a sending thread failed: " in full.stdout
+    assert "the delivery ledger" in full.stdout and smtp_sink.count() < len(emails)
+    status = CliRunner().invoke(cli, ["-w", str(ready), "status", ISSUE_ID])
+    assert status.output.startswith(f"{ISSUE_ID}: ") and not status.output.startswith(f"{ISSUE_ID}: running")
+
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    with ledger_of(ready) as ledger:
+        unknown = set(ledger.unknown(ISSUE_ID))
+    got = smtp_sink.per_recipient()
+    assert resumed.returncode in (0, 3), resumed.stdout + resumed.stderr
+    assert all(got.get(e) == 1 for e in emails if e not in unknown)
+    assert all(got.get(e, 0) <= 1 for e in unknown) and len(unknown) <= 2

@@ -5,21 +5,32 @@ from __future__ import annotations
 from datetime import datetime
 
 from newsletter.compose.select import SentRecord
-from newsletter.delivery import ledger
+from newsletter.delivery.ledger import open_existing
+from newsletter.delivery.records import RecipientState
 from newsletter.store.config import Settings
 
 
 def sent_record(settings: Settings) -> SentRecord:
     """What the delivery ledger says was sent; an empty record when nothing was ever sent."""
-    path = ledger.ledger_path(settings)
-    if not path.is_file():
+    book = open_existing(settings)
+    if book is None:
         return SentRecord()
-    with ledger.Ledger(path) as book:
+    with book:
         runs = book.runs()
         # "Reached someone" as the ledger's carried_summaries counts it: sent, or maybe sent (unknown).
+        reached = (RecipientState.SENT, RecipientState.UNKNOWN)
         sent = {
             run.issue_id: datetime.fromisoformat(run.started_at)
             for run in runs
-            if any(book.counts(run.issue_id)[state] for state in (ledger.SENT, ledger.UNKNOWN))
+            if any(book.counts(run.issue_id)[state] for state in reached)
         }
         return SentRecord(frozenset(r.issue_id for r in runs), sent, frozenset(book.carried_summaries()))
+
+
+def carried_summaries(settings: Settings) -> set[str]:
+    """Summaries already sent in some issue (for `new-issue`'s "already sent" rule); none without a ledger."""
+    book = open_existing(settings)
+    if book is None:
+        return set()
+    with book:
+        return book.carried_summaries()

@@ -5,150 +5,79 @@ A recipient moves `pending` -> `sending` -> `sent` | `failed_transient` | `faile
 before a message is handed to the provider and `sent` as soon as the provider accepts it, so after
 a crash the ledger knows exactly who may have got a message twice (at most one per connection) and
 who surely has not. Only this module writes delivery state.
-
-The ledger also holds the per-issue lock: an `fcntl.flock` on a lock file, which the kernel
-releases when the holder dies, so a killed run can never leave an issue locked forever.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-import socket
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from newsletter.delivery import schema
+from newsletter.delivery.records import (
+    NOT_SENT,
+    TO_SEND,
+    Counts,
+    Failure,
+    NewRecipient,
+    RecipientRow,
+    RecipientState,
+    Run,
+    RunState,
+    empty_counts,
+)
+from newsletter.delivery.schema import LedgerError
 from newsletter.errors import DeliveryError
+from newsletter.store.config import Settings
 
-PENDING = "pending"
-SENDING = "sending"
-SENT = "sent"
-FAILED_TRANSIENT = "failed_transient"
-FAILED_PERMANENT = "failed_permanent"
-UNKNOWN = "unknown"
-SKIPPED = "skipped"  # unsubscribed, bounced or suppressed after the run started
-RECIPIENT_STATES = (PENDING, SENDING, SENT, FAILED_TRANSIENT, FAILED_PERMANENT, UNKNOWN, SKIPPED)
-
-# Run states. `interrupted` is an operator's Ctrl-C: the scheduler leaves it for a person to resume.
-RUNNING = "running"
-PAUSED = "paused"
-INTERRUPTED = "interrupted"
-INCOMPLETE = "incomplete"  # the pass ended but some recipients failed or are unknown
-FINISHED = "finished"
-RUN_STATES = (RUNNING, PAUSED, INTERRUPTED, INCOMPLETE, FINISHED)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    issue_id    TEXT PRIMARY KEY,
-    state       TEXT NOT NULL,
-    provider    TEXT NOT NULL,
-    note        TEXT NOT NULL DEFAULT '',
-    started_at  TEXT NOT NULL,
-    updated_at  TEXT NOT NULL,
-    finished_at TEXT
-);
-CREATE TABLE IF NOT EXISTS recipients (
-    issue_id      TEXT NOT NULL,
-    email         TEXT NOT NULL,
-    list_name     TEXT NOT NULL DEFAULT '',
-    name          TEXT NOT NULL DEFAULT '',
-    topics        TEXT NOT NULL DEFAULT '',
-    subscribed_at TEXT NOT NULL DEFAULT '',
-    state         TEXT NOT NULL DEFAULT 'pending',
-    attempts      INTEGER NOT NULL DEFAULT 0,
-    last_error    TEXT NOT NULL DEFAULT '',
-    provider_id   TEXT,
-    message_id    TEXT,
-    added_at      TEXT NOT NULL,
-    updated_at    TEXT NOT NULL,
-    sent_at       TEXT,
-    PRIMARY KEY (issue_id, email)
-);
-CREATE INDEX IF NOT EXISTS recipients_by_state ON recipients (issue_id, state);
-CREATE TABLE IF NOT EXISTS issue_summaries (
-    issue_id   TEXT NOT NULL,
-    summary_id TEXT NOT NULL,
-    PRIMARY KEY (issue_id, summary_id)
-);
-"""
+__all__ = ["Ledger", "LedgerError", "NewRecipient", "ledger_path", "open_existing"]
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-@dataclass(frozen=True)
-class RecipientRow:
-    """One recipient of one issue as the ledger holds it (enough to rebuild the message)."""
-
-    rowid: int
-    email: str
-    list_name: str
-    name: str
-    topics: tuple[str, ...]
-    subscribed_at: str
-    state: str
-    attempts: int
-    last_error: str
-
-
-@dataclass(frozen=True)
-class NewRecipient:
-    """A recipient to add to an issue's run."""
-
-    email: str
-    list_name: str = ""
-    name: str = ""
-    topics: tuple[str, ...] = ()
-    subscribed_at: str = ""
-
-
-@dataclass(frozen=True)
-class Run:
-    issue_id: str
-    state: str
-    provider: str
-    note: str
-    started_at: str
-    updated_at: str
-    finished_at: str | None
-
-
-@dataclass(frozen=True)
-class Failure:
-    email: str
-    state: str
-    attempts: int
-    last_error: str
-
-
-def ledger_path(settings) -> Path:
+def ledger_path(settings: Settings) -> Path:
     """Where the settings put the ledger (default `.newsletter/ledger.sqlite3` in the workspace)."""
     return settings.path(settings.delivery.ledger)
 
 
-class Ledger:
-    """One open ledger file. Safe to share between the threads of one run (writes are serialised)."""
+def open_existing(settings: Settings) -> Ledger | None:
+    """The workspace's ledger if it exists, None if nothing was ever sent (nothing is created)."""
+    path = ledger_path(settings)
+    return Ledger(path) if path.is_file() else None
 
-    def __init__(self, path: Path):
+
+def _row(r: tuple[Any, ...]) -> RecipientRow:
+    topics = tuple(t for t in r[4].split(";") if t)
+    return RecipientRow(r[0], r[1], r[2], r[3], topics, r[5], RecipientState(r[6]), r[7], r[8])
+
+
+def _run(r: tuple[Any, ...]) -> Run:
+    return Run(r[0], RunState(r[1]), *r[2:])
+
+
+class Ledger:
+    """One open ledger file. Safe to share between the threads of one run (writes are serialised).
+
+    Every SQLite fault (locked, read-only, full, damaged) is raised as a one-line LedgerError.
+    """
+
+    def __init__(self, path: Path, busy_timeout: float = 10.0):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # Autocommit: every state change is one statement, so each is atomic and durable on its own.
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # In WAL mode NORMAL survives any process crash (a kill -9 loses nothing committed); only a
-            # power cut can lose the last transitions, which would then be resent, never skipped.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise DeliveryError(f"{path}: cannot open the delivery ledger ({exc})") from None
         self._mutex = threading.Lock()
+        self._db = schema.connect(path, busy_timeout)
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise schema.fault(self.path, exc) from None
 
     def close(self) -> None:
         self._db.close()
@@ -159,13 +88,17 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _exec(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
-        with self._mutex:
-            return self._db.execute(sql, params)
+    def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._mutex, self._guard():
+            return self._db.execute(sql, params).fetchall()
+
+    def _change(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        with self._mutex, self._guard():
+            return self._db.execute(sql, params).rowcount
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._mutex:
+        with self._mutex, self._guard():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -177,7 +110,12 @@ class Ledger:
     # -- runs ---------------------------------------------------------------------------------
 
     def start_run(
-        self, issue_id: str, provider: str, summary_ids: Iterable[str], recipients: Iterable[NewRecipient]
+        self,
+        issue_id: str,
+        provider: str,
+        summary_ids: Iterable[str],
+        recipients: Iterable[NewRecipient],
+        forced_reason: str = "",
     ) -> int:
         """Create the issue's run with its recipients, all pending; return how many there are.
 
@@ -191,8 +129,9 @@ class Ledger:
             if db.execute("SELECT 1 FROM runs WHERE issue_id = ?", (issue_id,)).fetchone():
                 raise DeliveryError(f"issue {issue_id} already has a send run; it can only be resumed")
             db.execute(
-                "INSERT INTO runs (issue_id, state, provider, started_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                (issue_id, RUNNING, provider, now, now),
+                "INSERT INTO runs (issue_id, state, provider, started_at, updated_at, forced_reason)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (issue_id, RunState.RUNNING, provider, now, now, forced_reason),
             )
             db.executemany(
                 "INSERT OR IGNORE INTO issue_summaries (issue_id, summary_id) VALUES (?, ?)",
@@ -209,40 +148,33 @@ class Ledger:
             )
             return db.total_changes - before
 
-    def reopen_run(self, issue_id: str, provider: str) -> None:
-        """Mark an existing run running again (a resume); its recipients stay exactly as they were."""
-        now = _now()
-        cur = self._exec(
-            "UPDATE runs SET state = ?, provider = ?, note = '', updated_at = ?, finished_at = NULL"
-            " WHERE issue_id = ?",
-            (RUNNING, provider, now, issue_id),
+    def reopen_run(self, issue_id: str, provider: str, forced_reason: str = "") -> None:
+        """Mark an existing run running again (a resume); its recipients stay exactly as they were.
+
+        A `forced_reason` given now replaces the one stored (a resume forced past `check` again).
+        """
+        changed = self._change(
+            "UPDATE runs SET state = ?, provider = ?, note = '', updated_at = ?, finished_at = NULL,"
+            " forced_reason = CASE WHEN ? = '' THEN forced_reason ELSE ? END WHERE issue_id = ?",
+            (RunState.RUNNING, provider, _now(), forced_reason, forced_reason, issue_id),
         )
-        if cur.rowcount != 1:
+        if changed != 1:
             raise DeliveryError(f"issue {issue_id} has no send run to resume")
 
-    def set_run_state(self, issue_id: str, state: str, note: str = "") -> None:
-        assert state in RUN_STATES, state
+    def set_run_state(self, issue_id: str, state: RunState, note: str = "") -> None:
         now = _now()
-        finished = now if state == FINISHED else None
-        self._exec(
+        finished = now if state == RunState.FINISHED else None
+        self._change(
             "UPDATE runs SET state = ?, note = ?, updated_at = ?, finished_at = ? WHERE issue_id = ?",
-            (state, note, now, finished, issue_id),
+            (RunState(state), note, now, finished, issue_id),
         )
 
     def run(self, issue_id: str) -> Run | None:
-        row = self._exec(
-            "SELECT issue_id, state, provider, note, started_at, updated_at, finished_at FROM runs"
-            " WHERE issue_id = ?",
-            (issue_id,),
-        ).fetchone()
-        return Run(*row) if row else None
+        rows = self._exec(f"SELECT {schema.RUN_COLUMNS} FROM runs WHERE issue_id = ?", (issue_id,))
+        return _run(rows[0]) if rows else None
 
     def runs(self) -> list[Run]:
-        rows = self._exec(
-            "SELECT issue_id, state, provider, note, started_at, updated_at, finished_at FROM runs"
-            " ORDER BY issue_id"
-        ).fetchall()
-        return [Run(*row) for row in rows]
+        return [_run(r) for r in self._exec(f"SELECT {schema.RUN_COLUMNS} FROM runs ORDER BY issue_id")]
 
     # -- recipients ---------------------------------------------------------------------------
 
@@ -256,35 +188,34 @@ class Ledger:
                 row[0]
                 for row in db.execute(
                     "SELECT email FROM recipients WHERE issue_id = ? AND state = ? ORDER BY rowid",
-                    (issue_id, SENDING),
+                    (issue_id, RecipientState.SENDING),
                 )
             ]
             db.execute(
                 "UPDATE recipients SET state = ?, last_error = ?, updated_at = ?"
                 " WHERE issue_id = ? AND state = ?",
                 (
-                    UNKNOWN,
+                    RecipientState.UNKNOWN,
                     "the run stopped while this message was with the provider",
                     _now(),
                     issue_id,
-                    SENDING,
+                    RecipientState.SENDING,
                 ),
             )
         return emails
 
     def requeue_unknown(self, issue_id: str) -> int:
         """Make `unknown` recipients pending again (the operator accepts a possible duplicate)."""
-        cur = self._exec(
+        return self._change(
             "UPDATE recipients SET state = ?, updated_at = ? WHERE issue_id = ? AND state = ?",
-            (PENDING, _now(), issue_id, UNKNOWN),
+            (RecipientState.PENDING, _now(), issue_id, RecipientState.UNKNOWN),
         )
-        return cur.rowcount
 
     def unknown(self, issue_id: str) -> list[str]:
         rows = self._exec(
             "SELECT email FROM recipients WHERE issue_id = ? AND state = ? ORDER BY rowid",
-            (issue_id, UNKNOWN),
-        ).fetchall()
+            (issue_id, RecipientState.UNKNOWN),
+        )
         return [row[0] for row in rows]
 
     def to_send(self, issue_id: str, after_rowid: int = 0, limit: int = 500) -> list[RecipientRow]:
@@ -292,14 +223,9 @@ class Ledger:
         rows = self._exec(
             "SELECT rowid, email, list_name, name, topics, subscribed_at, state, attempts, last_error"
             " FROM recipients WHERE issue_id = ? AND state IN (?, ?) AND rowid > ? ORDER BY rowid LIMIT ?",
-            (issue_id, PENDING, FAILED_TRANSIENT, after_rowid, limit),
-        ).fetchall()
-        return [
-            RecipientRow(
-                r[0], r[1], r[2], r[3], tuple(t for t in r[4].split(";") if t), r[5], r[6], r[7], r[8]
-            )
-            for r in rows
-        ]
+            (issue_id, *TO_SEND, after_rowid, limit),
+        )
+        return [_row(r) for r in rows]
 
     def count_known(self, issue_id: str, emails: Iterable[str], batch: int = 500) -> int:
         """How many of these addresses the issue's run already holds (in any state)."""
@@ -313,43 +239,45 @@ class Ledger:
 
     def _count_in(self, issue_id: str, emails: list[str]) -> int:
         marks = ",".join("?" * len(emails))
-        row = self._exec(
+        rows = self._exec(
             f"SELECT COUNT(*) FROM recipients WHERE issue_id = ? AND email IN ({marks})",  # noqa: S608 - only marks
             (issue_id, *emails),
-        ).fetchone()
-        return row[0]
+        )
+        return int(rows[0][0])
 
     def mark_sending(self, issue_id: str, email: str) -> None:
         """Committed before the message goes to the provider: a crash now leaves `sending` -> `unknown`."""
-        self._exec(
+        self._change(
             "UPDATE recipients SET state = ?, attempts = attempts + 1, updated_at = ?"
             " WHERE issue_id = ? AND email = ?",
-            (SENDING, _now(), issue_id, email),
+            (RecipientState.SENDING, _now(), issue_id, email),
         )
 
     def mark_sent(self, issue_id: str, email: str, message_id: str, provider_id: str | None) -> None:
         now = _now()
-        self._exec(
+        self._change(
             "UPDATE recipients SET state = ?, message_id = ?, provider_id = ?, last_error = '',"
             " updated_at = ?, sent_at = ? WHERE issue_id = ? AND email = ?",
-            (SENT, message_id, provider_id, now, now, issue_id, email),
+            (RecipientState.SENT, message_id, provider_id, now, now, issue_id, email),
         )
 
-    def mark_failed(self, issue_id: str, email: str, state: str, error: str) -> None:
-        assert state in (FAILED_TRANSIENT, FAILED_PERMANENT, SKIPPED, UNKNOWN), state
-        self._exec(
+    def mark_failed(self, issue_id: str, email: str, state: RecipientState, error: str) -> None:
+        """Record a recipient not sent: a failure, a skip, or `unknown` (the provider may have it)."""
+        if state not in NOT_SENT:
+            raise ValueError(f"{state} is not a state of a recipient not sent")
+        self._change(
             "UPDATE recipients SET state = ?, last_error = ?, updated_at = ?"
             " WHERE issue_id = ? AND email = ?",
             (state, error[:500], _now(), issue_id, email),
         )
 
-    def counts(self, issue_id: str) -> dict[str, int]:
+    def counts(self, issue_id: str) -> Counts:
         """How many recipients are in each state (every state present, zero if none)."""
-        counts = dict.fromkeys(RECIPIENT_STATES, 0)
+        counts = empty_counts()
         for state, n in self._exec(
             "SELECT state, COUNT(*) FROM recipients WHERE issue_id = ? GROUP BY state", (issue_id,)
         ):
-            counts[state] = n
+            counts[RecipientState(state)] = n
         return counts
 
     def failures(self, issue_id: str, limit: int | None = None) -> list[Failure]:
@@ -358,158 +286,17 @@ class Ledger:
             "SELECT email, state, attempts, last_error FROM recipients WHERE issue_id = ?"
             " AND state IN (?, ?, ?, ?) ORDER BY rowid"
         )
-        params: tuple = (issue_id, FAILED_TRANSIENT, FAILED_PERMANENT, UNKNOWN, SKIPPED)
+        params: tuple[Any, ...] = (issue_id, *NOT_SENT)
         if limit is not None:
             sql += " LIMIT ?"
             params += (limit,)
-        return [Failure(*row) for row in self._exec(sql, params)]
+        return [Failure(r[0], RecipientState(r[1]), r[2], r[3]) for r in self._exec(sql, params)]
 
     def carried_summaries(self) -> set[str]:
-        """Summary ids carried by issues that reached at least one recipient."""
+        """Summary ids carried by issues that reached at least one recipient (sent, or maybe: unknown)."""
         rows = self._exec(
             "SELECT DISTINCT s.summary_id FROM issue_summaries s WHERE EXISTS"
             " (SELECT 1 FROM recipients r WHERE r.issue_id = s.issue_id AND r.state IN (?, ?))",
-            (SENT, UNKNOWN),
+            (RecipientState.SENT, RecipientState.UNKNOWN),
         )
         return {row[0] for row in rows}
-
-
-def carried_summaries(where) -> set[str]:
-    """Summaries already sent in some issue (for `new-issue`'s "already sent" rule).
-
-    `where` is the Settings, a workspace folder, or the ledger file. No ledger yet means nothing sent.
-    """
-    if isinstance(where, Path | str):
-        where = Path(where)
-        if where.is_dir():
-            from newsletter.store.config import load_settings
-
-            path = ledger_path(load_settings(where))
-        else:
-            path = where
-    else:
-        path = ledger_path(where)
-    if not path.is_file():
-        return set()
-    with Ledger(path) as ledger:
-        return ledger.carried_summaries()
-
-
-class IssueLock:
-    """At most one send per issue (or one scheduler) at a time, held with `fcntl.flock`.
-
-    The kernel drops the lock when the holding process exits in any way, including SIGKILL, so no
-    stale lock ever needs breaking; the pid and host written inside only make the refusal readable.
-    """
-
-    def __init__(self, path: Path, what: str):
-        self.path = path
-        self.what = what
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        """Take the lock now or raise DeliveryError naming the holder."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
-            os.close(fd)
-            raise LockedError(
-                f"{self.what} is already running ({holder}); wait for it to finish", holder
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {_now()}".encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock; the file stays for the next holder
-            self._fd = None
-
-    def __enter__(self) -> IssueLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-class LockedError(DeliveryError):
-    """Another process holds the lock; `holder` says which (pid, host, since when)."""
-
-    def __init__(self, message: str, holder: str = ""):
-        super().__init__(message)
-        self.holder = holder
-
-
-def issue_lock(settings, issue_id: str) -> IssueLock:
-    return IssueLock(
-        ledger_path(settings).parent / "locks" / f"{issue_id}.lock", f"a send of issue {issue_id}"
-    )
-
-
-def scheduler_lock(settings) -> IssueLock:
-    return IssueLock(ledger_path(settings).parent / "locks" / "send-due.lock", "send-due")
-
-
-# -- `newsletter status` ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IssueStatus:
-    run: Run
-    counts: dict[str, int]
-    failures: list[Failure]
-
-    def as_dict(self) -> dict:
-        return {
-            "issue": self.run.issue_id,
-            "state": self.run.state,
-            "note": self.run.note,
-            "provider": self.run.provider,
-            "started_at": self.run.started_at,
-            "updated_at": self.run.updated_at,
-            "finished_at": self.run.finished_at,
-            "counts": self.counts,
-            "failures": [
-                {"email": f.email, "state": f.state, "attempts": f.attempts, "error": f.last_error}
-                for f in self.failures
-            ],
-        }
-
-
-def issue_status(settings, issue_id: str | None = None) -> list[IssueStatus]:
-    """The send runs in the ledger (one issue's, or all), with counts and failures."""
-    from newsletter.errors import NewsletterError
-
-    path = ledger_path(settings)
-    runs: list[Run] = []
-    if path.is_file():
-        with Ledger(path) as ledger:
-            runs = ledger.runs() if issue_id is None else [r for r in [ledger.run(issue_id)] if r]
-            found = [IssueStatus(r, ledger.counts(r.issue_id), ledger.failures(r.issue_id)) for r in runs]
-    if issue_id is not None and not runs:
-        raise NewsletterError(
-            f"issue {issue_id} has not been sent yet (no run in {path.name}); see `newsletter send`"
-        )
-    return found if runs else []
-
-
-def status_lines(statuses: list[IssueStatus], failures_shown: int = 20) -> list[str]:
-    if not statuses:
-        return ["No issue has been sent yet."]
-    lines: list[str] = []
-    for status in statuses:
-        run = status.run
-        counts = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
-        when = f"finished {run.finished_at}" if run.finished_at else f"last active {run.updated_at}"
-        lines.append(f"{run.issue_id}: {run.state} ({when}, via {run.provider}): {counts or 'no recipients'}")
-        if run.note:
-            lines.append(f"  {run.note}")
-        for f in status.failures[:failures_shown]:
-            lines.append(f"  {f.email}: {f.state} after {f.attempts} attempt(s): {f.last_error}")
-        if len(status.failures) > failures_shown:
-            lines.append(f"  ... and {len(status.failures) - failures_shown} more (use --json for all)")
-    return lines

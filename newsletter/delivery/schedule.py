@@ -7,24 +7,38 @@ overlapping `send-due` runs never both send: the second finds the scheduler lock
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from newsletter.delivery import ledger as lg
+from newsletter.delivery.ledger import open_existing
+from newsletter.delivery.locks import LockedError, scheduler_lock
+from newsletter.delivery.plan import SendRequest
+from newsletter.delivery.records import TO_SEND, Run, RunState
+from newsletter.delivery.reporting import Reporter
+from newsletter.delivery.send import NotReady, open_send
 from newsletter.errors import ExitStatus, NewsletterError
+from newsletter.store import issues
 from newsletter.store.config import Settings
 
-SEND = "send"  # due, never started
-RESUME = "resume"  # due, a run was started and did not finish
-NOT_DUE = "not due"
-TOO_LATE = "too late"
-FINISHED = "finished"
-HELD = "held"  # stopped by an operator: a person resumes it
-UNSCHEDULED = "unscheduled"
+
+class Action(StrEnum):
+    """What the scheduler does with one issue now."""
+
+    SEND = "send"  # due, never started
+    RESUME = "resume"  # due, a run was started and did not finish
+    NOT_DUE = "not due"
+    TOO_LATE = "too late"
+    FINISHED = "finished"
+    HELD = "held"  # stopped by an operator: a person resumes it
+    UNSCHEDULED = "unscheduled"
+    NOT_READY = "not ready"  # the send gate refused it
+
 
 _DURATION = re.compile(r"(\d+)\s*([dhms])")
+MAX_DURATION = timedelta(days=3650)  # ten years: anything longer is a typo
 _UNIT = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
@@ -34,7 +48,13 @@ def parse_duration(text: str) -> timedelta:
     parts = _DURATION.findall(cleaned)
     if not cleaned or _DURATION.sub("", cleaned).strip():
         raise ValueError(f"{text!r} is not a duration; use a number and a unit: 90m, 24h, 2d or 1h30m")
-    return sum((timedelta(**{_UNIT[unit]: int(n)}) for n, unit in parts), timedelta())
+    try:
+        total = sum((timedelta(**{_UNIT[unit]: int(n)}) for n, unit in parts), timedelta())
+    except OverflowError:
+        total = MAX_DURATION * 2  # beyond any timedelta: refused just below
+    if total > MAX_DURATION:
+        raise ValueError(f"{text!r} is too long; at most {MAX_DURATION.days}d")
+    return total
 
 
 def describe(delta: timedelta) -> str:
@@ -52,7 +72,7 @@ def describe(delta: timedelta) -> str:
 @dataclass(frozen=True)
 class Decision:
     issue_id: str
-    action: str
+    action: Action
     reason: str
 
 
@@ -61,7 +81,7 @@ def decide(
     send_at: datetime | None,
     now: datetime,
     max_late: timedelta,
-    run: lg.Run | None,
+    run: Run | None,
     left_to_send: int,
 ) -> Decision:
     """What the scheduler does with one issue now. Pure: the clock and the ledger are passed in.
@@ -69,33 +89,37 @@ def decide(
     `left_to_send` is the run's pending and failed_transient recipients (0 without a run).
     """
     if send_at is None:
-        return Decision(issue_id, UNSCHEDULED, "no send_at")
-    if run is not None and run.state == lg.FINISHED:
-        return Decision(issue_id, FINISHED, "already sent")
+        return Decision(issue_id, Action.UNSCHEDULED, "no send_at")
+    if run is not None and run.state == RunState.FINISHED:
+        return Decision(issue_id, Action.FINISHED, "already sent")
     if send_at > now:
-        return Decision(issue_id, NOT_DUE, f"due at {send_at.isoformat()}, in {describe(send_at - now)}")
+        return Decision(
+            issue_id, Action.NOT_DUE, f"due at {send_at.isoformat()}, in {describe(send_at - now)}"
+        )
     if run is not None:
-        if run.state == lg.INTERRUPTED:
+        if run.state == RunState.INTERRUPTED:
             return Decision(
-                issue_id, HELD, f"stopped by an operator; resume it with `newsletter send {issue_id}`"
+                issue_id, Action.HELD, f"stopped by an operator; resume it with `newsletter send {issue_id}`"
             )
-        if run.state == lg.INCOMPLETE and not left_to_send:
+        if run.state == RunState.INCOMPLETE and not left_to_send:
             return Decision(
                 issue_id,
-                HELD,
+                Action.HELD,
                 f"only failed or unknown recipients are left; see `newsletter status {issue_id}`",
             )
         # A started run is resumed however late: half the list without the issue is worse.
-        return Decision(issue_id, RESUME, f"resuming the {run.state} run ({left_to_send} left to send)")
+        return Decision(
+            issue_id, Action.RESUME, f"resuming the {run.state} run ({left_to_send} left to send)"
+        )
     late = now - send_at
     if late > max_late:
         return Decision(
             issue_id,
-            TOO_LATE,
+            Action.TOO_LATE,
             f"was due at {send_at.isoformat()}, {describe(late)} ago, more than the {describe(max_late)} "
             f"allowed; send it by hand with `newsletter send {issue_id}`, or allow it with --max-late",
         )
-    return Decision(issue_id, SEND, f"due at {send_at.isoformat()}")
+    return Decision(issue_id, Action.SEND, f"due at {send_at.isoformat()}")
 
 
 def localize(moment: datetime, settings: Settings) -> datetime:
@@ -106,7 +130,7 @@ def localize(moment: datetime, settings: Settings) -> datetime:
 @dataclass(frozen=True)
 class DueResult:
     issue_id: str
-    action: str
+    action: Action
     reason: str
     exit_code: int  # an ExitStatus: OK for nothing to do or all sent; REFUSED makes cron mail the operator
 
@@ -121,86 +145,64 @@ class DueReport:
         return max((r.exit_code for r in self.results), default=0)
 
 
-def _build(settings: Settings) -> Callable[[str], None]:
-    """The readiness check: `newsletter build` must succeed (it also refuses the intro TODO)."""
-    from newsletter import render
-
-    return lambda issue_id: render.build_issue(settings, issue_id) and None
-
-
-def _send(settings: Settings, echo: Callable[[str], None]) -> Callable[[str], int]:
-    from newsletter import delivery
-
-    def send(issue_id: str) -> int:
-        request = delivery.SendRequest(issue_id, yes=True)
-        progress = delivery.ProgressPrinter(tty=False, every=30)
-        outcome = delivery.send_issue(settings, request, echo, lambda _question: True, progress)
-        return outcome.exit_code if outcome else 0
-
-    return send
+def _decisions(settings: Settings, now: datetime, max_late: timedelta) -> list[Decision]:
+    decisions = []
+    ledger = open_existing(settings)  # no ledger yet: nothing was started (and none is made just to look)
+    with ledger or contextlib.nullcontext():
+        for issue in issues.list_issues(settings.workspace):
+            run = ledger.run(issue.id) if ledger else None
+            left = sum(ledger.counts(issue.id)[s] for s in TO_SEND) if ledger else 0
+            send_at = localize(issue.send_at, settings) if issue.send_at else None
+            decisions.append(decide(issue.id, send_at, now, max_late, run, left))
+    return decisions
 
 
-def send_due(
-    settings: Settings,
-    now: datetime,
-    max_late: timedelta,
-    echo: Callable[[str], None],
-    send: Callable[[str], int] | None = None,
-    check: Callable[[str], None] | None = None,
-) -> DueReport:
-    """Send every due, unfinished issue; report each decision through `echo`.
+def _send(settings: Settings, decision: Decision, reporter: Reporter) -> DueResult:
+    """Check, plan and send (or resume) one due issue, as `newsletter send ISSUE --yes` would."""
+    issue_id = decision.issue_id
+    try:
+        with open_send(settings, SendRequest(issue_id), reporter) as sending:
+            reporter.note(f"{issue_id}: {decision.reason}: sending")
+            reporter.plan(sending.plan)
+            outcome = sending.run(reporter)
+    except NotReady as exc:
+        reporter.note(f"{issue_id}: not sent: not ready: {exc.message}")
+        return DueResult(issue_id, Action.NOT_READY, exc.message, ExitStatus.REFUSED)
+    except NewsletterError as exc:
+        reporter.note(f"{issue_id}: not sent: {exc.message}")
+        return DueResult(issue_id, decision.action, exc.message, ExitStatus.REFUSED)
+    reporter.outcome(outcome)
+    return DueResult(issue_id, decision.action, outcome.note or decision.reason, outcome.exit_code)
 
-    `check(issue_id)` raises NewsletterError if the issue is not ready (by default: `build` fails,
-    which includes an intro that is still the TODO); `send(issue_id)` sends or resumes it and
-    returns its exit code (by default `newsletter send ISSUE --yes`).
+
+def send_due(settings: Settings, now: datetime, max_late: timedelta, reporter: Reporter) -> DueReport:
+    """Send every due, unfinished issue that passes the send gate; report each decision.
+
+    A run stopped by a signal (a service manager stopping `send-due`) ends this pass: the next one
+    resumes it.
     """
-    from newsletter.store import issues
-
-    send = send or _send(settings, echo)
-    check = check or _build(settings)
-
     now = localize(now, settings)
-    lock = lg.scheduler_lock(settings)
+    lock = scheduler_lock(settings)
     try:
         lock.acquire()
-    except lg.LockedError as exc:
-        echo(f"send-due: another send-due is running ({exc.holder}); this one does nothing")
+    except LockedError as exc:
+        reporter.note(f"send-due: another send-due is running ({exc.holder}); this one does nothing")
         return DueReport((), locked_out=exc.message)
     try:
-        ledger_file = lg.ledger_path(settings)
         results: list[DueResult] = []
-        with lg.Ledger(ledger_file) as ledger:
-            decisions = []
-            for issue in issues.list_issues(settings.workspace):
-                run = ledger.run(issue.id)
-                counts = ledger.counts(issue.id)
-                left = counts[lg.PENDING] + counts[lg.FAILED_TRANSIENT]
-                send_at = localize(issue.send_at, settings) if issue.send_at else None
-                decisions.append(decide(issue.id, send_at, now, max_late, run, left))
-        for d in decisions:
-            if d.action in (UNSCHEDULED, FINISHED, NOT_DUE):
-                results.append(DueResult(d.issue_id, d.action, d.reason, 0))
-                if d.action == NOT_DUE:
-                    echo(f"{d.issue_id}: not due yet ({d.reason})")
+        for d in _decisions(settings, now, max_late):
+            if d.action in (Action.UNSCHEDULED, Action.FINISHED, Action.NOT_DUE):
+                results.append(DueResult(d.issue_id, d.action, d.reason, ExitStatus.OK))
+                if d.action == Action.NOT_DUE:
+                    reporter.note(f"{d.issue_id}: not due yet ({d.reason})")
                 continue
-            if d.action in (TOO_LATE, HELD):
-                echo(f"{d.issue_id}: not sent: {d.reason}")
+            if d.action in (Action.TOO_LATE, Action.HELD):
+                reporter.note(f"{d.issue_id}: not sent: {d.reason}")
                 results.append(DueResult(d.issue_id, d.action, d.reason, ExitStatus.REFUSED))
                 continue
-            try:
-                check(d.issue_id)
-            except NewsletterError as exc:
-                echo(f"{d.issue_id}: not sent: not ready: {exc.message}")
-                results.append(DueResult(d.issue_id, "not ready", exc.message, ExitStatus.REFUSED))
-                continue
-            echo(f"{d.issue_id}: {d.reason}: sending")
-            try:
-                code = send(d.issue_id)
-            except NewsletterError as exc:
-                echo(f"{d.issue_id}: not sent: {exc.message}")
-                results.append(DueResult(d.issue_id, d.action, exc.message, ExitStatus.REFUSED))
-                continue
-            results.append(DueResult(d.issue_id, d.action, d.reason, code))
+            results.append(_send(settings, d, reporter))
+            if results[-1].exit_code == ExitStatus.INTERRUPTED:
+                break
         return DueReport(tuple(results))
     finally:
         lock.release()

@@ -1,0 +1,194 @@
+"""How the command line shows delivery: the plan, progress, outcomes and status, escaped for a terminal.
+
+The library reports data (a plan, a tally, an outcome, a status) through `delivery.reporting.Reporter`;
+only this module and the command modules turn it into lines. Every string that came from outside
+(an SMTP reply, an address, a file name, a subject) passes `safe()` first, so a server's escape
+sequences can neither retitle the terminal nor fake coloured output.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import unicodedata
+from typing import Any, TextIO
+
+import click
+
+from newsletter.delivery.engine import RunOutcome
+from newsletter.delivery.plan import SendPlan
+from newsletter.delivery.proof import ProofResult
+from newsletter.delivery.records import Failure, RecipientState, RunState
+from newsletter.delivery.reporting import Tally
+from newsletter.delivery.status import IssueStatus
+
+R = RecipientState
+# Characters that reorder text on display: shown escaped, like control characters.
+_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def safe(text: object) -> str:
+    """`text` with control characters (C0, DEL, C1) and bidi overrides escaped as \\x1b, \\n, \\u202e."""
+    value = str(text)
+    if value.isprintable():
+        return value
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) == "Cc" or ch in _BIDI else ch
+        for ch in value
+    )
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def plan_lines(plan: SendPlan) -> list[str]:
+    minutes = plan.seconds / 60
+    estimate = f"about {minutes:.0f} minutes" if minutes >= 1 else f"about {plan.seconds:.0f} s"
+    lines = [
+        f"Issue {plan.issue_id}: {safe(plan.subject)}",
+        f"  recipients: {plan.audience} subscribed"
+        f" (left out: {plan.suppressed} suppressed, {plan.unsubscribed} unsubscribed,"
+        f" {plan.bounced} bounced, {plan.invalid} invalid, {plan.duplicates} duplicate rows)",
+        f"  already sent this issue: {plan.already_sent}",
+    ]
+    if plan.not_included:
+        lines.append(f"  {plan.not_included} subscribed after this run started: not included")
+    if plan.unknown:
+        lines.append(f"  unknown (the last run stopped mid-send): {plan.unknown}")
+    lines += [
+        f"  to send now: {plan.to_send}",
+        f"  provider: {safe(plan.provider)}, {plan.rate:g} messages/s, {plan.concurrency} connection(s),"
+        f" {estimate}",
+    ]
+    lines += [f"  skipped invalid row: {safe(problem)}" for problem in plan.invalid_rows]
+    if plan.invalid > len(plan.invalid_rows):
+        lines.append(f"  ... and {plan.invalid - len(plan.invalid_rows)} more invalid rows")
+    return lines
+
+
+def failure_line(failure: Failure) -> str:
+    """The one format of a recipient not sent, in `send`'s outcome and in `status`."""
+    return (
+        f"  {safe(failure.email)}: {failure.state} after {failure.attempts} attempt(s):"
+        f" {safe(failure.last_error)}"
+    )
+
+
+def outcome_lines(outcome: RunOutcome) -> list[str]:
+    c = outcome.counts
+    lines = [
+        f"Issue {outcome.issue_id}: {outcome.state}. Sent {outcome.sent_now} in this run"
+        f" ({outcome.elapsed:.1f} s). Totals: {c[R.SENT]} sent, {c[R.FAILED_PERMANENT]} failed permanently,"
+        f" {c[R.FAILED_TRANSIENT]} failed for now, {c[R.UNKNOWN]} unknown, {c[R.SKIPPED]} skipped,"
+        f" {c[R.PENDING]} pending."
+    ]
+    if outcome.note:
+        lines.append(f"  {safe(outcome.note)}")
+    lines += [failure_line(f) for f in outcome.failures]
+    if outcome.state in (RunState.PAUSED, RunState.INTERRUPTED, RunState.STOPPED, RunState.INCOMPLETE):
+        lines.append(
+            f"  Run `newsletter send {outcome.issue_id}` again to resume; sent recipients are not resent."
+        )
+    return lines
+
+
+def status_lines(statuses: list[IssueStatus], failures_shown: int = 20) -> list[str]:
+    if not statuses:
+        return ["No issue has been sent yet."]
+    lines: list[str] = []
+    for status in statuses:
+        run = status.run
+        counts = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
+        when = f"finished {run.finished_at}" if run.finished_at else f"last active {run.updated_at}"
+        lines.append(
+            f"{run.issue_id}: {run.state} ({when}, via {safe(run.provider)}): {counts or 'no recipients'}"
+        )
+        if run.note:
+            lines.append(f"  {safe(run.note)}")
+        if run.forced_reason:
+            lines.append(f"  sent past `newsletter check` with --force: {safe(run.forced_reason)}")
+        lines += [failure_line(f) for f in status.failures[:failures_shown]]
+        if len(status.failures) > failures_shown:
+            lines.append(f"  ... and {len(status.failures) - failures_shown} more (use --json for all)")
+    return lines
+
+
+def proof_lines(results: list[ProofResult]) -> list[str]:
+    return [
+        f"test sent to {safe(p.address)}: {safe(p.result.detail)}"
+        if p.result.ok
+        else f"test NOT sent to {safe(p.address)}: {p.result.status}: {safe(p.result.detail)}"
+        for p in results
+    ]
+
+
+def progress_line(tally: Tally) -> str:
+    elapsed = max(time.monotonic() - tally.started, 1e-6)
+    rate = tally.done / elapsed
+    left = (tally.total - tally.done) / rate if rate > 0 else 0
+    return (
+        f"{tally.done}/{tally.total}  sent {tally.sent}  failed {tally.failed}  skipped {tally.skipped}"
+        f"  {rate:.1f}/s  {_duration(left)} left"
+    )
+
+
+class ProgressPrinter:
+    """Click's progress bar on a terminal; otherwise (logs, cron) a plain line every `every` seconds
+    and one at the end, never the same count twice."""
+
+    def __init__(self, stream: TextIO | None = None, tty: bool | None = None, every: float = 10.0):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.every = every
+        self._bar: Any = None
+        self._last: float | None = None
+        self._last_done: int | None = None
+
+    def __call__(self, tally: Tally, final: bool) -> None:
+        if self.tty:
+            self._draw(tally, final)
+            return
+        now = time.monotonic()
+        if final and tally.done == self._last_done:
+            return  # the last periodic line already showed the end
+        # The first periodic line comes `every` seconds in: a short run logs only its final line.
+        since = self._last if self._last is not None else tally.started
+        if final or now - since >= self.every:
+            self._last, self._last_done = now, tally.done
+            self.stream.write(progress_line(tally) + "\n")
+            self.stream.flush()
+
+    def _draw(self, tally: Tally, final: bool) -> None:
+        if self._bar is None:
+            self._bar = click.progressbar(
+                length=tally.total, file=self.stream, width=24, show_eta=False, item_show_func=lambda s: s
+            )
+        self._bar.update(tally.done - self._bar.pos, progress_line(tally))
+        if final:
+            self._bar.render_finish()
+            self._bar = None
+
+
+class ConsoleReporter:
+    """The delivery Reporter of the command line: every event as escaped lines through Click."""
+
+    def __init__(self, progress: ProgressPrinter):
+        self.printer = progress
+
+    def note(self, text: str) -> None:
+        click.echo(safe(text))
+
+    def plan(self, plan: SendPlan) -> None:
+        for line in plan_lines(plan):
+            click.echo(line)
+
+    def progress(self, tally: Tally, final: bool) -> None:
+        self.printer(tally, final)
+
+    def outcome(self, outcome: RunOutcome) -> None:
+        for line in outcome_lines(outcome):
+            click.echo(line)

@@ -1,0 +1,331 @@
+"""The delivery engine: stream an issue's recipients from the ledger to the provider, rate-limited.
+
+Workers (one provider connection each) take recipients a page at a time from the ledger, build
+each message just before sending it, and record every step in the ledger, so memory stays flat
+whatever the list size and a crash at any moment leaves a run that resumes without skipping anyone.
+Transient failures are retried with exponential backoff and jitter; too many consecutive errors, or a
+fault in a worker, pause the run; a signal stops it after the messages in flight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from newsletter.delivery import signals
+from newsletter.delivery.ledger import Ledger, LedgerError
+from newsletter.delivery.pacing import DeliveryOptions, RateLimiter, backoff_delay
+from newsletter.delivery.records import TO_SEND, Counts, Failure, RecipientRow, RecipientState, Run, RunState
+from newsletter.delivery.reporting import Reporter, Tally
+from newsletter.errors import ExitStatus, NewsletterError
+from newsletter.providers.base import OutgoingMessage, Provider, SendResult
+from newsletter.providers.replies import is_hard_bounce
+
+R = RecipientState
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How an invocation of the engine ended, with the ledger's counts for the whole run."""
+
+    issue_id: str
+    state: RunState
+    note: str
+    sent_now: int
+    counts: Counts
+    elapsed: float
+    failures: tuple[Failure, ...] = ()  # the first few recipients not sent, for the report
+
+    @property
+    def exit_code(self) -> ExitStatus:
+        if self.state == RunState.PAUSED:
+            return ExitStatus.PAUSED
+        if self.state in (RunState.INTERRUPTED, RunState.STOPPED):
+            return ExitStatus.INTERRUPTED
+        if self.state == RunState.FINISHED and not self.counts[R.FAILED_PERMANENT]:
+            return ExitStatus.OK
+        return ExitStatus.FAILURES
+
+
+class _RecipientQueue:
+    """Recipients to send, paged from the ledger on demand so at most one page is in memory."""
+
+    def __init__(self, ledger: Ledger, issue_id: str, page_size: int):
+        self.ledger = ledger
+        self.issue_id = issue_id
+        self.page_size = page_size
+        self._page: list[RecipientRow] = []
+        self._after = 0
+        self._exhausted = False
+        self._lock = threading.Lock()
+
+    def next(self) -> RecipientRow | None:
+        with self._lock:
+            if not self._page and not self._exhausted:
+                page = self.ledger.to_send(self.issue_id, self._after, self.page_size)
+                if not page:
+                    self._exhausted = True
+                else:
+                    self._after = page[-1].rowid
+                    self._page = page[::-1]  # pop() from the end keeps ledger order
+            return self._page.pop() if self._page else None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, NewsletterError):
+        return exc.message
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _close_quietly(provider: Provider) -> None:
+    # Closing a broken connection may fail too; there is nothing more to do about it.
+    with contextlib.suppress(Exception):
+        provider.close()
+
+
+def _never_suppressed(email: str) -> bool:
+    return False
+
+
+def _no_bounce(email: str, reason: str) -> None:
+    return None
+
+
+@dataclass
+class Engine:
+    """One invocation of delivery for one issue. The caller holds the issue's lock."""
+
+    ledger: Ledger
+    issue_id: str
+    build: Callable[[RecipientRow], OutgoingMessage]
+    open_provider: Callable[[], Provider]
+    options: DeliveryOptions
+    is_suppressed: Callable[[str], bool] = _never_suppressed
+    on_bounce: Callable[[str, str], None] = _no_bounce
+    reporter: Reporter | None = None
+    progress_interval: float = 1.0
+    stop: threading.Event = field(default_factory=threading.Event)
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self._halt_state: RunState | None = None
+        self._halt_note = ""
+        self._halt_lock = threading.Lock()
+        self._run_at_start: Run | None = None
+
+    def _halt(self, state: RunState, note: str) -> None:
+        """Stop the run after the messages in flight; the first reason given is the one recorded."""
+        with self._halt_lock:
+            if self._halt_state is None:
+                self._halt_state, self._halt_note = state, note
+        self.stop.set()
+
+    def run(self) -> RunOutcome:
+        self._run_at_start = self.ledger.run(self.issue_id)
+        counts = self.ledger.counts(self.issue_id)
+        tally = Tally(total=sum(counts[s] for s in TO_SEND))
+        queue = _RecipientQueue(self.ledger, self.issue_id, self.options.page_size)
+        limiter = RateLimiter(self.options.rate)
+        workers = [
+            threading.Thread(target=self._work, args=(queue, limiter, tally), name=f"send-{n}", daemon=True)
+            for n in range(self.options.concurrency)
+        ]
+        with signals.handled(self._on_signal):
+            for worker in workers:
+                worker.start()
+            # The main thread only watches: joining with a timeout keeps it free to take a signal.
+            while any(w.is_alive() for w in workers):
+                for worker in workers:
+                    worker.join(timeout=self.progress_interval / len(workers))
+                self._notice_hold()
+                # Once the workers are done the final line says it all; nothing to show for 0/0.
+                if self.reporter and tally.total and any(w.is_alive() for w in workers):
+                    self.reporter.progress(tally, False)
+        if self.reporter and tally.total:
+            self.reporter.progress(tally, True)
+        return self._finish(tally)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if sig in signals.OPERATOR_SIGNALS:
+            if self.stop.is_set():
+                # A second Ctrl-C means now: the ledger still holds `sending` for those in flight.
+                raise KeyboardInterrupt
+            self._halt(RunState.INTERRUPTED, "stopped by the operator after the messages in flight")
+        else:
+            self._halt(
+                RunState.STOPPED,
+                f"stopped by {sig.name} after the messages in flight; the next `newsletter send-due`"
+                f" (or `newsletter send {self.issue_id}`) resumes it",
+            )
+
+    def _notice_hold(self) -> None:
+        """`send --hold` from another process marks the run interrupted: stop here too."""
+        with contextlib.suppress(LedgerError):
+            run = self.ledger.run(self.issue_id)
+            # Only a change made during this run counts: the engine itself writes the run's state at the end.
+            if run is not None and run.state == RunState.INTERRUPTED and run != self._run_at_start:
+                self._halt(RunState.INTERRUPTED, run.note or "held by the operator")
+
+    def _finish(self, tally: Tally) -> RunOutcome:
+        try:
+            counts = self.ledger.counts(self.issue_id)
+        except LedgerError:
+            counts = dict.fromkeys(RecipientState, 0)
+        if self._halt_state is not None:
+            state, note = self._halt_state, self._halt_note
+        elif self.stop.is_set():
+            state, note = RunState.INTERRUPTED, "stopped by the operator after the messages in flight"
+        elif any(counts[s] for s in (*TO_SEND, R.SENDING, R.UNKNOWN)):
+            state, note = (
+                RunState.INCOMPLETE,
+                "some recipients failed or are unknown; see `newsletter status`",
+            )
+        else:
+            state, note = RunState.FINISHED, ""
+        try:
+            self.ledger.set_run_state(self.issue_id, state, note)
+        except LedgerError as exc:
+            # The ledger still says `running`; `status` shows a run without a live sender as stopped.
+            state = RunState.PAUSED
+            note = f"{note} (not recorded in the ledger: {exc.message})" if note else exc.message
+        return RunOutcome(self.issue_id, state, note, tally.sent, counts, time.monotonic() - tally.started)
+
+    # -- workers ------------------------------------------------------------------------------
+
+    def _work(self, queue: _RecipientQueue, limiter: RateLimiter, tally: Tally) -> None:
+        provider: Provider | None = None
+        try:
+            while not self.stop.is_set():
+                row = queue.next()
+                if row is None:
+                    return
+                provider = self._deliver_one(row, provider, limiter, tally)
+        except Exception as exc:  # noqa: BLE001 - any fault in a worker stops the whole run, recorded
+            self._halt(
+                RunState.PAUSED,
+                f"stopped: a sending thread failed: {_describe(exc)}. Fix it, then run"
+                f" `newsletter send {self.issue_id}` again to resume",
+            )
+        finally:
+            if provider is not None:
+                _close_quietly(provider)
+
+    def _skip_or_build(self, row: RecipientRow, tally: Tally) -> OutgoingMessage | None:
+        if self.is_suppressed(row.email):
+            self.ledger.mark_failed(
+                self.issue_id, row.email, R.SKIPPED, "unsubscribed or suppressed during the run"
+            )
+            with tally.lock:
+                tally.skipped += 1
+            return None
+        try:
+            return self.build(row)
+        except Exception as exc:  # noqa: BLE001 - one bad message must not end the run; counted as an error
+            self.ledger.mark_failed(self.issue_id, row.email, R.FAILED_TRANSIENT, f"could not build: {exc}")
+            self._count_error(tally, f"could not build the message: {exc}", "failed_transient")
+            return None
+
+    def _deliver_one(
+        self, row: RecipientRow, provider: Provider | None, limiter: RateLimiter, tally: Tally
+    ) -> Provider | None:
+        """Send to one recipient, retrying transient failures; returns the (possibly new) connection."""
+        message = self._skip_or_build(row, tally)
+        if message is None:
+            return provider
+        for attempt in range(1, self.options.max_attempts + 1):
+            if not limiter.wait(self.stop):
+                return provider  # stopped: the row stays pending or failed_transient, to resume
+            if provider is None:
+                try:
+                    provider = self.open_provider()
+                except NewsletterError as exc:
+                    self._fatal(row, exc.message)
+                    return None
+                except Exception as exc:  # noqa: BLE001 - a server down is a transient failure like any other
+                    result = SendResult("transient", f"cannot connect: {exc}")
+                    self.ledger.mark_failed(self.issue_id, row.email, R.FAILED_TRANSIENT, result.detail)
+                    if self._retry_or_give_up(attempt, result, tally):
+                        continue
+                    return None
+            self.ledger.mark_sending(self.issue_id, row.email)
+            try:
+                result = provider.send(message)
+            except NewsletterError as exc:
+                _close_quietly(provider)
+                self._fatal(row, exc.message)
+                return None
+            except Exception as exc:  # noqa: BLE001 - a provider should return results, but a dropped line may raise
+                result = SendResult("transient", f"{type(exc).__name__}: {exc}")
+            if not result.ok:
+                # A failed connection may be in any state: open a fresh one for the next message.
+                _close_quietly(provider)
+                provider = None
+            if self._record(row, message, result, tally):
+                return provider
+            if not self._retry_or_give_up(attempt, result, tally):
+                return provider
+        return provider
+
+    def _record(self, row: RecipientRow, message: OutgoingMessage, result: SendResult, tally: Tally) -> bool:
+        """Record a send's result; True when it is final (no retry), False for a transient failure."""
+        if result.ok:
+            self.ledger.mark_sent(self.issue_id, row.email, message.message_id, result.provider_id)
+            with tally.lock:
+                tally.sent += 1
+                tally.consecutive_errors = 0
+            return True
+        if result.status == "unknown":
+            # The message was handed over and the answer lost: it may have been accepted. Never retried
+            # automatically; `send --resend-unknown` is the operator's decision.
+            self.ledger.mark_failed(self.issue_id, row.email, R.UNKNOWN, result.detail)
+            self._count_error(tally, result.detail, "unknown")
+            return True
+        if result.status == "permanent":
+            self.ledger.mark_failed(self.issue_id, row.email, R.FAILED_PERMANENT, result.detail)
+            if is_hard_bounce(result):
+                self.on_bounce(row.email, result.detail)
+            self._count_error(tally, result.detail, "failed_permanent")
+            return True
+        self.ledger.mark_failed(self.issue_id, row.email, R.FAILED_TRANSIENT, result.detail)
+        return False
+
+    def _fatal(self, row: RecipientRow, message: str) -> None:
+        """A problem no retry fixes (a refused login, a failed TLS check): pause the whole run."""
+        self.ledger.mark_failed(self.issue_id, row.email, R.FAILED_TRANSIENT, message)
+        self._halt(RunState.PAUSED, f"paused: {message}. Fix it, then run `newsletter send` again to resume")
+
+    def _retry_or_give_up(self, attempt: int, result: SendResult, tally: Tally) -> bool:
+        """After a transient failure: wait and say True to retry, or count the failure and say False."""
+        if attempt >= self.options.max_attempts:
+            self._count_error(tally, result.detail, "failed_transient")
+            return False
+        with tally.lock:
+            tally.retries += 1
+        if self._count_consecutive(tally, result.detail):
+            return False
+        return not self.stop.wait(backoff_delay(attempt, self.options, self.rng))
+
+    def _count_error(self, tally: Tally, detail: str, kind: str) -> None:
+        with tally.lock:
+            setattr(tally, kind, getattr(tally, kind) + 1)
+        self._count_consecutive(tally, detail)
+
+    def _count_consecutive(self, tally: Tally, detail: str) -> bool:
+        """Count one error in a row; pause the run (True) when there have been too many."""
+        with tally.lock:
+            tally.consecutive_errors += 1
+            errors = tally.consecutive_errors
+        if errors >= self.options.pause_after:
+            self._halt(
+                RunState.PAUSED,
+                f"paused after {errors} errors in a row; last: {detail}. "
+                "Fix the cause, then run `newsletter send` again to resume",
+            )
+        return self._halt_state is not None

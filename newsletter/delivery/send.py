@@ -1,0 +1,200 @@
+"""`newsletter send`: check the issue, plan, then start or resume its run, holding the issue's lock.
+
+The recipients are fixed when the run starts: the audience streams into the ledger as pending
+(memory stays flat whatever the list size); a later send of the same issue resumes that run, adds
+nobody who subscribed since, and never resends `sent`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from newsletter.compose.ready import require_finished_intro
+from newsletter.delivery import audience, history
+from newsletter.delivery.engine import Engine, RunOutcome
+from newsletter.delivery.ledger import Ledger, ledger_path
+from newsletter.delivery.locks import issue_lock
+from newsletter.delivery.pacing import DeliveryOptions
+from newsletter.delivery.plan import SendPlan, SendRequest, make_plan
+from newsletter.delivery.records import RunState
+from newsletter.delivery.reporting import Reporter
+from newsletter.errors import DeliveryError, NewsletterError, problems
+from newsletter.mail.factory import MessageFactory
+from newsletter.mail.tokens import signing_secret as token_secret
+from newsletter.providers import open_provider
+from newsletter.providers.base import Provider
+from newsletter.store import issues
+from newsletter.store.config import Settings
+from newsletter.store.models import Issue, Summary
+
+UNKNOWN_SHOWN = 20
+FAILURES_SHOWN = 20
+
+
+class NotReady(DeliveryError):
+    """The issue cannot be sent as it is: it does not load, or `newsletter check` finds errors."""
+
+
+def load_ready_issue(settings: Settings, issue_id: str) -> tuple[Issue, dict[str, Summary]]:
+    """The issue and its summaries, refusing a draft whose intro is still the TODO."""
+    issue, summaries = issues.load_issue_content(settings.workspace, issue_id)
+    require_finished_intro(issue, "before sending")
+    return issue, summaries
+
+
+def signing_secret(provider: Provider, reporter: Reporter) -> bytes:
+    # Only the outbox, which reaches nobody, may sign with the development key.
+    secret, development = token_secret(dev_ok=provider.name == "outbox")
+    if development:
+        reporter.note(
+            "note: NEWSLETTER_SECRET is not set; the outbox uses the development key for unsubscribe links"
+        )
+    return secret
+
+
+def close_quietly(provider: Provider) -> None:
+    with contextlib.suppress(Exception):
+        provider.close()
+
+
+@dataclass
+class Sending:
+    """An issue ready to go: its lock held (unless only planned), its ledger open, its plan made."""
+
+    settings: Settings
+    request: SendRequest
+    issue: Issue
+    summaries: dict[str, Summary]
+    secret: bytes
+    ledger: Ledger
+    plan: SendPlan
+
+    def run(self, reporter: Reporter) -> RunOutcome:
+        """Start the run (or resume it) and send until done, paused or stopped."""
+        request, ledger, issue = self.request, self.ledger, self.issue
+        if self.plan.resuming:
+            ledger.reopen_run(issue.id, self.plan.provider, request.force_reason)
+        else:
+            added = ledger.start_run(
+                issue.id,
+                self.plan.provider,
+                issue.summary_ids,
+                audience.recipients(self.settings, request.lists, request.skip_invalid),
+                request.force_reason,
+            )
+            if added != self.plan.audience:
+                reporter.note(
+                    f"note: the lists changed since the plan; the run starts with {added} recipients"
+                )
+        _report_unknown(ledger, issue.id, request.resend_unknown, reporter)
+        factory = MessageFactory.for_issue(self.settings, issue, self.summaries, self.secret)
+        settings = self.settings
+        engine = Engine(
+            ledger,
+            issue.id,
+            build=lambda row: factory.build(audience.subscriber_of(row)),
+            open_provider=lambda: open_provider(request.provider, settings),
+            options=DeliveryOptions(self.plan.rate, self.plan.concurrency, settings.delivery.max_attempts),
+            is_suppressed=audience.SuppressionWatch(settings),
+            on_bounce=lambda email, reason: audience.mark_bounced(settings, email, reason),
+            reporter=reporter,
+        )
+        outcome = engine.run()
+        with contextlib.suppress(DeliveryError):  # a ledger fault was already reported in the outcome
+            outcome = replace(outcome, failures=tuple(ledger.failures(issue.id, limit=FAILURES_SHOWN)))
+        return outcome
+
+
+def require_checked(settings: Settings, issue_id: str, force_reason: str, reporter: Reporter) -> None:
+    """The send gate: the rules of `newsletter check` (without SpamAssassin); any error refuses.
+
+    `force_reason` (from `--force --reason TEXT`) sends anyway; the reason is stored with the run.
+    """
+    from newsletter.check import check_issue
+
+    report = check_issue(settings, issue_id, spam=False, sent=history.sent_record(settings))
+    if not report.errors:
+        return
+    count = f"{len(report.errors)} error{'s' if len(report.errors) != 1 else ''}"
+    if force_reason:
+        reporter.note(f"note: sending although `newsletter check` finds {count} (--force: {force_reason})")
+        return
+    raise NotReady(
+        problems(
+            f"not sending issue {issue_id}: `newsletter check` finds {count}; fix them, or send anyway"
+            " with --force --reason TEXT",
+            [str(f) for f in report.errors],
+        )
+    )
+
+
+@contextlib.contextmanager
+def open_send(
+    settings: Settings, request: SendRequest, reporter: Reporter, lock: bool = True
+) -> Iterator[Sending]:
+    """Check the issue, take its lock (unless `lock` is False: a dry run), open the ledger, plan.
+
+    Raises NewsletterError for anything to fix first (nothing is recorded then).
+    """
+    try:
+        issue, summaries = load_ready_issue(settings, request.issue_id)
+        require_checked(settings, issue.id, request.force_reason, reporter)
+    except NotReady:
+        raise
+    except NewsletterError as exc:
+        raise NotReady(exc.message) from None
+    probe = open_provider(request.provider, settings)  # a bad provider spec is reported before anything else
+    try:
+        secret = signing_secret(probe, reporter)
+    finally:
+        close_quietly(probe)
+    rate = request.rate or settings.delivery.rate
+    concurrency = request.concurrency or settings.delivery.concurrency
+    held = issue_lock(settings, issue.id)
+    with contextlib.ExitStack() as stack:
+        if lock:
+            stack.enter_context(held)  # before the plan, so the plan's counts cannot change under it
+        ledger = stack.enter_context(Ledger(ledger_path(settings)))
+        plan = make_plan(ledger, settings, issue.id, issue.subject, request, (probe.name, rate, concurrency))
+        yield Sending(settings, request, issue, summaries, secret, ledger, plan)
+
+
+def _report_unknown(ledger: Ledger, issue_id: str, resend: bool, reporter: Reporter) -> None:
+    ledger.recover_unknown(issue_id)
+    unknown = ledger.unknown(issue_id)
+    if not unknown:
+        return
+    if resend:
+        ledger.requeue_unknown(issue_id)
+        reporter.note(
+            f"Sending again to {len(unknown)} recipient(s) whose earlier message is unknown"
+            " (--resend-unknown)."
+        )
+        return
+    reporter.note(
+        f"{len(unknown)} recipient(s) may have got the issue already (the last run stopped while their "
+        "message was with the provider); not sent again unless you add --resend-unknown:"
+    )
+    for email in unknown[:UNKNOWN_SHOWN]:
+        reporter.note(f"  {email}")
+    if len(unknown) > UNKNOWN_SHOWN:
+        reporter.note(f"  ... and {len(unknown) - UNKNOWN_SHOWN} more (see `newsletter status {issue_id}`)")
+
+
+def hold(settings: Settings, issue_id: str) -> None:
+    """`send --hold`: mark the issue's run held, so `send-due` leaves it for a person to resume.
+
+    A send running now notices within a second and stops after the messages in flight.
+    """
+    with Ledger(ledger_path(settings)) as ledger:
+        run = ledger.run(issue_id)
+        if run is None:
+            raise DeliveryError(
+                f"issue {issue_id} has no send run to hold; to keep `send-due` from starting it, "
+                f"remove send_at from issues/{issue_id}.yaml"
+            )
+        if run.state == RunState.FINISHED:
+            raise DeliveryError(f"issue {issue_id} is already sent; there is nothing to hold")
+        ledger.set_run_state(issue_id, RunState.INTERRUPTED, "held by the operator (send --hold)")
