@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["postgres_server"]
 from sample_workspace import copy_sample_workspace
 
 
