@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, ExceptionContext, make_url
-from sqlalchemy.pool import NullPool
 
 from newsletter.errors import ConfigError, NewsletterError
 
@@ -106,8 +105,7 @@ def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
             path.parent.mkdir(parents=True)
         except OSError as error:
             raise DatabaseError(f"{path.parent}: cannot create the database folder ({error.strerror})") from None
-    # NullPool: a connection per use, so no connection outlives a fork or holds the file open between uses.
-    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": busy_timeout})
+    engine = create_engine(url, connect_args={"timeout": busy_timeout, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
