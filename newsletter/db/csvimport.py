@@ -112,27 +112,33 @@ def import_csv(
     source: str = "import",
 ) -> ImportReport:
     """Merge a CSV file into a list (created if new); all of it or, on an error, none of it."""
+    with writing(engine) as connection:
+        return import_into(connection, path, list_name, vocabulary, keep_ip, source)
+
+
+def import_into(connection: Connection, path: Path, list_name: str, vocabulary: Mapping[str, str] | None = None,
+                keep_ip: bool = False, source: str = "import") -> ImportReport:  # fmt: skip
+    """`import_csv` inside the caller's transaction (the workspace migration imports every list in one)."""
     report = ImportReport(list_name)
     opted_out = {address_key(r.email): r.status for r in _parsed(path, vocabulary, keep_ip, None)
                  if r.status in OPTED_OUT}  # fmt: skip
     seen: dict[str, int] = {}
-    with writing(engine) as connection:
-        lst = list_id(connection, list_name)
-        batch: list[ImportRow] = []
-        for row in _parsed(path, vocabulary, keep_ip, report):
-            key = address_key(row.email)
-            if key in seen:
-                report.duplicates.append(f"{path}:{row.line}: {row.email} repeats line {seen[key]}; kept the first")
-                continue
-            seen[key] = row.line
-            report.unknown_topics.update(row.unknown_topics)
-            if key in opted_out and row.status not in OPTED_OUT:
-                row = ImportRow(**{**row.__dict__, "status": opted_out[key]})
-            batch.append(row)
-            if len(batch) == BATCH:
-                _merge(connection, lst, batch, report, path, source)
-                batch = []
-        _merge(connection, lst, batch, report, path, source)
+    lst = list_id(connection, list_name)
+    batch: list[ImportRow] = []
+    for row in _parsed(path, vocabulary, keep_ip, report):
+        key = address_key(row.email)
+        if key in seen:
+            report.duplicates.append(f"{path}:{row.line}: {row.email} repeats line {seen[key]}; kept the first")
+            continue
+        seen[key] = row.line
+        report.unknown_topics.update(row.unknown_topics)
+        if key in opted_out and row.status not in OPTED_OUT:
+            row = ImportRow(**{**row.__dict__, "status": opted_out[key]})
+        batch.append(row)
+        if len(batch) == BATCH:
+            _merge(connection, lst, batch, report, path, source)
+            batch = []
+    _merge(connection, lst, batch, report, path, source)
     return report
 
 
