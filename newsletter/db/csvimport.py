@@ -117,8 +117,12 @@ def import_csv(
 
 
 def import_into(connection: Connection, path: Path, list_name: str, vocabulary: Mapping[str, str] | None = None,
-                keep_ip: bool = False, source: str = "import") -> ImportReport:  # fmt: skip
-    """`import_csv` inside the caller's transaction (the workspace migration imports every list in one)."""
+                keep_ip: bool = False, source: str = "import", as_is: bool = False) -> ImportReport:  # fmt: skip
+    """`import_csv` inside the caller's transaction (the workspace migration imports every list in one).
+
+    `as_is` (the migration only) records rows of suppressed addresses as the file says, so nothing is
+    lost; the suppression still keeps them out of every audience.
+    """
     report = ImportReport(list_name)
     opted_out = {address_key(r.email): r.status for r in _parsed(path, vocabulary, keep_ip, None)
                  if r.status in OPTED_OUT}  # fmt: skip
@@ -136,14 +140,14 @@ def import_into(connection: Connection, path: Path, list_name: str, vocabulary: 
             row = ImportRow(**{**row.__dict__, "status": opted_out[key]})
         batch.append(row)
         if len(batch) == BATCH:
-            _merge(connection, lst, batch, report, path, source)
+            _merge(connection, lst, batch, report, path, source, as_is)
             batch = []
-    _merge(connection, lst, batch, report, path, source)
+    _merge(connection, lst, batch, report, path, source, as_is)
     return report
 
 
 def _merge(connection: Connection, lst: int | None, rows: list[ImportRow], report: ImportReport, path: Path,
-           source: str) -> None:  # fmt: skip
+           source: str, as_is: bool = False) -> None:  # fmt: skip
     """Merge one batch of rows (distinct addresses) with what the database holds."""
     if not rows:
         return
@@ -174,7 +178,7 @@ def _merge(connection: Connection, lst: int | None, rows: list[ImportRow], repor
         held = people.get(key)
         if row.status in OPTED_OUT:
             report.opted_out += 1
-        elif key in suppressed or (held is not None and held.status in OPTED_OUT):
+        elif not as_is and (key in suppressed or (held is not None and held.status in OPTED_OUT)):
             reason = suppressed.get(key, f"{held.status if held else ''} in this list")
             report.suppressed.append(f"{path}:{row.line}: {row.email} is suppressed ({reason}); not resubscribed")
             continue
