@@ -20,8 +20,12 @@ RECIPIENTS = 240
 
 
 def start_worker(url: str, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, str(WORKER), url, ISSUE, str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, str(WORKER), url, ISSUE, str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None and process.stdout.readline().strip() == "ready", process.stderr.read()
     return process
 
@@ -54,7 +58,7 @@ def test_three_senders_one_killed_then_resumed_send_everyone_exactly_once(db, sm
     with lg.Ledger(db) as ledger:
         unknown, counts = set(ledger.unknown(ISSUE)), ledger.counts(ISSUE)
     got = smtp_sink.per_recipient()
-    print(f"killed worker sent {killed_sent}; after the others finished: {left_by_the_killed}; unknown: {unknown}")
+    print(f"killed worker sent {killed_sent}; after the others: {left_by_the_killed}; unknown: {unknown}")
     assert killed_sent > 0  # it was really working when it died
     assert len(unknown) <= 1  # at most the one message it had in flight
     assert [e for e in emails if e not in unknown and got.get(e) != 1] == []

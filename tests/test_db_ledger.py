@@ -20,7 +20,9 @@ def ledger(db):
 
 
 def people(*emails: str) -> list[lg.NewRecipient]:
-    return [lg.NewRecipient(e, "members", e.split("@")[0].title(), ("Microglia",), first_name="F") for e in emails]
+    return [
+        lg.NewRecipient(e, "members", e.split("@")[0].title(), ("Microglia",), first_name="F") for e in emails
+    ]
 
 
 def test_a_new_run_holds_every_recipient_pending_with_what_is_needed_to_rebuild_the_message(ledger):
@@ -93,7 +95,9 @@ def test_a_live_workers_sending_rows_are_left_alone(db, ledger):
     assert ledger.counts("2026-06")[lg.SENT] == 1
 
 
-def test_claims_never_hand_one_recipient_to_two_workers_and_transient_failures_stay_with_their_worker(db, ledger):
+def test_claims_never_hand_one_recipient_to_two_workers_and_transient_failures_stay_with_their_worker(
+    db, ledger
+):
     ledger.start_run("2026-06", "outbox", [], people(*(f"r{n}@example.org" for n in range(5))))
     with lg.Ledger(db) as other:
         mine = ledger.claim("2026-06", limit=2)
@@ -104,7 +108,10 @@ def test_claims_never_hand_one_recipient_to_two_workers_and_transient_failures_s
         other.mark_failed("2026-06", "r2@example.org", lg.FAILED_TRANSIENT, "451 try later")
         assert ledger.claim("2026-06") == []  # r2 is held by `other` until it retries or is gone
     assert [r.email for r in ledger.claim("2026-06", limit=5)] == [
-        "r2@example.org", "r3@example.org", "r4@example.org"]  # fmt: skip
+        "r2@example.org",
+        "r3@example.org",
+        "r4@example.org",
+    ]
 
 
 def test_transient_failures_are_sent_again_and_permanent_ones_are_not(ledger):
@@ -130,26 +137,39 @@ def test_carried_summaries_are_those_of_issues_that_reached_someone(db, ledger):
 
 
 def test_a_second_holder_of_an_issue_lock_is_refused_naming_the_holder(db):
-    expected = rf"a send of issue 2026-06 is already running \(pid {os.getpid()}" if db.dialect.name == "sqlite" \
-        else rf"a send of issue 2026-06 is already running \(newsletter pid {os.getpid()}"  # fmt: skip
+    expected = (
+        rf"a send of issue 2026-06 is already running \(pid {os.getpid()}"
+        if db.dialect.name == "sqlite"
+        else rf"a send of issue 2026-06 is already running \(newsletter pid {os.getpid()}"
+    )
     with locks.issue_lock(db, "2026-06"), pytest.raises(locks.LockedError, match=expected):
         locks.issue_lock(db, "2026-06").acquire()
-    with locks.issue_lock(db, "2026-06", shared=True), locks.issue_lock(db, "2026-06", shared=True):
-        with pytest.raises(locks.LockedError):
-            locks.issue_lock(db, "2026-06").acquire()  # senders sharing a run keep an exclusive taker out
+    # Senders sharing a run keep an exclusive taker out.
+    with (
+        locks.issue_lock(db, "2026-06", shared=True),
+        locks.issue_lock(db, "2026-06", shared=True),
+        pytest.raises(locks.LockedError),
+    ):
+        locks.issue_lock(db, "2026-06").acquire()
     with locks.issue_lock(db, "2026-06"):
         pass  # released on exit, so it can be taken again
 
 
 def test_a_lock_held_by_a_killed_process_is_free_at_once(db):
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from newsletter.db.engine import database_url, open_engine;"
-         "from newsletter.db.locks import issue_lock;"
-         f"issue_lock(open_engine(database_url(Path('.'), {db.url.render_as_string(False)!r}, {{}})), '2026-06')"
-         ".acquire(); print('held', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path;"
+            "from newsletter.db.engine import database_url, open_engine;"
+            "from newsletter.db.locks import issue_lock;"
+            f"url = {db.url.render_as_string(False)!r};"
+            "issue_lock(open_engine(database_url(Path('.'), url, {})), '2026-06')"
+            ".acquire(); print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(locks.LockedError, match=f"pid {holder.pid}"):

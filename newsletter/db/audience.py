@@ -18,8 +18,8 @@ from newsletter.db import events
 from newsletter.db import schema as t
 from newsletter.db.addresses import address_key, display_name
 from newsletter.db.engine import reading
+from newsletter.db.rows import SubscriberError, subscriber_id, topics_of
 from newsletter.db.schema import OPTED_OUT, Status
-from newsletter.db.subscribers import SubscriberError, subscriber_id, topics_of
 
 BATCH = 500  # rows fetched at a time: memory stays flat whatever the list size
 
@@ -83,12 +83,22 @@ def _membership_rows(connection: Connection, chosen: list[str] | None) -> Iterat
     s, m, lst = t.subscribers, t.memberships, t.lists
     suppressed = exists().where(t.suppressions.c.email_key == s.c.email_key)
     query = (
-        select(s.c.id, s.c.email, s.c.first_name, s.c.last_name, s.c.large_text, s.c.paused_until,
-               m.c.status, m.c.subscribed_at, lst.c.name.label("list_name"), suppressed.label("suppressed"))
+        select(
+            s.c.id,
+            s.c.email,
+            s.c.first_name,
+            s.c.last_name,
+            s.c.large_text,
+            s.c.paused_until,
+            m.c.status,
+            m.c.subscribed_at,
+            lst.c.name.label("list_name"),
+            suppressed.label("suppressed"),
+        )
         .join(m, m.c.subscriber_id == s.c.id)
         .join(lst, lst.c.id == m.c.list_id)
         .order_by(s.c.id, lst.c.id)
-    )  # fmt: skip
+    )
     if chosen is not None:
         in_chosen = select(m.c.subscriber_id).join(lst, lst.c.id == m.c.list_id).where(lst.c.name.in_(chosen))
         query = query.where(s.c.id.in_(in_chosen))
@@ -104,7 +114,9 @@ def _verdict(rows: list[Any], chosen: list[str] | None, now: datetime) -> tuple[
     if rows[0].suppressed:
         return "suppressed", None
     order = {name: n for n, name in enumerate(chosen or [])}
-    subscribed = [r for r in rows if r.status == Status.SUBSCRIBED and (chosen is None or r.list_name in order)]
+    subscribed = [
+        r for r in rows if r.status == Status.SUBSCRIBED and (chosen is None or r.list_name in order)
+    ]
     if not subscribed:
         return "pending", None
     if rows[0].paused_until is not None and rows[0].paused_until > now:
@@ -149,16 +161,25 @@ def _members(connection: Connection, rows: list[Any]) -> Iterator[Member]:
     topics = _topics_for(connection, [r.id for r in rows])
     for row in rows:
         joined = row.subscribed_at.date().isoformat() if row.subscribed_at else ""
-        yield Member(row.email, row.list_name, row.first_name, row.last_name, tuple(topics.get(row.id, ())),
-                     bool(row.large_text), joined)  # fmt: skip
+        yield Member(
+            row.email,
+            row.list_name,
+            row.first_name,
+            row.last_name,
+            tuple(topics.get(row.id, ())),
+            bool(row.large_text),
+            joined,
+        )
 
 
 def _topics_for(connection: Connection, people: list[int]) -> dict[int, list[str]]:
     """The topics of a batch of people in one query, each person's in the order they gave them."""
     topics: dict[int, list[str]] = {}
-    query = (select(t.topic_preferences.c.subscriber_id, t.topic_preferences.c.topic)
-             .where(t.topic_preferences.c.subscriber_id.in_(people))
-             .order_by(t.topic_preferences.c.subscriber_id, t.topic_preferences.c.position))  # fmt: skip
+    query = (
+        select(t.topic_preferences.c.subscriber_id, t.topic_preferences.c.topic)
+        .where(t.topic_preferences.c.subscriber_id.in_(people))
+        .order_by(t.topic_preferences.c.subscriber_id, t.topic_preferences.c.position)
+    )
     for person, topic in connection.execute(query):
         topics.setdefault(person, []).append(topic)
     return topics
@@ -179,24 +200,40 @@ def person_data(engine: Engine, email: str) -> dict[str, Any] | None:
         row = connection.execute(select(t.subscribers).where(t.subscribers.c.id == person)).one()
         m, lst = t.memberships, t.lists
         memberships = connection.execute(
-            select(lst.c.name, m.c.status, m.c.subscribed_at, m.c.consent_at, m.c.consent_source,
-                   m.c.consent_form_version, m.c.consent_ip)
-            .join(lst, lst.c.id == m.c.list_id).where(m.c.subscriber_id == person).order_by(lst.c.name)
-        ).all()  # fmt: skip
+            select(
+                lst.c.name,
+                m.c.status,
+                m.c.subscribed_at,
+                m.c.consent_at,
+                m.c.consent_source,
+                m.c.consent_form_version,
+                m.c.consent_ip,
+            )
+            .join(lst, lst.c.id == m.c.list_id)
+            .where(m.c.subscriber_id == person)
+            .order_by(lst.c.name)
+        ).all()
         history = events.history(connection, person)
         suppressed = connection.execute(
             select(t.suppressions.c.reason, t.suppressions.c.created_at).where(
-                t.suppressions.c.email_key == row.email_key)
-        ).first()  # fmt: skip
+                t.suppressions.c.email_key == row.email_key
+            )
+        ).first()
         topics = topics_of(connection, person)
-    return _jsonable({
-        "email": row.email, "first_name": row.first_name, "last_name": row.last_name,
-        "large_text": bool(row.large_text), "paused_until": row.paused_until, "created_at": row.created_at,
-        "topics": list(topics),
-        "lists": [dict(r._mapping) for r in memberships],
-        "suppressed": dict(suppressed._mapping) if suppressed else None,
-        "events": [{"kind": e.kind, "at": e.at, "source": e.source, "detail": e.detail} for e in history],
-    })  # fmt: skip
+    return _jsonable(
+        {
+            "email": row.email,
+            "first_name": row.first_name,
+            "last_name": row.last_name,
+            "large_text": bool(row.large_text),
+            "paused_until": row.paused_until,
+            "created_at": row.created_at,
+            "topics": list(topics),
+            "lists": [dict(r._mapping) for r in memberships],
+            "suppressed": dict(suppressed._mapping) if suppressed else None,
+            "events": [{"kind": e.kind, "at": e.at, "source": e.source, "detail": e.detail} for e in history],
+        }
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -215,12 +252,24 @@ def iter_memberships(
     with reading(engine) as connection:
         chosen = _check_lists(connection, None if lists is None else list(lists))
         query = (
-            select(s.c.id, s.c.email, s.c.first_name, s.c.last_name, s.c.large_text, s.c.paused_until,
-                   lst.c.name.label("list"), m.c.status, m.c.subscribed_at, m.c.consent_at, m.c.consent_source,
-                   m.c.consent_form_version)
-            .join(m, m.c.subscriber_id == s.c.id).join(lst, lst.c.id == m.c.list_id)
+            select(
+                s.c.id,
+                s.c.email,
+                s.c.first_name,
+                s.c.last_name,
+                s.c.large_text,
+                s.c.paused_until,
+                lst.c.name.label("list"),
+                m.c.status,
+                m.c.subscribed_at,
+                m.c.consent_at,
+                m.c.consent_source,
+                m.c.consent_form_version,
+            )
+            .join(m, m.c.subscriber_id == s.c.id)
+            .join(lst, lst.c.id == m.c.list_id)
             .order_by(s.c.id, lst.c.name)
-        )  # fmt: skip
+        )
         if chosen is not None:
             query = query.where(lst.c.name.in_(chosen))
         if statuses is not None:

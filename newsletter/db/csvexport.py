@@ -12,8 +12,20 @@ from sqlalchemy import Engine
 from newsletter.db.audience import iter_memberships
 from newsletter.db.schema import Status
 
-FIELDS = ("email", "first_name", "last_name", "list", "status", "topics", "subscribed_at", "consent_at",
-          "consent_source", "consent_form_version", "large_text", "paused_until")  # fmt: skip
+FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "list",
+    "status",
+    "topics",
+    "subscribed_at",
+    "consent_at",
+    "consent_source",
+    "consent_form_version",
+    "large_text",
+    "paused_until",
+)
 
 
 def _cell(value: object) -> str:

@@ -1,6 +1,7 @@
-"""How other tools' CSV exports name things: columns and statuses of Mailchimp, Buttondown, Substack, listmonk.
+"""How other tools' CSV exports name things: the columns and statuses of Mailchimp, Buttondown, Substack
+and listmonk.
 
-Pure functions from a header and a row to our fields; `csvimport` does the reading and the writing.
+Functions from a file's header and rows to our fields; `csvimport` merges them into the database.
 Mailchimp exports each status to its own file (subscribed, unsubscribed with UNSUB_TIME, cleaned with
 CLEAN_TIME) and quotes each tag inside TAGS (`"MRI","Caregivers"`); Buttondown says `subscriber_type`;
 Substack marks opt-outs with `email_disabled`; listmonk says `enabled`/`disabled`/`blocklisted`.
@@ -9,12 +10,14 @@ Substack marks opt-outs with `email_disabled`; listmonk says `enabled`/`disabled
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from newsletter.db.addresses import check_name, normalise_address, split_name
 from newsletter.db.schema import Status
+from newsletter.errors import ContentError
 
 # Our field -> the column names tools use for it (compared casefolded, spaces and dashes as underscores).
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -24,25 +27,63 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "name": ("name", "full_name", "display_name", "subscriber_name"),
     "topics": ("topics", "tags", "interests", "preferences"),
     "status": ("status", "state", "email_marketing", "subscription_status", "subscriber_type", "type"),
-    "subscribed_at": ("subscribed_at", "created_at", "created", "creation_date", "date", "signup_date",
-                      "subscribed", "subscription_date", "optin_time"),
+    "subscribed_at": (
+        "subscribed_at",
+        "created_at",
+        "created",
+        "creation_date",
+        "date",
+        "signup_date",
+        "subscribed",
+        "subscription_date",
+        "optin_time",
+    ),
     "consent_at": ("consent_at", "confirm_time", "confirmed_at", "optin_time", "opted_in_at"),
     "consent_ip": ("consent_ip", "confirm_ip", "optin_ip"),
     "unsub_time": ("unsub_time", "unsubscribed_at"),
     "clean_time": ("clean_time", "cleaned_at"),
     "email_disabled": ("email_disabled",),
-}  # fmt: skip
+}
 
 STATUSES: dict[str, Status] = {
-    **dict.fromkeys(("", "subscribed", "active", "enabled", "regular", "premium", "paid", "free", "confirmed",
-                     "trialed", "gifted", "churned", "comp"), Status.SUBSCRIBED),
-    **dict.fromkeys(("pending", "unconfirmed", "unactivated", "unverified", "non_subscribed", "nonsubscribed"),
-                    Status.PENDING),
-    **dict.fromkeys(("unsubscribed", "disabled", "removed", "opted_out", "inactive", "blocklisted",
-                     "blacklisted", "blocked"), Status.UNSUBSCRIBED),
+    **dict.fromkeys(
+        (
+            "",
+            "subscribed",
+            "active",
+            "enabled",
+            "regular",
+            "premium",
+            "paid",
+            "free",
+            "confirmed",
+            "trialed",
+            "gifted",
+            "churned",
+            "comp",
+        ),
+        Status.SUBSCRIBED,
+    ),
+    **dict.fromkeys(
+        ("pending", "unconfirmed", "unactivated", "unverified", "non_subscribed", "nonsubscribed"),
+        Status.PENDING,
+    ),
+    **dict.fromkeys(
+        (
+            "unsubscribed",
+            "disabled",
+            "removed",
+            "opted_out",
+            "inactive",
+            "blocklisted",
+            "blacklisted",
+            "blocked",
+        ),
+        Status.UNSUBSCRIBED,
+    ),
     **dict.fromkeys(("cleaned", "bounced", "undeliverable", "hard_bounce"), Status.BOUNCED),
     **dict.fromkeys(("complained", "spam", "spammy", "abuse", "complaint"), Status.COMPLAINED),
-}  # fmt: skip
+}
 
 _TRUE = {"true", "yes", "1", "t", "y"}
 
@@ -104,8 +145,10 @@ def status_of(values: Mapping[str, str]) -> Status:
         if status != Status.SUBSCRIBED:
             return status
     elif raw is not None:
-        raise ValueError(f"unknown status {raw.strip()!r}; use subscribed, pending, unsubscribed, cleaned or "
-                         "complained (or another tool's word for them)")  # fmt: skip
+        raise ValueError(
+            f"unknown status {raw.strip()!r}; use subscribed, pending, unsubscribed, cleaned or "
+            "complained (or another tool's word for them)"
+        )
     if values.get("unsub_time", "").strip():
         return Status.UNSUBSCRIBED
     if values.get("clean_time", "").strip():
@@ -115,8 +158,9 @@ def status_of(values: Mapping[str, str]) -> Status:
     return Status.SUBSCRIBED
 
 
-def parse_row(line: int, values: Mapping[str, str], vocabulary: Mapping[str, str] | None,
-              keep_ip: bool = False) -> ImportRow:  # fmt: skip
+def parse_row(
+    line: int, values: Mapping[str, str], vocabulary: Mapping[str, str] | None, keep_ip: bool = False
+) -> ImportRow:
     """One row (our field -> text) as an ImportRow; ValueError says everything wrong with it."""
     reasons: list[str] = []
     email = ""
@@ -152,5 +196,54 @@ def parse_row(line: int, values: Mapping[str, str], vocabulary: Mapping[str, str
         elif topic not in known:
             known.append(topic)
     ip = values.get("consent_ip", "").strip()[:64] if keep_ip else ""
-    return ImportRow(line, email, first, last, tuple(known), tuple(unknown), status, moments["subscribed_at"],
-                     moments["consent_at"] or moments["subscribed_at"], ip or None)  # fmt: skip
+    return ImportRow(
+        line,
+        email,
+        first,
+        last,
+        tuple(known),
+        tuple(unknown),
+        status,
+        moments["subscribed_at"],
+        moments["consent_at"] or moments["subscribed_at"],
+        ip or None,
+    )
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line, our field -> text) for each non-blank row; ContentError for an unreadable file."""
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")  # a spreadsheet's BOM is not a column
+    except OSError as error:
+        raise ContentError(f"{path}: cannot read it ({error.strerror})") from None
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, [])
+            found = columns(header)
+            if "email" not in found:
+                raise ContentError(
+                    f"{path}:1: no email column in the header row (found: {', '.join(header) or 'nothing'})"
+                )
+            line = reader.line_num
+            for record in reader:
+                if any(cell.strip() for cell in record):
+                    yield line + 1, {ours: record[i] if i < len(record) else "" for ours, i in found.items()}
+                line = reader.line_num
+        except UnicodeDecodeError as exc:
+            raise ContentError(
+                f"{path}:{_undecodable_line(path)}: not UTF-8 text ({exc.reason}); "
+                "save the file as UTF-8 and import it again"
+            ) from None
+        except csv.Error as exc:
+            raise ContentError(f"{path}:{reader.line_num}: unreadable CSV: {exc}") from None
+
+
+def _undecodable_line(path: Path) -> int:
+    with path.open("rb") as raw:
+        for number, line in enumerate(raw, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1

@@ -9,7 +9,6 @@ refusal and invalid row with file:line.
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,11 +20,10 @@ from sqlalchemy import Connection, Engine, bindparam, insert, or_, select, updat
 from newsletter.db import events
 from newsletter.db import schema as t
 from newsletter.db.addresses import address_key
-from newsletter.db.csvformats import ImportRow, columns, parse_row
+from newsletter.db.csvformats import ImportRow, parse_row, read_rows
 from newsletter.db.engine import writing
+from newsletter.db.rows import DEFAULT_LIST, list_id, set_topics, suppress_in
 from newsletter.db.schema import OPTED_OUT, EventKind, Status
-from newsletter.db.subscribers import DEFAULT_LIST, list_id, suppress_in
-from newsletter.errors import ContentError
 
 BATCH = 1000
 SHOWN = 20  # refusals and invalid rows listed; the rest counted
@@ -44,9 +42,11 @@ class ImportReport:
     unknown_topics: Counter[str] = field(default_factory=Counter)
 
     def lines(self) -> list[str]:
-        head = (f"{self.list_name}: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-                f"{self.opted_out} opted out, {len(self.suppressed)} suppressed (not resubscribed), "
-                f"{len(self.invalid)} invalid, {len(self.duplicates)} duplicate rows")  # fmt: skip
+        head = (
+            f"{self.list_name}: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.opted_out} opted out, {len(self.suppressed)} suppressed (not resubscribed), "
+            f"{len(self.invalid)} invalid, {len(self.duplicates)} duplicate rows"
+        )
         lines = [head]
         for problems in (self.invalid, self.suppressed, self.duplicates):
             lines += [f"  {p}" for p in problems[:SHOWN]]
@@ -58,44 +58,10 @@ class ImportReport:
         return lines
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line, our field -> text) for each non-blank row; ContentError for an unreadable file."""
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")  # a spreadsheet's BOM is not a column
-    except OSError as error:
-        raise ContentError(f"{path}: cannot read it ({error.strerror})") from None
-    with handle:
-        reader = csv.reader(handle)
-        try:
-            header = next(reader, [])
-            found = columns(header)
-            if "email" not in found:
-                raise ContentError(f"{path}:1: no email column in the header row (found: {', '.join(header) or 'nothing'})")
-            line = reader.line_num
-            for record in reader:
-                if any(cell.strip() for cell in record):
-                    yield line + 1, {ours: record[i] if i < len(record) else "" for ours, i in found.items()}
-                line = reader.line_num
-        except UnicodeDecodeError as exc:
-            raise ContentError(f"{path}:{_undecodable_line(path)}: not UTF-8 text ({exc.reason}); "
-                               "save the file as UTF-8 and import it again") from None  # fmt: skip
-        except csv.Error as exc:
-            raise ContentError(f"{path}:{reader.line_num}: unreadable CSV: {exc}") from None
-
-
-def _undecodable_line(path: Path) -> int:
-    with path.open("rb") as raw:
-        for number, line in enumerate(raw, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                return number
-    return 1
-
-
-def _parsed(path: Path, vocabulary: Mapping[str, str] | None, keep_ip: bool,
-            report: ImportReport | None) -> Iterator[ImportRow]:  # fmt: skip
-    for line, values in _rows(path):
+def _parsed(
+    path: Path, vocabulary: Mapping[str, str] | None, keep_ip: bool, report: ImportReport | None
+) -> Iterator[ImportRow]:
+    for line, values in read_rows(path):
         try:
             yield parse_row(line, values, vocabulary, keep_ip)
         except ValueError as exc:
@@ -116,23 +82,35 @@ def import_csv(
         return import_into(connection, path, list_name, vocabulary, keep_ip, source)
 
 
-def import_into(connection: Connection, path: Path, list_name: str, vocabulary: Mapping[str, str] | None = None,
-                keep_ip: bool = False, source: str = "import", as_is: bool = False) -> ImportReport:  # fmt: skip
+def import_into(
+    connection: Connection,
+    path: Path,
+    list_name: str,
+    vocabulary: Mapping[str, str] | None = None,
+    keep_ip: bool = False,
+    source: str = "import",
+    as_is: bool = False,
+) -> ImportReport:
     """`import_csv` inside the caller's transaction (the workspace migration imports every list in one).
 
     `as_is` (the migration only) records rows of suppressed addresses as the file says, so nothing is
     lost; the suppression still keeps them out of every audience.
     """
     report = ImportReport(list_name)
-    opted_out = {address_key(r.email): r.status for r in _parsed(path, vocabulary, keep_ip, None)
-                 if r.status in OPTED_OUT}  # fmt: skip
+    opted_out = {
+        address_key(r.email): r.status
+        for r in _parsed(path, vocabulary, keep_ip, None)
+        if r.status in OPTED_OUT
+    }
     seen: dict[str, int] = {}
     lst = list_id(connection, list_name)
     batch: list[ImportRow] = []
     for row in _parsed(path, vocabulary, keep_ip, report):
         key = address_key(row.email)
         if key in seen:
-            report.duplicates.append(f"{path}:{row.line}: {row.email} repeats line {seen[key]}; kept the first")
+            report.duplicates.append(
+                f"{path}:{row.line}: {row.email} repeats line {seen[key]}; kept the first"
+            )
             continue
         seen[key] = row.line
         report.unknown_topics.update(row.unknown_topics)
@@ -146,21 +124,34 @@ def import_into(connection: Connection, path: Path, list_name: str, vocabulary: 
     return report
 
 
-def _merge(connection: Connection, lst: int | None, rows: list[ImportRow], report: ImportReport, path: Path,
-           source: str, as_is: bool = False) -> None:  # fmt: skip
+def _merge(
+    connection: Connection,
+    lst: int | None,
+    rows: list[ImportRow],
+    report: ImportReport,
+    path: Path,
+    source: str,
+    as_is: bool = False,
+) -> None:
     """Merge one batch of rows (distinct addresses) with what the database holds."""
     if not rows:
         return
     keys = [address_key(r.email) for r in rows]
     hashes = {events.hash_of(connection, r.email): address_key(r.email) for r in rows}
     s, m = t.subscribers, t.memberships
-    people = {r.email_key: r for r in connection.execute(
-        select(s.c.id, s.c.email_key, s.c.first_name, s.c.last_name, m.c.status)
-        .outerjoin(m, (m.c.subscriber_id == s.c.id) & (m.c.list_id == lst)).where(s.c.email_key.in_(keys)))}  # fmt: skip
+    people = {
+        r.email_key: r
+        for r in connection.execute(
+            select(s.c.id, s.c.email_key, s.c.first_name, s.c.last_name, m.c.status)
+            .outerjoin(m, (m.c.subscriber_id == s.c.id) & (m.c.list_id == lst))
+            .where(s.c.email_key.in_(keys))
+        )
+    }
     suppressed: dict[str, str] = {}
     for key, digest, reason in connection.execute(
-        select(t.suppressions.c.email_key, t.suppressions.c.email_hash, t.suppressions.c.reason)
-        .where(or_(t.suppressions.c.email_key.in_(keys), t.suppressions.c.email_hash.in_(list(hashes))))
+        select(t.suppressions.c.email_key, t.suppressions.c.email_hash, t.suppressions.c.reason).where(
+            or_(t.suppressions.c.email_key.in_(keys), t.suppressions.c.email_hash.in_(list(hashes)))
+        )
     ):
         suppressed[key or hashes[digest]] = reason or "no reason given"
     topics: dict[int, tuple[str, ...]] = {}
@@ -180,7 +171,9 @@ def _merge(connection: Connection, lst: int | None, rows: list[ImportRow], repor
             report.opted_out += 1
         elif not as_is and (key in suppressed or (held is not None and held.status in OPTED_OUT)):
             reason = suppressed.get(key, f"{held.status if held else ''} in this list")
-            report.suppressed.append(f"{path}:{row.line}: {row.email} is suppressed ({reason}); not resubscribed")
+            report.suppressed.append(
+                f"{path}:{row.line}: {row.email} is suppressed ({reason}); not resubscribed"
+            )
             continue
         if held is None:
             new.append(row)
@@ -197,66 +190,125 @@ def _merge(connection: Connection, lst: int | None, rows: list[ImportRow], repor
 
 
 def _differs(row: ImportRow, held: Any, held_topics: tuple[str, ...]) -> bool:
-    return ((row.first_name and row.first_name != held.first_name)
-            or (row.last_name and row.last_name != held.last_name)
-            or (row.topics and row.topics != held_topics) or row.status != held.status)  # fmt: skip
+    return (
+        (row.first_name and row.first_name != held.first_name)
+        or (row.last_name and row.last_name != held.last_name)
+        or (row.topics and row.topics != held_topics)
+        or row.status != held.status
+    )
 
 
-def _membership(row: ImportRow, lst: int | None, person: int, now: Any, path: Path, source: str) -> dict[str, Any]:
-    return {"subscriber_id": person, "list_id": lst, "status": row.status.value, "subscribed_at": row.subscribed_at,
-            "consent_at": row.consent_at, "consent_source": source, "consent_form_version": path.name[:100],
-            "consent_ip": row.consent_ip, "updated_at": now}  # fmt: skip
+def _membership(
+    row: ImportRow, lst: int | None, person: int, now: Any, path: Path, source: str
+) -> dict[str, Any]:
+    return {
+        "subscriber_id": person,
+        "list_id": lst,
+        "status": row.status.value,
+        "subscribed_at": row.subscribed_at,
+        "consent_at": row.consent_at,
+        "consent_source": source,
+        "consent_form_version": path.name[:100],
+        "consent_ip": row.consent_ip,
+        "updated_at": now,
+    }
 
 
-def _event(connection: Connection, row: ImportRow, person: int, kind: EventKind, path: Path, source: str) -> dict:
+def _event(
+    connection: Connection, row: ImportRow, person: int, kind: EventKind, path: Path, source: str
+) -> dict:
     if row.status in OPTED_OUT:
         kind = {Status.UNSUBSCRIBED: EventKind.UNSUBSCRIBED, Status.BOUNCED: EventKind.BOUNCED}.get(
-            row.status, EventKind.COMPLAINED)
-    return events.event_row(connection, person, row.email, kind, source,
-                            {"file": path.name, "line": row.line, "status": row.status.value})  # fmt: skip
+            row.status, EventKind.COMPLAINED
+        )
+    return events.event_row(
+        connection,
+        person,
+        row.email,
+        kind,
+        source,
+        {"file": path.name, "line": row.line, "status": row.status.value},
+    )
 
 
-def _insert_new(connection: Connection, lst: int | None, rows: list[ImportRow], now: Any, path: Path,
-                source: str) -> None:  # fmt: skip
+def _insert_new(
+    connection: Connection, lst: int | None, rows: list[ImportRow], now: Any, path: Path, source: str
+) -> None:
     if not rows:
         return
     ids = connection.execute(
-        insert(t.subscribers).returning(t.subscribers.c.id, t.subscribers.c.email_key, sort_by_parameter_order=True),
-        [{"email": r.email, "email_key": address_key(r.email), "first_name": r.first_name, "last_name": r.last_name,
-          "created_at": r.consent_at or now, "updated_at": now} for r in rows],
-    ).all()  # fmt: skip
+        insert(t.subscribers).returning(
+            t.subscribers.c.id, t.subscribers.c.email_key, sort_by_parameter_order=True
+        ),
+        [
+            {
+                "email": r.email,
+                "email_key": address_key(r.email),
+                "first_name": r.first_name,
+                "last_name": r.last_name,
+                "created_at": r.consent_at or now,
+                "updated_at": now,
+            }
+            for r in rows
+        ],
+    ).all()
     person = {key: pid for pid, key in ids}
-    connection.execute(insert(t.memberships),
-                       [_membership(r, lst, person[address_key(r.email)], now, path, source) for r in rows])  # fmt: skip
-    prefs = [{"subscriber_id": person[address_key(r.email)], "topic": topic, "position": n}
-             for r in rows for n, topic in enumerate(r.topics)]  # fmt: skip
+    connection.execute(
+        insert(t.memberships),
+        [_membership(r, lst, person[address_key(r.email)], now, path, source) for r in rows],
+    )
+    prefs = [
+        {"subscriber_id": person[address_key(r.email)], "topic": topic, "position": n}
+        for r in rows
+        for n, topic in enumerate(r.topics)
+    ]
     if prefs:
         connection.execute(insert(t.topic_preferences), prefs)
-    events.record_many(connection, [_event(connection, r, person[address_key(r.email)], EventKind.SUBSCRIBED, path,
-                                           source) for r in rows])  # fmt: skip
+    events.record_many(
+        connection,
+        [
+            _event(connection, r, person[address_key(r.email)], EventKind.SUBSCRIBED, path, source)
+            for r in rows
+        ],
+    )
 
 
-def _apply_changes(connection: Connection, lst: int | None, changes: list[tuple[ImportRow, Any]], now: Any,
-                   path: Path, source: str) -> None:  # fmt: skip
+def _apply_changes(
+    connection: Connection,
+    lst: int | None,
+    changes: list[tuple[ImportRow, Any]],
+    now: Any,
+    path: Path,
+    source: str,
+) -> None:
     if not changes:
         return
     s = t.subscribers
     connection.execute(
-        update(s).where(s.c.id == bindparam("pid")).values(
-            first_name=bindparam("first"), last_name=bindparam("last"), updated_at=now),
-        [{"pid": held.id, "first": row.first_name or held.first_name, "last": row.last_name or held.last_name}
-         for row, held in changes],
-    )  # fmt: skip
+        update(s)
+        .where(s.c.id == bindparam("pid"))
+        .values(first_name=bindparam("first"), last_name=bindparam("last"), updated_at=now),
+        [
+            {
+                "pid": held.id,
+                "first": row.first_name or held.first_name,
+                "last": row.last_name or held.last_name,
+            }
+            for row, held in changes
+        ],
+    )
     for row, held in changes:
         if held.status is None:
             connection.execute(insert(t.memberships), [_membership(row, lst, held.id, now, path, source)])
         elif held.status != row.status.value:
-            connection.execute(update(t.memberships).where(
-                (t.memberships.c.subscriber_id == held.id) & (t.memberships.c.list_id == lst)
-            ).values(status=row.status.value, updated_at=now))  # fmt: skip
+            connection.execute(
+                update(t.memberships)
+                .where((t.memberships.c.subscriber_id == held.id) & (t.memberships.c.list_id == lst))
+                .values(status=row.status.value, updated_at=now)
+            )
         if row.topics:
-            from newsletter.db.subscribers import set_topics
-
             set_topics(connection, held.id, row.topics)
-    events.record_many(connection, [_event(connection, row, held.id, EventKind.UPDATED, path, source)
-                                    for row, held in changes])  # fmt: skip
+    events.record_many(
+        connection,
+        [_event(connection, row, held.id, EventKind.UPDATED, path, source) for row, held in changes],
+    )

@@ -45,8 +45,10 @@ def database_url(
     try:
         url = make_url(raw) if "://" in raw else URL.create("sqlite", database=raw)
     except exc.ArgumentError:
-        raise ConfigError(f"{where}: {redact(raw)!r} is not a database URL; use a file path or "
-                          "postgresql+psycopg://user@host/db") from None  # fmt: skip
+        raise ConfigError(
+            f"{where}: {redact(raw)!r} is not a database URL; use a file path or "
+            "postgresql+psycopg://user@host/db"
+        ) from None
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
             raise ConfigError(f"{where}: give the SQLite file's path (an in-memory database keeps nothing)")
@@ -104,7 +106,9 @@ def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
         try:
             path.parent.mkdir(parents=True)
         except OSError as error:
-            raise DatabaseError(f"{path.parent}: cannot create the database folder ({error.strerror})") from None
+            raise DatabaseError(
+                f"{path.parent}: cannot create the database folder ({error.strerror})"
+            ) from None
     engine = create_engine(url, connect_args={"timeout": busy_timeout, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -154,21 +158,39 @@ def is_postgresql(engine: Engine | Connection) -> bool:
 
 _SQLITE_PROBLEMS = (
     # (text in SQLite's message, what it means and what to do); {db} is the file
-    ("file is not a database", "{db} is not a SQLite database or is damaged; restore it from a backup, "
-     "or move it away and run `newsletter db upgrade` to start an empty one"),
-    ("database disk image is malformed", "{db} is damaged; restore it from a backup (or try "
-     "`sqlite3 {db} .recover`)"),
-    ("readonly database", "{db} is read-only for this user; make the file and its folder writable, "
-     "or set `database:` to a file you can write"),
-    ("database or disk is full", "{db}: the disk is full; free some space and run the command again "
-     "(nothing was half-written)"),
-    ("disk i/o error", "{db}: the disk reported an I/O error; check the disk and free space, then run "
-     "the command again"),
-    ("database is locked", "{db} is locked by another process (a send, an import or the service) for "
-     "longer than the busy timeout; wait for it to finish and run the command again"),
-    ("unable to open database file", "{db} cannot be opened; check that its folder exists and is "
-     "writable by this user (WAL mode needs to create files beside it)"),
-)  # fmt: skip
+    (
+        "file is not a database",
+        "{db} is not a SQLite database or is damaged; restore it from a backup, "
+        "or move it away and run `newsletter db upgrade` to start an empty one",
+    ),
+    (
+        "database disk image is malformed",
+        "{db} is damaged; restore it from a backup (or try `sqlite3 {db} .recover`)",
+    ),
+    (
+        "readonly database",
+        "{db} is read-only for this user; make the file and its folder writable, "
+        "or set `database:` to a file you can write",
+    ),
+    (
+        "database or disk is full",
+        "{db}: the disk is full; free some space and run the command again (nothing was half-written)",
+    ),
+    (
+        "disk i/o error",
+        "{db}: the disk reported an I/O error; check the disk and free space, then run the command again",
+    ),
+    (
+        "database is locked",
+        "{db} is locked by another process (a send, an import or the service) for "
+        "longer than the busy timeout; wait for it to finish and run the command again",
+    ),
+    (
+        "unable to open database file",
+        "{db} cannot be opened; check that its folder exists and is "
+        "writable by this user (WAL mode needs to create files beside it)",
+    ),
+)
 
 _PG_CODES = {
     # SQLSTATE -> what it means and what to do; {db} is the redacted URL
@@ -212,8 +234,9 @@ def problem_message(url: URL, error: BaseException) -> str | None:
     if url.get_backend_name() == "sqlite":
         db = describe(url)
         lowered = text.lower()
-        if "readonly" in lowered or ("unable to open" in lowered and Path(db).exists()
-                                     and not os.access(db, os.W_OK)):  # fmt: skip
+        if "readonly" in lowered or (
+            "unable to open" in lowered and Path(db).exists() and not os.access(db, os.W_OK)
+        ):
             return _SQLITE_PROBLEMS[2][1].format(db=db)
         return next((m.format(db=db) for key, m in _SQLITE_PROBLEMS if key in lowered), None)
     db = redact(url)

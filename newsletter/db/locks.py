@@ -65,7 +65,9 @@ class Lock:
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
             os.close(fd)
-            raise LockedError(f"{self.what} is already running ({holder}); wait for it to finish", holder) from None
+            raise LockedError(
+                f"{self.what} is already running ({holder}); wait for it to finish", holder
+            ) from None
         if not self.shared:  # shared holders would overwrite each other's line
             os.ftruncate(fd, 0)
             os.pwrite(fd, _holder_line().encode(), 0)
@@ -74,8 +76,9 @@ class Lock:
     def _acquire_advisory(self) -> None:
         connection = self.engine.connect()
         function = "pg_try_advisory_lock_shared" if self.shared else "pg_try_advisory_lock"
-        got = connection.execute(text(f"SELECT {function}(:ns, :key)"),
-                                 {"ns": self.namespace, "key": _key(self.name)}).scalar()  # fmt: skip
+        got = connection.execute(
+            text(f"SELECT {function}(:ns, :key)"), {"ns": self.namespace, "key": _key(self.name)}
+        ).scalar()
         connection.commit()  # a session lock: it outlives this transaction, not the connection
         if not got:
             connection.close()
@@ -85,12 +88,17 @@ class Lock:
 
     def _advisory_holder(self) -> str:
         with self.engine.connect() as connection:
-            names = connection.execute(text(
-                "SELECT a.application_name, a.client_addr, a.backend_start FROM pg_locks l"
-                " JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
-                " AND l.classid = :ns AND l.objid = :key AND l.objsubid = 2"),
-                {"ns": self.namespace, "key": _key(self.name) & 0xFFFFFFFF}).all()  # fmt: skip
-        return "; ".join(f"{app or 'a client'} since {start:%Y-%m-%d %H:%M:%S}" for app, _addr, start in names)
+            names = connection.execute(
+                text(
+                    "SELECT a.application_name, a.client_addr, a.backend_start FROM pg_locks l"
+                    " JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
+                    " AND l.classid = :ns AND l.objid = :key AND l.objsubid = 2"
+                ),
+                {"ns": self.namespace, "key": _key(self.name) & 0xFFFFFFFF},
+            ).all()
+        return "; ".join(
+            f"{app or 'a client'} since {start:%Y-%m-%d %H:%M:%S}" for app, _addr, start in names
+        )
 
     def held_elsewhere(self) -> bool:
         """Whether someone else holds this lock now (takes and drops it if nobody does)."""
@@ -109,9 +117,15 @@ class Lock:
             os.close(self._fd)  # closing drops the flock; an issue's file stays for the next holder
             self._fd = None
         if self._connection is not None:
-            # Not back to the pool, where the session (and its lock) would live on: closed for good.
-            self._connection.invalidate()
-            self._connection.close()
+            # Unlocked explicitly: a closed socket is noticed by the server only moments later.
+            function = "pg_advisory_unlock_shared" if self.shared else "pg_advisory_unlock"
+            try:
+                self._connection.execute(text(f"SELECT {function}(:ns, :key)"),
+                                         {"ns": self.namespace, "key": _key(self.name)})  # fmt: skip
+                self._connection.commit()
+                self._connection.close()
+            except Exception:  # noqa: BLE001 - a broken connection: dropping it drops the lock
+                self._connection.invalidate()
             self._connection = None
 
     def __enter__(self) -> Lock:
@@ -123,7 +137,8 @@ class Lock:
 
 
 def _holder_line() -> str:
-    return f"pid {os.getpid()} on {socket.gethostname()} since {datetime.now(UTC).isoformat(timespec='milliseconds')}"
+    since = datetime.now(UTC).isoformat(timespec="milliseconds")
+    return f"pid {os.getpid()} on {socket.gethostname()} since {since}"
 
 
 def issue_lock(engine: Engine, issue_id: str, shared: bool = False) -> Lock:

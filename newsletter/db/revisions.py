@@ -49,7 +49,9 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     """
     with writing(engine) as connection:
         if is_postgresql(connection):
-            connection.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), dict(zip("ab", _UPGRADE_LOCK)))
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _UPGRADE_LOCK[0], "b": _UPGRADE_LOCK[1]}
+            )
         before = MigrationContext.configure(connection).get_current_revision()
         _refuse_newer(engine, before)
         if before != head_revision():
@@ -74,5 +76,5 @@ def _refuse_newer(engine: Engine, revision: str | None) -> None:
     if revision is not None and revision not in known_revisions():
         raise DatabaseError(
             f"{describe(engine.url)} has schema revision {revision}, newer than this version of newsletter "
-            f"knows (latest {head_revision()}): upgrade newsletter (pip install -U newsletter) on this machine"
+            f"knows (latest {head_revision()}): upgrade newsletter here (pip install -U newsletter)"
         )

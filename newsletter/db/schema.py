@@ -240,5 +240,15 @@ issue_summaries = Table(
 )
 
 # Parents before children: the order to copy or fill tables in.
-TABLES = (meta, lists, subscribers, memberships, topic_preferences, suppressions, events, runs, recipients,
-          issue_summaries)  # fmt: skip
+TABLES = (
+    meta,
+    lists,
+    subscribers,
+    memberships,
+    topic_preferences,
+    suppressions,
+    events,
+    runs,
+    recipients,
+    issue_summaries,
+)

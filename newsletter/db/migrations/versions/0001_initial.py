@@ -73,22 +73,31 @@ def upgrade() -> None:
             "status IN ('subscribed', 'pending', 'unsubscribed', 'bounced', 'complained')",
             name=op.f("ck_memberships_status_known"),
         ),
-        sa.ForeignKeyConstraint(["list_id"], ["lists.id"], name=op.f("fk_memberships_list_id_lists"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["subscriber_id"], ["subscribers.id"],
-                                name=op.f("fk_memberships_subscriber_id_subscribers"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["list_id"], ["lists.id"], name=op.f("fk_memberships_list_id_lists"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["subscriber_id"],
+            ["subscribers.id"],
+            name=op.f("fk_memberships_subscriber_id_subscribers"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("subscriber_id", "list_id", name=op.f("pk_memberships")),
-    )  # fmt: skip
+    )
     op.create_index(op.f("ix_memberships_list_id_status"), "memberships", ["list_id", "status"])
     op.create_table(
         "topic_preferences",
         sa.Column("subscriber_id", sa.Integer(), nullable=False),
         sa.Column("topic", sa.String(200), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["subscriber_id"], ["subscribers.id"],
-                                name=op.f("fk_topic_preferences_subscriber_id_subscribers"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["subscriber_id"],
+            ["subscribers.id"],
+            name=op.f("fk_topic_preferences_subscriber_id_subscribers"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("subscriber_id", "topic", name=op.f("pk_topic_preferences")),
-    )  # fmt: skip
+    )
     op.create_table(
         "suppressions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -110,10 +119,14 @@ def upgrade() -> None:
         sa.Column("at", MOMENT, nullable=False),
         _text("source", 100),
         sa.Column("detail", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(["subscriber_id"], ["subscribers.id"],
-                                name=op.f("fk_events_subscriber_id_subscribers"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["subscriber_id"],
+            ["subscribers.id"],
+            name=op.f("fk_events_subscriber_id_subscribers"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
-    )  # fmt: skip
+    )
     op.create_index(op.f("ix_events_kind_at"), "events", ["kind", "at"])
     op.create_index(op.f("ix_events_subscriber_id_at"), "events", ["subscriber_id", "at"])
     op.create_table(
@@ -156,23 +169,35 @@ def upgrade() -> None:
             " 'skipped')",
             name=op.f("ck_recipients_state_known"),
         ),
-        sa.ForeignKeyConstraint(["issue_id"], ["runs.issue_id"], name=op.f("fk_recipients_issue_id_runs"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["issue_id"], ["runs.issue_id"], name=op.f("fk_recipients_issue_id_runs"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_recipients")),
         sa.UniqueConstraint("issue_id", "email", name=op.f("uq_recipients_issue_id_email")),
-    )  # fmt: skip
+    )
     op.create_index(op.f("ix_recipients_issue_id_state_id"), "recipients", ["issue_id", "state", "id"])
     op.create_table(
         "issue_summaries",
         sa.Column("issue_id", sa.String(200), nullable=False),
         sa.Column("summary_id", sa.String(200), nullable=False),
-        sa.ForeignKeyConstraint(["issue_id"], ["runs.issue_id"], name=op.f("fk_issue_summaries_issue_id_runs"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["issue_id"], ["runs.issue_id"], name=op.f("fk_issue_summaries_issue_id_runs"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("issue_id", "summary_id", name=op.f("pk_issue_summaries")),
-    )  # fmt: skip
+    )
 
 
 def downgrade() -> None:
-    for table in ("issue_summaries", "recipients", "runs", "events", "suppressions", "topic_preferences",
-                  "memberships", "subscribers", "lists", "meta"):  # fmt: skip
+    for table in (
+        "issue_summaries",
+        "recipients",
+        "runs",
+        "events",
+        "suppressions",
+        "topic_preferences",
+        "memberships",
+        "subscribers",
+        "lists",
+        "meta",
+    ):
         op.drop_table(table)
