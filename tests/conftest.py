@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from sample_workspace import copy_sample_workspace
 
+pytest_plugins = ["postgres_server"]  # a real PostgreSQL on loopback, for the database tests
+
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:

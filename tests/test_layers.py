@@ -17,6 +17,7 @@ RANK = {
     "store": 1,
     "importers": 2,
     "compose": 2,
+    "db": 2,  # the state database: subscribers, consent, suppression, the ledger
     "render": 3,
     "mail": 4,
     "providers": 5,

@@ -1,0 +1,293 @@
+"""Reading subscribers: who an issue goes to (streamed, with counts of who is left out), people and lists.
+
+The audience is everyone subscribed in a chosen list, not suppressed, not paused, and with no opt-out
+(unsubscribed, bounced, complained) in ANY list: an opt-out anywhere wins over a subscribe.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, exists, select
+
+from newsletter.db import events
+from newsletter.db import schema as t
+from newsletter.db.addresses import address_key, display_name
+from newsletter.db.engine import reading
+from newsletter.db.rows import SubscriberError, subscriber_id, topics_of
+from newsletter.db.schema import OPTED_OUT, Status
+
+BATCH = 500  # rows fetched at a time: memory stays flat whatever the list size
+
+
+@dataclass(frozen=True)
+class Member:
+    """One recipient of an issue, with what the message needs."""
+
+    email: str
+    list_name: str
+    first_name: str
+    last_name: str
+    topics: tuple[str, ...]
+    large_text: bool
+    subscribed_at: str  # YYYY-MM-DD, or "" if unknown
+
+    @property
+    def name(self) -> str:
+        return display_name(self.first_name, self.last_name)
+
+    @property
+    def key(self) -> str:
+        return address_key(self.email)
+
+
+@dataclass
+class AudienceTally:
+    """Counts of an audience as it streams past, complete once the stream is exhausted."""
+
+    recipients: int = 0
+    suppressed: int = 0  # subscribed, but on the suppression list
+    unsubscribed: int = 0
+    bounced: int = 0
+    complained: int = 0
+    pending: int = 0  # signed up, not confirmed
+    paused: int = 0
+    invalid: int = 0  # always 0: the database holds only valid rows (kept for the CSV tally's shape)
+    duplicates: int = 0  # always 0: one row per address
+    invalid_rows: list[str] = field(default_factory=list)
+
+
+def list_names(engine: Engine) -> list[str]:
+    with reading(engine) as connection:
+        return sorted(connection.execute(select(t.lists.c.name)).scalars())
+
+
+def _check_lists(connection: Connection, chosen: list[str] | None) -> list[str] | None:
+    if chosen is None:
+        return None
+    names = set(connection.execute(select(t.lists.c.name)).scalars())
+    missing = [name for name in chosen if name not in names]
+    if missing:
+        raise SubscriberError(
+            f"no list named {', '.join(missing)} (lists here: {', '.join(sorted(names)) or 'none'})"
+        )
+    return list(dict.fromkeys(chosen))
+
+
+def _membership_rows(connection: Connection, chosen: list[str] | None) -> Iterator[Any]:
+    """Every membership of everyone in the chosen lists, grouped by person (in the order they were added)."""
+    s, m, lst = t.subscribers, t.memberships, t.lists
+    suppressed = exists().where(t.suppressions.c.email_key == s.c.email_key)
+    query = (
+        select(
+            s.c.id,
+            s.c.email,
+            s.c.first_name,
+            s.c.last_name,
+            s.c.large_text,
+            s.c.paused_until,
+            m.c.status,
+            m.c.subscribed_at,
+            lst.c.name.label("list_name"),
+            suppressed.label("suppressed"),
+        )
+        .join(m, m.c.subscriber_id == s.c.id)
+        .join(lst, lst.c.id == m.c.list_id)
+        .order_by(s.c.id, lst.c.id)
+    )
+    if chosen is not None:
+        in_chosen = select(m.c.subscriber_id).join(lst, lst.c.id == m.c.list_id).where(lst.c.name.in_(chosen))
+        query = query.where(s.c.id.in_(in_chosen))
+    yield from connection.execution_options(yield_per=BATCH).execute(query)
+
+
+def _verdict(rows: list[Any], chosen: list[str] | None, now: datetime) -> tuple[str, Any]:
+    """Whether one person gets the issue ("recipient", their row) or which count they fall in."""
+    statuses = {row.status for row in rows}
+    for status in OPTED_OUT:
+        if status.value in statuses:
+            return status.value, None
+    if rows[0].suppressed:
+        return "suppressed", None
+    order = {name: n for n, name in enumerate(chosen or [])}
+    subscribed = [
+        r for r in rows if r.status == Status.SUBSCRIBED and (chosen is None or r.list_name in order)
+    ]
+    if not subscribed:
+        return "pending", None
+    if rows[0].paused_until is not None and rows[0].paused_until > now:
+        return "paused", None
+    return "recipient", min(subscribed, key=lambda r: order.get(r.list_name, 0))
+
+
+def iter_audience(
+    engine: Engine,
+    lists: Iterable[str] | None = None,
+    tally: AudienceTally | None = None,
+    now: datetime | None = None,
+) -> Iterator[Member]:
+    """Everyone an issue goes to from the given lists (all when None), each address once, streamed.
+
+    Reads one snapshot; never blocks a writer (a one-click unsubscribe during a send's start lands,
+    and the send's suppression check catches it).
+    """
+    tally = tally if tally is not None else AudienceTally()
+    now = now or t.now()
+    with reading(engine) as connection:
+        chosen = _check_lists(connection, None if lists is None else list(lists))
+        people = itertools.groupby(_membership_rows(connection, chosen), key=lambda row: row.id)
+        pending: list[Any] = []
+        for _person, group in people:
+            verdict, row = _verdict(list(group), chosen, now)
+            if verdict != "recipient":
+                setattr(tally, verdict, getattr(tally, verdict) + 1)
+                continue
+            tally.recipients += 1
+            pending.append(row)
+            if len(pending) == BATCH:
+                yield from _members(connection, pending)
+                pending = []
+        yield from _members(connection, pending)
+
+
+def _members(connection: Connection, rows: list[Any]) -> Iterator[Member]:
+    """Rows with their topics, fetched for the whole batch in one query."""
+    if not rows:
+        return
+    topics = _topics_for(connection, [r.id for r in rows])
+    for row in rows:
+        joined = row.subscribed_at.date().isoformat() if row.subscribed_at else ""
+        yield Member(
+            row.email,
+            row.list_name,
+            row.first_name,
+            row.last_name,
+            tuple(topics.get(row.id, ())),
+            bool(row.large_text),
+            joined,
+        )
+
+
+def _topics_for(connection: Connection, people: list[int]) -> dict[int, list[str]]:
+    """The topics of a batch of people in one query, each person's in the order they gave them."""
+    topics: dict[int, list[str]] = {}
+    query = (
+        select(t.topic_preferences.c.subscriber_id, t.topic_preferences.c.topic)
+        .where(t.topic_preferences.c.subscriber_id.in_(people))
+        .order_by(t.topic_preferences.c.subscriber_id, t.topic_preferences.c.position)
+    )
+    for person, topic in connection.execute(query):
+        topics.setdefault(person, []).append(topic)
+    return topics
+
+
+def load_audience(engine: Engine, lists: Iterable[str] | None = None) -> tuple[list[Member], AudienceTally]:
+    """The whole audience in memory, for small uses (a preview's sample reader); a send streams it."""
+    tally = AudienceTally()
+    return list(iter_audience(engine, lists, tally)), tally
+
+
+def person_data(engine: Engine, email: str) -> dict[str, Any] | None:
+    """Everything held about one person, as JSON-ready data ("download your data"); None if unknown."""
+    with reading(engine) as connection:
+        person = subscriber_id(connection, email)
+        if person is None:
+            return None
+        row = connection.execute(select(t.subscribers).where(t.subscribers.c.id == person)).one()
+        m, lst = t.memberships, t.lists
+        memberships = connection.execute(
+            select(
+                lst.c.name,
+                m.c.status,
+                m.c.subscribed_at,
+                m.c.consent_at,
+                m.c.consent_source,
+                m.c.consent_form_version,
+                m.c.consent_ip,
+            )
+            .join(lst, lst.c.id == m.c.list_id)
+            .where(m.c.subscriber_id == person)
+            .order_by(lst.c.name)
+        ).all()
+        history = events.history(connection, person)
+        suppressed = connection.execute(
+            select(t.suppressions.c.reason, t.suppressions.c.created_at).where(
+                t.suppressions.c.email_key == row.email_key
+            )
+        ).first()
+        topics = topics_of(connection, person)
+    return _jsonable(
+        {
+            "email": row.email,
+            "first_name": row.first_name,
+            "last_name": row.last_name,
+            "large_text": bool(row.large_text),
+            "paused_until": row.paused_until,
+            "created_at": row.created_at,
+            "topics": list(topics),
+            "lists": [dict(r._mapping) for r in memberships],
+            "suppressed": dict(suppressed._mapping) if suppressed else None,
+            "events": [{"kind": e.kind, "at": e.at, "source": e.source, "detail": e.detail} for e in history],
+        }
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def iter_memberships(
+    engine: Engine, lists: Iterable[str] | None = None, statuses: Iterable[Status] | None = None
+) -> Iterator[dict[str, Any]]:
+    """One dict per (person, list), streamed in the order people were added: for `list` and `export`."""
+    s, m, lst = t.subscribers, t.memberships, t.lists
+    with reading(engine) as connection:
+        chosen = _check_lists(connection, None if lists is None else list(lists))
+        query = (
+            select(
+                s.c.id,
+                s.c.email,
+                s.c.first_name,
+                s.c.last_name,
+                s.c.large_text,
+                s.c.paused_until,
+                lst.c.name.label("list"),
+                m.c.status,
+                m.c.subscribed_at,
+                m.c.consent_at,
+                m.c.consent_source,
+                m.c.consent_form_version,
+            )
+            .join(m, m.c.subscriber_id == s.c.id)
+            .join(lst, lst.c.id == m.c.list_id)
+            .order_by(s.c.id, lst.c.name)
+        )
+        if chosen is not None:
+            query = query.where(lst.c.name.in_(chosen))
+        if statuses is not None:
+            query = query.where(m.c.status.in_([Status(x).value for x in statuses]))
+        batch: list[Any] = []
+        for row in connection.execution_options(yield_per=BATCH).execute(query):
+            batch.append(row)
+            if len(batch) == BATCH:
+                yield from _with_topics(connection, batch)
+                batch = []
+        yield from _with_topics(connection, batch)
+
+
+def _with_topics(connection: Connection, rows: list[Any]) -> Iterator[dict[str, Any]]:
+    if not rows:
+        return
+    topics = _topics_for(connection, sorted({r.id for r in rows}))
+    for row in rows:
+        data = dict(row._mapping)
+        data["topics"] = tuple(topics.get(data.pop("id"), ()))
+        yield data

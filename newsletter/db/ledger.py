@@ -1,0 +1,283 @@
+"""The delivery ledger in the state database: each issue's send run and every recipient's state.
+
+The same crash-safety as newsletter/ledger.py: `sending` is committed before a message goes to the
+provider and `sent` right after, so after a crash the ledger knows exactly who may have got a message
+(`unknown`) and who surely has not; the recipients are fixed when the run starts; runs are kept.
+
+New: several processes (on PostgreSQL, on several machines) can work one run. Each Ledger is a
+worker holding a lease (locks.worker_lease) for its life; `claim` reserves recipients for it
+(`FOR UPDATE SKIP LOCKED` on PostgreSQL), and `recover_unknown` turns into `unknown` only the
+`sending` rows of workers whose lease is gone, so it is safe to call while others send.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+
+from newsletter.db import schema as t
+from newsletter.db.engine import is_postgresql, reading, writing
+from newsletter.db.ledger_runs import RunBook
+from newsletter.db.ledger_types import (
+    FAILED_PERMANENT,
+    FAILED_TRANSIENT,
+    FINISHED,
+    IN_DOUBT,
+    INCOMPLETE,
+    INTERRUPTED,
+    PAUSED,
+    PENDING,
+    RECIPIENT_STATES,
+    ROW_COLUMNS,
+    RUN_STATES,
+    RUNNING,
+    SENDING,
+    SENT,
+    SKIPPED,
+    TO_SEND,
+    UNKNOWN,
+    Failure,
+    NewRecipient,
+    RecipientRow,
+    Run,
+    r,
+    recipient_row,
+)
+from newsletter.db.locks import worker_lease
+from newsletter.db.schema import RecipientState
+
+__all__ = [  # what newsletter/ledger.py offers, so the swap is a change of import
+    "FAILED_PERMANENT",
+    "FAILED_TRANSIENT",
+    "FINISHED",
+    "IN_DOUBT",
+    "INCOMPLETE",
+    "INTERRUPTED",
+    "PAUSED",
+    "PENDING",
+    "RECIPIENT_STATES",
+    "RUN_STATES",
+    "RUNNING",
+    "SENDING",
+    "SENT",
+    "SKIPPED",
+    "UNKNOWN",
+    "Failure",
+    "Ledger",
+    "NewRecipient",
+    "RecipientRow",
+    "Run",
+    "carried_summaries",
+]
+
+
+class Ledger(RunBook):
+    """The ledger as one worker sees it; safe to share between the threads of one process."""
+
+    def __init__(self, engine: Engine, worker: str | None = None):
+        self.engine = engine
+        self.worker = worker or uuid.uuid4().hex
+        self._lease = worker_lease(engine, self.worker)
+        self._lease.acquire()
+
+    def close(self) -> None:
+        """Give back what this worker still holds, then its lease (a killed worker's lease just ends)."""
+        try:
+            self.release()
+        finally:
+            self._lease.release()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _where(self, issue_id: str, email: str) -> Any:
+        return (r.c.issue_id == issue_id) & (r.c.email == email)
+
+    # -- recipients ------------------------------------------------------------------------------
+
+    def claim(self, issue_id: str, limit: int = 1) -> list[RecipientRow]:
+        """Reserve the next recipients to send for this worker (none reserved twice, across processes)."""
+        query = (
+            select(*ROW_COLUMNS)
+            .where(r.c.issue_id == issue_id, r.c.state.in_(TO_SEND), r.c.claimed_by.is_(None))
+            .order_by(r.c.id)
+            .limit(limit)
+        )
+        if is_postgresql(self.engine):
+            query = query.with_for_update(skip_locked=True)  # others take the next free rows, never wait
+        with writing(self.engine) as connection:
+            rows = connection.execute(query).all()
+            if rows:
+                connection.execute(
+                    update(r).where(r.c.id.in_([x.id for x in rows])).values(claimed_by=self.worker)
+                )
+        return [recipient_row(x) for x in rows]
+
+    def release(self, issue_id: str | None = None) -> int:
+        """Give back the recipients this worker holds but did not finish (pending or failed for now)."""
+        where = (r.c.claimed_by == self.worker) & r.c.state.in_(TO_SEND)
+        if issue_id is not None:
+            where &= r.c.issue_id == issue_id
+        with writing(self.engine) as connection:
+            return connection.execute(update(r).where(where).values(claimed_by=None)).rowcount
+
+    def recover_unknown(self, issue_id: str) -> list[str]:
+        """Turn the `sending` rows of workers that are gone into `unknown`; return those addresses.
+
+        The reservations of those workers are freed too.
+
+        A worker is gone when its lease is free; a live worker's rows are left alone, so this is safe
+        while other processes send the same run.
+        """
+        with reading(self.engine) as connection:
+            holders = set(
+                connection.execute(
+                    select(r.c.claimed_by)
+                    .distinct()
+                    .where(
+                        r.c.issue_id == issue_id, r.c.claimed_by.is_not(None), r.c.claimed_by != self.worker
+                    )
+                ).scalars()
+            )
+        gone = [w for w in holders if not worker_lease(self.engine, w).held_elsewhere()]
+        orphan = r.c.claimed_by.is_(None) | r.c.claimed_by.in_(gone)
+        with writing(self.engine) as connection:
+            emails = list(
+                connection.execute(
+                    select(r.c.email)
+                    .where(r.c.issue_id == issue_id, r.c.state == SENDING.value, orphan)
+                    .order_by(r.c.id)
+                ).scalars()
+            )
+            connection.execute(
+                update(r)
+                .where(r.c.issue_id == issue_id, r.c.state == SENDING.value, orphan)
+                .values(state=UNKNOWN.value, last_error=IN_DOUBT, claimed_by=None, updated_at=t.now())
+            )
+            if gone:
+                connection.execute(
+                    update(r)
+                    .where(r.c.issue_id == issue_id, r.c.claimed_by.in_(gone))
+                    .values(claimed_by=None)
+                )
+        return emails
+
+    def requeue_unknown(self, issue_id: str) -> int:
+        """Make `unknown` recipients pending again (the operator accepts a possible duplicate)."""
+        with writing(self.engine) as connection:
+            return connection.execute(
+                update(r)
+                .where(r.c.issue_id == issue_id, r.c.state == UNKNOWN.value)
+                .values(state=PENDING.value, updated_at=t.now())
+            ).rowcount
+
+    def unknown(self, issue_id: str) -> list[str]:
+        with reading(self.engine) as connection:
+            return list(
+                connection.execute(
+                    select(r.c.email)
+                    .where(r.c.issue_id == issue_id, r.c.state == UNKNOWN.value)
+                    .order_by(r.c.id)
+                ).scalars()
+            )
+
+    def to_send(self, issue_id: str, after_rowid: int = 0, limit: int = 500) -> list[RecipientRow]:
+        """The next page to send (pending or failed_transient) in the order added: one sender per run only;
+        several senders use `claim`."""
+        query = (
+            select(*ROW_COLUMNS)
+            .where(r.c.issue_id == issue_id, r.c.state.in_(TO_SEND), r.c.id > after_rowid)
+            .order_by(r.c.id)
+            .limit(limit)
+        )
+        with reading(self.engine) as connection:
+            return [recipient_row(x) for x in connection.execute(query)]
+
+    def count_known(self, issue_id: str, emails: Iterable[str], batch: int = 500) -> int:
+        """How many of these addresses the issue's run already holds (in any state)."""
+        known, chunk = 0, []
+        with reading(self.engine) as connection:
+            for email in [*emails, None]:
+                if email is not None:
+                    chunk.append(email)
+                if chunk and (email is None or len(chunk) == batch):
+                    known += connection.execute(
+                        select(func.count())
+                        .select_from(r)
+                        .where(r.c.issue_id == issue_id, r.c.email.in_(chunk))
+                    ).scalar_one()
+                    chunk = []
+        return known
+
+    def _set(self, issue_id: str, email: str, **values: Any) -> None:
+        with writing(self.engine) as connection:
+            connection.execute(
+                update(r).where(self._where(issue_id, email)).values(updated_at=t.now(), **values)
+            )
+
+    def mark_sending(self, issue_id: str, email: str) -> None:
+        """Committed before the message goes to the provider: a crash now leaves `sending` -> `unknown`."""
+        self._set(issue_id, email, state=SENDING.value, attempts=r.c.attempts + 1, claimed_by=self.worker)
+
+    def mark_sent(self, issue_id: str, email: str, message_id: str, provider_id: str | None) -> None:
+        self._set(
+            issue_id,
+            email,
+            state=SENT.value,
+            message_id=message_id,
+            provider_id=provider_id,
+            last_error="",
+            sent_at=t.now(),
+            claimed_by=None,
+        )
+
+    def mark_failed(self, issue_id: str, email: str, state: str, error: str) -> None:
+        """A failure; `failed_transient` stays held by this worker (retried by it, or after it is gone)."""
+        state = RecipientState(state)
+        assert state in (FAILED_TRANSIENT, FAILED_PERMANENT, SKIPPED), state
+        held = self.worker if state == FAILED_TRANSIENT else None
+        self._set(issue_id, email, state=state.value, last_error=error[:500], claimed_by=held)
+
+    def counts(self, issue_id: str) -> dict[str, int]:
+        """How many recipients are in each state (every state present, zero if none)."""
+        counts = {state.value: 0 for state in RECIPIENT_STATES}
+        with reading(self.engine) as connection:
+            for state, n in connection.execute(
+                select(r.c.state, func.count()).where(r.c.issue_id == issue_id).group_by(r.c.state)
+            ):
+                counts[state] = n
+        return counts
+
+    def failures(self, issue_id: str, limit: int | None = None) -> list[Failure]:
+        """Recipients not sent for a reason worth showing: failures, unknowns and skips."""
+        shown = (FAILED_TRANSIENT.value, FAILED_PERMANENT.value, UNKNOWN.value, SKIPPED.value)
+        query = (
+            select(r.c.email, r.c.state, r.c.attempts, r.c.last_error)
+            .where(r.c.issue_id == issue_id, r.c.state.in_(shown))
+            .order_by(r.c.id)
+            .limit(limit)
+        )
+        with reading(self.engine) as connection:
+            return [Failure(*row) for row in connection.execute(query)]
+
+    def carried_summaries(self) -> set[str]:
+        return carried_summaries(self.engine)
+
+
+def carried_summaries(engine: Engine) -> set[str]:
+    """Summary ids carried by issues that reached at least one recipient (sent, or maybe: unknown)."""
+    reached = (
+        select(r.c.id)
+        .where(r.c.issue_id == t.issue_summaries.c.issue_id, r.c.state.in_((SENT.value, UNKNOWN.value)))
+        .exists()
+    )
+    with reading(engine) as connection:
+        return set(
+            connection.execute(select(t.issue_summaries.c.summary_id).distinct().where(reached)).scalars()
+        )

@@ -1,0 +1,109 @@
+"""The delivery ledger's states and rows: what `ledger` stores and returns (named as in the old ledger)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from newsletter.db import schema as t
+from newsletter.db.schema import RecipientState, RunState
+
+PENDING, SENDING, SENT = RecipientState.PENDING, RecipientState.SENDING, RecipientState.SENT
+FAILED_TRANSIENT, FAILED_PERMANENT = RecipientState.FAILED_TRANSIENT, RecipientState.FAILED_PERMANENT
+UNKNOWN, SKIPPED = RecipientState.UNKNOWN, RecipientState.SKIPPED
+RECIPIENT_STATES = tuple(RecipientState)
+RUNNING, PAUSED, INTERRUPTED = RunState.RUNNING, RunState.PAUSED, RunState.INTERRUPTED
+INCOMPLETE, FINISHED = RunState.INCOMPLETE, RunState.FINISHED
+RUN_STATES = tuple(RunState)
+IN_DOUBT = "the run stopped while this message was with the provider"
+TO_SEND = (PENDING.value, FAILED_TRANSIENT.value)
+
+
+@dataclass(frozen=True)
+class RecipientRow:
+    """One recipient of one issue as the ledger holds it (enough to rebuild the message)."""
+
+    rowid: int
+    email: str
+    list_name: str
+    name: str
+    topics: tuple[str, ...]
+    subscribed_at: str
+    state: str
+    attempts: int
+    last_error: str
+    first_name: str = ""
+    large_text: bool = False
+
+
+@dataclass(frozen=True)
+class NewRecipient:
+    email: str
+    list_name: str = ""
+    name: str = ""
+    topics: tuple[str, ...] = ()
+    subscribed_at: str = ""
+    first_name: str = ""
+    large_text: bool = False
+
+    def as_row(self, issue_id: str, now: datetime) -> dict[str, Any]:
+        return {"issue_id": issue_id, "email": self.email, "list_name": self.list_name, "name": self.name,
+                "first_name": self.first_name, "topics": ";".join(self.topics), "large_text": self.large_text,
+                "subscribed_at": self.subscribed_at, "added_at": now, "updated_at": now}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Run:
+    issue_id: str
+    state: str
+    provider: str
+    note: str
+    started_at: str
+    updated_at: str
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
+class Failure:
+    email: str
+    state: str
+    attempts: int
+    last_error: str
+
+
+def stamp(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="milliseconds")
+
+
+r = t.recipients
+ROW_COLUMNS = (
+    r.c.id,
+    r.c.email,
+    r.c.list_name,
+    r.c.name,
+    r.c.topics,
+    r.c.subscribed_at,
+    r.c.state,
+    r.c.attempts,
+    r.c.last_error,
+    r.c.first_name,
+    r.c.large_text,
+)
+
+
+def recipient_row(row: Any) -> RecipientRow:
+    topics = tuple(x for x in row.topics.split(";") if x)
+    return RecipientRow(
+        row.id,
+        row.email,
+        row.list_name,
+        row.name,
+        topics,
+        row.subscribed_at,
+        row.state,
+        row.attempts,
+        row.last_error,
+        row.first_name,
+        bool(row.large_text),
+    )

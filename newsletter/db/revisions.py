@@ -1,0 +1,80 @@
+"""Which schema revision a database has, and bringing it to this version's (Alembic, run in-process)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, text
+
+from newsletter.db.engine import DatabaseError, describe, is_postgresql, writing
+
+UPGRADE_COMMAND = "newsletter db upgrade"
+# Any fixed pair of numbers no other tool is likely to use: serialises concurrent upgrades on PostgreSQL.
+_UPGRADE_LOCK = (7_281_001, 0)
+
+
+@cache
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", "newsletter.db:migrations")
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision this version of the tool knows."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def known_revisions() -> set[str]:
+    return {script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions()}
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's revision; None for a database no migration has touched yet."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Apply every pending migration in one transaction; returns (revision before, revision after).
+
+    A database newer than the tool is refused, untouched. Concurrent upgrades queue (PostgreSQL: an
+    advisory lock; SQLite: the write lock), so the second finds nothing left to do.
+    """
+    with writing(engine) as connection:
+        if is_postgresql(connection):
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _UPGRADE_LOCK[0], "b": _UPGRADE_LOCK[1]}
+            )
+        before = MigrationContext.configure(connection).get_current_revision()
+        _refuse_newer(engine, before)
+        if before != head_revision():
+            config = _config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    return before, head_revision()
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse a database whose schema is not this tool's, saying what to run (never changes anything)."""
+    revision = current_revision(engine)
+    _refuse_newer(engine, revision)
+    if revision != head_revision():
+        state = "has no schema yet" if revision is None else f"has schema revision {revision}"
+        raise DatabaseError(
+            f"{describe(engine.url)} {state}, this version needs {head_revision()}; run `{UPGRADE_COMMAND}`"
+        )
+
+
+def _refuse_newer(engine: Engine, revision: str | None) -> None:
+    if revision is not None and revision not in known_revisions():
+        raise DatabaseError(
+            f"{describe(engine.url)} has schema revision {revision}, newer than this version of newsletter "
+            f"knows (latest {head_revision()}): upgrade newsletter here (pip install -U newsletter)"
+        )

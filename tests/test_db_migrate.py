@@ -1,0 +1,101 @@
+"""Moving an old workspace's files into the database once, and a whole SQLite database into PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from newsletter.db import audience, migrate, revisions
+from newsletter.db import ledger as lg
+from newsletter.db import subscribers as subs
+from newsletter.db import suppression as supp
+from newsletter.db.engine import database_url, open_engine
+from newsletter.delivery import ledger as old_ledger
+from newsletter.delivery.records import NewRecipient, RunState
+from newsletter.store.audience import load_audience
+from newsletter.store.subscriber_files import topic_vocabulary
+from newsletter.store.topics import load_taxonomy
+
+
+def old_ledger_with_a_run(workspace: Path) -> Path:
+    path = workspace / ".newsletter" / "ledger.sqlite3"
+    with old_ledger.Ledger(path) as ledger:
+        ledger.start_run(
+            "2026-05",
+            "smtp",
+            ["cd29"],
+            [
+                NewRecipient("ana.reader@example.com", "readers", "Ana Reader", ("MRI",), "2025-11-03"),
+                NewRecipient("ben.caregiver@example.org", "readers", "Ben Caregiver"),
+            ],
+        )
+        ledger.mark_sending("2026-05", "ana.reader@example.com")
+        ledger.mark_sent("2026-05", "ana.reader@example.com", "<m1@example.org>", "p-1")
+        ledger.mark_sending("2026-05", "ben.caregiver@example.org")  # the old run was killed here
+        ledger.set_run_state("2026-05", RunState.INCOMPLETE, "killed")
+    return path
+
+
+def test_the_sample_workspace_moves_once_and_the_audience_is_the_same(db, workspace):
+    old_ledger_with_a_run(workspace)
+    vocabulary = topic_vocabulary(load_taxonomy(workspace))
+    before = load_audience(workspace)
+
+    report = migrate.migrate_workspace(db, workspace, vocabulary)
+
+    print("\n".join(report.lines()))
+    members, tally = audience.load_audience(db)
+    assert [(m.email, m.name, m.topics, m.subscribed_at) for m in members] == [
+        (s.email, s.name, s.topics, s.subscribed_at) for s in before.recipients
+    ]
+    assert (tally.unsubscribed, tally.suppressed) == (before.unsubscribed, before.suppressed)
+    assert report.suppressed == 2 and report.runs == 1 and report.recipients == 2 and report.summaries == 1
+    assert report.lists[0].invalid == [] and report.lists[0].duplicates == []
+    assert supp.is_suppressed(db, "gina.gone@example.com")  # on suppressed.csv only, in no list
+    with lg.Ledger(db) as ledger:
+        assert ledger.counts("2026-05")[lg.SENT] == 1 and ledger.run("2026-05").note == "killed"
+        assert ledger.recover_unknown("2026-05") == ["ben.caregiver@example.org"]  # the old crash, recovered
+    assert lg.carried_summaries(db) == {"cd29"}
+    assert migrate.migrate_workspace(db, workspace, vocabulary).already
+
+
+def test_what_cannot_move_is_reported_with_file_and_line(db, empty_workspace):
+    folder = empty_workspace / "subscribers"
+    (folder / "readers.csv").write_text(
+        "email,name,topics,status,subscribed_at\nok@example.org,Ok,,subscribed,\n"
+        "broken@,Bad,,subscribed,\nOK@example.org,Again,,subscribed,\n"
+    )
+    (folder / "clinicians.csv").write_text(
+        "email,name,topics,status,subscribed_at\nok@example.org,Dr Ok,,bounced,\n"
+    )
+
+    report = migrate.migrate_workspace(db, empty_workspace)
+
+    lines = report.lines()
+    assert f"  {folder / 'readers.csv'}:3: 'broken@' is not a valid email address: " in "\n".join(lines)
+    assert any(":4: OK@example.org repeats line 2; kept the first" in line for line in lines)
+    assert audience.load_audience(db)[0] == []  # the bounce in one list wins over the other, as before
+    assert sorted(audience.list_names(db)) == ["clinicians", "readers"]
+
+
+def test_a_whole_sqlite_database_copies_into_postgresql(tmp_path, postgres_url, workspace):
+    source = open_engine(database_url(tmp_path, None, {}))
+    revisions.upgrade(source)
+    old_ledger_with_a_run(workspace)
+    migrate.migrate_workspace(source, workspace)
+    subs.add_subscriber(source, "erased@example.org")
+    supp.erase(source, "erased@example.org")
+    target = open_engine(database_url(tmp_path, postgres_url, {}))
+    revisions.upgrade(target)
+
+    copied = migrate.copy_database(source, target)
+
+    assert copied == migrate.table_counts(source) == migrate.table_counts(target)
+    assert audience.load_audience(target)[0] == audience.load_audience(source)[0]
+    assert supp.is_suppressed(target, "erased@example.org")  # the salt came along
+    subs.add_subscriber(target, "new@example.org")  # the id sequences moved past the copied rows
+    import pytest
+
+    from newsletter.db.engine import DatabaseError
+
+    with pytest.raises(DatabaseError, match="already holds data .*; copy into an empty database"):
+        migrate.copy_database(source, target)
