@@ -152,6 +152,7 @@ def test_a_new_override_that_extends_the_packaged_email_shows_without_a_restart(
         "<mj-text><p>Hello from the override, {{ token.greeting }}.</p></mj-text>\n"
         "{% endblock %}\n"
     )
+    assert fetch(server + "/")[0] == 200  # the page looks at the files; its frames show what it saw
     status, _, html = fetch(server + "/email.html")
     assert status == 200
     assert "Hello from the override, Sample Reader." in html  # the replaced block

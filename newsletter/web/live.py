@@ -9,7 +9,9 @@ unless a newer render has replaced it by then.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import threading
 import time
 import traceback
@@ -27,6 +29,7 @@ from newsletter.store.config import load_settings
 WATCHED = ("newsletter.yaml", "topics.yaml", "issues", "summaries", "subscribers", "templates")
 WATCH_INTERVAL = 0.05  # seconds between looks at the files' metadata: well under a keystroke's pause
 SPAM_SETTLE = 0.3  # seconds without a newer render before SpamAssassin starts: a burst of saves scores once
+SPAM_NICENESS = 10  # SpamAssassin's second of CPU must not slow the render of the next save
 # A file changed this recently may change again within the file system's timestamp granularity
 # without its size or time changing ("racily clean", as git calls it): compare its bytes too.
 RACY_SECONDS = 2.0
@@ -187,6 +190,13 @@ class Previewer:
             self._publish(fresh)
             return fresh
 
+    def current(self) -> PreviewState:
+        """The latest state without looking at the files: for the frames of a page just rendered."""
+        with self._changed:
+            if self._state is not None and self._threads:
+                return self._state
+        return self.state()  # nobody is watching, or nothing was rendered yet
+
     def wait_for_change(self, seen: str | None, timeout: float) -> PreviewState | None:
         """The current state once its token differs from `seen` (or after `timeout`); None once closed."""
         deadline = time.monotonic() + timeout
@@ -226,6 +236,7 @@ class Previewer:
         return None
 
     def _score_spam(self) -> None:
+        _lower_this_threads_priority()  # SpamAssassin, started from this thread, yields the CPU to renders
         while (job := self._next_spam_job()) is not None:
             assert job.report is not None and job.report.sample is not None
             try:
@@ -241,6 +252,12 @@ class Previewer:
                 if self._state is job:  # a newer render makes this score stale: drop it
                     self._state = scored
                     self._changed.notify_all()
+
+
+def _lower_this_threads_priority() -> None:
+    """Nice this thread (and so the processes it starts) on Linux, where priority is per thread."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: the usual priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SPAM_NICENESS)
 
 
 def _with_note(state: PreviewState, what: str) -> check.CheckReport:

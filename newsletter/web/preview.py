@@ -64,13 +64,18 @@ FRAMES = (
 )
 
 
+def email_version(state: PreviewState) -> str:
+    """Which email a response shows: the page checks its frames' and its own agree before updating."""
+    return state.version if state.sample is not None else f"error-{state.version}"
+
+
 def error_page(workspace: Path, state: PreviewState, issue_id: str) -> str:
     """The error that stops the issue from rendering, to fix and save."""
     return render_page(
         workspace,
         "preview_error.html",
         state=state,
-        email_version=f"error-{state.version}",
+        email_version=email_version(state),
         issue_id=issue_id,
         error=state.error or "",
     )
@@ -85,7 +90,7 @@ def preview_page(workspace: Path, state: PreviewState, issue_id: str) -> str:
         workspace,
         "preview.html",
         state=state,
-        email_version=state.version,
+        email_version=email_version(state),
         issue_id=issue_id,
         sample=sample,
         report=report,
@@ -153,7 +158,8 @@ def preview_app(previewer: Previewer) -> WsgiApp:
                 [("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-store")],
             )
             return event_stream(previewer)
-        state = previewer.state()
+        # The frames show the state the page was just rendered from; the page itself looks afresh.
+        state = previewer.current() if path.startswith("/email") else previewer.state()
         status, content_type, body = route(previewer.workspace, path, state, previewer.issue_id)
         data = body.encode("utf-8")
         start_response(
@@ -162,6 +168,7 @@ def preview_app(previewer: Previewer) -> WsgiApp:
                 ("Content-Type", content_type),
                 ("Content-Length", str(len(data))),
                 ("Cache-Control", "no-store"),
+                ("X-Preview-Email", email_version(state)),
             ],
         )
         return [data]
