@@ -191,7 +191,7 @@ def environment(workspace: Path) -> jinja2.Environment:
             source, filename, unchanged = packaged.get_source(env, name)
         except jinja2.TemplateNotFound:
             return None
-        return source, filename, lambda: bool(unchanged and unchanged()) and not (overrides / name).is_file()
+        return source, filename, lambda: unchanged() and not (overrides / name).is_file()
 
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(
