@@ -30,7 +30,7 @@ WATCHED = ("newsletter.yaml", "topics.yaml", "issues", "summaries", "subscribers
 WATCH_INTERVAL = 0.025  # seconds between looks at the files' metadata (a look takes ~1 ms here)...
 WATCH_SHARE = 0.1  # ...but a large workspace is looked at less often: the watcher keeps to 10 % of a core
 SPAM_SETTLE = 0.3  # seconds without a newer render before SpamAssassin starts: a burst of saves scores once
-SPAM_NICENESS = 10  # SpamAssassin's second of CPU must not slow the render of the next save
+SPAM_NICENESS = 19  # SpamAssassin's second of CPU must not slow the render of the next save
 # A file changed this recently may change again within the file system's timestamp granularity
 # without its size or time changing ("racily clean", as git calls it): compare its bytes too.
 RACY_SECONDS = 2.0
@@ -261,9 +261,17 @@ class Previewer:
 
 
 def _lower_this_threads_priority() -> None:
-    """Nice this thread (and so the processes it starts) on Linux, where priority is per thread."""
-    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: the usual priority
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SPAM_NICENESS)
+    """Run this thread, and so the processes it starts, only on CPU time nothing else wants.
+
+    On Linux the scheduling policy is per thread and inherited by a child process; elsewhere (or if
+    refused) the thread keeps the usual priority.
+    """
+    tid = threading.get_native_id()
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        return
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, tid, SPAM_NICENESS)
 
 
 def _with_note(state: PreviewState, what: str) -> check.CheckReport:
