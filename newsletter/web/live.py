@@ -169,7 +169,7 @@ class Previewer:
         with self._changed:
             self._changed.notify_all()
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=1)  # a SpamAssassin run still going is left to end on its own (daemon)
 
     @property
     def closed(self) -> bool:
