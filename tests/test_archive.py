@@ -97,3 +97,40 @@ def test_without_all_only_issues_the_ledger_shows_sent_are_archived(workspace: P
     result = run(workspace, "archive", "--out", str(tmp_path / "sent"))
     assert result.exit_code == 0 and "1 issue(s)" in result.output
     assert (tmp_path / "sent" / ISSUE / "index.html").is_file()
+
+
+def set_subject(workspace: Path, yaml_subject: str) -> None:
+    """Write the sample issue's subject line as given: a YAML double-quoted string, escapes and all."""
+    path = workspace / "issues" / f"{ISSUE}.yaml"
+    lines = [
+        "subject: " + yaml_subject if line.startswith("subject:") else line
+        for line in path.read_text().split("\n")
+    ]
+    path.write_text("\n".join(lines))
+
+
+def test_control_characters_in_a_subject_never_break_the_feed(workspace: Path, tmp_path: Path):
+    # The issue loader refuses them (file, line and field), so no archive is written with them.
+    set_subject(workspace, r'"Bell\a, escape\e[31m and tab\tkept"')
+    result = run(workspace, "archive", "--all", "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert "issues/2026-06.yaml:4: subject: control character U+0007 in the text" in result.output
+    assert not (tmp_path / "feed.xml").exists()
+
+
+def test_the_index_escapes_markup_in_a_subject(workspace: Path, tmp_path: Path):
+    set_subject(workspace, '"Microglia <script>alert(1)</script> & more"')
+    assert run(workspace, "archive", "--all", "--out", str(tmp_path)).exit_code == 0
+    index = (tmp_path / "index.html").read_text()
+    assert "Microglia &lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in index and "<script>" not in index
+
+
+def test_a_workspace_can_replace_one_block_of_the_archive_index(workspace: Path, tmp_path: Path):
+    (workspace / "templates" / "pages").mkdir(parents=True)
+    (workspace / "templates" / "pages" / "archive_index.html").write_text(
+        '{% extends "default:pages/archive_index.html" %}\n'
+        "{% block header %}<h1>Our archive</h1>{% endblock %}\n"
+    )
+    assert run(workspace, "archive", "--all", "--out", str(tmp_path)).exit_code == 0
+    index = (tmp_path / "index.html").read_text()
+    assert "<h1>Our archive</h1>" in index and f'href="{ISSUE}/"' in index

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from newsletter import render
 from newsletter.store.config import load_settings
 from newsletter.store.content import load_summaries
 from newsletter.store.issues import load_issue
+from newsletter.web import preview
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -114,3 +118,50 @@ def test_read_more_links_are_comfortable_tap_targets_on_a_phone(driver, email_fi
     heights = driver.execute_script(LAYOUT, titles)["readMore"]
     assert len(heights) == full  # one per full summary; teasers are a list of title links
     assert min(heights) >= MIN_TAP, heights
+
+
+# Every email frame of the preview page shows the text given (the frames are same-origin documents).
+FRAMES_SHOW = """
+const frames = [...document.querySelectorAll('iframe')];
+return frames.length === 3 && frames.every((f) => f.contentDocument && f.contentDocument.body
+  && f.contentDocument.body.textContent.includes(arguments[0]));
+"""
+
+
+def seconds_until_frames_show(driver, text: str, limit: float = 20) -> float:
+    started = time.perf_counter()
+    while not driver.execute_script(FRAMES_SHOW, text):
+        assert time.perf_counter() - started < limit, f"the preview never showed {text!r}"
+    return time.perf_counter() - started
+
+
+def test_a_saved_edit_reaches_the_preview_frames_at_typing_speed(driver, tmp_path: Path):
+    """From saving the issue to the new email in all three frames, with SpamAssassin on (issue 16)."""
+    root = copy_sample_workspace(tmp_path / "ws")
+    path = root / "issues" / f"{ISSUE}.yaml"
+    original = path.read_text()
+    with preview.Previewer(root, ISSUE) as previewer:
+        server = preview.make_server(previewer)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        try:
+            driver.execute_cdp_cmd(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": 1700, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
+            )
+            driver.get(f"http://127.0.0.1:{server.server_port}/")
+            seconds_until_frames_show(driver, "May was a month")
+            driver.execute_script("window.loadedOnce = true")
+            took = []
+            for n in range(5):
+                path.write_text(original.replace("May was a month", f"Edit {n} was a month"))
+                took.append(seconds_until_frames_show(driver, f"Edit {n} was a month"))
+                time.sleep(0.5)  # the next save comes while SpamAssassin scores this one
+            # The new email replaced the old in place: the page itself was never reloaded.
+            assert driver.execute_script("return window.loadedOnce === true")
+        finally:
+            server.shutdown()
+            server.server_close()
+    median = statistics.median(took)
+    print(f"preview latency: median {median * 1000:.0f} ms of {[round(t * 1000) for t in took]}")
+    # Target 150 ms (issue 16); bounded loosely here, as the machine is shared. The 1 s poll took 2-3 s.
+    assert median < 0.6, took

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -10,10 +12,13 @@ from html import escape
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sample_workspace import SAMPLE_ISSUE as ISSUE
 
+from newsletter.cli import cli
 from newsletter.store import issues
 from newsletter.web import preview
+from newsletter.web.live import SpamStatus
 
 
 def fetch(url: str) -> tuple[int, str, str]:
@@ -27,14 +32,28 @@ def fetch(url: str) -> tuple[int, str, str]:
 @pytest.fixture
 def server(workspace: Path) -> Iterator[str]:
     """The preview of the sample issue, served on 127.0.0.1 at a port the system picks."""
-    # SpamAssassin is left out here (test_check covers it) to keep each re-render quick.
-    running = preview.make_server(preview.Previewer(workspace, ISSUE, spam=False), port=0)
-    thread = threading.Thread(target=running.serve_forever, daemon=True)
-    thread.start()
-    host, port = running.server_address[:2]
-    yield f"http://{host}:{port}"
-    running.shutdown()
-    running.server_close()
+    # SpamAssassin is left out here (test_spam_... below covers it) to keep each re-render quick.
+    with preview.Previewer(workspace, ISSUE, spam=False) as previewer:
+        running = preview.make_server(previewer, port=0)
+        threading.Thread(target=running.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        host, port = running.server_address[:2]
+        yield f"http://{host}:{port}"
+        running.shutdown()
+        running.server_close()
+
+
+def edit_subject(workspace: Path, subject: str) -> None:
+    path = workspace / "issues" / f"{ISSUE}.yaml"
+    old = issues.load_issue(workspace, ISSUE).subject
+    path.write_text(path.read_text().replace(old, subject))
+
+
+def next_event(stream: http.client.HTTPResponse) -> str:
+    """The data of the next server-sent event, skipping comments and the retry field."""
+    while True:
+        line = stream.readline().decode().strip()
+        if line.startswith("data: "):
+            return line.removeprefix("data: ")
 
 
 def test_the_page_shows_inbox_line_size_check_frames_and_text(server: str, workspace: Path):
@@ -104,3 +123,70 @@ def test_force_dark_unwraps_only_the_dark_rules():
     )
     dark = preview.force_dark(html)
     assert "p{color:#000} p { color: #fff; } @media (max-width:480px){p{font-size:16px}}" in dark
+
+
+def test_the_event_stream_announces_an_edit_at_once(server: str, workspace: Path):
+    host, port = server.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("GET", "/events")
+    stream = connection.getresponse()
+    assert stream.headers["Content-Type"].startswith("text/event-stream")
+    first = next_event(stream)
+    assert first.startswith(fetch(server + "/version")[2])
+    started = time.monotonic()
+    edit_subject(workspace, "Heard at once")
+    changed = next_event(stream)
+    waited = time.monotonic() - started
+    connection.close()
+    assert changed != first and changed.startswith(fetch(server + "/version")[2])
+    assert waited < 1.0, f"the page learnt of the edit after {waited:.2f} s"  # the old page polled every 1 s
+    assert '<span class="subject">Heard at once</span>' in fetch(server + "/")[2]
+
+
+def test_a_new_override_that_extends_the_packaged_email_shows_without_a_restart(server: str, workspace: Path):
+    assert "Hello from the override" not in fetch(server + "/email.html")[2]
+    (workspace / "templates").mkdir(exist_ok=True)
+    (workspace / "templates" / "email.mjml").write_text(
+        '{% extends "default:email.mjml" %}\n'
+        "{% block intro %}\n"
+        "<mj-text><p>Hello from the override, {{ token.greeting }}.</p></mj-text>\n"
+        "{% endblock %}\n"
+    )
+    assert fetch(server + "/")[0] == 200  # the page looks at the files; its frames show what it saw
+    status, _, html = fetch(server + "/email.html")
+    assert status == 200
+    assert "Hello from the override, Sample Reader." in html  # the replaced block
+    assert "Unsubscribe</a>" in html and "In this issue" in html  # the rest is the packaged email
+
+
+def test_the_spam_score_arrives_after_the_new_render_never_before_it(workspace: Path):
+    with preview.Previewer(workspace, ISSUE) as previewer:
+        scored = previewer.wait_for_change(previewer.state().token, timeout=120)
+        assert scored is not None and scored.spam is SpamStatus.DONE
+        assert any("SpamAssassin" in f.what for f in scored.report.findings)
+        edit_subject(workspace, "Rendered before it is scored")
+        rendered = previewer.wait_for_change(scored.token, timeout=10)
+        assert rendered is not None and rendered.sample.subject == "Rendered before it is scored"
+        assert rendered.spam is SpamStatus.PENDING  # shown at once, without waiting for SpamAssassin
+        assert not any("SpamAssassin" in f.what for f in rendered.report.findings)
+        rescored = previewer.wait_for_change(rendered.token, timeout=120)
+        assert rescored is not None and rescored.version == rendered.version
+        assert rescored.spam is SpamStatus.DONE and any(
+            "SpamAssassin" in f.what for f in rescored.report.findings
+        )
+
+
+def test_preview_of_a_missing_issue_fails_in_one_line_before_serving(workspace: Path):
+    result = CliRunner().invoke(cli, ["-w", str(workspace), "preview", "2031-01", "--port", "0"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: issues/2031-01.yaml: no such issue; draft one with `newsletter new-issue 2031-01`\n"
+    )
+
+
+def test_preview_for_someone_who_is_not_a_subscriber_says_so(workspace: Path):
+    args = ["-w", str(workspace), "preview", ISSUE, "--port", "0", "--recipient", "stranger@example.org"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1
+    assert "stranger@example.org is not a subscriber" in result.output

@@ -24,7 +24,7 @@ LIST_ID = "roundup.msresearch.example.org"
 def endpoint(workspace):
     app = UnsubscribeApp(workspace, SECRET, LIST_ID, "MS Research Roundup")
     server = make_unsubscribe_server(app, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/unsubscribe"
     server.shutdown()
     server.server_close()
@@ -69,6 +69,33 @@ def test_get_shows_a_button_and_changes_nothing(endpoint, workspace):
     # The page's button posts the one-click body to the same token, which then works.
     assert 'name="List-Unsubscribe" value="One-Click"' in page
     assert f'action="?token={token}"' in page
+
+
+def test_a_workspace_page_can_extend_the_packaged_one_and_replace_a_block(endpoint, workspace):
+    (workspace / "templates" / "pages").mkdir(parents=True)
+    (workspace / "templates" / "pages" / "unsubscribed.html").write_text(
+        '{% extends "default:pages/unsubscribed.html" %}\n'
+        '{% block content %}<p>Sorry to see {{ email }} go. <a href="/">Back</a></p>{% endblock %}\n'
+    )
+    token = make_token(SECRET, LIST_ID, "ana.reader@example.com")
+    status, page = request(f"{endpoint}?token={token}", b"List-Unsubscribe=One-Click")
+    assert status == 200 and subscribers.is_suppressed(workspace, "ana.reader@example.com")
+    assert "<p>Sorry to see ana.reader@example.com go." in page  # the replaced block
+    assert "<title>You are unsubscribed</title>" in page  # the rest is the packaged page
+
+
+def test_pages_escape_what_they_show(workspace):
+    app = UnsubscribeApp(workspace, SECRET, LIST_ID, "Research <b>Roundup</b> & more")
+    server = make_unsubscribe_server(app, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        token = make_token(SECRET, LIST_ID, "ana.reader@example.com")
+        status, page = request(f"http://127.0.0.1:{server.server_port}/unsubscribe?token={token}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == 200
+    assert "Research &lt;b&gt;Roundup&lt;/b&gt; &amp; more" in page and "<b>" not in page
 
 
 def test_forged_token_gets_400_and_changes_nothing(endpoint, workspace):

@@ -202,8 +202,8 @@ def check_command(ws: Workspace, issue_id: str, strict: bool, recipient: str | N
 def preview_command(ws: Workspace, issue_id: str, port: int, open_browser: bool, recipient: str | None):
     """Serve a live preview of an issue on 127.0.0.1: phone, desktop, dark mode, text, check.
 
-    Edit the issue, a summary, the settings or a template and the page reloads itself.
-    Stop with Ctrl-C.
+    Save the issue, a summary, the settings or a template and the page shows the change at once;
+    the SpamAssassin score follows when it is ready. Stop with Ctrl-C.
 
     \b
     Example:

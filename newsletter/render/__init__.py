@@ -10,6 +10,7 @@ import functools
 import logging
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -175,16 +176,33 @@ def section_views(
 
 @functools.lru_cache(maxsize=16)
 def environment(workspace: Path) -> jinja2.Environment:
-    """Templates from the workspace's templates/ first, then the packaged ones, file by file."""
+    """Templates from the workspace's templates/ first, then the packaged ones, file by file.
+
+    An override may extend the packaged template it replaces and change one block:
+    `{% extends "default:email.mjml" %}` (the `default:` prefix always names the packaged file).
+    """
+    overrides = workspace / WORKSPACE_TEMPLATES
+    packaged = jinja2.FileSystemLoader(PACKAGED_TEMPLATES)
+
+    def packaged_until_overridden(name: str) -> tuple[str, str, Callable[[], bool]] | None:
+        # Jinja keeps a loaded template while its own file is unchanged; a packaged one must also be
+        # dropped once the workspace gains an override of it, or a running preview would not see it.
+        try:
+            source, filename, unchanged = packaged.get_source(env, name)
+        except jinja2.TemplateNotFound:
+            return None
+        return source, filename, lambda: unchanged() and not (overrides / name).is_file()
+
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(
             [
-                jinja2.FileSystemLoader(workspace / WORKSPACE_TEMPLATES),
-                jinja2.FileSystemLoader(PACKAGED_TEMPLATES),
+                jinja2.FileSystemLoader(overrides),
+                jinja2.FunctionLoader(packaged_until_overridden),
+                jinja2.PrefixLoader({"default": packaged}, delimiter=":"),
             ]
         ),
         undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(["mjml", "html"], default_for_string=False),
+        autoescape=jinja2.select_autoescape(["mjml", "html", "xml"], default_for_string=False),
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -9,10 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from html import escape
 from pathlib import Path
-from xml.sax.saxutils import escape as xml_escape
-from xml.sax.saxutils import quoteattr
+
+import feedgenerator
 
 from newsletter import render
 from newsletter.delivery.history import sent_record
@@ -20,10 +19,12 @@ from newsletter.store import issues
 from newsletter.store.config import Settings
 from newsletter.store.fileio import atomic_write
 from newsletter.store.models import Issue
+from newsletter.web.pages import render_page
 
 ARCHIVE_DIR = "archive"
 FEED = "feed.xml"
-ATOM = "http://www.w3.org/2005/Atom"
+# What XML 1.0 forbids (a YAML string may hold any of them, written as escapes such as "\a").
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -59,78 +60,70 @@ def collect(settings: Settings, all_built: bool) -> list[ArchivedIssue]:
     return sorted(archived, key=lambda a: (a.published, a.issue.id), reverse=True)
 
 
-_NAV = (
-    '<nav class="archive-nav" style="font:15px/1.4 sans-serif;padding:8px 16px">'
-    '<a href="../">All issues</a> &middot; <a href="../feed.xml">Atom feed</a></nav>'
-)
-
-
-def issue_page(web_html: str) -> str:
-    """An issue's web version with a way back to the archive and its feed."""
-    feed = '<link rel="alternate" type="application/atom+xml" title="Atom feed" href="../feed.xml">'
+def issue_page(settings: Settings, web_html: str) -> str:
+    """An issue's web version with a way back to the archive and its feed (pages/archive_nav.html)."""
+    nav = render_page(settings.workspace, "archive_nav.html", feed=FEED).strip()
+    feed = f'<link rel="alternate" type="application/atom+xml" title="Atom feed" href="../{FEED}">'
     page = re.sub(r"(<head[^>]*>)", lambda m: m.group(1) + feed, web_html, count=1)
     body = re.search(r"<body[^>]*>", page)
     if body is None:
-        return _NAV + page
-    return page[: body.end()] + _NAV + page[body.end() :]
+        return nav + page
+    return page[: body.end()] + nav + page[body.end() :]
 
 
 def index_page(settings: Settings, archived: list[ArchivedIssue]) -> str:
-    items = "".join(
-        f'<li><a href="{escape(a.issue.id)}/">{escape(a.issue.title)}</a>'
-        f' <time datetime="{a.published.isoformat()}">{render.long_date(a.published.date())}</time>'
-        f"<br><strong>{escape(a.issue.subject)}</strong> {escape(a.issue.preheader)}</li>"
+    """The archive's front page (templates/pages/archive_index.html): every issue, newest first."""
+    listed = [
+        {
+            "id": a.issue.id,
+            "title": a.issue.title,
+            "subject": a.issue.subject,
+            "preheader": a.issue.preheader,
+            "published": a.published.isoformat(),
+            "date": render.long_date(a.published.date()),
+        }
         for a in archived
-    )
-    listing = f"<ol reversed>{items}</ol>" if archived else "<p>No issues yet.</p>"
-    return (
-        f'<!DOCTYPE html>\n<html lang="{escape(settings.language)}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(settings.name)}: past issues</title>"
-        f'<link rel="alternate" type="application/atom+xml" title="Atom feed" href="{FEED}">'
-        "<style>body{font:16px/1.5 Georgia,serif;max-width:40em;margin:2em auto;padding:0 1em}"
-        "li{margin-bottom:1em}</style></head><body>"
-        f"<h1>{escape(settings.name)}</h1><p>Every past issue, newest first. "
-        f'<a href="{FEED}">Atom feed</a> &middot; <a href="{escape(settings.site_url)}">The site</a></p>'
-        f"{listing}</body></html>\n"
-    )
+    ]
+    return render_page(settings.workspace, "archive_index.html", settings=settings, issues=listed, feed=FEED)
 
 
-def _utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def xml_text(text: str) -> str:
+    """Text that XML 1.0 can carry: control characters (other than tab and newlines) removed."""
+    return _NOT_XML.sub("", text)
+
+
+def _utc(moment: datetime) -> datetime:
+    # A naive UTC time is what feedgenerator writes with a "Z", as RFC 4287's examples do.
+    return moment.astimezone(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def atom_feed(settings: Settings, archived: list[ArchivedIssue]) -> str:
-    """An Atom 1.0 feed (RFC 4287): one entry per issue, linking to its page in the archive."""
+    """An Atom 1.0 feed (RFC 4287): one entry per issue, linking to its page in the archive.
+
+    Each entry's summary is templates/pages/feed_entry.html; feedgenerator writes and escapes the XML.
+    """
     base = settings.archive_url
-    updated = _utc(archived[0].published) if archived else _utc(datetime(1970, 1, 1, tzinfo=UTC))
-    entries = []
+    feed = feedgenerator.Atom1Feed(
+        title=xml_text(settings.name),
+        link=base,
+        description="",
+        feed_url=base + FEED,
+        feed_guid=base,
+        language=settings.language,
+        author_name=xml_text(settings.sender.name),
+    )
     for a in archived:
         url = f"{base}{a.issue.id}/"
-        sections = "".join(f"<li>{escape(s.title)}</li>" for s in a.issue.sections)
-        summary_html = f"<p>{escape(a.issue.preheader)}</p><ul>{sections}</ul>"
-        entries.append(
-            "  <entry>\n"
-            f"    <id>{xml_escape(url)}</id>\n"
-            f"    <title>{xml_escape(a.issue.title)}: {xml_escape(a.issue.subject)}</title>\n"
-            f'    <link rel="alternate" type="text/html" href={quoteattr(url)}/>\n'
-            f"    <published>{_utc(a.published)}</published>\n"
-            f"    <updated>{_utc(a.published)}</updated>\n"
-            f'    <summary type="html">{xml_escape(summary_html)}</summary>\n'
-            "  </entry>\n"
+        summary = render_page(settings.workspace, "feed_entry.html", issue=a.issue, settings=settings)
+        feed.add_item(
+            title=xml_text(f"{a.issue.title}: {a.issue.subject}"),
+            link=url,
+            unique_id=url,
+            description=xml_text(summary.strip()),
+            pubdate=_utc(a.published),
+            updateddate=_utc(a.published),
         )
-    return (
-        '<?xml version="1.0" encoding="utf-8"?>\n'
-        f'<feed xmlns="{ATOM}" xml:lang={quoteattr(settings.language)}>\n'
-        f"  <id>{xml_escape(base)}</id>\n"
-        f"  <title>{xml_escape(settings.name)}</title>\n"
-        f"  <updated>{updated}</updated>\n"
-        f"  <author><name>{xml_escape(settings.sender.name)}</name></author>\n"
-        f'  <link rel="self" type="application/atom+xml" href={quoteattr(base + FEED)}/>\n'
-        f'  <link rel="alternate" type="text/html" href={quoteattr(base)}/>\n'
-        + "".join(entries)
-        + "</feed>\n"
-    )
+    return feed.writeString("utf-8") + "\n"
 
 
 def build_archive(settings: Settings, out_dir: Path | None = None, all_built: bool = False) -> ArchiveResult:
@@ -140,7 +133,7 @@ def build_archive(settings: Settings, out_dir: Path | None = None, all_built: bo
     files = []
     for a in archived:
         path = folder / a.issue.id / "index.html"
-        atomic_write(path, issue_page(a.web_html))
+        atomic_write(path, issue_page(settings, a.web_html))
         files.append(path)
     for name, body in (("index.html", index_page(settings, archived)), (FEED, atom_feed(settings, archived))):
         atomic_write(folder / name, body)

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from html import escape
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 from wsgiref.simple_server import WSGIServer
 
-from newsletter.errors import DeliveryError
+from newsletter.errors import DeliveryError, NewsletterError
 from newsletter.mail.tokens import InvalidToken, signing_secret, verify_token
 from newsletter.store.config import Settings
 from newsletter.store.subscribers import unsubscribe
 from newsletter.web.localhttp import make_wsgi_server, serve_until_interrupted
+from newsletter.web.pages import render_page
 
 MAX_BODY = 4096  # a one-click body is 26 bytes; refuse anything large without reading it
 ONE_CLICK = "List-Unsubscribe=One-Click"
@@ -29,14 +30,13 @@ log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 
 
-def _page(title: str, body: str) -> bytes:
-    return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title></head>"
-        '<body style="font-family: Arial, sans-serif; font-size: 16px; max-width: 36em; margin: 2em auto">'
-        f"<h1>{escape(title)}</h1>{body}</body></html>\n"
-    ).encode()
+class Problem(StrEnum):
+    """Why a request is refused; templates/pages/unsubscribe_error.html words each."""
+
+    INVALID_LINK = "invalid_link"
+    BAD_REQUEST = "bad_request"
+    WRONG_FORM = "wrong_form"
+    NOT_ALLOWED = "not_allowed"
 
 
 class UnsubscribeApp:
@@ -52,29 +52,16 @@ class UnsubscribeApp:
         method = environ.get("REQUEST_METHOD", "GET")
         token = (parse_qs(environ.get("QUERY_STRING", "")).get("token") or [""])[0]
         if method not in ("GET", "HEAD", "POST"):
-            return self._respond(
-                start_response, "405 Method Not Allowed", "Not allowed", "", [("Allow", "GET, POST")]
+            return self._refuse(
+                start_response, "405 Method Not Allowed", Problem.NOT_ALLOWED, [("Allow", "GET, POST")]
             )
         email = self._check(token)
         if email is None:
-            return self._respond(
-                start_response,
-                "400 Bad Request",
-                "This unsubscribe link is not valid",
-                "<p>The link may have been cut short by your mail program. Please use the link in the "
-                "newsletter's footer again, or reply to the newsletter and we will remove you.</p>",
-            )
+            return self._refuse(start_response, "400 Bad Request", Problem.INVALID_LINK)
         if method == "POST":
             return self._post(environ, start_response, token, email)
-        return self._respond(
-            start_response,
-            "200 OK",
-            f"Unsubscribe from {self.newsletter_name}",
-            f"<p>Stop sending {escape(self.newsletter_name)} to <strong>{escape(email)}</strong>?</p>"
-            f'<form method="post" action="?token={escape(quote(token, safe=""), quote=True)}">'
-            f'<input type="hidden" name="List-Unsubscribe" value="One-Click">'
-            '<button type="submit" style="font-size: 16px; padding: 0.5em 1em">Unsubscribe</button></form>',
-        )
+        action = "?token=" + quote(token, safe="")
+        return self._respond(start_response, "200 OK", "unsubscribe.html", email=email, action=action)
 
     def _check(self, token: str) -> str | None:
         """The address a token is for, or None if it is malformed, forged, or for another list."""
@@ -90,38 +77,51 @@ class UnsubscribeApp:
         except ValueError:
             length = -1
         if not 0 <= length <= MAX_BODY:
-            return self._respond(start_response, "400 Bad Request", "Bad request", "")
+            return self._refuse(start_response, "400 Bad Request", Problem.BAD_REQUEST)
         body = environ["wsgi.input"].read(length).decode("utf-8", "replace")
         fields = parse_qs(body)
         if fields.get("List-Unsubscribe") != ["One-Click"]:
-            return self._respond(
-                start_response,
-                "400 Bad Request",
-                "Bad request",
-                f"<p>Expected the form field {escape(ONE_CLICK)}.</p>",
-            )
+            return self._refuse(start_response, "400 Bad Request", Problem.WRONG_FORM)
         unsubscribe(self.workspace, email, "one-click unsubscribe")
         log.info("unsubscribed one address")  # never the address or the token: logs travel
-        return self._respond(
-            start_response,
-            "200 OK",
-            "You are unsubscribed",
-            f"<p>{escape(email)} will get no more issues of {escape(self.newsletter_name)}.</p>",
-        )
+        return self._respond(start_response, "200 OK", "unsubscribed.html", email=email)
+
+    def _refuse(
+        self, start_response: StartResponse, status: str, problem: Problem, extra: list | None = None
+    ) -> Iterable[bytes]:
+        return self._respond(start_response, status, "unsubscribe_error.html", extra, problem=problem)
 
     def _respond(
-        self, start_response: StartResponse, status: str, title: str, body: str, extra: list | None = None
+        self,
+        start_response: StartResponse,
+        status: str,
+        page: str,
+        extra: list | None = None,
+        **context: object,
     ) -> Iterable[bytes]:
-        page = _page(title, body)
+        """`page` from templates/pages/, or one plain line if a workspace's override of it is broken."""
+        try:
+            body = render_page(
+                self.workspace,
+                page,
+                lang="en",
+                newsletter=self.newsletter_name,
+                one_click=ONE_CLICK,
+                **context,
+            ).encode()
+            content_type = "text/html; charset=utf-8"
+        except NewsletterError as exc:
+            log.error("the page template failed: %s", exc.message)  # the unsubscribe itself stands
+            body, content_type = f"{status}\n".encode(), "text/plain; charset=utf-8"
         headers = [
-            ("Content-Type", "text/html; charset=utf-8"),
-            ("Content-Length", str(len(page))),
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
             ("Cache-Control", "no-store"),
             ("Referrer-Policy", "no-referrer"),  # the token must not leak to other sites
             *(extra or []),
         ]
         start_response(status, headers)
-        return [page]
+        return [body]
 
 
 def make_unsubscribe_server(app: UnsubscribeApp, host: str = "127.0.0.1", port: int = 8025) -> WSGIServer:
