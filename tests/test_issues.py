@@ -227,3 +227,26 @@ def test_list_issues_reports_every_broken_file_at_once(may_store: Path):
         issues.list_issues(may_store)
     assert "issues/bad-one.yaml:2: invalid YAML" in caught.value.message
     assert "issues/bad-two.yaml:1: titel: unknown field" in caught.value.message
+
+
+def test_new_issue_proposes_the_window_of_the_unsent_summaries_and_says_so(may_store: Path):
+    run(may_store, "new-issue", "2026-06")  # carries May; April's study was never carried
+    (may_store / "summaries" / "june-study.yaml").unlink()  # so June has nothing
+    result = run(may_store, "new-issue")
+    assert result.exit_code == 0, result.output
+    assert "note: the default window was empty; chose 2026-04-30..2026-04-30" in result.output
+    assert issues.load_issue(may_store, "2026-07").summary_ids == ("april-study",)
+
+
+def test_new_issue_with_nothing_unsent_says_what_to_do(may_store: Path):
+    run(may_store, "new-issue", "2026-06")
+    for sid in ("june-study", "april-study"):
+        (may_store / "summaries" / f"{sid}.yaml").unlink()
+    result = run(may_store, "new-issue")
+    assert result.exit_code == 1
+    assert "earlier issues carried or left out every other summary: import new ones first" in result.output
+
+
+def test_a_reversed_window_is_an_error_not_an_empty_list(may_store: Path):
+    result = run(may_store, "summaries", "list", "--since", "2026-06-01", "--until", "2026-05-01")
+    assert result.exit_code == 2 and "2026-06-01 is after --until 2026-05-01; swap them" in result.output

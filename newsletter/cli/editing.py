@@ -35,6 +35,8 @@ def summaries_list(ws: Workspace, since: date | None, until: date | None, topic:
     Example:
         newsletter summaries list --since 2026-05-01 --until 2026-05-31
     """
+    if since and until and since > until:
+        raise click.BadParameter(f"{since} is after --until {until}; swap them", param_hint="--since")
     ws.settings  # noqa: B018 - a broken newsletter.yaml is reported before anything else
     chosen = content.filter_summaries(content.load_summaries(ws.root).values(), since, until, topic)
     for s in chosen:
@@ -136,6 +138,8 @@ def new_issue_command(ws: Workspace, issue_id: str | None, since, until, send_at
     for section in draft.sections:
         note = "  (teasers only)" if section.teasers_only else ""
         click.echo(f"  {section.title}: {len(section.items)}{note}")
+    if draft.note:
+        click.echo(f"  note: {draft.note}")
     if draft.skipped_carried:
         click.echo(f"  {draft.skipped_carried} left out: carried by an earlier issue")
     click.echo(f"Next: write the intro, rewrite subject and preheader; `newsletter build {draft.issue_id}`")

@@ -14,7 +14,7 @@ from newsletter.errors import ContentError
 from newsletter.store import content, issues
 from newsletter.store.config import Settings
 from newsletter.store.fileio import atomic_write, parse_yaml
-from newsletter.store.models import Issue
+from newsletter.store.models import Issue, Summary
 from newsletter.store.topics import load_taxonomy
 
 
@@ -46,6 +46,7 @@ class Draft:
     window: select.Window
     sections: tuple[select.DraftSection, ...]
     skipped_carried: int  # eligible by date but carried by an earlier issue
+    note: str = ""  # what the draft chose that the editor did not ask for
 
 
 def issue_title(settings: Settings, issue_id: str, window: select.Window) -> str:
@@ -133,6 +134,7 @@ def draft_issue(
     workspace = settings.workspace
     previous = issues.list_issues(workspace)
     default_id, default_window = select.next_issue(previous, today or datetime.now(settings.tz).date())
+    proposing = issue_id is None and since is None and until is None  # the editor chose nothing
     if issue_id is None:
         issue_id = default_id
     if not content.ID_PATTERN.match(issue_id):
@@ -142,8 +144,10 @@ def draft_issue(
     window = select.window_for(issue_id, [i for i in previous if i.id != issue_id])
     if window is None and issue_id == default_id:
         window = default_window
-    if window is None and (since is None or until is None):
-        raise ContentError(f"{issue_id!r} is not a monthly id (YYYY-MM): give both --since and --until")
+    if window is None:
+        if since is None or until is None:
+            raise ContentError(f"{issue_id!r} is not a monthly id (YYYY-MM): give both --since and --until")
+        window = select.Window(since, until)
     window = select.Window(since or window.since, until or window.until)
     if window.since > window.until:
         raise ContentError(f"--since {window.since} is after --until {window.until}")
@@ -157,15 +161,28 @@ def draft_issue(
 
     carried = carried_before(settings, issue_id, window, sent or select.SentRecord(), previous)
     send_date = send_at.astimezone(settings.tz).date() if send_at else None
-    in_window = select.eligible_summaries(
-        content.load_summaries(workspace).values(), window, send_date, set()
-    )
+    store = content.load_summaries(workspace).values()
+    in_window = select.eligible_summaries(store, window, send_date, set())
     eligible = [s for s in in_window if s.id not in carried]
+    note = ""
     if not eligible:
-        raise ContentError(
-            f"no summaries to draft {issue_id} from: none published {window.since}..{window.until}"
-            f"{' that an earlier issue did not carry' if in_window else ''}; "
-            "check with `newsletter summaries list --since DATE`"
+        # Nothing dated after the send (or, unscheduled, after today) is proposed.
+        cutoff = send_date or today or datetime.now(settings.tz).date()
+        unsent = [
+            s
+            for s in select.eligible_summaries(store, select.Window(date.min, date.max), cutoff, carried)
+            # one inside an earlier issue's window was already weighed by its editor and left out
+            if not any(s.published in select.Window(i.since, i.until) for i in previous if i.id != issue_id)
+        ]
+        if not unsent or not proposing:
+            raise ContentError(_nothing_to_draft(issue_id, window, bool(in_window), unsent))
+        # The month after the last issue is empty: take the window that holds what was never sent.
+        window = select.Window(min(s.published for s in unsent), max(s.published for s in unsent))
+        eligible = unsent
+        in_window = select.eligible_summaries(store, window, send_date, set())
+        note = (
+            f"the default window was empty; chose {window.since}..{window.until}, which holds every summary "
+            "no issue carried yet (give --since/--until to choose another)"
         )
     sections = select.draft_sections(eligible, load_taxonomy(workspace))
     text = draft_text(
@@ -180,4 +197,19 @@ def draft_issue(
     _, found = issues.issue_problems(parse_yaml(text, shown), issue_id)
     assert not found, found
     atomic_write(path, text)
-    return Draft(path, issue_id, window, sections, len(in_window) - len(eligible))
+    return Draft(path, issue_id, window, sections, len(in_window) - len(eligible), note)
+
+
+def _nothing_to_draft(
+    issue_id: str, window: select.Window, any_in_window: bool, unsent: list[Summary]
+) -> str:
+    where = f"no summaries to draft {issue_id} from: none published {window.since}..{window.until}"
+    if any_in_window:
+        where += " that an earlier issue did not carry"
+    if not unsent:
+        return f"{where}; earlier issues carried or left out every other summary: import new ones first"
+    first, last = min(s.published for s in unsent), max(s.published for s in unsent)
+    return (
+        f"{where}; {len(unsent)} never sent were published {first}..{last}: "
+        f"try --since {first} --until {last}"
+    )
