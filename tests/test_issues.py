@@ -250,3 +250,14 @@ def test_new_issue_with_nothing_unsent_says_what_to_do(may_store: Path):
 def test_a_reversed_window_is_an_error_not_an_empty_list(may_store: Path):
     result = run(may_store, "summaries", "list", "--since", "2026-06-01", "--until", "2026-05-01")
     assert result.exit_code == 2 and "2026-06-01 is after --until 2026-05-01; swap them" in result.output
+
+
+def test_an_issue_file_path_is_accepted_wherever_an_id_is(may_store: Path, tmp_path: Path):
+    run(may_store, "new-issue", "2026-06")
+    path = may_store / "issues" / "2026-06.yaml"
+    path.write_text(path.read_text().replace(INTRO_TODO, "Edited by hand."))
+    built = run(may_store, "build", "issues/2026-06.yaml", "--out", str(tmp_path))
+    assert built.exit_code == 0, built.output
+    assert (tmp_path / "2026-06" / "email.html").is_file()
+    wrong = run(may_store, "build", "summaries/cd29-b-cells.yaml")
+    assert wrong.exit_code == 2 and "is not an issue: give its id (2026-06) or issues/ID.yaml" in wrong.output

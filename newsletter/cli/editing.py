@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from newsletter.cli import cli
-from newsletter.cli.params import DATE, DateTimeParam, pass_workspace
+from newsletter.cli.params import DATE, ISSUE, DateTimeParam, pass_workspace
 from newsletter.store import content
 from newsletter.store.workspace import Workspace
 
@@ -109,7 +109,7 @@ def import_command(
 
 
 @cli.command("new-issue")
-@click.argument("issue_id", metavar="[ISSUE_ID]", required=False)
+@click.argument("issue_id", metavar="[ISSUE_ID]", required=False, type=ISSUE)
 @click.option("--since", type=DATE, help="First publication date covered (default: after the last issue).")
 @click.option("--until", type=DATE, help="Last publication date covered (default: end of that month).")
 @click.option("--send-at", type=DateTimeParam(), help="When to send, e.g. 2026-06-02T09:00:00-04:00.")
@@ -146,7 +146,7 @@ def new_issue_command(ws: Workspace, issue_id: str | None, since, until, send_at
 
 
 @cli.command("build")
-@click.argument("issue_id", metavar="ISSUE")
+@click.argument("issue_id", metavar="ISSUE", type=ISSUE)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Default: out/.")
 @pass_workspace
 def build_command(ws: Workspace, issue_id: str, out_dir: Path | None):
@@ -169,7 +169,7 @@ def build_command(ws: Workspace, issue_id: str, out_dir: Path | None):
 
 
 @cli.command("check")
-@click.argument("issue_id", metavar="ISSUE")
+@click.argument("issue_id", metavar="ISSUE", type=ISSUE)
 @click.option("--strict", is_flag=True, help="Fail on warnings too, not only on errors.")
 @click.option("--recipient", metavar="EMAIL", help="Check the email as this subscriber gets it.")
 @pass_workspace
@@ -196,7 +196,7 @@ def check_command(ws: Workspace, issue_id: str, strict: bool, recipient: str | N
 
 
 @cli.command("preview")
-@click.argument("issue_id", metavar="ISSUE")
+@click.argument("issue_id", metavar="ISSUE", type=ISSUE)
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=8026, show_default=True, help="0: any free port."
 )

@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import PurePath
 
 import click
 
 from newsletter.store.workspace import Workspace
+
+
+class IssueParam(click.ParamType):
+    """An issue id, or the path of its file (`issues/2026-06.yaml`), as an editor tab-completes it."""
+
+    name = "ISSUE"
+
+    def convert(self, value, param, ctx):
+        text = str(value)
+        if text.endswith((".yaml", ".yml")) or "/" in text:
+            path = PurePath(text)
+            if path.suffix not in (".yaml", ".yml") or path.parent.name not in ("issues", ""):
+                self.fail(f"{text!r} is not an issue: give its id (2026-06) or issues/ID.yaml", param, ctx)
+            return path.stem
+        return text
+
+
+ISSUE = IssueParam()
 
 
 class DateParam(click.ParamType):
