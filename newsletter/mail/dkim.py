@@ -22,6 +22,7 @@ DKIM_HEADERS = (
     b"MIME-Version",
     b"Content-Type",
 )
+_PROBE = b"From: probe@example.org\r\nSubject: probe\r\n\r\nprobe\r\n"
 Signer = Callable[[bytes], bytes]  # message bytes -> the DKIM-Signature header to put before them
 
 
@@ -40,6 +41,13 @@ def load_signer(settings: Settings) -> Signer | None:
     if b"PRIVATE KEY" not in key:
         raise ConfigError(f"newsletter.yaml: dkim.key_file: {path} is not a PEM private key")
     selector, domain = settings.dkim.selector.encode(), settings.dkim.domain.encode()
+    # Sign a probe now: a key that does not parse is one error before the run, not one per message.
+    try:
+        dkim.sign(_PROBE, selector, domain, key, include_headers=[b"From", b"Subject"])
+    except Exception as exc:  # noqa: BLE001 - dkimpy raises several kinds for a bad key
+        raise ConfigError(
+            f"newsletter.yaml: dkim.key_file: {path} is not a usable private key ({exc})"
+        ) from None
 
     def sign(data: bytes) -> bytes:
         try:

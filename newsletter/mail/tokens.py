@@ -29,6 +29,9 @@ def signing_secret(dev_ok: bool) -> tuple[bytes, bool]:
     """
     value = os.environ.get(SECRET_ENV, "")
     if value:
+        problem = secret_problem(value)
+        if problem:
+            raise ConfigError(f"{SECRET_ENV} {problem}")
         if len(value) < MIN_SECRET_LENGTH:
             raise ConfigError(
                 f"{SECRET_ENV} is too short ({len(value)} characters); use at least {MIN_SECRET_LENGTH}, "
@@ -42,6 +45,22 @@ def signing_secret(dev_ok: bool) -> tuple[bytes, bool]:
         "set it to a long random value, e.g. export "
         f"{SECRET_ENV}=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
     )
+
+
+MAX_SECRET_LENGTH = 4096
+
+
+def secret_problem(value: str) -> str | None:
+    """What is wrong with a secret taken from the environment, never quoting it; None if usable."""
+    if not value.strip():
+        return "is blank; set it to a long random value"
+    if any("\udc80" <= c <= "\udcff" for c in value):  # bytes the environment could not decode
+        return "holds bytes that are not UTF-8 text; use letters, digits and punctuation"
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return "holds spaces or control characters; use letters, digits and punctuation"
+    if len(value) > MAX_SECRET_LENGTH:
+        return f"is longer than {MAX_SECRET_LENGTH} characters; is it the right value?"
+    return None
 
 
 class InvalidToken(ValueError):

@@ -1,0 +1,53 @@
+"""Secrets from the environment and keys from files: a bad one is one line before anything is sent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SEND = [sys.executable, "-m", "newsletter", "send", "2026-06", "--provider", "smtp://127.0.0.1:9", "--yes"]
+
+
+def send(workspace: Path, secret: bytes | None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "NEWSLETTER_SECRET"}
+    environb = {k.encode(): v.encode() for k, v in env.items()}
+    if secret is not None:
+        environb[b"NEWSLETTER_SECRET"] = secret
+    return subprocess.run(SEND, cwd=workspace, env=environb, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        (b"   \t  ", "NEWSLETTER_SECRET is blank; set it to a long random value"),
+        (b"\xff\xfe" * 20, "NEWSLETTER_SECRET holds bytes that are not UTF-8 text"),
+        (b"a long secret with spaces in it", "NEWSLETTER_SECRET holds spaces or control characters"),
+        (b"x7Qz", "NEWSLETTER_SECRET is too short (4 characters)"),
+    ],
+)
+def test_a_bad_secret_is_refused_in_one_line_without_quoting_it(workspace: Path, secret: bytes, message: str):
+    result = send(workspace, secret)
+    assert result.returncode == 1, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not secret.strip() or secret.decode("latin-1") not in result.stderr
+
+
+def test_a_dkim_key_that_does_not_parse_stops_before_any_message(workspace: Path):
+    (workspace / "dkim.pem").write_text(
+        "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n"
+    )
+    settings = workspace / "newsletter.yaml"
+    settings.write_text(
+        settings.read_text()
+        + "dkim:\n  selector: news\n  domain: msresearch.example.org\n  key_file: dkim.pem\n"
+    )
+    result = send(workspace, b"a-long-enough-secret-for-the-test-0123456789")
+    assert result.returncode == 1
+    assert (
+        "newsletter.yaml: dkim.key_file:" in result.stderr and "is not a usable private key" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
