@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 
 import click
@@ -19,8 +20,25 @@ class ExitStatus(IntEnum):
     INTERRUPTED = 130  # Ctrl-C or SIGTERM; `send` again resumes
 
 
+# What must not reach a terminal raw: C0 controls but the line break, DEL, C1 controls, and the
+# bidirectional overrides that can make a shown line read differently from what it holds.
+_UNPRINTABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every control character shown as an escape (ESC -> \\x1b); line breaks kept."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 class NewsletterError(click.ClickException):
-    """A problem the user can fix; Click prints `Error: <message>` and exits with status 1."""
+    """A problem the user can fix; Click prints `Error: <message>` and exits with status 1.
+
+    Messages often quote what came from outside (a file name, a server's reply, a field's value),
+    so they are printed with control characters escaped: nothing can retitle or recolour a terminal.
+    """
+
+    def format_message(self) -> str:
+        return escape_controls(self.message)
 
 
 class ConfigError(NewsletterError):

@@ -108,3 +108,11 @@ def test_an_output_path_that_is_a_file_is_one_line(workspace: Path, tmp_path: Pa
     line = one_line_error(run(workspace, "build", "2026-06", "--out", str(out)))
     assert line.startswith(f"Error: {out / '2026-06' / 'email.html'}: cannot write (")
     assert (out / "2026-06").read_text() == "not a folder"
+
+
+def test_an_error_quoting_a_hostile_file_name_is_printed_escaped(workspace: Path):
+    (workspace / "summaries" / "\x1b]0;owned\x07.yaml").write_text("title: [")
+    result = run(workspace, "summaries", "list")
+    assert result.exit_code == 1
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "\\x1b]0;owned\\x07" in result.output
