@@ -8,21 +8,16 @@ from datetime import UTC
 from html import escape
 from pathlib import Path
 
-from click.testing import CliRunner
+from factories import run
 from sample_workspace import SAMPLE_ISSUE as ISSUE
 
 from newsletter import render
-from newsletter.cli import cli
 from newsletter.delivery import ledger
 from newsletter.store import issues
 from newsletter.store.config import load_settings
 
 A = "{http://www.w3.org/2005/Atom}"
 ARCHIVE_URL = "https://msresearch.example.org/newsletter/archive/"
-
-
-def run(workspace: Path, *args: str):
-    return CliRunner().invoke(cli, ["--workspace", str(workspace), *args])
 
 
 def local_links(page: Path) -> list[str]:

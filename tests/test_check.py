@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from factories import issue, summary
 from sample_workspace import SAMPLE_ISSUE
 
 from newsletter import check, render
@@ -22,7 +23,7 @@ from newsletter.delivery import ledger
 from newsletter.store import issues
 from newsletter.store.config import load_settings
 from newsletter.store.fileio import load_yaml, parse_yaml
-from newsletter.store.models import Issue, Section, Summary
+from newsletter.store.models import Issue, Summary
 
 TODO = "TODO: write a short note from the editor."
 
@@ -37,35 +38,6 @@ sections:
   - title: Immune cells
     items: [cd29-b-cells, microglia-models]
 """
-
-
-def summary(sid: str = "cd29-b-cells", **changes) -> Summary:
-    fields = dict(
-        id=sid,
-        title=f"Title of {sid}",
-        url=f"https://msresearch.example.org/research/{sid}",
-        published=date(2026, 5, 1),
-        takeaway="A takeaway.",
-        found="What they found.",
-        considerations="The study was small.",
-    )
-    fields.update(changes)
-    return Summary(**fields)
-
-
-def issue(**changes) -> Issue:
-    fields = dict(
-        id="2026-06",
-        title="MS Research Roundup, June 2026",
-        subject="Microglia, gut bacteria and a new look at B cells",
-        preheader="Five new studies in plain language",
-        since=date(2026, 5, 1),
-        until=date(2026, 5, 31),
-        intro="Welcome.",
-        sections=(Section("Immune cells", ("cd29-b-cells", "microglia-models")),),
-    )
-    fields.update(changes)
-    return Issue(**fields)
 
 
 DOC = parse_yaml(ISSUE_YAML, Path("issues/2026-06.yaml"))

@@ -6,9 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from newsletter.cli import cli
+from factories import run, snapshot
 
 BOMB = """\
 a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
@@ -19,14 +17,6 @@ e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
 f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
 g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
 """
-
-
-def run(ws: Path, *args: str):
-    return CliRunner().invoke(cli, ["--workspace", str(ws), *args])
-
-
-def snapshot(ws: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(ws)): p.read_bytes() for p in sorted(ws.rglob("*")) if p.is_file()}
 
 
 def one_line_error(result) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from factories import summary_files
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,10 +30,6 @@ TODAY = date(2026, 6, 1)
 @pytest.fixture
 def vocabulary(workspace: Path) -> tuple[str, ...]:
     return load_taxonomy(workspace).vocabulary
-
-
-def summary_files(workspace: Path) -> dict[str, str]:
-    return {p.name: p.read_text(encoding="utf-8") for p in sorted((workspace / "summaries").iterdir())}
 
 
 # --- reading each page -------------------------------------------------------------------------

@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
+from factories import summary_files
 from loopback_site import FEEDS, HUGE, MANIFEST, SITE, LoopbackSite, site_fixture  # noqa: F401 - `site`
+from sample_workspace import copy_sample_workspace
 
 from newsletter.cli import cli
 from newsletter.importers import import_pages
@@ -20,10 +22,6 @@ TZ = ZoneInfo("America/New_York")
 TODAY = date(2026, 6, 1)
 PAGES = Path(__file__).parent / "pages"
 FEED_FILES = ("rss.xml", "atom.xml", "feed.json")
-
-
-def summary_files(workspace: Path) -> dict[str, str]:
-    return {p.name: p.read_text(encoding="utf-8") for p in sorted((workspace / "summaries").iterdir())}
 
 
 def rss(items: str) -> bytes:
@@ -76,7 +74,7 @@ def test_the_feed_alone_creates_teasers_with_everything_pages_lack(empty_workspa
     assert microglia.is_teaser and microglia.published == date(2026, 5, 6)
 
 
-def test_the_feed_completes_the_copied_pages_and_clears_their_review(empty_workspace: Path):
+def test_the_feed_completes_the_copied_pages_and_clears_their_review(empty_workspace: Path, tmp_path: Path):
     import_pages(empty_workspace, [PAGES / p["seed"] for p in MANIFEST], today=TODAY)
     guessed = {i: s for i, s in load_summaries(empty_workspace).items() if s.found}
     assert all("published" in s.missing_fields for s in guessed.values())
@@ -84,7 +82,7 @@ def test_the_feed_completes_the_copied_pages_and_clears_their_review(empty_works
     assert [c.action for c in report.changes] == [Action.UPDATED] * 5
     assert {c.summary.id for c in report.changes} == set(guessed)  # matched, not duplicated
     assert report.needs_review == () and report.problems == ()
-    sample = load_summaries(Path(__file__).parent.parent)
+    sample = load_summaries(copy_sample_workspace(tmp_path / "sample"))
     for change in report.changes:
         done = change.summary
         twin = next(s for s in sample.values() if s.takeaway == done.takeaway)

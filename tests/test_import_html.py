@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from factories import summary_files
 from loopback_site import FEEDS, HUGE, MANIFEST, SITE, LoopbackSite, site_fixture  # noqa: F401 - the `site` fixture
 
 from newsletter.errors import PageError
@@ -24,10 +25,6 @@ PARTS = ("journal", "takeaway", "found", "who_should_care", "considerations")
 
 def html_file(page: dict, layout: str) -> Path:
     return FEEDS / "html" / layout / page["file"]
-
-
-def summary_files(workspace: Path) -> dict[str, str]:
-    return {p.name: p.read_text(encoding="utf-8") for p in sorted((workspace / "summaries").iterdir())}
 
 
 @pytest.mark.parametrize("layout", ["A", "B"])

@@ -6,9 +6,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from factories import run
 
-from newsletter.cli import cli
 from newsletter.compose.ready import INTRO_TODO
 from newsletter.delivery import ledger
 from newsletter.errors import ContentError
@@ -31,10 +30,6 @@ def add_summary(ws: Path, sid: str, published: date, topics=(), teaser: bool = F
     )
     content.write_summary(ws, s)
     return s
-
-
-def run(ws: Path, *args: str):
-    return CliRunner().invoke(cli, ["--workspace", str(ws), *args])
 
 
 @pytest.fixture

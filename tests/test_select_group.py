@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from factories import issue, summary
 from hypothesis import given
 from hypothesis import strategies as st
 
 from newsletter.compose import group, select
-from newsletter.store.models import Issue, Section, Summary
 from newsletter.store.topics import Taxonomy, TopicSection
 
 TAXONOMY = Taxonomy(
@@ -19,23 +19,6 @@ TAXONOMY = Taxonomy(
     ),
     more_research="More research",
 )
-
-
-def summary(sid: str, published: date, topics: tuple[str, ...] = (), teaser: bool = False) -> Summary:
-    return Summary(
-        id=sid,
-        title=sid.replace("-", " ").title(),
-        url=f"https://example.org/research/{sid}",
-        published=published,
-        takeaway=None if teaser else "A takeaway.",
-        topics=topics,
-        found=None if teaser else "What they found.",
-        teaser="A teaser." if teaser else None,
-    )
-
-
-def issue(iid: str, since: date, until: date, items: tuple[str, ...]) -> Issue:
-    return Issue(iid, "T", "S", "P", since, until, "Intro.", (Section("More research", items),))
 
 
 MAY = select.Window(date(2026, 5, 1), date(2026, 5, 31))
@@ -115,8 +98,8 @@ def test_sections_follow_the_taxonomy_newest_first_with_the_catch_all_last_and_e
 def test_teasers_fill_only_the_sections_no_full_summary_fills():
     store = [
         summary("full-mri", date(2026, 5, 3), ("MRI",)),
-        summary("teaser-mri", date(2026, 5, 1), ("Biomarkers",), teaser=True),
-        summary("teaser-nmosd", date(2026, 5, 1), ("NMOSD",), teaser=True),
+        summary("teaser-mri", date(2026, 5, 1), ("Biomarkers",), as_teaser=True),
+        summary("teaser-nmosd", date(2026, 5, 1), ("NMOSD",), as_teaser=True),
     ]
     sections = select.draft_sections(store, TAXONOMY)
     assert [(s.title, [x.id for x in s.items], s.teasers_only) for s in sections] == [
