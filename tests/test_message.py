@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from newsletter.errors import ConfigError, DeliveryError
 from newsletter.mail import tokens
-from newsletter.mail.factory import MessageFactory, Rendered
+from newsletter.mail.factory import MessageFactory
 from newsletter.mail.mime import QpTemplate
+from newsletter.mail.renderings import Rendered
 from newsletter.store.addresses import check_display_name, normalise_address
 from newsletter.store.config import load_settings
 from newsletter.store.content import load_summaries
