@@ -25,6 +25,7 @@ from test_render import Page
 
 from newsletter import render
 from newsletter.store import issues
+from newsletter.store.branding import Logo
 from newsletter.store.config import load_settings
 
 AXE = Path(os.environ.get("AXE_CORE_JS", REPO / ".cache/npm/node_modules/axe-core/axe.min.js"))
@@ -58,13 +59,13 @@ def emails(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     issue, summaries = issues.load_issue_content(REPO, SAMPLE_ISSUE)
     for name, bg, fg in (("logo", "#12355b", "#ffffff"), ("logo-dark", "#a9c9ee", "#0f1419")):
         (folder / f"{name}.svg").write_text(LOGO_SVG.format(bg=bg, fg=fg))
-    logo = {
-        "src": (folder / "logo.svg").as_uri(),
-        "dark_src": (folder / "logo-dark.svg").as_uri(),
-        "alt": settings.name,
-        "width": 220,
-        "height": 44,
-    }
+    logo = Logo(
+        src=(folder / "logo.svg").as_uri(),
+        dark_src=(folder / "logo-dark.svg").as_uri(),
+        alt=settings.name,
+        width=220,
+        height=44,
+    )
     variants = (
         Variant("standard"),
         Variant("large", large_text=True),
