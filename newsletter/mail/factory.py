@@ -259,8 +259,14 @@ class MessageFactory:
 
 
 def feedback_id(settings: Settings, issue_id: str) -> str:
-    """Gmail's feedback-loop identifiers, the sender's id last: issue, list, kind of mail, domain."""
-    return check_header("Feedback-ID", f"{issue_id}:{settings.list_id}:newsletter:{settings.sender.domain}")
+    """Gmail's feedback-loop identifiers, the sender's id last: issue, list, kind of mail, domain.
+
+    "2026-06:roundup:newsletter:msresearch.example.org": the list is named without the domain that
+    ends the value anyway, which keeps the header on one line.
+    """
+    domain = settings.sender.domain
+    list_name = settings.list_id.removesuffix(f".{domain}") or settings.list_id
+    return check_header("Feedback-ID", f"{issue_id}:{list_name}:newsletter:{domain}")
 
 
 def _common_headers(settings: Settings, issue_id: str) -> bytes:

@@ -239,6 +239,9 @@ def compile_mjml(source: str) -> str:
         allow_network=False,
         strip_important=False,  # MJML's mobile rules and the dark-mode rules need !important
         keep_style_tags=True,  # @media rules cannot be inlined; they stay in <style>
+        # MJML's "img { height: auto }" would overwrite an image's height="44" with "auto", which
+        # Outlook for Windows does not understand: it would show the logo at its file's size.
+        disable_basic_attributes=["height"],
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,
     ).transform()
