@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from newsletter.mail.factory import MessageFactory, Rendered
+from newsletter.mail.factory import MessageFactory
+from newsletter.mail.renderings import Rendered
 from newsletter.store.config import load_settings
 from newsletter.store.subscriber_files import Subscriber
 

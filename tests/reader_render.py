@@ -1,19 +1,17 @@
-"""The email as issue 13 renders it for one reader variant, for the design tests and screenshots.
+"""The email as one reader variant gets it, rendered by `render.render_issue` and personalised, as a file.
 
-render.render_issue does not yet pass the new context values (keep in mind, whole-sentence "who
-should care", the filtered reader's line, the larger-text flag, a logo, the salutation token). Until
-it does, this builds the same context plus those values with newsletter.render.reader_text, so the design
-can be tested as readers will get it; `render_issue(...)` itself is tested as-is too.
+For the design tests (tests/test_email_design.py) and the screenshots: each variant is one rendering
+(sections, larger text) personalised for a proof reader whose list names them "Nurse, Erin".
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from newsletter import render
-from newsletter.render import personal, reader_text
+from newsletter.render import personal
+from newsletter.store.branding import Logo
 from newsletter.store.config import Settings
 from newsletter.store.models import Issue, Summary
 
@@ -23,54 +21,22 @@ PROOF_NAME = "Nurse, Erin"
 
 @dataclass(frozen=True)
 class Variant:
-    """What differs between the renders of one issue (not per recipient)."""
+    """One rendering of an issue (not per recipient) and the topics its proof reader chose."""
 
     name: str
     sections: tuple[str, ...] | None = None  # None: the whole issue
-    topics: tuple[str, ...] = ()  # what the reader chose, as they named it
+    topics: tuple[str, ...] = ()  # what the reader chose, as they named them
     large_text: bool = False
-    logo: dict[str, Any] | None = None
-
-
-def reader_card(card: render.Card, summary: Summary) -> dict[str, Any]:
-    """The card with whole sentences: the first of "who should care" and of the considerations."""
-    return {
-        **asdict(card),
-        "who_should_care": reader_text.first_sentences(summary.who_should_care, 0) or None,
-        "keep_in_mind": reader_text.first_sentences(summary.considerations, 0) or None,
-    }
+    logo: Logo | None = None
 
 
 def render_variant(settings: Settings, issue: Issue, summaries: dict[str, Summary], variant: Variant) -> str:
     """The compiled HTML email of one variant, personalised for the proof reader."""
-    views = render.section_views(issue, summaries, variant.sections)
-    sections = [
-        {"title": v.title, "anchor": v.anchor, "cards": [reader_card(c, summaries[c.id]) for c in v.cards]}
-        for v in views
-    ]
-    shown = sum(len(v.cards) for v in views)
-    view_url = f"{settings.archive_url}{issue.id}/"
-    context = {
-        "settings": settings,
-        "issue": issue,
-        "date": render.long_date(render.issue_date(issue, settings)),
-        "intro": render.paragraphs(issue.intro),
-        "sections": sections,
-        "view_url": view_url,
-        "caution": render.CAUTION,
-        "token": {**render.TOKEN, "salutation": "__NL_SALUTATION__"},
-        "large_text": variant.large_text,
-        "signature": "Maya Chen, editor",
-        "filtered_note": reader_text.filtered_line(variant.topics, shown, len(issue.summary_ids)),
-        "full_issue_url": view_url,
-    }
-    if variant.logo:
-        context["logo"] = variant.logo
-    source = render.environment(settings.workspace).get_template(render.EMAIL_MJML).render(context)
-    html = render.compile_mjml(source)
-    proof = render.proof_recipient(settings)
-    html = personal.personalize_html(html, proof)
-    return html.replace("__NL_SALUTATION__", reader_text.greeting(reader_text.first_name(PROOF_NAME)))
+    if variant.logo is not None:
+        settings = replace(settings, logo=variant.logo)
+    rendered = render.render_issue(settings, issue, summaries, variant.sections, variant.large_text)
+    reader = replace(render.proof_recipient(settings), name=PROOF_NAME, topics=variant.topics)
+    return personal.personalize_html(rendered.html, reader)
 
 
 def write_variant(folder: Path, settings, issue, summaries, variant: Variant) -> Path:

@@ -25,12 +25,15 @@ from test_render import Page
 
 from newsletter import render
 from newsletter.store import issues
+from newsletter.store.branding import Logo
 from newsletter.store.config import load_settings
 
 AXE = Path(os.environ.get("AXE_CORE_JS", REPO / ".cache/npm/node_modules/axe-core/axe.min.js"))
 MIN_CONTRAST = 4.5  # WCAG 2 AA for body text; applied to every text, large or small
 BEFORE_PHONE_HEIGHT = 4856  # px: the sample issue at 375 px before issue 13's design
 SCHEMES = (Scheme.LIGHT, Scheme.DARK)
+FILTERED = ("Gut and microbiome", "Diagnosis and monitoring")  # what "Gut" and "MRI" pick this month
+VARIANTS = ["built", "standard", "large", "filtered", "logo", "filtered-large"]
 WIDTHS = (PHONE, DESKTOP)
 
 needs_browser = pytest.mark.skipif(
@@ -58,20 +61,19 @@ def emails(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     issue, summaries = issues.load_issue_content(REPO, SAMPLE_ISSUE)
     for name, bg, fg in (("logo", "#12355b", "#ffffff"), ("logo-dark", "#a9c9ee", "#0f1419")):
         (folder / f"{name}.svg").write_text(LOGO_SVG.format(bg=bg, fg=fg))
-    logo = {
-        "src": (folder / "logo.svg").as_uri(),
-        "dark_src": (folder / "logo-dark.svg").as_uri(),
-        "alt": settings.name,
-        "width": 220,
-        "height": 44,
-    }
+    logo = Logo(
+        src=(folder / "logo.svg").as_uri(),
+        dark_src=(folder / "logo-dark.svg").as_uri(),
+        alt=settings.name,
+        width=220,
+        height=44,
+    )
     variants = (
         Variant("standard"),
         Variant("large", large_text=True),
-        Variant(
-            "filtered", sections=("Gut and microbiome", "Diagnosis and monitoring"), topics=("Gut", "MRI")
-        ),
+        Variant("filtered", sections=FILTERED, topics=("Gut", "MRI")),
         Variant("logo", logo=logo),
+        Variant("filtered-large", sections=FILTERED, topics=("Gut", "MRI"), large_text=True),
     )
     paths = {v.name: write_variant(folder, settings, issue, summaries, v) for v in variants}
     built = render.build_issue(settings, SAMPLE_ISSUE, folder / "built")
@@ -184,7 +186,7 @@ def view(browser: Any, path: Path, width: int, scheme: Scheme, shots: Path) -> N
 @needs_axe
 @pytest.mark.parametrize("scheme", SCHEMES)
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("variant", ["built", "standard", "large", "filtered", "logo"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_axe_finds_no_serious_or_critical_violation(browser, emails, variant, width, scheme, tmp_path):
     view(browser, emails[variant], width, scheme, tmp_path)
     violations = axe_violations(browser)
@@ -194,7 +196,7 @@ def test_axe_finds_no_serious_or_critical_violation(browser, emails, variant, wi
 
 @needs_browser
 @pytest.mark.parametrize("scheme", SCHEMES)
-@pytest.mark.parametrize("variant", ["built", "standard", "large", "filtered", "logo"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_every_text_has_at_least_4_5_to_1_contrast(browser, emails, variant, scheme, tmp_path):
     view(browser, emails[variant], PHONE, scheme, tmp_path)
     texts = browser.execute_script(CONTRAST, scheme == Scheme.DARK)
@@ -284,6 +286,9 @@ def test_a_filtered_reader_is_told_what_they_get(emails):
         (a["href"], t) for a, t in page.links
     ]
     assert "2 new summaries" in text
+    # The inbox preview is true for what they get, and so is the subject (tests/test_message.py).
+    assert "2 summaries on Gut and MRI, picked from this issue's 9" in text
+    assert "Nine new studies" not in text
 
 
 def test_each_summary_carries_whole_sentences_and_its_caution(emails):

@@ -12,15 +12,19 @@ from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from newsletter.compose.reader import Reader
+from newsletter.db.ledger_types import RecipientRow
 from newsletter.errors import ConfigError, DeliveryError
 from newsletter.mail import tokens
-from newsletter.mail.factory import MessageFactory, Rendered
+from newsletter.mail.factory import MessageFactory
 from newsletter.mail.mime import QpTemplate
+from newsletter.mail.renderings import Rendered
+from newsletter.store import issues
 from newsletter.store.addresses import check_display_name, normalise_address
 from newsletter.store.config import load_settings
 from newsletter.store.content import load_summaries
 from newsletter.store.models import Issue, Section
-from newsletter.store.subscriber_files import Subscriber
+from newsletter.store.subscriber_files import Subscriber, read_list
 
 SECRET = b"test-secret-0123456789abcdef"
 TEXT = (
@@ -35,8 +39,12 @@ HTML = (
 )
 
 
-def subscriber(email: str = "ana.reader@example.com", name: str = "Ana Reader", topics=()) -> Subscriber:
-    return Subscriber(email, name, tuple(topics), "subscribed", "2026-01-01", "readers")
+def subscriber(
+    email: str = "ana.reader@example.com", name: str = "Ana Reader", topics=(), large_text: bool = False
+) -> Subscriber:
+    return Subscriber(
+        email, name, tuple(topics), "subscribed", "2026-01-01", "readers", large_text=large_text
+    )
 
 
 @pytest.fixture
@@ -59,6 +67,9 @@ def assert_good_message(data: bytes, email: str, list_id: str = "roundup.msresea
     for name in ("Date", "From", "To", "Subject", "Message-ID", "List-Id", "List-Unsubscribe"):
         assert len(msg.get_all(name)) == 1, name
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # Bulk mail says so: vacation responders stay quiet, Gmail's feedback loop can name the issue.
+    assert (msg["Precedence"], msg["Auto-Submitted"]) == ("bulk", "auto-generated")
+    assert re.fullmatch(r"[a-z0-9-]+:roundup:newsletter:msresearch\.example\.org", msg["Feedback-ID"])
     assert msg["Message-ID"].endswith("@msresearch.example.org>")
     assert msg["To"].addresses[0].addr_spec == email
     assert msg.get_content_type() == "multipart/alternative"
@@ -145,6 +156,8 @@ def compare_with_reference(factory: MessageFactory, who: Subscriber) -> None:
     slow = parse(factory.reference_message(parts).as_bytes())
     for name in ("From", "Reply-To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe-Post"):
         assert str(fast[name]) == str(slow[name]), name
+    for name in ("Precedence", "Auto-Submitted", "Feedback-ID"):
+        assert str(fast[name]) == str(slow[name]) != "None", name
     assert " ".join(str(fast["List-Unsubscribe"]).split()) == " ".join(str(slow["List-Unsubscribe"]).split())
     f_to, s_to = fast["To"].addresses[0], slow["To"].addresses[0]
     assert (f_to.display_name, f_to.addr_spec) == (s_to.display_name, s_to.addr_spec)
@@ -270,3 +283,72 @@ def test_encoded_pieces_stay_within_76_octets_and_decode_exactly(tail):
         assert max(len(line) for line in encoded.split(b"\r\n")) <= 76, n
         expected = body.replace("__NL_NAME__", values["__NL_NAME__"]).replace("__NL_EMAIL__", "x@example.com")
         assert binascii.a2b_qp(encoded.replace(b"\r\n", b"\n")).decode() == expected
+
+
+def text_of(data: bytes) -> str:
+    return list(parse(data).iter_parts())[0].get_content()
+
+
+def test_each_reader_gets_their_variant_rendered_once_not_once_per_reader(workspace):
+    """Whole issue, part of it, and each in larger text: four renderings for any number of readers."""
+    issue, summaries = issues.load_issue_content(workspace, "2026-06")
+    factory = MessageFactory.for_issue(load_settings(workspace), issue, summaries, SECRET)
+    gut_mri = ["Gut and microbiome", "Diagnosis and monitoring"]
+    people = [
+        subscriber(email=f"r{n}@example.org", topics=gut_mri if n % 2 else (), large_text=n % 3 == 0)
+        for n in range(12)
+    ]
+    sent = {p.email: factory.build(p) for p in people}
+    assert factory.renders == 4
+    assert_good_message(sent["r0@example.org"].data, "r0@example.org")
+    whole, picky = parse(sent["r2@example.org"].data), parse(sent["r1@example.org"].data)
+    assert whole["Subject"] == "Microglia, gut signals and what follows PML"
+    assert picky["Subject"] == "June 2026: 2 summaries on your topics"
+    html = list(picky.iter_parts())[1].get_content()
+    assert (
+        "2 summaries on Gut and microbiome and Diagnosis and monitoring, picked from this issue's 9" in html
+    )
+    assert "Nine new studies" not in html
+    assert "You chose Gut and microbiome and Diagnosis and monitoring, so this email has 2 of" in text_of(
+        sent["r1@example.org"].data
+    )
+    large = list(parse(sent["r3@example.org"].data).iter_parts())[1].get_content()
+    assert "font-size:20px" in large.replace(" ", "") and "font-size:20px" not in html.replace(" ", "")
+
+
+def test_the_editors_subject_for_filtered_readers_names_their_topics(workspace):
+    path = workspace / "issues" / "2026-06.yaml"
+    path.write_text(path.read_text() + 'filtered_subject: "Your {count} June picks: {topics}"\n')
+    issue, summaries = issues.load_issue_content(workspace, "2026-06")
+    factory = MessageFactory.for_issue(load_settings(workspace), issue, summaries, SECRET)
+    out = factory.build(Reader("ben@example.org", topics=("MRI",)))
+    assert parse(out.data)["Subject"] == "Your 1 June picks: MRI"
+    compare_with_reference(factory, Reader("ben@example.org", topics=("MRI",)))
+
+
+def test_a_list_with_first_name_and_large_text_columns_greets_and_sizes_each_reader(workspace):
+    (workspace / "subscribers" / "readers.csv").write_text(
+        "email,name,first_name,topics,status,subscribed_at,large_text\n"
+        'erin@example.org,"Nurse, Erin",,,subscribed,2026-01-02,yes\n'
+        "mary@example.org,Mary Ann Smith,Mary Ann,,subscribed,2026-01-02,\n"
+        "nobody@example.org,,,,subscribed,2026-01-02,no\n"
+        "bad@example.org,Bad,,,subscribed,2026-01-02,maybe\n"
+    )
+    readers, problems = read_list(workspace, "readers")
+    assert problems == ["subscribers/readers.csv:5: large_text 'maybe' is not yes or no"]
+    assert [(r.first_name, r.large_text) for r in readers] == [("", True), ("Mary Ann", False), ("", False)]
+    issue, summaries = issues.load_issue_content(workspace, "2026-06")
+    factory = MessageFactory.for_issue(load_settings(workspace), issue, summaries, SECRET)
+    firsts = [text_of(factory.build(r).data).splitlines()[4] for r in readers]
+    assert firsts == ["Hi Erin,", "Hi Mary Ann,", "Hello,"]
+    assert factory.renders == 2  # the larger-text edition and the standard one
+
+
+def test_a_ledger_row_is_a_reader_as_it_is(workspace):
+    """The factory reads email, name, topics, first_name and large_text of whatever it is given."""
+    row = RecipientRow(1, "erin@example.org", "readers", "Erin Nurse", (), "", "pending", 0, "", "Erin", True)
+    issue, summaries = issues.load_issue_content(workspace, "2026-06")
+    factory = MessageFactory.for_issue(load_settings(workspace), issue, summaries, SECRET)
+    parts = factory.parts(row)
+    assert parts.recipient.salutation == "Hi Erin," and parts.skeleton.rendered.large_text
+    assert parse(factory.build(row).data)["To"].addresses[0].display_name == "Erin Nurse"

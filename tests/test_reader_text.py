@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,10 +14,14 @@ from newsletter.render.reader_text import (
     filtered_line,
     first_name,
     first_sentences,
+    given_name,
     greeting,
     sentences,
     topic_list,
+    variant_line,
+    variant_words,
 )
+from newsletter.store.models import Issue, Section
 
 WHO = (
     "People with MS and their caregivers should care because the study points to a specific source of "
@@ -96,3 +103,46 @@ def test_a_filtered_reader_is_told_their_topics_and_how_many_of_the_issue():
     assert count_phrase(1) == "1 summary" and count_phrase(3) == "3 summaries"
     # Nothing to say when the reader gets everything.
     assert filtered_line([], 9, 9) == "" and filtered_line(["MRI"], 9, 9) == ""
+
+
+def test_a_first_name_field_wins_over_the_name_and_keeps_its_double_name():
+    assert given_name("Erin", "Nurse, Erin") == "Erin"
+    assert given_name("mary ann", "Mary Ann Smith") == "Mary Ann"
+    assert given_name("ERIN", "") == "Erin"
+    assert given_name("", "Nurse, Erin") == "Erin"  # no field: found in the name
+    assert given_name("erin@example.org", "Dev Patel") == "Dev"  # a misplaced address is no name
+    assert greeting(given_name("", "")) == "Hello,"
+
+
+ISSUE = Issue(
+    id="2026-06",
+    title="MS Research Roundup, June 2026",
+    subject="Nine studies: microglia, gut and PML",
+    preheader="Nine new studies from May, explained in plain language",
+    since=date(2026, 5, 1),
+    until=date(2026, 5, 31),
+    intro="Hello.",
+    sections=(Section("Gut", ("a", "b")), Section("More", tuple("cdefghi"))),
+)
+
+
+def test_readers_of_part_of_an_issue_are_never_promised_the_whole_of_it():
+    whole = variant_words(ISSUE, "June 2026", "Gut and MRI", 9, 9)
+    assert (whole.subject, whole.preheader, whole.note) == (ISSUE.subject, ISSUE.preheader, "")
+    part = variant_words(ISSUE, "June 2026", "Gut and MRI", 2, 9)
+    assert part.subject == "June 2026: 2 summaries on your topics"
+    assert part.preheader == "2 summaries on Gut and MRI, picked from this issue's 9"
+    assert part.note == "You chose Gut and MRI, so this email has 2 of this issue's 9 summaries."
+    assert "Nine" not in part.subject + part.preheader + part.note
+
+
+def test_the_editor_may_word_the_lines_for_readers_of_part_of_the_issue():
+    issue = replace(
+        ISSUE,
+        filtered_subject="Your {count} picks from June: {topics}",
+        filtered_preheader="{summaries} of {total}, chosen by your topics",
+    )
+    one = variant_words(issue, "June 2026", "Gut", 1, 9)
+    assert one.subject == "Your 1 picks from June: Gut"  # the editor's words, as written
+    assert one.preheader == "1 summary of 9, chosen by your topics"
+    assert variant_line("{summaries}  on   {topics}", "MRI", 3, 9) == "3 summaries on MRI"

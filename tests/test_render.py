@@ -20,8 +20,11 @@ import pytest
 from sample_workspace import REPO, SAMPLE_ISSUE
 
 from newsletter import render
+from newsletter.errors import ConfigError, ContentError
+from newsletter.mail.mime import encoded_size
 from newsletter.render import personal
 from newsletter.store import content, issues
+from newsletter.store.branding import Logo
 from newsletter.store.config import load_settings
 from newsletter.store.models import Issue, Section, Summary
 
@@ -120,12 +123,15 @@ def issue_of(summaries: list[Summary], sections: int = 1) -> Issue:
     )
 
 
+SAME_THIRTY = [
+    full(f"s{n:02d}", date(2026, 5, 1) + timedelta(days=n % 28), takeaway="Takeaway sentence. " * 4)
+    for n in range(30)
+]
+THIRTY = {s.id: s for s in SAME_THIRTY}
+
+
 def thirty(settings) -> render.RenderedIssue:
-    store = [
-        full(f"s{n:02d}", date(2026, 5, 1) + timedelta(days=n % 28), takeaway="Takeaway sentence. " * 4)
-        for n in range(30)
-    ]
-    return render.render_issue(settings, issue_of(store, sections=6), {s.id: s for s in store})
+    return render.render_issue(settings, issue_of(SAME_THIRTY, sections=6), THIRTY)
 
 
 def sample():
@@ -211,7 +217,10 @@ def test_golden_sample_issue(name: str):
 def test_thirty_summaries_stay_under_gmails_clipping_size(settings):
     rendered = thirty(settings)
     assert len(rendered.summary_ids) == 30
-    assert len(rendered.html.encode()) < 102 * 1024
+    # Gmail clips at 102 KB of the HTML part as transmitted (quoted-printable), not as decoded.
+    assert len(rendered.html.encode()) < encoded_size(rendered.html) < 102 * 1024
+    large = render.render_issue(settings, rendered_issue := issue_of(SAME_THIRTY, 6), THIRTY, large_text=True)
+    assert encoded_size(large.html) < 102 * 1024 and rendered_issue.id == large.issue_id
 
 
 def test_hostile_content_is_escaped_in_html_and_sane_in_text(settings):
@@ -240,7 +249,7 @@ def test_hostile_content_is_escaped_in_html_and_sane_in_text(settings):
 def test_the_tokens_survive_mjml_and_premailer_and_personalise_cleanly(settings):
     s = full("one", date(2026, 5, 2))
     rendered = render.render_issue(settings, issue_of([s]), {s.id: s})
-    for token in ("__NL_NAME__", "__NL_UNSUBSCRIBE_URL__", "__NL_PREFERENCES_URL__"):
+    for token in ("__NL_SALUTATION__", "__NL_UNSUBSCRIBE_URL__", "__NL_PREFERENCES_URL__"):
         assert token in rendered.html and token in rendered.text
     reader = personal.Recipient(
         email="zoë@example.org",
@@ -252,9 +261,9 @@ def test_the_tokens_survive_mjml_and_premailer_and_personalise_cleanly(settings)
     hrefs = {t: a["href"] for a, t in page.links}
     assert hrefs["Unsubscribe"] == reader.unsubscribe_url
     assert hrefs["Manage preferences"] == reader.preferences_url
-    assert f"Hi {reader.name}," in page.text()
+    assert "Hi Zoë," in page.text()  # the given name, without the quoted nickname or the brackets
     text = personal.personalize_text(rendered.text, reader)
-    assert f"\nHi {reader.name},\n" in text and f"\n{reader.unsubscribe_url}\n" in text
+    assert "\nHi Zoë,\n" in text and f"\n{reader.unsubscribe_url}\n" in text
 
 
 def test_teasers_are_trimmed_at_a_word_boundary():
@@ -314,9 +323,98 @@ def test_building_never_touches_the_network(settings, empty_workspace: Path, mon
     # The built email is a proof for a reader without a name: no raw tokens for the editor to see.
     for name in ("email.html", "email.txt"):
         built = (result.out_dir / name).read_text()
-        assert "__NL_" not in built and "Hi there," in built
+        assert "__NL_" not in built and "Hello," in built
         assert "https://msresearch.example.org/newsletter/unsubscribe?token=proof" in built
     assert [a["aria-label"] for a, t in web.links if t == "Read the full summary"] == [
         "Read the full summary: Study one",
         "Read the full summary: Study two",
     ]
+
+
+FILTERED = ("Gut and microbiome", "Diagnosis and monitoring")
+
+
+def test_a_reader_of_two_summaries_is_told_so_in_subject_preheader_and_first_lines():
+    settings, issue, summaries, whole = sample()
+    part = render.render_issue(settings, issue, summaries, FILTERED)
+    assert part.filtered and not whole.filtered
+    assert part.subject == "June 2026: 2 summaries on your topics"
+    assert part.preheader == "2 summaries on __NL_TOPICS__, picked from this issue's 9"
+    reader = replace(render.proof_recipient(settings), name="Nurse, Erin", topics=("Gut", "MRI"))
+    html = personal.personalize_html(part.html, reader)
+    assert "Nine new studies" not in html and "Nine new studies" in whole.html
+    page = Page(html)
+    assert "2 summaries on Gut and MRI, picked from this issue's 9" in page.text()  # the preheader
+    assert "Hi Erin, You chose Gut and MRI, so this email has 2 of this issue's 9 summaries." in page.text()
+    text = personal.personalize_text(part.text, reader)
+    assert text.split("\n")[4:11] == [
+        "Hi Erin,",
+        "",
+        "You chose Gut and MRI, so this email has 2 of this issue's 9 summaries.",
+        "Read the full issue:",
+        "https://msresearch.example.org/newsletter/archive/2026-06/",
+        "",
+        "May was a month for the brain's own immune cells. Four of this month's",
+    ]
+    assert all(len(line) <= 78 or line.startswith("https://") for line in text.splitlines())
+    assert "\n-- \n" in text  # the signature separator a mail client recognises
+
+
+def test_the_editors_lines_for_filtered_readers_are_checked_placeholder_by_placeholder(workspace: Path):
+    path = workspace / "issues" / "2026-06.yaml"
+    original = path.read_text()
+    path.write_text(original + 'filtered_subject: "Your {count} June picks: {topics}"\n')
+    issue = issues.load_issue(workspace, "2026-06")
+    assert issue.filtered_subject == "Your {count} June picks: {topics}" and issue.filtered_preheader == ""
+    path.write_text(original + 'filtered_preheader: "{n} picks on {topic}"\n')
+    with pytest.raises(
+        ContentError, match=r"2026-06\.yaml:\d+: filtered_preheader: unknown placeholder; use only"
+    ):
+        issues.load_issue(workspace, "2026-06")
+
+
+def test_the_larger_text_edition_is_one_more_rendering_with_the_same_content():
+    settings, issue, summaries, standard = sample()
+    large = render.render_issue(settings, issue, summaries, large_text=True)
+    assert large.large_text and large.summary_ids == standard.summary_ids and large.text == standard.text
+    assert "font-size:20px" in large.html.replace(" ", "") and "font-size:20px" not in standard.html
+    assert [a["href"] for a, _ in Page(large.html).links] == [a["href"] for a, _ in Page(standard.html).links]
+
+
+def test_logo_and_signature_come_from_settings(workspace: Path):
+    settings_file = workspace / "newsletter.yaml"
+    settings_file.write_text(
+        settings_file.read_text() + "logo:\n  src: https://msresearch.example.org/logo.png\n"
+        "  dark_src: https://msresearch.example.org/logo-dark.png\n  alt: MS Research Roundup\n"
+        "  width: 220\n  height: 44\n"
+    )
+    settings = load_settings(workspace)
+    assert settings.logo == Logo(
+        "https://msresearch.example.org/logo.png", "MS Research Roundup", 220, 44,
+        "https://msresearch.example.org/logo-dark.png",
+    )  # fmt: skip
+    assert settings.signature == "Maya Chen, editor"
+    issue, summaries = issues.load_issue_content(workspace, "2026-06")
+    page = Page(render.render_issue(settings, issue, summaries).html)
+    logos = [i for i in page.tags("img") if i["src"].endswith("logo.png")]
+    assert [(i["alt"], i["width"], i["height"]) for i in logos] == [("MS Research Roundup", "220", "44")]
+    assert "— Maya Chen, editor" in page.text()
+
+
+def test_a_bad_logo_is_reported_field_by_field(workspace: Path):
+    settings_file = workspace / "newsletter.yaml"
+    settings_file.write_text(
+        settings_file.read_text() + "logo:\n  src: http://example.org/logo.png\n  width: wide\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(workspace)
+    message = str(caught.value)
+    for field in ("logo.src: required: the image's absolute https URL", "logo.alt: required", "logo.width:",
+                  "logo.height: required"):  # fmt: skip
+        assert field in message, message
+
+
+def test_who_should_care_is_never_cut_mid_sentence():
+    long = "Carers should care because " + "this matters a great deal, " * 12 + "in the end. More."
+    card = render.card(replace(full("x", date(2026, 5, 2)), who_should_care=long, considerations=None))
+    assert card.who_should_care == " ".join(long.split()[:-1]) and card.keep_in_mind is None

@@ -1,8 +1,9 @@
-"""The message factory: each recipient's finished message, rendering once per distinct set of sections.
+"""The message factory: each recipient's finished message, rendering once per variant of the issue.
 
-An issue is rendered once per distinct set of sections (topic preferences); each recipient's
-message is then made by substituting their values into the bodies encoded once (`mime.QpTemplate`)
-and joining them with headers folded by the `email` package's own header machinery.
+An issue is rendered once per variant its readers need (`compose.reader.Variant`: the sections their
+topic preferences pick, and the larger-text edition); each recipient's message is then made by
+substituting their values into the bodies encoded once (`mime.QpTemplate`) and joining them with
+headers folded by the `email` package's own header machinery.
 `reference_message` builds the same message the slow, obvious way with `EmailMessage`; the tests
 prove the two agree.
 """
@@ -18,97 +19,22 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 from html import escape
-from typing import Protocol
 
-from newsletter.compose.reader import sections_for
+from newsletter.compose.reader import Reader, ReaderLike, Variant, reader_of
 from newsletter.errors import DeliveryError
 from newsletter.mail.dkim import load_signer
 from newsletter.mail.headers import address, check_header, fold, to_header
 from newsletter.mail.mime import QpTemplate
 from newsletter.mail.outgoing import OutgoingMessage
+from newsletter.mail.renderings import FixedRendering, IssueRendering, RenderedParts, Rendering
 from newsletter.mail.tokens import make_token
 from newsletter.render import personal
 from newsletter.store.addresses import address_key, normalise_address
 from newsletter.store.config import Settings
 from newsletter.store.models import Issue, Summary
-from newsletter.store.subscriber_files import Subscriber
 from newsletter.store.topics import Taxonomy, load_taxonomy
 
 TEST_PREFIX = "[TEST] "
-
-
-class RenderedParts(Protocol):
-    """What the factory needs of a rendered issue (`render.RenderedIssue` and `Rendered` have it)."""
-
-    @property
-    def issue_id(self) -> str: ...
-    @property
-    def subject(self) -> str: ...
-    @property
-    def html(self) -> str: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def summary_ids(self) -> tuple[str, ...]: ...
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """A rendering made by hand: a test's or a benchmark's bodies, still holding the personal tokens."""
-
-    issue_id: str
-    subject: str
-    html: str
-    text: str
-    summary_ids: tuple[str, ...] = ()
-
-
-class Rendering(Protocol):
-    """Where a factory's renderings come from: the sections a reader's topics pick, and each render."""
-
-    @property
-    def issue_id(self) -> str: ...
-    def sections_for(self, topics: tuple[str, ...]) -> tuple[str, ...] | None: ...
-    def render(self, sections: tuple[str, ...] | None) -> RenderedParts: ...
-
-
-@dataclass(frozen=True)
-class IssueRendering:
-    """Renders an issue through `newsletter.render`, per reader's sections."""
-
-    settings: Settings
-    issue: Issue
-    summaries: dict[str, Summary]
-    taxonomy: Taxonomy
-
-    @property
-    def issue_id(self) -> str:
-        return self.issue.id
-
-    def sections_for(self, topics: tuple[str, ...]) -> tuple[str, ...] | None:
-        return sections_for(topics, self.issue, self.summaries, self.taxonomy) if topics else None
-
-    def render(self, sections: tuple[str, ...] | None) -> RenderedParts:
-        from newsletter import render  # rendering pulls in MJML; only load it when needed
-
-        return render.render_issue(self.settings, self.issue, self.summaries, sections)
-
-
-@dataclass(frozen=True)
-class FixedRendering:
-    """One rendering already made: every recipient gets the same sections."""
-
-    rendered: RenderedParts
-
-    @property
-    def issue_id(self) -> str:
-        return self.rendered.issue_id
-
-    def sections_for(self, topics: tuple[str, ...]) -> tuple[str, ...] | None:
-        return None
-
-    def render(self, sections: tuple[str, ...] | None) -> RenderedParts:
-        return self.rendered
 
 
 @dataclass(frozen=True)
@@ -145,16 +71,16 @@ class MessageParts:
 
 
 class MessageFactory:
-    """Builds each recipient's finished message; renders once per distinct set of sections."""
+    """Builds each recipient's finished message; renders once per variant (sections, text size)."""
 
     def __init__(self, settings: Settings, rendering: Rendering, secret: bytes, test: bool = False):
         self.settings = settings
         self.issue_id = rendering.issue_id
         self.test = test
-        self.renders = 0  # how many times the issue was rendered (once per distinct set of sections)
+        self.renders = 0  # how many times the issue was rendered (once per variant)
         self._rendering_source = rendering
         self._secret = secret
-        self._skeletons: dict[tuple[str, ...] | None, Skeleton] = {}
+        self._skeletons: dict[Variant, Skeleton] = {}
         self._subjects: dict[str, bytes] = {}
         self._domain = settings.sender.domain
         # '=' followed by '_' never occurs in quoted-printable, so the boundary cannot clash.
@@ -165,7 +91,7 @@ class MessageFactory:
             if settings.unsubscribe_mailto
             else ""
         )
-        self._common = _common_headers(settings)
+        self._common = _common_headers(settings, self.issue_id)
         self._mime = (
             b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary="'
             + self._boundary.encode()
@@ -199,43 +125,52 @@ class MessageFactory:
 
     # -- per recipient ---------------------------------------------------------------------------
 
-    def _rendering(self, topics: tuple[str, ...]) -> Skeleton:
-        sections = self._rendering_source.sections_for(topics)
-        skeleton = self._skeletons.get(sections)
+    def variant_for(self, reader: Reader) -> Variant:
+        """The rendering a reader gets: the sections their topics pick, in their text size."""
+        return Variant(self._rendering_source.sections_for(reader.topics), reader.large_text)
+
+    def _rendering(self, variant: Variant) -> Skeleton:
+        skeleton = self._skeletons.get(variant)
         if skeleton is None:
-            rendered = self._rendering_source.render(sections)
+            rendered = self._rendering_source.render(variant)
             skeleton = Skeleton(rendered, QpTemplate.of(rendered.text), QpTemplate.of(rendered.html))
-            self._skeletons[sections] = skeleton
+            self._skeletons[variant] = skeleton
             self.renders += 1
         return skeleton
 
-    def parts(self, who: Subscriber | str) -> MessageParts:
-        """The values of one recipient's message: for a subscriber, or any address (a test send)."""
-        if isinstance(who, Subscriber):
-            email, name, topics = who.email, who.name, who.topics
-        else:
-            try:
-                email = normalise_address(who)
-            except ValueError as exc:
-                raise DeliveryError(f"cannot send to {who!r}: {exc}") from None
-            name, topics = "", ()
-        skeleton = self._rendering(topics)
-        rendered = skeleton.rendered
-        subject = check_header("Subject", (TEST_PREFIX if self.test else "") + rendered.subject)
-        token = make_token(self._secret, self.settings.list_id, email)
+    @staticmethod
+    def reader(who: ReaderLike | str) -> Reader:
+        """A recipient as a Reader; a bare address (a test send) is a reader of the whole issue."""
+        if not isinstance(who, str):
+            return reader_of(who)
+        try:
+            return Reader(normalise_address(who))
+        except ValueError as exc:
+            raise DeliveryError(f"cannot send to {who!r}: {exc}") from None
+
+    def parts(self, who: ReaderLike | str) -> MessageParts:
+        """The values of one recipient's message: for any reader (see compose.reader), or an address."""
+        reader = self.reader(who)
+        skeleton = self._rendering(self.variant_for(reader))
+        token = make_token(self._secret, self.settings.list_id, reader.email)
         unsubscribe_url = self.settings.unsubscribe_url.replace("{token}", token)
         recipient = personal.Recipient(
-            email=email,
-            name=name,
+            email=reader.email,
+            name=reader.name,
             unsubscribe_url=unsubscribe_url,
             preferences_url=self.settings.preferences_url.replace("{token}", token),
+            first_name=reader.first_name,
+            topics=reader.topics,
         )
+        # A filtered variant's subject names the reader's topics, through the same tokens.
+        subject = personal.personalize_text(skeleton.rendered.subject, recipient)
+        subject = check_header("Subject", (TEST_PREFIX if self.test else "") + subject)
         return MessageParts(
-            to_name=name,
-            to_email=email,
+            to_name=reader.name,
+            to_email=reader.email,
             subject=subject,
             date=format_datetime(datetime.now(UTC)),
-            message_id=self._message_id(email),
+            message_id=self._message_id(reader.email),
             unsubscribe_url=unsubscribe_url,
             recipient=recipient,
             skeleton=skeleton,
@@ -289,7 +224,7 @@ class MessageFactory:
         values = {token: getattr(recipient, attr) for token, attr in personal.TOKENS.items()}
         return {t: escape(v, quote=True) for t, v in values.items()} if html else values
 
-    def build(self, who: Subscriber | str) -> OutgoingMessage:
+    def build(self, who: ReaderLike | str) -> OutgoingMessage:
         """One recipient's finished message, ready for a provider."""
         parts = self.parts(who)
         return OutgoingMessage(
@@ -309,6 +244,9 @@ class MessageFactory:
             msg["Reply-To"] = self.settings.reply_to
         msg["List-Id"] = f"{self.settings.name} <{self.settings.list_id}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        msg["Precedence"] = "bulk"
+        msg["Auto-Submitted"] = "auto-generated"
+        msg["Feedback-ID"] = feedback_id(self.settings, self.issue_id)
         msg["To"] = Address(parts.to_name, addr_spec=parts.to_email)
         msg["Subject"] = parts.subject
         msg["Date"] = parts.date
@@ -320,7 +258,18 @@ class MessageFactory:
         return msg
 
 
-def _common_headers(settings: Settings) -> bytes:
+def feedback_id(settings: Settings, issue_id: str) -> str:
+    """Gmail's feedback-loop identifiers, the sender's id last: issue, list, kind of mail, domain.
+
+    "2026-06:roundup:newsletter:msresearch.example.org": the list is named without the domain that
+    ends the value anyway, which keeps the header on one line.
+    """
+    domain = settings.sender.domain
+    list_name = settings.list_id.removesuffix(f".{domain}") or settings.list_id
+    return check_header("Feedback-ID", f"{issue_id}:{list_name}:newsletter:{domain}")
+
+
+def _common_headers(settings: Settings, issue_id: str) -> bytes:
     """The headers every message of the issue shares, folded once."""
     sender = address(settings.sender.name, settings.sender.email, "From")
     common = [fold("From", [sender])]
@@ -329,4 +278,7 @@ def _common_headers(settings: Settings) -> bytes:
     list_id = check_header("List-Id", f"{settings.name} <{settings.list_id}>")
     common.append(fold("List-Id", list_id))
     common.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+    # Bulk mail, said so: vacation responders stay quiet (RFC 3834) and bulk filters sort it fairly.
+    common.append(b"Precedence: bulk\r\nAuto-Submitted: auto-generated\r\n")
+    common.append(fold("Feedback-ID", feedback_id(settings, issue_id)))
     return b"".join(common)

@@ -1,7 +1,8 @@
 """Render an issue: Jinja2 templates -> MJML -> mjml-python -> premailer for HTML, and plain text.
 
-The issue is rendered once; the few per-recipient values (name, unsubscribe and preferences links)
-are written as the tokens of `newsletter.render.personal` and substituted per message by the sender.
+An issue is rendered once per variant (its sections for readers with topic preferences, and the
+larger-text edition); the few per-recipient values (greeting, topics, unsubscribe and preferences
+links) are written as the tokens of `newsletter.render.personal` and substituted per message.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import premailer
 
 from newsletter.compose.ready import SUBJECT_ADVICE, require_finished_intro
 from newsletter.errors import RenderError
-from newsletter.render import personal
+from newsletter.render import personal, reader_text
 from newsletter.store import issues
 from newsletter.store.config import Settings
 from newsletter.store.fileio import atomic_write
@@ -55,8 +56,9 @@ class Card:
     journal: str | None
     tags: tuple[str, ...]
     takeaway: str
-    who_should_care: str | None
+    who_should_care: str | None  # its first sentence, whole
     is_teaser: bool
+    keep_in_mind: str | None = None  # the first sentence of the considerations, whole
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ class RenderedIssue:
     web_html: str
     summary_ids: tuple[str, ...]
     sections: tuple[str, ...]
+    large_text: bool = False
+    filtered: bool = False  # part of the issue, for readers with topic preferences
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,13 @@ class BuildResult:
 
 def long_date(day: date) -> str:
     return f"{day:%B} {day.day}, {day.year}"
+
+
+def edition_name(issue: Issue, settings: Settings) -> str:
+    """The issue's title without the newsletter's name: "June 2026" of "MS Research Roundup, June 2026"."""
+    if issue.title.startswith(settings.name):
+        return issue.title[len(settings.name) :].strip(" ,:-–—") or issue.title
+    return issue.title
 
 
 def issue_date(issue: Issue, settings: Settings) -> date:
@@ -106,17 +117,6 @@ def trim_teaser(text: str) -> str:
         return text
     head, _, _ = text.rpartition(" ")
     return f"{(head or text).rstrip(' ,;:-–—')}…"
-
-
-def first_sentence(text: str, limit: int = 200) -> str:
-    """The first sentence (for the one-line "who should care"), shortened at a word if long."""
-    text = " ".join(text.split())
-    # The site's pages often run sentences together ("fear.If"), so a capital may follow directly.
-    match = re.search(r"[.!?](?=\s|[A-Z]|$)", text)
-    sentence = text[: match.end()] if match else text
-    if len(sentence) <= limit:
-        return sentence
-    return sentence[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:-") + "…"
 
 
 def paragraphs(text: str) -> list[str]:
@@ -154,8 +154,10 @@ def card(summary: Summary) -> Card:
         journal=summary.journal,
         tags=summary.topics,
         takeaway=takeaway,
-        who_should_care=first_sentence(summary.who_should_care) if summary.who_should_care else None,
+        # Whole sentences only: medical text cut mid-sentence can say the opposite of the study.
+        who_should_care=reader_text.first_sentences(summary.who_should_care, 0) or None,
         is_teaser=summary.is_teaser,
+        keep_in_mind=reader_text.first_sentences(summary.considerations, 0) or None,
     )
 
 
@@ -237,6 +239,9 @@ def compile_mjml(source: str) -> str:
         allow_network=False,
         strip_important=False,  # MJML's mobile rules and the dark-mode rules need !important
         keep_style_tags=True,  # @media rules cannot be inlined; they stay in <style>
+        # MJML's "img { height: auto }" would overwrite an image's height="44" with "auto", which
+        # Outlook for Windows does not understand: it would show the logo at its file's size.
+        disable_basic_attributes=["height"],
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,
     ).transform()
@@ -249,31 +254,49 @@ def render_issue(
     issue: Issue,
     summaries: dict[str, Summary],
     sections: tuple[str, ...] | None = None,
+    large_text: bool = False,
 ) -> RenderedIssue:
-    """Render an issue (or the given subset of its sections) into HTML email, text email and web page."""
+    """Render one variant of an issue (its sections, its text size) into HTML email, text and web page.
+
+    A variant with part of the issue tells its readers so, in its subject, preheader and a note,
+    naming their topics through the per-recipient token `token.topics_phrase`.
+    """
     views = section_views(issue, summaries, sections)
+    shown, total = sum(len(v.cards) for v in views), len(issue.summary_ids)
+    words = reader_text.variant_words(
+        issue, edition_name(issue, settings), TOKEN["topics_phrase"], shown, total
+    )
+    view_url = f"{settings.archive_url}{issue.id}/"
     context = {
         "settings": settings,
         "issue": issue,
         "date": long_date(issue_date(issue, settings)),
         "intro": paragraphs(issue.intro),
         "sections": views,
-        "view_url": f"{settings.archive_url}{issue.id}/",
+        "view_url": view_url,
         "caution": CAUTION,
         "token": TOKEN,
+        "preheader": words.preheader,
+        "filtered_note": words.note,
+        "full_issue_url": view_url,
+        "large_text": large_text,
+        "logo": settings.logo,
+        "signature": settings.signature,
     }
     html = compile_mjml(_render_template(settings, EMAIL_MJML, context))
     text = _render_template(settings, EMAIL_TEXT, context)
     web_html = _render_template(settings, WEB_HTML, context)
     return RenderedIssue(
         issue_id=issue.id,
-        subject=issue.subject,
-        preheader=issue.preheader,
+        subject=words.subject,
+        preheader=words.preheader,
         html=html,
         text=text,
         web_html=web_html,
         summary_ids=tuple(c.id for v in views for c in v.cards),
         sections=tuple(v.title for v in views),
+        large_text=large_text,
+        filtered=bool(words.note),
     )
 
 

@@ -10,6 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
+from newsletter.render import reader_text
+
+# What a filtered rendering says the reader chose when it does not know (a render made by hand).
+SOME_TOPICS = "a few topics"
+
 
 @dataclass(frozen=True)
 class Recipient:
@@ -19,16 +24,30 @@ class Recipient:
     name: str
     unsubscribe_url: str
     preferences_url: str
+    first_name: str = ""  # a first-name field, when the list has one
+    topics: tuple[str, ...] = ()  # the topics the reader chose, as they named them
 
     @property
     def greeting(self) -> str:
-        """Whom "Hi ...," addresses: the reader's name, or "there" when the list has none."""
+        """The raw name, or "there" (for workspace templates written before `salutation`)."""
         return self.name.strip() or "there"
+
+    @property
+    def salutation(self) -> str:
+        """The email's first line: "Hi Erin," where the first name is known, else "Hello,"."""
+        return reader_text.greeting(reader_text.given_name(self.first_name, self.name))
+
+    @property
+    def topics_phrase(self) -> str:
+        """The reader's topics as a sentence names them: "Gut and MRI"."""
+        return reader_text.topic_list(self.topics) or SOME_TOPICS
 
 
 # Token -> Recipient attribute. Templates write the token where the value goes.
 TOKENS = {
     "__NL_NAME__": "greeting",
+    "__NL_SALUTATION__": "salutation",
+    "__NL_TOPICS__": "topics_phrase",
     "__NL_EMAIL__": "email",
     "__NL_UNSUBSCRIBE_URL__": "unsubscribe_url",
     "__NL_PREFERENCES_URL__": "preferences_url",

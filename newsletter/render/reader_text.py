@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+from newsletter.store.models import Issue
 
 # Words that end in a full stop without ending a sentence ("et al. (2024)", "e.g. MRI").
 # Not "MS": here it is the disease, and "people with MS." often ends a sentence.
@@ -79,6 +82,14 @@ def first_name(full_name: str) -> str:
     return word.capitalize() if word.isupper() or word.islower() else word
 
 
+def given_name(first: str, full: str) -> str:
+    """Whom to greet: a first-name field as given (case mended), else the given name in `full`."""
+    first = " ".join(first.split())
+    if first and "@" not in first and any(c.isalpha() for c in first):
+        return first.title() if first.isupper() or first.islower() else first
+    return first_name(full)
+
+
 def greeting(given_name: str) -> str:
     """The email's first line: "Hi Erin," or, without a name, "Hello,"."""
     return f"Hi {given_name}," if given_name else "Hello,"
@@ -104,3 +115,50 @@ def filtered_line(topics: Sequence[str], shown: int, total: int) -> str:
         return ""
     chosen = topic_list(topics)
     return f"You chose {chosen}, so this email has {shown} of this issue's {count_phrase(total)}."
+
+
+# Lines for a reader who gets part of the issue, when the issue file has none of its own
+# (issues/<id>.yaml filtered_subject / filtered_preheader, with the same placeholders).
+FILTERED_SUBJECT = "{edition}: {summaries} on your topics"
+FILTERED_PREHEADER = "{summaries} on {topics}, picked from this issue's {total}"
+_PLACEHOLDER = re.compile(r"\{(topics|count|total|summaries|edition)\}")
+
+
+def variant_line(template: str, topics: str, shown: int, total: int, edition: str = "") -> str:
+    """A subject or preheader line with its placeholders filled; true for what this reader gets.
+
+    {topics} "Gut and MRI", {count} "2", {total} "9", {summaries} "2 summaries" (and, for the
+    tool's own default, {edition} "June 2026").
+    """
+    values = {
+        "topics": topics,
+        "count": str(shown),
+        "total": str(total),
+        "summaries": count_phrase(shown),
+        "edition": edition,
+    }
+    return " ".join(_PLACEHOLDER.sub(lambda m: values[m.group(1)], template).split())
+
+
+@dataclass(frozen=True)
+class VariantWords:
+    """The subject, preheader and note of one rendering; the note is "" for the whole issue."""
+
+    subject: str
+    preheader: str
+    note: str
+
+
+def variant_words(issue: Issue, edition: str, topics: str, shown: int, total: int) -> VariantWords:
+    """What a rendering of `shown` of the issue's `total` summaries tells its readers.
+
+    The whole issue keeps the editor's subject and preheader. Part of it gets the editor's
+    filtered_subject/filtered_preheader, else the tool's own words, so a reader of two summaries
+    is never promised nine. `topics` names what the reader chose (a per-recipient token).
+    """
+    note = filtered_line([topics], shown, total)
+    if not note:
+        return VariantWords(issue.subject, issue.preheader, "")
+    subject = variant_line(issue.filtered_subject or FILTERED_SUBJECT, topics, shown, total, edition)
+    preheader = variant_line(issue.filtered_preheader or FILTERED_PREHEADER, topics, shown, total, edition)
+    return VariantWords(subject, preheader, note)

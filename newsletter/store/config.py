@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from newsletter.errors import ConfigError, problems
 from newsletter.store import validate as v
+from newsletter.store.branding import Logo, parse_logo, parse_signature
 from newsletter.store.fileio import load_yaml
 
 SETTINGS_FILE = "newsletter.yaml"
@@ -74,6 +75,8 @@ class Settings:
     dkim: DkimSettings | None = None
     http_api: dict = field(default_factory=dict)
     feed_url: str | None = None  # the site's RSS/Atom/JSON feed, for `newsletter import --feed`
+    logo: Logo | None = None  # the masthead's image (store/branding.py); None: the name in type
+    signature: str = ""  # who signs the editor's note; "" lets the template say "The editors"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -114,6 +117,8 @@ _TOP = {
     "dkim",
     "http_api",
     "feed_url",
+    "logo",
+    "signature",
 }
 
 
@@ -205,6 +210,8 @@ def load_settings(workspace: Path) -> Settings:
     smtp = _smtp(data.get("smtp"), p)
     delivery = _delivery(data.get("delivery"), p)
     dkim = _dkim(data.get("dkim"), p)
+    logo = parse_logo(data.get("logo"), p)
+    signature = parse_signature(data.get("signature"), p)
     http_api = data.get("http_api", {})
     if not isinstance(http_api, dict):
         p.add(("http_api",), "expected a mapping")
@@ -234,6 +241,8 @@ def load_settings(workspace: Path) -> Settings:
         dkim=dkim,
         http_api=http_api,
         feed_url=feed_url,
+        logo=logo,
+        signature=signature,
     )
 
 

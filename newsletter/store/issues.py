@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from newsletter.errors import ContentError, problems
@@ -11,7 +12,14 @@ from newsletter.store.fileio import YamlDocument, load_yaml
 from newsletter.store.models import Issue, Section, Summary
 
 ISSUES_DIR = "issues"
-_FIELDS = {"title", "subject", "preheader", "window", "send_at", "intro", "sections"}
+_FIELDS = {"title", "subject", "preheader", "window", "send_at", "intro", "sections"} | {
+    "filtered_subject",
+    "filtered_preheader",
+}
+# What the editor's lines for a reader with topic preferences may say, filled in per reader:
+# {topics} "Gut and MRI" (as they chose them), {count} "2", {total} "9", {summaries} "2 summaries".
+VARIANT_PLACEHOLDERS = ("topics", "count", "total", "summaries")
+_PLACEHOLDER = re.compile(r"\{(?:" + "|".join(VARIANT_PLACEHOLDERS) + r")\}")
 
 
 def issue_path(workspace: Path, issue_id: str) -> Path:
@@ -43,6 +51,10 @@ def issue_problems(doc: YamlDocument, issue_id: str) -> tuple[Issue | None, list
     title = one_line("title", "the issue's title, e.g. MS Research Roundup, June 2026")
     subject = one_line("subject", "the email's subject line")
     preheader = one_line("preheader", "the short line inboxes show after the subject", required=False)
+    filtered = {
+        key: _variant_line(one_line(key, "a line for readers who get some of the issue", False), key, p)
+        for key in ("filtered_subject", "filtered_preheader")
+    }
     intro = data.get("intro")
     if not isinstance(intro, str) or not intro.strip():
         p.add(("intro",), "required: a short note from the editor")
@@ -71,7 +83,18 @@ def issue_problems(doc: YamlDocument, issue_id: str) -> tuple[Issue | None, list
     sections = _sections(data.get("sections"), p)
     if p or since is None or until is None:
         return None, p.items
-    return Issue(issue_id, title, subject, preheader, since, until, intro.strip(), sections, send_at), []
+    fields = (issue_id, title, subject, preheader, since, until, intro.strip(), sections, send_at)
+    subject_line, preheader_line = filtered["filtered_subject"], filtered["filtered_preheader"]
+    return Issue(*fields, filtered_subject=subject_line, filtered_preheader=preheader_line), []
+
+
+def _variant_line(line: str, key: str, p: v.Problems) -> str:
+    """A filtered_subject/filtered_preheader line; only the known {placeholders} may appear in it."""
+    rest = _PLACEHOLDER.sub("", line)
+    if "{" in rest or "}" in rest:
+        known = ", ".join(f"{{{name}}}" for name in VARIANT_PLACEHOLDERS)
+        p.add((key,), f'unknown placeholder; use only {known} (e.g. "{{count}} picks on {{topics}}")')
+    return line
 
 
 def _sections(raw: object, p: v.Problems) -> tuple[Section, ...]:

@@ -53,6 +53,10 @@ class Issue:
     intro: str
     sections: tuple[Section, ...]
     send_at: datetime | None = None
+    # For readers whose topic preferences give them part of the issue; "" lets the tool word them.
+    # Placeholders: {topics}, {count}, {total}, {summaries} (store/issues.py VARIANT_PLACEHOLDERS).
+    filtered_subject: str = ""
+    filtered_preheader: str = ""
 
     @property
     def summary_ids(self) -> tuple[str, ...]:

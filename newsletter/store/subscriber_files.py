@@ -2,7 +2,9 @@
 
 A list is a UTF-8 CSV (`subscribers/<list>.csv`) with a header row and at least
 `email,name,topics,status,subscribed_at`; `topics` is a `;`-separated preference list (empty
-means everything), `status` one of `subscribed`, `unsubscribed`, `bounced`.
+means everything), `status` one of `subscribed`, `unsubscribed`, `bounced`. Optional columns:
+`first_name` (how the email greets them; else taken from `name`) and `large_text` (yes/no: the
+larger-text edition).
 `subscribers/suppressed.csv` (`email,reason,date`) wins over every list.
 """
 
@@ -27,7 +29,9 @@ STATUSES = ("subscribed", "unsubscribed", "bounced")
 LIST_FIELDS = ("email", "name", "topics", "status", "subscribed_at")
 SUPPRESSED_FIELDS = ("email", "reason", "date")
 Aliases = Mapping[str, tuple[str, ...]]  # our field name -> column names that mean it (casefolded)
-OUR_COLUMNS: Aliases = {name: (name,) for name in LIST_FIELDS}
+OPTIONAL_FIELDS = ("first_name", "large_text")
+OUR_COLUMNS: Aliases = {name: (name,) for name in (*LIST_FIELDS, *OPTIONAL_FIELDS)}
+_YES, _NO = {"yes", "y", "true", "1", "x"}, {"no", "n", "false", "0", ""}
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class Subscriber:
     status: str
     subscribed_at: str
     list_name: str
+    first_name: str = ""  # from a first_name column; "" lets the email find it in `name`
+    large_text: bool = False  # the larger-text edition
 
     @property
     def key(self) -> str:
@@ -206,9 +212,15 @@ def row_subscriber(row: dict[str, str], list_name: str, vocabulary: dict[str, st
     subscribed_at = (row.get("subscribed_at") or "").strip()
     if subscribed_at and v.parse_date(subscribed_at[:10]) is None:
         reasons.append(f"subscribed_at {subscribed_at!r} is not a date (YYYY-MM-DD)")
+    first_name = " ".join((row.get("first_name") or "").split())
+    large_text = (row.get("large_text") or "").strip().casefold()
+    if large_text not in _YES | _NO:
+        reasons.append(f"large_text {large_text!r} is not yes or no")
     if reasons:
         raise ValueError("; ".join(reasons))
-    return Subscriber(email, name, tuple(topics), status, subscribed_at, list_name)
+    return Subscriber(
+        email, name, tuple(topics), status, subscribed_at, list_name, first_name, large_text in _YES
+    )
 
 
 def read_rows(workspace: Path, name: str, vocabulary: dict[str, str]) -> Iterator[Subscriber | str]:
