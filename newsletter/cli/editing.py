@@ -9,7 +9,6 @@ import click
 
 from newsletter.cli import cli
 from newsletter.cli.params import DATE, DateTimeParam, pass_workspace
-from newsletter.store import content
 from newsletter.store.workspace import Workspace
 
 
@@ -35,6 +34,8 @@ def summaries_list(ws: Workspace, since: date | None, until: date | None, topic:
     Example:
         newsletter summaries list --since 2026-05-01 --until 2026-05-31
     """
+    from newsletter.store import content  # YAML loading: only the commands that read summaries
+
     ws.settings  # noqa: B018 - a broken newsletter.yaml is reported before anything else
     chosen = content.filter_summaries(content.load_summaries(ws.root).values(), since, until, topic)
     for s in chosen:
