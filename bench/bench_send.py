@@ -15,6 +15,7 @@ process it starts is stopped by its own handle on any exit, Ctrl-C included.
 
     python bench/bench_send.py --quick          # under a minute: 1,000 messages, 5 trials, no RSS runs
     python bench/bench_send.py                  # 10,000 messages, 5 trials, RSS at 10,000 and 100,000
+    python bench/bench_send.py --before OLD/.venv/bin/python   # + another installation's sends, same run
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ascii-names", action="store_true", help="All-ASCII names (default: 1 in 5 not).")
     parser.add_argument("--no-outbox", action="store_true", help="Leave out the outbox variants.")
     parser.add_argument("--root", type=Path, help="Folder for the workspaces (default: a temp dir).")
+    parser.add_argument("--before", type=Path, help="Another installation's python: its sends run too.")
     args = parser.parse_args()
     if args.quick:
         args.messages, args.rss_sizes = 1000, ""
@@ -55,11 +57,13 @@ def variants(args, root: Path, port: int, message: Path, data: bytes, runs: dict
     template = make_workspace(root / "template", n, args.ascii_names)
     smtp = f"smtp://127.0.0.1:{port}?starttls=no"
 
-    def product(provider: str, concurrency: int, label: str, outbox: Path | None = None):
+    def product(
+        provider: str, concurrency: int, label: str, outbox: Path | None = None, python: Path | None = None
+    ):
         def run() -> float:
             if outbox:  # each run writes a fresh outbox, as the disk variant does in its fresh workspace
                 shutil.rmtree(outbox, ignore_errors=True)
-            result = run_send(template, root, provider, concurrency, n)
+            result = run_send(template, root, provider, concurrency, n, python)
             runs.setdefault(label, []).append(result)
             return result.rate
 
@@ -78,6 +82,15 @@ def variants(args, root: Path, port: int, message: Path, data: bytes, runs: dict
         if TMPFS.is_dir():
             shm = Path(tempfile.mkdtemp(prefix="bench-outbox-", dir=TMPFS))
             table["outbox c4 tmpfs"] = product(f"outbox:{shm}", 4, "outbox c4 tmpfs", shm)
+    if args.before:
+        table["before c1"] = product(smtp, 1, "before c1", python=args.before)
+        table["before c4"] = product(smtp, 4, "before c4", python=args.before)
+        if not args.no_outbox:
+            table["before outbox disk"] = product("outbox", 4, "before outbox disk", python=args.before)
+            if "outbox c4 tmpfs" in table:
+                shm_old = Path(tempfile.mkdtemp(prefix="bench-outbox-", dir=TMPFS))
+                tmpfs = f"outbox:{shm_old}"
+                table["before outbox tmpfs"] = product(tmpfs, 4, "before outbox tmpfs", shm_old, args.before)
     return table
 
 
@@ -89,7 +102,7 @@ def report(results: dict[str, list[float]], runs: dict[str, list[SendRun]]) -> N
             walls = [r.wall for r in runs[name]]
             peaks = [r.peak_mb + r.workers_mb for r in runs[name]]
             extra = f"   process wall {spread(walls, '{:.1f}')} s, peak RSS {spread(peaks)} MB"
-        print(f"  {name:<16} {spread(rates):>20}{extra}")
+        print(f"  {name:<19} {spread(rates):>20}{extra}")
     print("\nratios, median (min-max) of trial-by-trial ratios:")
     pairs = [
         ("product c1 / smtplib x1", "product c1", "smtplib x1", f"target >= {TARGET_C1}"),
@@ -99,6 +112,12 @@ def report(results: dict[str, list[float]], runs: dict[str, list[SendRun]]) -> N
         ("smtplib x4 / smtp-source s4", "smtplib x4", "smtp-source s4", "Python's own ceiling"),
         ("smtplib x1 / smtp-source s1", "smtplib x1", "smtp-source s1", ""),
         ("outbox disk / outbox tmpfs", "outbox c4 disk", "outbox c4 tmpfs", "the cost of fsync"),
+        ("before c1 / smtplib x1", "before c1", "smtplib x1", "before the change"),
+        ("before c4 / smtp-source s4", "before c4", "smtp-source s4", "before the change"),
+        ("before c4 / smtplib x4", "before c4", "smtplib x4", "before the change"),
+        ("before disk / before tmpfs", "before outbox disk", "before outbox tmpfs", "before the change"),
+        ("product c1 / before c1", "product c1", "before c1", "after / before"),
+        ("product c4 / before c4", "product c4", "before c4", "after / before"),
     ]
     for label, top, bottom, note in pairs:
         if top in results and bottom in results:

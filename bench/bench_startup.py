@@ -6,7 +6,10 @@ copy of the sample workspace); medians, and each command's time as a ratio to th
 taken trial by trial. Then the heavy modules `import newsletter.cli` loads (a sys.modules diff) and
 the slowest imports by cumulative time (python -X importtime). Nothing leaves this machine.
 
-    python bench/bench_startup.py [--trials 11]
+    python bench/bench_startup.py [--trials 11] [--before OTHER/.venv/bin/python]
+
+`--before` adds the same commands run by another installation (e.g. the tree before a change, with its
+own venv) to the same interleaved trials, so before and after are compared under the same load.
 """
 
 from __future__ import annotations
@@ -115,6 +118,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--trials", type=int, default=11, help="Interleaved trials (medians of these).")
+    parser.add_argument(
+        "--before", type=Path, help="The python of another installation whose commands run alongside."
+    )
     args = parser.parse_args()
     tool = newsletter_command()
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
@@ -125,6 +131,11 @@ def main() -> None:
             "summaries list": timed([*tool, "summaries", "list"], ws),
             f"build {SAMPLE_ISSUE}": timed([*tool, "build", SAMPLE_ISSUE], ws),
         }
+        if args.before:
+            old = [str(args.before.parent / "newsletter")]
+            variants["before: --help"] = timed([*old, "--help"], ws)
+            variants["before: summaries"] = timed([*old, "summaries", "list"], ws)
+            variants[f"before: build {SAMPLE_ISSUE}"] = timed([*old, "build", SAMPLE_ISSUE], ws)
         for run in variants.values():
             run()  # warm the page cache and .pyc files: every trial then starts alike
         print(machine_line())
@@ -139,7 +150,7 @@ def main() -> None:
     for name, times in results.items():
         ratio = spread(paired_ratios(times, bare), "{:.2f}")
         target = f"  target <= {TARGET:.0f}" if name in ("newsletter --help", "summaries list") else ""
-        print(f"  {name:<18} {spread(times):>16} ms   x {ratio}{target}")
+        print(f"  {name:<22} {spread(times):>16} ms   x {ratio}{target}")
     hits, total = heavy_modules()
     print(f"\n`import newsletter.cli` loads {total} modules; heavy among them: {', '.join(hits) or 'none'}")
     for name, modules in loaded_by.items():

@@ -61,12 +61,13 @@ def make_workspace(dest: Path, subscribers: int, ascii_names: bool = False) -> P
     return ws
 
 
-def send_command(ws: Path, provider: str, concurrency: int) -> list[str]:
+def send_command(ws: Path, provider: str, concurrency: int, python: Path | None = None) -> list[str]:
+    """The send as a user runs it; `python` is another installation's interpreter (same entry point)."""
     module, function = entry_point()
     code = RUN_AND_REPORT_PEAK.format(mark=PEAK_MARK, module=module, function=function)
     return [
-        sys.executable, "-c", code, "-w", str(ws), "send", SAMPLE_ISSUE, "--provider", provider,
-        "--yes", "--rate", "1000000", "--concurrency", str(concurrency),
+        str(python or sys.executable), "-c", code, "-w", str(ws), "send", SAMPLE_ISSUE,
+        "--provider", provider, "--yes", "--rate", "1000000", "--concurrency", str(concurrency),
     ]  # fmt: skip
 
 
@@ -136,12 +137,14 @@ def parse_rate(output: str, expected: int, wall: float) -> float:
     return expected / wall
 
 
-def run_send(template: Path, scratch: Path, provider: str, concurrency: int, expected: int) -> SendRun:
+def run_send(
+    template: Path, scratch: Path, provider: str, concurrency: int, expected: int, python: Path | None = None
+) -> SendRun:
     """Copy `template` to a fresh workspace, send its issue through `provider`, and return the figures."""
     ws = scratch / "run"
     shutil.rmtree(ws, ignore_errors=True)
     shutil.copytree(template, ws)
-    command = send_command(ws, provider, concurrency)
+    command = send_command(ws, provider, concurrency, python)
     start = time.perf_counter()
     process = subprocess.Popen(
         command, env=bench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

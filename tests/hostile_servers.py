@@ -34,6 +34,7 @@ class SmtpBehaviour:
     silent_after_greeting: bool = False  # greet, then never answer anything
     text: str = "OK"  # the text of every reply (put escape sequences here)
     rcpt_replies: dict[str, str] = field(default_factory=dict)  # address -> a fixed RCPT reply
+    pipelining: bool = False  # offer PIPELINING (RFC 2920): the client may send MAIL, RCPT, DATA at once
 
 
 def late_final_reply(delay: float) -> SmtpBehaviour:
@@ -131,6 +132,8 @@ class HostileSmtpServer:
             verb = verb.upper()
             if verb in ("EHLO", "HELO"):
                 await reply(f"250-hostile.example {b.text}")
+                if b.pipelining:
+                    await reply("250-PIPELINING")
                 await reply("250 8BITMIME")
             elif verb == "MAIL":
                 recipients = []

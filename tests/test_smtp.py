@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 import socket
 import ssl
 from email import message_from_bytes, policy
@@ -16,10 +17,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hostile_servers import HostileSmtpServer, SmtpBehaviour
+from hypothesis import given
+from hypothesis import strategies as st
 from message_helpers import reader, tiny_factory
 
 from newsletter.errors import DeliveryError
 from newsletter.providers import open_provider
+from newsletter.providers.base import OutgoingMessage
+from newsletter.providers.smtp import SmtpProvider, dot_stuffed
 
 
 class Handler:
@@ -237,3 +243,96 @@ def test_no_password_in_urls(messages):
     settings, _ = messages
     with pytest.raises(DeliveryError, match="secrets never go in the URL"):
         open_provider("smtp://editor:hunter2@127.0.0.1:25", settings)
+
+
+# -- the body on the wire: dot-stuffed with one bytes operation ------------------------------------
+
+SMTPLIB_LEADING_DOT = re.compile(rb"(?m)^\.")  # what smtplib's sendmail does to a body
+
+
+@given(st.lists(st.sampled_from([b".", b"..", b"a", b"\r\n", b"\n", b"\r", b" ."]), max_size=40))
+def test_dot_stuffing_matches_smtplib_for_any_lines(pieces):
+    data = b"".join(pieces)
+    expected = SMTPLIB_LEADING_DOT.sub(b"..", data)
+    if not expected.endswith(b"\r\n"):
+        expected += b"\r\n"
+    assert dot_stuffed(data) == expected + b".\r\n"
+
+
+def test_lines_starting_with_a_dot_arrive_intact(serve):
+    handler = Handler()
+    port = serve(handler)
+    data = b"Subject: dots\r\n\r\n.hidden\r\n.\r\n..two\r\nend\r\n"
+    provider = SmtpProvider("127.0.0.1", port, security="none")
+    assert provider.send(outgoing("a@example.com", data)).status == "sent"
+    provider.close()
+    assert handler.received[0][2] == data
+
+
+# -- PIPELINING (RFC 2920): MAIL, RCPT and DATA in one write, the same outcomes ------------------
+
+
+def outgoing(to: str, data: bytes = b"Subject: hi\r\n\r\nHello\r\n") -> OutgoingMessage:
+    return OutgoingMessage("2026-06", "roundup@msresearch.example.org", to, "<m@x>", data)
+
+
+def pipelining_server(**behaviour) -> HostileSmtpServer:
+    return HostileSmtpServer(SmtpBehaviour(pipelining=True, **behaviour))
+
+
+def provider_for(server: HostileSmtpServer) -> SmtpProvider:
+    return SmtpProvider("127.0.0.1", server.port, security="none", timeout=2, data_timeout=1)
+
+
+def test_a_pipelining_server_gets_every_message_once_on_one_connection():
+    with pipelining_server() as server:
+        provider = provider_for(server)
+        results = [provider.send(outgoing(f"r{n}@example.org")) for n in range(3)]
+        assert provider._conn is not None and provider._conn.has_extn("pipelining")
+        provider.close()
+        assert server.received() == {f"r{n}@example.org": 1 for n in range(3)}
+    assert [r.status for r in results] == ["sent"] * 3
+    assert provider.connections == 1
+
+
+def test_pipelined_refused_recipient_is_permanent_and_the_next_one_still_goes():
+    refused = {"gone@example.org": "550 5.1.1 no such user"}
+    with pipelining_server(rcpt_replies=refused) as server:
+        provider = provider_for(server)
+        gone = provider.send(outgoing("gone@example.org"))
+        after = provider.send(outgoing("next@example.org"))
+        provider.close()
+        assert server.received() == {"next@example.org": 1}
+    assert (gone.status, gone.detail) == ("permanent", "550 5.1.1 no such user")
+    assert after.status == "sent"
+
+
+@pytest.mark.parametrize("at", ["mail", "rcpt"])
+def test_pipelined_421_before_the_body_is_retried_once_on_a_fresh_connection(at):
+    with pipelining_server(reply_421_at=at) as server:
+        provider = provider_for(server)
+        result = provider.send(outgoing("r@example.org"))
+        provider.close()
+        assert server.received() == {}
+        assert server.connections == 2
+    assert result.status == "transient"
+    assert "421" in result.detail
+
+
+def test_pipelined_drop_after_the_final_dot_is_unknown_and_not_retried():
+    with pipelining_server(drop_after_final_dot=True) as server:
+        provider = provider_for(server)
+        result = provider.send(outgoing("r@example.org"))
+        provider.close()
+        assert server.received() == {"r@example.org": 1}
+        assert server.connections == 1
+    assert result.status == "unknown"
+
+
+def test_pipelined_late_final_reply_is_unknown():
+    with pipelining_server(final_reply_delay=2.0) as server:
+        provider = provider_for(server)
+        result = provider.send(outgoing("r@example.org"))
+        provider._drop()
+        assert server.received() == {"r@example.org": 1}
+    assert result.status == "unknown"

@@ -9,7 +9,6 @@ import click
 
 from newsletter.cli import cli
 from newsletter.cli.params import DATE, ISSUE, DateTimeParam, pass_workspace
-from newsletter.store import content
 from newsletter.store.workspace import Workspace
 
 
@@ -35,6 +34,8 @@ def summaries_list(ws: Workspace, since: date | None, until: date | None, topic:
     Example:
         newsletter summaries list --since 2026-05-01 --until 2026-05-31
     """
+    from newsletter.store import content  # YAML loading: only the commands that read summaries
+
     if since and until and since > until:
         raise click.BadParameter(f"{since} is after --until {until}; swap them", param_hint="--since")
     ws.settings  # noqa: B018 - a broken newsletter.yaml is reported before anything else

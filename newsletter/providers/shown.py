@@ -35,6 +35,8 @@ def printable(text: str | bytes, limit: int = 500) -> str:
         text = text.replace(newline, space)
     if len(text) > limit:
         text = text[:limit] + "..."
+    if text.isascii() and text.isprintable():  # the usual reply, checked in C: nothing to escape
+        return text
     return "".join(_escape(c) if unicodedata.category(c) in _HIDDEN else c for c in text)
 
 

@@ -4,6 +4,10 @@ The server's reply code decides what a failure means: 4xx (and a connection that
 re-established) is transient, worth retrying later; 5xx is permanent for that recipient. Problems
 no retry can fix (a bad password, a certificate that does not verify) stop the run instead.
 
+Where the server offers PIPELINING (RFC 2920) MAIL, RCPT and DATA go out in one write and their
+replies are read together, and the body goes out dot-stuffed with one bytes operation: two round
+trips a message instead of four, and no regex over 50 KB.
+
 The hand-over is the final "." of DATA: once it is sent the server may have the message, so a
 timeout or a dropped connection from then on is `unknown`, never retried here. The wait for that
 reply follows RFC 5321 section 4.5.3.2.6 (10 minutes); every other step has a shorter timeout,
@@ -14,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import re
 import smtplib
 import ssl
 
@@ -25,7 +28,6 @@ from newsletter.providers.shown import printable
 SECURITIES = ("starttls", "ssl", "none")
 COMMAND_TIMEOUT = 60.0  # connect, greeting, EHLO, AUTH, MAIL, RCPT, DATA and writing the body
 DATA_TIMEOUT = 600.0  # the reply to the final ".": RFC 5321 4.5.3.2.6
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 def _is_loopback(host: str) -> bool:
@@ -45,10 +47,25 @@ def result_for_code(code: int, reply: bytes | str) -> SendResult:
 
 def dot_stuffed(data: bytes) -> bytes:
     """The DATA payload for `data` (CRLF lines): leading dots doubled, ended by the final "."."""
-    payload = _LEADING_DOT.sub(b"..", data)
+    # A line starts after every LF (as smtplib's own `(?m)^\.` has it); replace() is C over the bytes,
+    # about a sixth of the regex's time on a 47 KB message.
+    payload = data.replace(b"\n.", b"\n..")
+    if payload.startswith(b"."):
+        payload = b"." + payload
     if not payload.endswith(b"\r\n"):
         payload += b"\r\n"
     return payload + b".\r\n"
+
+
+_Commands = tuple[tuple[bytes, tuple[int, ...]], ...]
+
+
+def _command(verb: str, address: str, options: str) -> bytes:
+    """One envelope command line, as smtplib writes it; a line break in the address is refused."""
+    line = f"{verb}{smtplib.quoteaddr(address)}{options}"
+    if "\r" in line or "\n" in line:
+        raise DeliveryError(f"refusing the envelope address {printable(address)!r}: it contains a line break")
+    return line.encode("ascii") + b"\r\n"
 
 
 class _ServiceClosing(Exception):
@@ -93,7 +110,8 @@ class SmtpProvider:
         return printable(f"{self.host}:{self.port}")
 
     def _connect(self) -> smtplib.SMTP:
-        context = ssl.create_default_context()
+        # Loading the system's certificates costs milliseconds: only when TLS may be used.
+        context = ssl.create_default_context() if self.security != "none" else None
         try:
             if self.security == "ssl":
                 conn: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -103,7 +121,7 @@ class SmtpProvider:
                 conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             conn.ehlo()
             secure = self.security == "ssl"
-            if self.security == "starttls" and conn.has_extn("starttls"):
+            if context is not None and self.security == "starttls" and conn.has_extn("starttls"):
                 conn.starttls(context=context)
                 conn.ehlo()
                 secure = True
@@ -185,21 +203,52 @@ class SmtpProvider:
         failure raised before `_final_reply` is one the server cannot have acted on.
         """
         conn.ehlo_or_helo_if_needed()
-        options = [f"SIZE={len(message.data)}"] if conn.has_extn("size") else []
-        steps = (
-            (lambda: conn.mail(message.envelope_from, options), (250,)),
-            (lambda: conn.rcpt(message.envelope_to), (250, 251)),
-            (lambda: conn.docmd("DATA"), (354,)),
+        options = f" SIZE={len(message.data)}" if conn.has_extn("size") else ""
+        commands = (
+            (_command("MAIL FROM:", message.envelope_from, options), (250,)),
+            (_command("RCPT TO:", message.envelope_to, ""), (250, 251)),
+            (b"DATA\r\n", (354,)),
         )
-        for step, expected in steps:
-            code, reply = step()
+        if conn.has_extn("pipelining"):
+            refused = self._pipelined(conn, commands)
+        else:
+            refused = self._one_by_one(conn, commands)
+        if refused is not None:
+            return refused
+        conn.send(dot_stuffed(message.data))  # raises SMTPServerDisconnected unless all of it left
+        return self._final_reply(conn)
+
+    def _one_by_one(self, conn: smtplib.SMTP, commands: _Commands) -> SendResult | None:
+        """Each command answered before the next is sent; the refusal, or None if DATA may follow."""
+        for line, expected in commands:
+            conn.send(line)
+            code, reply = conn.getreply()
             if code == 421:
                 raise _ServiceClosing(code, reply)
             if code not in expected:
                 self._reset()
                 return result_for_code(code, reply)
-        conn.send(dot_stuffed(message.data))  # raises SMTPServerDisconnected unless all of it left
-        return self._final_reply(conn)
+        return None
+
+    def _pipelined(self, conn: smtplib.SMTP, commands: _Commands) -> SendResult | None:
+        """The commands in one write, then their replies in order (RFC 2920); as `_one_by_one`."""
+        conn.send(b"".join(line for line, _ in commands))
+        replies = []
+        for _ in commands:
+            code, reply = conn.getreply()
+            if code == 421:
+                raise _ServiceClosing(code, reply)
+            replies.append((code, reply))
+        for (code, reply), (_, expected) in zip(replies, commands, strict=True):
+            if code not in expected:
+                if replies[-1][0] == 354:
+                    # DATA was accepted after a refusal: end the transaction by hanging up before
+                    # any body, so nothing can be delivered; the next message reconnects.
+                    self._drop()
+                else:
+                    self._reset()
+                return result_for_code(code, reply)
+        return None
 
     def _final_reply(self, conn: smtplib.SMTP) -> SendResult:
         """The server's answer to the final "." (the message is now with it, whatever comes next)."""

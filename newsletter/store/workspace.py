@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from newsletter.store.config import Settings, find_workspace, load_settings
+if TYPE_CHECKING:  # loading settings pulls in YAML and address validation: not for `--help`
+    from newsletter.store.config import Settings
 
 
 @dataclass
@@ -19,9 +21,13 @@ class Workspace:
     @property
     def root(self) -> Path:
         if self._root is None:
+            from newsletter.store.config import find_workspace
+
             self._root = self.given.resolve() if self.given else find_workspace()
         return self._root
 
     @cached_property
     def settings(self) -> Settings:
+        from newsletter.store.config import load_settings
+
         return load_settings(self.root)
