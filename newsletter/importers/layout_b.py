@@ -45,7 +45,7 @@ class LayoutBReader:
         if len(top) < len(PARTS):
             missing = ", ".join(PARTS[len(top) :])
             warnings.append(f"{source}: only {len(top)} text lines; read in order, so missing: {missing}")
-        fields = {name: None for name in PARTS}
+        fields: dict[str, str | None] = {name: None for name in PARTS}
         fields.update(
             {name: restore_sentence_spaces(line.text) for name, line in zip(PARTS, top, strict=False)}
         )

@@ -111,16 +111,17 @@ def _finish(
     missing.sort(key=GUESSABLE.index)
     # An editor may flag a summary by hand (needs_review without missing fields); keep that flag.
     flagged = existing is not None and existing.needs_review and not existing.missing_fields
+    assert isinstance(published[0], date)
     return replace(
         base,
         title=str(title[0]),
         published=published[0],
         url=str(url[0]),
-        topics=tuple(topic_value),
+        topics=tuple(topic_value),  # type: ignore[arg-type]
         needs_review=bool(missing) or flagged,
         missing_fields=tuple(missing),
         sources=tuple(sorted({*(existing.sources if existing else ()), *sources})),
-        **carried,
+        **carried,  # type: ignore[arg-type] # the page's text fields: str or None
     )
 
 

@@ -27,13 +27,14 @@ def split_tags(run: str, vocabulary: Iterable[str]) -> TagSplit:
     """
     text = run.strip()
     if "," in text:  # a page that does separate its tags needs no vocabulary
-        pieces = [p.strip() for p in text.split(",") if p.strip()]
-        return TagSplit(tuple(pieces), ())
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        return TagSplit(tuple(parts), ())
     folded = _fold(text)
     known = sorted({_fold(t.strip()) for t in vocabulary if t.strip()}, key=len, reverse=True)
     n = len(text)
     # best[i] = (unknown chars, unknown pieces, tags, pieces as (start, end, known)) for text[:i]
-    best: list[tuple[int, int, int, tuple] | None] = [None] * (n + 1)  # type: ignore[assignment]
+    Piece = tuple[int, int, bool]
+    best: list[tuple[int, int, int, tuple[Piece, ...]] | None] = [None] * (n + 1)
     best[0] = (0, 0, 0, ())
     for i in range(n):
         here = best[i]
@@ -48,9 +49,11 @@ def split_tags(run: str, vocabulary: Iterable[str]) -> TagSplit:
                 here[2] + 1,
                 (*here[3], (i, j, is_known)),
             )
-            if best[j] is None or cost[:3] < best[j][:3]:
+            there = best[j]
+            if there is None or cost[:3] < there[:3]:
                 best[j] = cost
-    pieces = best[n][3] if n else ()
+    last = best[n]
+    pieces = last[3] if n and last is not None else ()
     tags: list[str] = []
     unknown: list[str] = []
     for i, j, is_known in pieces:
