@@ -106,3 +106,34 @@ def test_an_error_quoting_a_hostile_file_name_is_printed_escaped(workspace: Path
     assert result.exit_code == 1
     assert "\x1b" not in result.output and "\x07" not in result.output
     assert "\\x1b]0;owned\\x07" in result.output
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("Line one\n{{ 1 // 0 }}\n", "templates/email.txt:2: template error: ZeroDivisionError"),
+        (
+            "{% macro again() %}{{ again() }}{% endmacro %}{{ again() }}\n",
+            "the template calls itself without end",
+        ),
+        (
+            "Fine\n{{ issue.no_such_field.deeper }}\n",
+            "templates/email.txt:2: 'newsletter.store.models.Issue object'",
+        ),
+    ],
+)
+def test_a_template_that_fails_while_rendering_is_one_line_with_its_place(
+    workspace: Path, tmp_path: Path, template: str, message: str
+):
+    (workspace / "templates").mkdir(exist_ok=True)
+    (workspace / "templates" / "email.txt").write_text(template)
+    line = one_line_error(run(workspace, "build", "2026-06", "--out", str(tmp_path / "out")))
+    assert message in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_template_that_is_not_utf8_is_one_line(workspace: Path, tmp_path: Path):
+    (workspace / "templates").mkdir(exist_ok=True)
+    (workspace / "templates" / "email.txt").write_bytes(b"Caf\xe9 {{ issue.title }}\n")
+    line = one_line_error(run(workspace, "build", "2026-06", "--out", str(tmp_path / "out")))
+    assert line == "Error: template email.txt: not UTF-8 text; save it as UTF-8"

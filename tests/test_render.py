@@ -287,7 +287,6 @@ def test_a_subset_of_sections_renders_only_those(settings):
 def test_a_workspace_template_overrides_the_packaged_one_file_by_file(settings, empty_workspace: Path):
     (empty_workspace / "templates").mkdir()
     (empty_workspace / "templates" / "email.txt").write_text("Only {{ issue.title }}\n")
-    render.environment.cache_clear()
     s = full("one", date(2026, 5, 2))
     rendered = render.render_issue(settings, issue_of([s]), {s.id: s})
     assert rendered.text == "Only MS Research Roundup, June 2026\n"
@@ -297,7 +296,6 @@ def test_a_workspace_template_overrides_the_packaged_one_file_by_file(settings, 
 def test_a_broken_workspace_template_is_one_clear_error(settings, empty_workspace: Path):
     (empty_workspace / "templates").mkdir()
     (empty_workspace / "templates" / "email.txt").write_text("{{ issue.title }\n")
-    render.environment.cache_clear()
     s = full("one", date(2026, 5, 2))
     with pytest.raises(render.RenderError, match=r"email\.txt:1: template error"):
         render.render_issue(settings, issue_of([s]), {s.id: s})

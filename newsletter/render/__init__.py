@@ -214,14 +214,37 @@ def environment(workspace: Path) -> jinja2.Environment:
 
 
 def _render_template(settings: Settings, name: str, context: dict) -> str:
+    return render_template(settings.workspace, name, context)
+
+
+def render_template(workspace: Path, name: str, context: dict) -> str:
+    """Render one template (workspace override first); any failure is one RenderError line."""
     try:
-        return environment(settings.workspace).get_template(name).render(context)
+        return environment(workspace).get_template(name).render(context)
     except jinja2.TemplateSyntaxError as exc:
         raise RenderError(f"{exc.filename or name}:{exc.lineno}: template error: {exc.message}") from None
     except jinja2.TemplateNotFound as exc:
         raise RenderError(f"template {exc.name} not found in {WORKSPACE_TEMPLATES}/ or the package") from None
     except jinja2.UndefinedError as exc:
-        raise RenderError(f"template {name}: {exc.message}; check the variable names") from None
+        raise RenderError(f"{_where(exc, name)}: {exc.message}; check the variable names") from None
+    except UnicodeDecodeError:
+        raise RenderError(f"template {name}: not UTF-8 text; save it as UTF-8") from None
+    except RecursionError:
+        raise RenderError(f"{_where(None, name)}: the template calls itself without end") from None
+    except Exception as exc:  # noqa: BLE001 - a template is code: any runtime error is the template's
+        raise RenderError(f"{_where(exc, name)}: template error: {type(exc).__name__}: {exc}") from None
+
+
+def _where(exc: BaseException | None, name: str) -> str:
+    """`file:line` of the template line that failed: Jinja puts template frames in the traceback."""
+    frame_tb = exc.__traceback__ if exc is not None else None
+    where = f"template {name}"
+    while frame_tb is not None:
+        filename = frame_tb.tb_frame.f_code.co_filename
+        if filename.endswith((".mjml", ".txt", ".html", ".xml")):
+            where = f"{filename}:{frame_tb.tb_lineno}"
+        frame_tb = frame_tb.tb_next
+    return where
 
 
 def compile_mjml(source: str) -> str:
