@@ -109,12 +109,13 @@ def start_service(
     sink: MailSink,
     base_url: str = "http://127.0.0.1:8030/",
     database: str | None = None,
+    busy_timeout: float = 30.0,
     **changes: Any,
 ) -> Service:
     """The sample workspace in `tmp` with an upgraded database, its mail going to `sink` over SMTP."""
     root = copy_sample_workspace(tmp / "ws")
     settings = dataclasses.replace(load_settings(root), provider=f"smtp://127.0.0.1:{sink.port}?starttls=no")
-    engine = open_engine(database_url(root, database, {}))
+    engine = open_engine(database_url(root, database, {}), busy_timeout=busy_timeout)
     upgrade(engine)
     service = service_settings(base_url, **changes)
     from newsletter.providers import open_provider
