@@ -1,4 +1,4 @@
-"""The service when its database is locked, read-only or gone: a clear 503 page and a log line, nothing half-written."""
+"""The service with its database locked, read-only or gone: a 503 page, a log line, nothing half-written."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The service under waitress on a loopback port: bursts of one-click unsubscribes, slow clients, big bodies."""
+"""The service under waitress on loopback: bursts of one-click unsubscribes, slow clients, big bodies."""
 
 from __future__ import annotations
 
@@ -116,9 +116,10 @@ def test_a_10_mb_body_is_refused_by_the_server_with_413(served):
 
 
 def test_newsletter_serve_answers_on_its_port_and_stops_on_sigterm(tmp_path):
+    from sample_workspace import copy_sample_workspace
+
     from newsletter.db.engine import database_url, open_engine
     from newsletter.db.revisions import upgrade
-    from sample_workspace import copy_sample_workspace
 
     root = copy_sample_workspace(tmp_path / "ws")
     engine = open_engine(database_url(root, None, {}))
