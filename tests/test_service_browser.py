@@ -47,6 +47,17 @@ def journey(tmp_path, monkeypatch) -> Iterator[tuple[Service, Running, object, P
     controller.stop()
 
 
+def arrive(driver, heading: str) -> None:
+    """Wait until the page after a click shows `heading` (the click returns before the page loads)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(
+        driver, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+    ).until(lambda d: d.find_element(By.TAG_NAME, "h1").text == heading)
+
+
 def photograph(driver, folder: Path, name: str) -> None:
     """The current page at a phone's and a desktop's width, light and dark; every control labelled."""
     folder.mkdir(exist_ok=True)
@@ -67,6 +78,7 @@ def photograph(driver, folder: Path, name: str) -> None:
 
 def test_a_reader_signs_up_confirms_changes_topics_downloads_and_unsubscribes(journey, tmp_path):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     svc, running, driver, downloads = journey
     shots = tmp_path / "shots"
@@ -79,20 +91,24 @@ def test_a_reader_signs_up_confirms_changes_topics_downloads_and_unsubscribes(jo
     assert not consent.is_selected()
     consent.click()
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    assert driver.find_element(By.TAG_NAME, "h1").text == "Check your inbox"
+    arrive(driver, "Check your inbox")
     photograph(driver, shots, "2-sent")
 
     driver.get(link_in(svc.sink.wait_for(1)[0], "confirm"))
+    arrive(driver, "Confirm your subscription")
     assert "erin@example.org" in driver.page_source and person_data(svc.engine, "erin@example.org") is None
     photograph(driver, shots, "3-confirm")
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    assert driver.find_element(By.TAG_NAME, "h1").text == "You are subscribed"
+    arrive(driver, "You are subscribed")
     photograph(driver, shots, "4-confirmed")
 
     driver.get(link_in(svc.sink.wait_for(2)[1], "preferences"))
+    arrive(driver, "Your preferences")
     driver.find_element(By.CSS_SELECTOR, "input[value='Diagnosis and monitoring']").click()
     driver.find_element(By.CSS_SELECTOR, "input[name=large_text]").click()
     driver.find_element(By.XPATH, "//button[text()='Save my preferences']").click()
+    arrive(driver, "Your preferences")
+    WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[role=status]"))
     status = driver.find_element(By.CSS_SELECTOR, "[role=status]").text
     assert "Your topics: Gut and microbiome, Diagnosis and monitoring." in status
     assert "You will get the larger-text edition." in status
@@ -110,7 +126,7 @@ def test_a_reader_signs_up_confirms_changes_topics_downloads_and_unsubscribes(jo
     ]
 
     driver.find_element(By.XPATH, "//button[text()='Unsubscribe from everything']").click()
-    assert driver.find_element(By.TAG_NAME, "h1").text == "You are unsubscribed"
+    arrive(driver, "You are unsubscribed")
     assert is_suppressed(svc.engine, "erin@example.org")
     photograph(driver, shots, "6-unsubscribed")
     print(f"\nscreenshots in {shots}")
