@@ -1,0 +1,149 @@
+"""The service under waitress on loopback: bursts of one-click unsubscribes, slow clients, big bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from service_helpers import SECRET, Service, start_service, start_sink_thread
+from sqlalchemy import func, select
+
+from newsletter.db import schema as t
+from newsletter.db.csvimport import import_csv
+from newsletter.mail.tokens import make_token as list_token
+from newsletter.web.service.server import Running, make_server
+
+BURST = 1000
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch) -> Iterator[tuple[Service, Running]]:
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    sink, controller = start_sink_thread()
+    svc = start_service(tmp_path, sink, read_timeout=2)
+    running = Running(make_server(svc.app, "127.0.0.1", 0, svc.service))
+    yield svc, running
+    running.stop()
+    svc.close()
+    controller.stop()
+
+
+def readers(svc: Service, count: int) -> list[str]:
+    emails = [f"reader{n:04d}@example.org" for n in range(count)]
+    csv = svc.root / "burst.csv"
+    csv.write_text("email\n" + "\n".join(emails) + "\n")
+    import_csv(svc.engine, csv, "readers", None, False)
+    return emails
+
+
+async def one_click(port: int, token: str) -> int:
+    """POST the RFC 8058 body on its own connection; the status code (0 if the connection failed)."""
+    body = b"List-Unsubscribe=One-Click"
+    request = (
+        f"POST /unsubscribe?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        await writer.drain()
+        status = await reader.readline()
+        writer.close()
+        return int(status.split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+async def burst(port: int, tokens: list[str]) -> list[int]:
+    return await asyncio.wait_for(asyncio.gather(*(one_click(port, tok) for tok in tokens)), timeout=180)
+
+
+def test_a_thousand_concurrent_one_click_unsubscribes_all_land(served):
+    svc, running = served
+    emails = readers(svc, BURST)
+    tokens = [list_token(SECRET.encode(), svc.settings.list_id, e) for e in emails]
+    started = time.perf_counter()
+    codes = asyncio.run(burst(running.server.effective_port, tokens))
+    elapsed = time.perf_counter() - started
+    assert codes.count(200) == BURST, {c: codes.count(c) for c in set(codes)}
+    with svc.engine.connect() as connection:
+        suppressed = connection.execute(select(func.count()).select_from(t.suppressions)).scalar_one()
+        unsubscribed = connection.execute(
+            select(func.count()).select_from(t.memberships).where(t.memberships.c.status == "unsubscribed")
+        ).scalar_one()
+    assert suppressed == unsubscribed == BURST
+    print(f"\n{BURST} concurrent one-click unsubscribes in {elapsed:.1f} s ({BURST / elapsed:.0f}/s)")
+
+
+def test_slow_clients_that_never_finish_their_headers_do_not_stop_others(served):
+    svc, running = served
+    port = running.server.effective_port
+    slow = []
+    for _ in range(300):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")  # and never more
+        slow.append(sock)
+    try:
+        for _ in range(20):
+            started = time.perf_counter()
+            with urllib.request.urlopen(f"{running.url}health", timeout=5) as answer:
+                assert answer.status == 200
+            assert time.perf_counter() - started < 1.0
+        # The read timeout (2 s here) closes the silent ones: the server sends EOF.
+        slow[0].settimeout(15)
+        assert slow[0].recv(100) == b""
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_a_10_mb_body_is_refused_by_the_server_with_413(served):
+    _svc, running = served
+    with socket.create_connection(("127.0.0.1", running.server.effective_port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /signup HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: 10485760\r\n\r\n" + b"a" * 65536
+        )
+        assert sock.recv(100).startswith(b"HTTP/1.1 413")
+
+
+def test_newsletter_serve_answers_on_its_port_and_stops_on_sigterm(tmp_path):
+    from sample_workspace import copy_sample_workspace
+
+    from newsletter.db.engine import database_url, open_engine
+    from newsletter.db.revisions import upgrade
+
+    root = copy_sample_workspace(tmp_path / "ws")
+    engine = open_engine(database_url(root, None, {}))
+    upgrade(engine)
+    engine.dispose()
+    env = {**os.environ, "NEWSLETTER_SECRET": SECRET}
+    program = "import newsletter.cli.service; from newsletter.cli import main; main()"
+    process = subprocess.Popen(
+        [sys.executable, "-c", program, "-w", str(root), "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("Subscriber service on http://127.0.0.1:"), line + process.stderr.read()
+        url = line.split()[3]
+        with urllib.request.urlopen(f"{url}health", timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    assert process.returncode == 0
+    log = process.stderr.read()
+    assert '"route": "/health", "status": 200' in log and "Traceback" not in log
+    assert Path(root / ".newsletter").is_dir()
