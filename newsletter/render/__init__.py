@@ -7,7 +7,6 @@ links) are written as the tokens of `newsletter.render.personal` and substituted
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -50,10 +49,6 @@ CAUTION = (
 )
 # Values of the per-recipient tokens, by what they stand for: templates write {{ token.greeting }}.
 TOKEN = {attr: token for token, attr in personal.TOKENS.items()}
-
-# cssutils (inside premailer) logs every CSS property it does not know, such as mso-* ones.
-logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
-logging.getLogger("cssutils").setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,10 @@ from newsletter.render.plaintext import paragraphs, underline, wrap
 PACKAGED_TEMPLATES = Path(__file__).parent.parent / "templates"
 WORKSPACE_TEMPLATES = "templates"
 
+# cssutils (inside premailer) logs every CSS property it does not know, such as mso-* ones.
+logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
+logging.getLogger("cssutils").setLevel(logging.CRITICAL)
+
 __all__ = ["PACKAGED_TEMPLATES", "WORKSPACE_TEMPLATES", "compile_mjml", "environment", "render_template"]
 
 
