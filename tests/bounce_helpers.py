@@ -1,4 +1,4 @@
-"""What the bounce tests share: the key and issue the sample notifications were made with, and a sent issue."""
+"""What the bounce tests share: the key and issue the samples were made with, and a sent issue."""
 
 from __future__ import annotations
 

@@ -91,10 +91,11 @@ def match_notice(notice: Notice, recipients: Recipients) -> tuple[list[Match], s
     tokens = verp.find_in(notice.text, recipients.bounce_to)
     if len(tokens) == 1:
         found = recipients.by_token(tokens[0])
-        if found:
-            # One message, one recipient: the worst failure reported stands for it.
-            worst = min(failures, key=lambda f: _DECIDED.index(f.kind) if f.kind != Kind.COMPLAINT else -1)
-            return [Match(worst, found[0], found[1], "verp")], ""
+        if not found:  # forged, damaged, or about a run no longer kept: no fallback guesses past it
+            return [], "its VERP token matches no recipient of a sent issue"
+        # One message, one recipient: the worst failure reported stands for it.
+        worst = min(failures, key=lambda f: _DECIDED.index(f.kind) if f.kind != Kind.COMPLAINT else -1)
+        return [Match(worst, found[0], found[1], "verp")], ""
     for message_id in notice.original_ids:
         found = recipients.by_message_id(message_id)
         if found:
@@ -108,6 +109,5 @@ def match_notice(notice: Notice, recipients: Recipients) -> tuple[list[Match], s
             missing.append(failure.email or "a redacted recipient")
     why = ""
     if missing:
-        token_note = " (its VERP token matches no recipient)" if tokens else ""
-        why = f"no recipient of a sent issue matches {', '.join(missing)}{token_note}"
+        why = f"no recipient of a sent issue matches {', '.join(missing)}"
     return matches, why
