@@ -36,7 +36,12 @@ def sample(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
 
 
-def sent_issue(engine: Engine, issue: str = ISSUE, emails: dict[str, str] | None = None) -> None:
+def sent_issue(
+    engine: Engine,
+    issue: str = ISSUE,
+    emails: dict[str, str] | None = None,
+    provider_ids: dict[str, str] | None = None,
+) -> None:
     """A finished run of `issue`: every address a subscriber in `readers` and sent its message."""
     emails = SENT if emails is None else emails
     for email in emails:
@@ -45,5 +50,5 @@ def sent_issue(engine: Engine, issue: str = ISSUE, emails: dict[str, str] | None
         ledger.start_run(issue, "smtp", [], [lg.NewRecipient(e, "readers") for e in emails])
         for email, message_id in emails.items():
             ledger.mark_sending(issue, email)
-            ledger.mark_sent(issue, email, message_id, None)
+            ledger.mark_sent(issue, email, message_id, (provider_ids or {}).get(email))
         ledger.set_run_state(issue, lg.FINISHED)

@@ -68,6 +68,16 @@ class Recipients:
             ).all()
         return (rows[0].issue_id, rows[0].email) if len(rows) == 1 else None
 
+    def by_provider_id(self, provider_id: str) -> tuple[str, str] | None:
+        """The recipient of the message the provider knows by this id (SES's MessageId)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(t.recipients.c.issue_id, t.recipients.c.email).where(
+                    t.recipients.c.provider_id == provider_id
+                )
+            ).all()
+        return (rows[0].issue_id, rows[0].email) if len(rows) == 1 else None
+
     def by_address(self, email: str) -> tuple[str, str] | None:
         """The latest issue that reached this address (sent, or possibly sent)."""
         with self.engine.connect() as connection:
