@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 import ssl
 from pathlib import Path
 
@@ -225,3 +226,33 @@ def test_missing_password_or_settings_are_one_line(workspace, monkeypatch):
 def _port(ws: Path) -> int:
     lines = (ws / "newsletter.yaml").read_text().splitlines()
     return int(next(line for line in lines if line.startswith("    port:")).split(":")[1])
+
+
+def test_a_genuine_postfix_report_for_an_unknown_user_suppresses_that_recipient(
+    bounce_workspace, mailbox, postfix_server
+):
+    """Mail from a VERP sender to an unknown user of a private Postfix: its real DSN, read from Dovecot."""
+    ws, engine = bounce_workspace
+    from postfix_server import DOMAIN
+
+    from newsletter.mail.verp import bounce_address
+
+    recipient = f"no-such-reader@{DOMAIN}"
+    sent_issue(engine, "2026-06", {recipient: "<2026-06.0123456789abcdef01234567@msresearch.example.org>"})
+    envelope_from = bounce_address(BOUNCE_TO, SECRET, "2026-06", recipient)
+    message = (
+        f"From: MS Research Roundup <roundup@msresearch.example.org>\r\nTo: {recipient}\r\n"
+        "Subject: Microglia\r\n"
+        "Message-ID: <2026-06.0123456789abcdef01234567@msresearch.example.org>\r\n\r\nHi\r\n"
+    )
+    with smtplib.SMTP("127.0.0.1", postfix_server.port, timeout=10) as smtp:
+        smtp.sendmail(envelope_from, [recipient], message)
+    [report] = postfix_server.sink.wait_for(1)
+    assert b"report-type=delivery-status" in report and b"Status: 5.1.1" in report
+    mailbox.append("INBOX", crlf(report))
+
+    result = run_fetch(ws)
+
+    assert result.exit_code == 0, result.output
+    assert f"  hard      5.1.1   {recipient}  issue 2026-06  suppressed" in result.output
+    assert is_suppressed(engine, recipient)
