@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sample_workspace import copy_sample_workspace
 
-pytest_plugins = ["postgres_server"]  # a real PostgreSQL on loopback, for the database tests
+pytest_plugins = ["postgres_server", "dovecot_server", "postfix_server"]  # real servers on loopback
 
 
 @pytest.fixture

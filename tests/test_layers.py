@@ -21,6 +21,7 @@ RANK = {
     "render": 3,
     "mail": 4,
     "providers": 5,
+    "bounces": 5.5,  # after the send: reports, complaints, SES events, issue health (reads db, mail.verp)
     "check": 6,
     "delivery": 7,
     "web": 8,

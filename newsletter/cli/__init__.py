@@ -37,4 +37,4 @@ def main() -> None:
 
 
 # Registered last: each module adds its commands to the group above.
-from newsletter.cli import editing, readers, sending, service  # noqa: E402, F401
+from newsletter.cli import bounces, editing, readers, sending, service  # noqa: E402, F401

@@ -1,0 +1,89 @@
+"""The `bounces` commands: read the bounce mailbox (and, later, more about delivery after the send)."""
+
+from __future__ import annotations
+
+import os
+
+import click
+from sqlalchemy import Engine
+
+from newsletter.bounces.mailbox import FetchReport, fetch_bounces
+from newsletter.bounces.settings import imap_password, load_bounce_settings
+from newsletter.cli import cli
+from newsletter.cli.params import pass_workspace
+from newsletter.console import safe
+from newsletter.db.engine import database_url, open_engine
+from newsletter.db.revisions import check_schema
+from newsletter.errors import ConfigError
+from newsletter.mail.tokens import signing_secret
+from newsletter.store.fileio import load_yaml
+from newsletter.store.workspace import Workspace
+
+
+@cli.group("bounces")
+def bounces() -> None:
+    """Delivery reports, complaints and auto-replies that arrive after the send."""
+
+
+def _state_database(ws: Workspace) -> Engine:
+    # Until the settings carry `database:` (the database wiring), read it from the file as it is.
+    raw = load_yaml(ws.root / "newsletter.yaml", display="newsletter.yaml").data
+    configured = raw.get("database") if isinstance(raw, dict) else None
+    engine = open_engine(
+        database_url(ws.root, configured if isinstance(configured, str) else None, os.environ)
+    )
+    check_schema(engine)
+    return engine
+
+
+@bounces.command("fetch")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=500, show_default=True,
+              help="Read at most this many messages this time.")  # fmt: skip
+@pass_workspace
+def fetch(ws: Workspace, limit: int) -> None:
+    """Read the bounce mailbox (IMAP over TLS) and act on each report.
+
+    Hard bounces and complaints are suppressed at once; soft bounces are counted and suppressed
+    after `soft_limit` of them in `soft_window_issues` issues. Processed messages move to
+    `processed_folder`; anything not recognised stays in the mailbox and is listed. Safe to run
+    from cron: a second run at the same time stops at once.
+
+    \b
+    Example:
+        NEWSLETTER_BOUNCE_PASSWORD=... newsletter bounces fetch
+    """
+    settings = load_bounce_settings(ws.root)
+    if settings is None or settings.imap is None:
+        raise ConfigError(
+            "newsletter.yaml: bounces.imap is not set; add bounces: {address: ..., imap: {host: ..., "
+            "username: ...}} (the password goes in NEWSLETTER_BOUNCE_PASSWORD)"
+        )
+    secret, _ = signing_secret(dev_ok=False)
+    password = imap_password()
+    engine = _state_database(ws)
+    try:
+        report = fetch_bounces(engine, settings, secret, password, ws.root, limit)
+    finally:
+        engine.dispose()
+    for line in report_lines(report, settings.imap.folder, settings.imap.processed_folder):
+        click.echo(line)
+
+
+def report_lines(report: FetchReport, folder: str, processed: str) -> list[str]:
+    """What a fetch did: one line of counts, a line per decision, a line per message left."""
+    lines = [
+        f"Read {report.read} messages in {safe(folder)}: {len(report.decisions)} decisions, "
+        f"{report.ignored} auto-replies or delay warnings ignored, "
+        f"{report.moved} moved to {safe(processed)}, {len(report.left)} left."
+    ]
+    for d in report.decisions:
+        who = f"{safe(d.email)}  issue {safe(d.issue_id)}"
+        lines.append(f"  {d.kind:<9} {d.status:<7} {who}  {d.outcome}: {safe(d.note)}")
+    if report.left:
+        lines.append(f"Left in {safe(folder)} for you to look at:")
+        for item in report.left:
+            sender = safe(item.sender) or "(no sender)"
+            lines.append(f"  uid {item.uid}  from {sender}  {safe(item.subject)!r}: {safe(item.why)}")
+    if report.remaining:
+        lines.append(f"{report.remaining} more messages wait; run the command again.")
+    return lines

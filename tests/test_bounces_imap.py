@@ -1,0 +1,258 @@
+"""`newsletter bounces fetch` against a real IMAP server (Dovecot on loopback, IMAPS with a test CA)."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from pathlib import Path
+
+import pytest
+from bounce_helpers import BOUNCE_TO, SAMPLES, SECRET, sample, sent_issue
+from click.testing import CliRunner
+from imapclient import IMAPClient
+
+from newsletter.cli import cli
+from newsletter.db.engine import database_url, open_engine
+from newsletter.db.locks import ISSUE_NAMESPACE, Lock
+from newsletter.db.revisions import upgrade
+from newsletter.db.suppression import is_suppressed
+
+BIG_ATTACHMENT = 20 * 1024 * 1024
+UNRECOGNISED = {"malformed-dsn.eml", "newsletter-reply.eml"}
+
+
+def settings_yaml(server, ca: Path | None, port: int | None = None, username: str | None = None) -> str:
+    ca_line = f"    ca_file: {ca}\n" if ca else ""
+    return (
+        "bounces:\n"
+        f"  address: {BOUNCE_TO}\n"
+        "  soft_limit: 2\n"
+        "  soft_window_issues: 3\n"
+        "  imap:\n"
+        f"    host: {server.host}\n"
+        f"    port: {port or server.port}\n"
+        f"    username: {username or server.user}\n"
+        "    folder: INBOX\n"
+        "    processed_folder: Processed\n"
+        "    timeout: 10\n" + ca_line
+    )
+
+
+@pytest.fixture
+def mailbox(imap_server):
+    context = ssl.create_default_context(cafile=str(imap_server.certificates.ca))
+    client = IMAPClient(imap_server.host, imap_server.port, ssl_context=context, timeout=10)
+    client.login(imap_server.user, imap_server.password)
+    yield client
+    client.logout()
+
+
+@pytest.fixture
+def bounce_workspace(workspace, imap_server, monkeypatch):
+    original = (workspace / "newsletter.yaml").read_text()
+    (workspace / "newsletter.yaml").write_text(
+        original + settings_yaml(imap_server, imap_server.certificates.ca)
+    )
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET.decode())
+    monkeypatch.setenv("NEWSLETTER_BOUNCE_PASSWORD", imap_server.password)
+    monkeypatch.delenv("NEWSLETTER_DATABASE_URL", raising=False)
+    engine = open_engine(database_url(workspace, None, {}))
+    upgrade(engine)
+    sent_issue(engine)
+    yield workspace, engine
+    engine.dispose()
+
+
+def crlf(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def with_attachment(head: bytes, size: int) -> bytes:
+    """A message with `size` bytes of base64 attachment: not a bounce report."""
+    line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3\r\n"
+    return crlf(head) + line * (size // len(line)) + b"\r\n--B--\r\n"
+
+
+BIG_PLAIN = (
+    b"From: Someone <someone@example.org>\nTo: bounces@msresearch.example.org\n"
+    b"Subject: Slides from the talk\n"
+    b"Message-ID: <big-1@example.org>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=B\n\n"
+    b"--B\nContent-Type: text/plain\n\nThe slides, attached.\n"
+    b"--B\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n"
+)
+
+
+def run_fetch(ws: Path, *extra: str):
+    return CliRunner().invoke(cli, ["--workspace", str(ws), "bounces", "fetch", *extra])
+
+
+def folder_subjects(client: IMAPClient, folder: str) -> list[str]:
+    client.select_folder(folder, readonly=True)
+    fetched = client.fetch(client.search(["ALL"]), ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"])
+    return sorted(v[b"BODY[HEADER.FIELDS (SUBJECT)]"].decode().strip() for v in fetched.values())
+
+
+def test_fetch_decides_on_every_report_moves_them_and_leaves_the_rest(bounce_workspace, mailbox):
+    ws, engine = bounce_workspace
+    names = sorted(p.name for p in SAMPLES.glob("*.eml"))
+    for name in names:
+        mailbox.append("INBOX", crlf(sample(name)))
+    mailbox.append("INBOX", with_attachment(BIG_PLAIN, BIG_ATTACHMENT))
+
+    result = run_fetch(ws)
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == (
+        f"Read {len(names) + 1} messages in INBOX: 11 decisions, 3 auto-replies or delay warnings ignored, "
+        f"{len(names) - 2} moved to Processed, 3 left."
+    )
+    assert (
+        "  hard      5.1.10  left.company@outlook.com  issue 2026-05  "
+        "suppressed: suppressed at once (hard bounce)" in lines
+    )
+    assert (
+        "  complaint abuse   reader@hotmail.com  issue 2026-05  suppressed: suppressed at once (complaint)"
+        in lines
+    )
+    assert (
+        "  soft      5.2.2   quota@gmail.com  issue 2026-05  counted: "
+        "counted: soft bounces in 1 of the last 3 issues (suppressed at 2)"
+    ) in lines
+    assert any("'Slides from the talk': not a bounce report" in line for line in lines)
+    assert any("'Undelivered Mail': no recipient block with Action and Status" in line for line in lines)
+    for email in ("unknown.user@example.net", "gone@example.com", "nobody.here@gmail.com",
+                  "left.company@outlook.com", "closed.account@yahoo.com", "bounced@example.com",
+                  "complainer@yahoo.com", "reader@hotmail.com"):  # fmt: skip
+        assert is_suppressed(engine, email), email
+    for email in ("quota@gmail.com", "full.box@example.org.uk", "slow@example.net", "loyal@example.org"):
+        assert not is_suppressed(engine, email), email  # one soft bounce, or nothing at all
+    # Nothing lost: what was not recognised is still in the inbox, the rest in Processed.
+    assert folder_subjects(mailbox, "INBOX") == [
+        "Subject: Re: Microglia, gut bacteria and a new look at B cells",
+        "Subject: Slides from the talk",
+        "Subject: Undelivered Mail",
+    ]
+    assert len(folder_subjects(mailbox, "Processed")) == len(names) - 2
+
+
+def test_the_same_notification_delivered_twice_counts_once(bounce_workspace, mailbox):
+    ws, _ = bounce_workspace
+    mailbox.append("INBOX", crlf(sample("gmail-over-quota.eml")))
+    assert run_fetch(ws).exit_code == 0
+    mailbox.append("INBOX", crlf(sample("gmail-over-quota.eml")))
+
+    result = run_fetch(ws)
+
+    assert result.exit_code == 0, result.output
+    assert "quota@gmail.com  issue 2026-05  already recorded: counted: soft bounces in 1" in result.output
+
+
+def test_a_report_with_a_20_mb_attachment_is_read_from_its_first_part(bounce_workspace, mailbox):
+    ws, engine = bounce_workspace
+    report = sample("sendmail-user-unknown.eml").replace(
+        b"--641D2aB1012345.1777640621/mail.example.com--", b""
+    )
+    attachment = (
+        b"--641D2aB1012345.1777640621/mail.example.com\nContent-Type: application/pdf\n"
+        b"Content-Transfer-Encoding: base64\n\n"
+    )
+    mailbox.append("INBOX", with_attachment(report + attachment, BIG_ATTACHMENT))
+
+    result = run_fetch(ws)
+
+    assert result.exit_code == 0, result.output
+    assert "gone@example.com  issue 2026-05  suppressed" in result.output
+    assert is_suppressed(engine, "gone@example.com")
+
+
+def test_an_unreachable_mailbox_is_one_line_and_exit_1(bounce_workspace, imap_server):
+    ws, _ = bounce_workspace
+    from dovecot_server import free_port
+
+    text = (ws / "newsletter.yaml").read_text().replace(f"port: {imap_server.port}", f"port: {free_port()}")
+    (ws / "newsletter.yaml").write_text(text)
+
+    result = run_fetch(ws)
+
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: bounce mailbox 127.0.0.1:")
+    assert "is unreachable (" in result.output and "Nothing was read or changed" in result.output
+    assert len(result.output.splitlines()) == 1
+
+
+def test_a_refused_login_names_the_user_and_the_variable_never_the_password(bounce_workspace, monkeypatch):
+    ws, _ = bounce_workspace
+    monkeypatch.setenv("NEWSLETTER_BOUNCE_PASSWORD", "wrong-password")
+
+    result = run_fetch(ws)
+
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: bounce mailbox 127.0.0.1:{_port(ws)} refused the login of 'bounces'; check "
+        "bounces.imap.username and NEWSLETTER_BOUNCE_PASSWORD. Nothing was read or changed\n"
+    )
+    assert "wrong-password" not in result.output
+
+
+def test_a_server_certificate_the_system_does_not_trust_is_refused(bounce_workspace):
+    ws, _ = bounce_workspace
+    text = (ws / "newsletter.yaml").read_text()
+    (ws / "newsletter.yaml").write_text("\n".join(x for x in text.splitlines() if "ca_file" not in x) + "\n")
+
+    result = run_fetch(ws)
+
+    assert result.exit_code == 1
+    assert "the TLS handshake failed (CERTIFICATE_VERIFY_FAILED)" in result.output
+
+
+def test_a_second_fetch_while_one_runs_stops_at_once(bounce_workspace, mailbox):
+    ws, engine = bounce_workspace
+    mailbox.append("INBOX", crlf(sample("postfix-unknown-user.eml")))
+    with Lock(engine, ISSUE_NAMESPACE, "bounces-fetch", "`newsletter bounces fetch`"):
+        result = run_fetch(ws)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: `newsletter bounces fetch` is already running (pid ")
+    assert not is_suppressed(engine, "unknown.user@example.net")
+    assert folder_subjects(mailbox, "INBOX") == ["Subject: Undelivered Mail Returned to Sender"]
+
+
+def test_missing_password_or_settings_are_one_line(workspace, monkeypatch):
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET.decode())
+    result = run_fetch(workspace)
+    assert result.exit_code == 1 and "bounces.imap is not set" in result.output
+
+
+def _port(ws: Path) -> int:
+    lines = (ws / "newsletter.yaml").read_text().splitlines()
+    return int(next(line for line in lines if line.startswith("    port:")).split(":")[1])
+
+
+def test_a_genuine_postfix_report_for_an_unknown_user_suppresses_that_recipient(
+    bounce_workspace, mailbox, postfix_server
+):
+    """Mail from a VERP sender to an unknown user of a private Postfix: its real DSN, read from Dovecot."""
+    ws, engine = bounce_workspace
+    from postfix_server import DOMAIN
+
+    from newsletter.mail.verp import bounce_address
+
+    recipient = f"no-such-reader@{DOMAIN}"
+    sent_issue(engine, "2026-06", {recipient: "<2026-06.0123456789abcdef01234567@msresearch.example.org>"})
+    envelope_from = bounce_address(BOUNCE_TO, SECRET, "2026-06", recipient)
+    message = (
+        f"From: MS Research Roundup <roundup@msresearch.example.org>\r\nTo: {recipient}\r\n"
+        "Subject: Microglia\r\n"
+        "Message-ID: <2026-06.0123456789abcdef01234567@msresearch.example.org>\r\n\r\nHi\r\n"
+    )
+    with smtplib.SMTP("127.0.0.1", postfix_server.port, timeout=10) as smtp:
+        smtp.sendmail(envelope_from, [recipient], message)
+    [report] = postfix_server.sink.wait_for(1)
+    assert b"report-type=delivery-status" in report and b"Status: 5.1.1" in report
+    mailbox.append("INBOX", crlf(report))
+
+    result = run_fetch(ws)
+
+    assert result.exit_code == 0, result.output
+    assert f"  hard      5.1.1   {recipient}  issue 2026-06  suppressed" in result.output
+    assert is_suppressed(engine, recipient)
