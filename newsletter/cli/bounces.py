@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import Engine
 
-from newsletter.bounces.mailbox import FetchReport, fetch_bounces
-from newsletter.bounces.settings import imap_password, load_bounce_settings
 from newsletter.cli import cli
 from newsletter.cli.params import pass_workspace
-from newsletter.console import safe
-from newsletter.db.engine import database_url, open_engine
-from newsletter.db.revisions import check_schema
-from newsletter.errors import ConfigError
-from newsletter.mail.tokens import signing_secret
-from newsletter.store.fileio import load_yaml
 from newsletter.store.workspace import Workspace
+
+if TYPE_CHECKING:  # the commands import what they use when run: `newsletter --help` stays quick
+    from sqlalchemy import Engine
+
+    from newsletter.bounces.mailbox import FetchReport
 
 
 @cli.group("bounces")
@@ -26,6 +23,10 @@ def bounces() -> None:
 
 
 def _state_database(ws: Workspace) -> Engine:
+    from newsletter.db.engine import database_url, open_engine
+    from newsletter.db.revisions import check_schema
+    from newsletter.store.fileio import load_yaml
+
     # Until the settings carry `database:` (the database wiring), read it from the file as it is.
     raw = load_yaml(ws.root / "newsletter.yaml", display="newsletter.yaml").data
     configured = raw.get("database") if isinstance(raw, dict) else None
@@ -52,6 +53,11 @@ def fetch(ws: Workspace, limit: int) -> None:
     Example:
         NEWSLETTER_BOUNCE_PASSWORD=... newsletter bounces fetch
     """
+    from newsletter.bounces.mailbox import fetch_bounces
+    from newsletter.bounces.settings import imap_password, load_bounce_settings
+    from newsletter.errors import ConfigError
+    from newsletter.mail.tokens import signing_secret
+
     settings = load_bounce_settings(ws.root)
     if settings is None or settings.imap is None:
         raise ConfigError(
@@ -71,6 +77,8 @@ def fetch(ws: Workspace, limit: int) -> None:
 
 def report_lines(report: FetchReport, folder: str, processed: str) -> list[str]:
     """What a fetch did: one line of counts, a line per decision, a line per message left."""
+    from newsletter.console import safe
+
     lines = [
         f"Read {report.read} messages in {safe(folder)}: {len(report.decisions)} decisions, "
         f"{report.ignored} auto-replies or delay warnings ignored, "
