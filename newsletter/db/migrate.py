@@ -147,8 +147,10 @@ def _move_ledger(connection: Connection, path: Path, report: MigrationReport) ->
     """Copy the old ledger's runs, recipients (in their order) and carried summaries."""
     try:
         old = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        columns = {row[1] for row in old.execute("PRAGMA table_info(runs)")}
+        forced = "forced_reason" if "forced_reason" in columns else "''"  # added to the old ledger late
         runs = old.execute(
-            "SELECT issue_id, state, provider, note, started_at, updated_at, finished_at FROM runs"
+            f"SELECT issue_id, state, provider, note, started_at, updated_at, finished_at, {forced} FROM runs"
         ).fetchall()
         summaries = old.execute("SELECT issue_id, summary_id FROM issue_summaries").fetchall()
         recipients = old.execute(
@@ -170,6 +172,7 @@ def _move_ledger(connection: Connection, path: Path, report: MigrationReport) ->
                 "started_at": _moment(r[4]),
                 "updated_at": _moment(r[5]),
                 "finished_at": _moment(r[6]),
+                "forced_reason": r[7] or "",
             }
             for r in runs
         ],

@@ -74,6 +74,9 @@ class Settings:
     dkim: DkimSettings | None = None
     http_api: dict = field(default_factory=dict)
     feed_url: str | None = None  # the site's RSS/Atom/JSON feed, for `newsletter import --feed`
+    # The state database's URL (or a SQLite path); None: the embedded SQLite file. Never a password:
+    # that comes from NEWSLETTER_DATABASE_PASSWORD (or the whole URL from NEWSLETTER_DATABASE_URL).
+    database: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -114,6 +117,7 @@ _TOP = {
     "dkim",
     "http_api",
     "feed_url",
+    "database",
 }
 
 
@@ -210,6 +214,11 @@ def load_settings(workspace: Path) -> Settings:
         p.add(("http_api",), "expected a mapping")
         http_api = {}
 
+    database = data.get("database")
+    if database is not None and not (v.text(database) and v.single_line(str(database))):
+        p.add(("database",), "expected a URL such as postgresql+psycopg://user@host/db, or a file path")
+        database = None
+
     if p:
         raise ConfigError(problems(SETTINGS_FILE, p.items))
     return Settings(
@@ -234,6 +243,7 @@ def load_settings(workspace: Path) -> Settings:
         dkim=dkim,
         http_api=http_api,
         feed_url=feed_url,
+        database=None if database is None else str(database).strip(),
     )
 
 
