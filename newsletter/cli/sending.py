@@ -105,7 +105,7 @@ def send_command(
         reason.strip(),
         show and dry_run,
     )
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    interactive = at_terminal()
     with send.open_send(ws.settings, request, reporter, lock=not dry_run) as sending:
         reporter.plan(sending.plan)
         if dry_run:
@@ -125,6 +125,11 @@ def send_command(
         outcome = sending.run(reporter)
     reporter.outcome(outcome)
     raise SystemExit(outcome.exit_code)
+
+
+def at_terminal() -> bool:
+    """Whether a person at a terminal can answer the confirmation."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def _before_send_at(ws: Workspace, send_at: datetime | None) -> str:
