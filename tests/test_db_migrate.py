@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from old_ledger import old_ledger_with_a_run
 
 from newsletter.db import audience, migrate, revisions
 from newsletter.db import ledger as lg
@@ -11,7 +11,6 @@ from newsletter.db import suppression as supp
 from newsletter.db.engine import database_url, open_engine
 from newsletter.store.subscriber_files import topic_vocabulary
 from newsletter.store.topics import load_taxonomy
-from old_ledger import old_ledger_with_a_run
 
 # The sample lists (subscribers/readers.csv) as the old CSV store read them: who got an issue.
 SAMPLE_AUDIENCE = [

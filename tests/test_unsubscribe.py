@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.mail.tokens import make_token
 from newsletter.db.audience import iter_memberships, load_audience
 from newsletter.db.migrate import table_counts
 from newsletter.db.state import open_state
 from newsletter.db.suppression import is_suppressed
+from newsletter.mail.tokens import make_token
 from newsletter.store.config import load_settings
 from newsletter.web.unsubscribe import UnsubscribeApp, make_unsubscribe_server
 

@@ -78,6 +78,8 @@ def migrate_workspace(
     ledger = ledger_file or workspace / OLD_LEDGER
     report = MigrationReport()
     with writing(engine) as connection:
+        if is_postgresql(connection):  # several first commands at once: one migrates, the others wait
+            connection.execute(text("SELECT pg_advisory_xact_lock(7281001, 1)"))
         if connection.execute(select(t.meta.c.value).where(t.meta.c.key == MIGRATED)).scalar() is not None:
             return MigrationReport(already=True)
         if suppressed.is_file():  # first, so a list's opt-out row does not replace the recorded reason

@@ -27,6 +27,7 @@ from newsletter.providers.base import OutgoingMessage, Provider, SendResult
 from newsletter.providers.replies import is_hard_bounce
 
 R = RecipientState
+CLAIM_PER_CONNECTION = 8  # recipients claimed at a time per provider connection
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,9 @@ class Engine:
         self._run_at_start = self.ledger.run(self.issue_id)
         counts = self.ledger.counts(self.issue_id)
         tally = Tally(total=sum(counts[s] for s in TO_SEND))
-        queue = _RecipientQueue(self.ledger, self.issue_id, self.options.page_size)
+        # Claims stay small, so senders sharing a run split it evenly and a killed one strands few rows.
+        claim = max(1, min(self.options.page_size, self.options.concurrency * CLAIM_PER_CONNECTION))
+        queue = _RecipientQueue(self.ledger, self.issue_id, claim)
         limiter = RateLimiter(self.options.rate)
         workers = [
             threading.Thread(target=self._work, args=(queue, limiter, tally), name=f"send-{n}", daemon=True)
