@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 
 from newsletter.db import schema as t
-from newsletter.db.engine import is_postgresql, reading, writing
+from newsletter.db.engine import DatabaseError, is_postgresql, reading, writing
 from newsletter.db.ledger_runs import RunBook
 from newsletter.db.ledger_types import (
     FAILED_PERMANENT,
@@ -95,6 +95,8 @@ class Ledger(RunBook):
         """Give back what this worker still holds, then its lease (a killed worker's lease just ends)."""
         try:
             self.release()
+        except DatabaseError:
+            pass  # the claims stay this worker's; once its lease is gone the next sender frees them
         finally:
             self._lease.release()
 
