@@ -75,10 +75,14 @@ def subscribers_add(
     Example:
         newsletter subscribers add ana@example.com --first Ana --last Reader --topics "Microglia"
     """
-    from newsletter.db.addresses import split_name
+    from newsletter.db.addresses import check_name, split_name
+    from newsletter.db.rows import SubscriberError
     from newsletter.db.state import open_state
     from newsletter.db.subscribers import add_subscriber
 
+    problem = check_name(name) if name else None
+    if problem:
+        raise SubscriberError(problem)  # before splitting, which would hide a line break
     if name and not (first_name or last_name):
         first_name, last_name = split_name(name)
     chosen = [t.strip() for t in topics.split(";") if t.strip()]
