@@ -53,7 +53,9 @@ def db_upgrade(ws: Workspace) -> None:
     engine = open_engine(url)
     try:
         before, after = upgrade(engine)
-        migrate_old_workspace(engine, ws.settings)  # prints its report through the hook, once
+        report = migrate_old_workspace(engine, ws.settings)
+        if not report.already:
+            _print_migration(report.lines())
     finally:
         engine.dispose()
     if before == after:
