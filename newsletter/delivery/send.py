@@ -76,6 +76,7 @@ class Sending:
         request, ledger, issue = self.request, self.ledger, self.issue
         settled = self._settled()
         if settled is not None:
+            _report_unknown(ledger, issue.id, False, reporter)  # still say who may have got it
             return settled
         if self.plan.resuming:
             ledger.reopen_run(issue.id, self.plan.provider, request.force_reason)
