@@ -45,28 +45,51 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def plan_lines(plan: SendPlan) -> list[str]:
+_REASONS = {
+    "suppressed": "suppressed",
+    "unsubscribed": "unsubscribed",
+    "bounced": "bounced",
+    "complained": "complained",
+    "pending": "unconfirmed",
+    "paused": "paused",
+    "unknown": "unknown (the last run stopped mid-send)",
+    "failed_earlier": "failed or skipped earlier in this run",
+    "not_included": "subscribed after this run started",
+}
+_ALWAYS_SHOWN = ("suppressed", "unsubscribed", "bounced")
+
+
+def plan_lines(plan: SendPlan, show: bool = False) -> list[str]:
+    """The plan as it reconciles: everyone in the lists = already sent + to send + left out by reason."""
     minutes = plan.seconds / 60
     estimate = f"about {minutes:.0f} minutes" if minutes >= 1 else f"about {plan.seconds:.0f} s"
+    reasons = plan.left_out
+    left = ", ".join(f"{n} {_REASONS[name]}" for name, n in reasons.items() if n or name in _ALWAYS_SHOWN)
     lines = [
         f"Issue {plan.issue_id}: {safe(plan.subject)}",
-        f"  recipients: {plan.audience} subscribed"
-        f" (left out: {plan.suppressed} suppressed, {plan.unsubscribed} unsubscribed,"
-        f" {plan.bounced} bounced, {plan.invalid} invalid, {plan.duplicates} duplicate rows)",
+        f"  in the lists: {plan.in_lists} = {plan.already_sent} already sent + {plan.to_send_of_lists}"
+        f" to send + {sum(reasons.values())} left out",
+        f"  left out: {left}",
+        f"  recipients: {plan.audience} subscribed",
         f"  already sent this issue: {plan.already_sent}",
     ]
     if plan.not_included:
         lines.append(f"  {plan.not_included} subscribed after this run started: not included")
     if plan.unknown:
         lines.append(f"  unknown (the last run stopped mid-send): {plan.unknown}")
-    lines += [
-        f"  to send now: {plan.to_send}",
+    extra = plan.to_send - plan.to_send_of_lists
+    lines.append(
+        f"  to send now: {plan.to_send}"
+        + (f" ({extra} of them in the run from other lists or since left)" if extra > 0 else "")
+    )
+    lines.append(
         f"  provider: {safe(plan.provider)}, {plan.rate:g} messages/s, {plan.concurrency} connection(s),"
-        f" {estimate}",
-    ]
-    lines += [f"  skipped invalid row: {safe(problem)}" for problem in plan.invalid_rows]
-    if plan.invalid > len(plan.invalid_rows):
-        lines.append(f"  ... and {plan.invalid - len(plan.invalid_rows)} more invalid rows")
+        f" {estimate}"
+    )
+    if show:
+        for part, emails in plan.shown.items():
+            title = "to send or sent" if part == "audience" else f"left out, {_REASONS[part]}"
+            lines += [f"  {title}: {safe(email)}" for email in emails]
     return lines
 
 
@@ -100,7 +123,7 @@ def status_lines(statuses: list[IssueStatus], failures_shown: int = 20) -> list[
     if not statuses:
         return ["No issue has been sent yet."]
     lines: list[str] = []
-    for status in statuses:
+    for status in statuses:  # a re-run with nothing to send leaves the run's times and provider as they were
         run = status.run
         counts = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
         when = f"finished {run.finished_at}" if run.finished_at else f"last active {run.updated_at}"
@@ -183,7 +206,7 @@ class ConsoleReporter:
         click.echo(safe(text))
 
     def plan(self, plan: SendPlan) -> None:
-        for line in plan_lines(plan):
+        for line in plan_lines(plan, show=bool(plan.shown)):
             click.echo(line)
 
     def progress(self, tally: Tally, final: bool) -> None:

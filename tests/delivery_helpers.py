@@ -36,7 +36,10 @@ def reader(n: int) -> str:
 
 
 def write_readers(workspace: Path, count: int) -> list[str]:
-    """Replace the sample lists with one list of `count` subscribers; returns their addresses."""
+    """Replace the sample lists with one list of `count` subscribers; returns their addresses.
+
+    Written before the workspace's first command, the files move into its state database on first use.
+    """
     folder = workspace / "subscribers"
     for old in folder.glob("*.csv"):
         old.unlink()
@@ -47,6 +50,41 @@ def write_readers(workspace: Path, count: int) -> list[str]:
     )
     (folder / "suppressed.csv").write_text("email,reason,date\n", encoding="utf-8")
     return emails
+
+
+def state(workspace: Path):
+    """The workspace's state database, as the commands open it (upgraded, the files moved in once)."""
+    from newsletter.db.state import open_state
+    from newsletter.store.config import load_settings
+
+    return open_state(load_settings(workspace))
+
+
+def workspace_ledger(workspace: Path):
+    """The workspace's ledger (use it in a `with`)."""
+    from newsletter.db.ledger import Ledger
+
+    return Ledger(state(workspace))
+
+
+def add_readers(workspace: Path, rows: list[str], list_name: str = "readers") -> None:
+    """Add subscribers to the workspace's database (CSV lines `email,name,topics,status,subscribed_at`)."""
+    from newsletter.db.csvimport import import_csv
+
+    path = workspace / f".import-{list_name}.csv"
+    path.write_text("email,name,topics,status,subscribed_at\n" + "".join(r + "\n" for r in rows), "utf-8")
+    import_csv(state(workspace), path, list_name)
+    path.unlink()
+
+
+def sqlite_state(folder: Path):
+    """An upgraded, empty SQLite state database in `folder`."""
+    from newsletter.db.engine import database_url, open_engine
+    from newsletter.db.revisions import upgrade
+
+    engine = open_engine(database_url(folder, None, {}))
+    upgrade(engine)
+    return engine
 
 
 class RecordingSink:
@@ -119,12 +157,16 @@ def start_sink(handler: RecordingSink, port: int | None = None):
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` with its bytes: compare two to prove nothing changed on disk.
 
-    Lock files are left out: every send and send-due takes one, and they hold no state.
+    Lock files are left out: every send and send-due takes one, and they hold no state; so is SQLite's
+    shared-memory index (`-shm`), which readers update, and an empty write-ahead log.
     """
     return {
         str(p.relative_to(folder)): p.read_bytes()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and "locks" not in p.relative_to(folder).parts
+        if p.is_file()
+        and "locks" not in p.relative_to(folder).parts
+        and not p.name.endswith("-shm")
+        and not (p.name.endswith("-wal") and p.stat().st_size == 0)  # opened, nothing written
     }
 
 

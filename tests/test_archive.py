@@ -86,7 +86,7 @@ def test_without_all_only_issues_the_ledger_shows_sent_are_archived(workspace: P
     assert result.exit_code == 0 and "0 issue(s)" in result.output
     assert "No issues yet." in (tmp_path / "none" / "index.html").read_text()
     settings = load_settings(workspace)
-    with ledger.Ledger(ledger.ledger_path(settings)) as book:
+    with ledger.open_ledger(settings) as book:
         book.start_run(ISSUE, "outbox", ["x"], [ledger.NewRecipient("ana@example.org")])
         book.mark_sent(ISSUE, "ana@example.org", "<m@example.org>", None)
     result = run(workspace, "archive", "--out", str(tmp_path / "sent"))

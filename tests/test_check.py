@@ -425,7 +425,7 @@ def test_check_warns_of_a_summary_the_ledger_shows_already_sent(workspace: Path)
     issue_id = SAMPLE_ISSUE
     first = issues.load_issue(workspace, issue_id).summary_ids[0]
     settings = load_settings(workspace)
-    with ledger.Ledger(ledger.ledger_path(settings)) as book:
+    with ledger.open_ledger(settings) as book:
         # An earlier special issue, its file since removed, carried `first` to one reader.
         book.start_run("2026-05-special", "outbox", [first], [ledger.NewRecipient("ana@example.org")])
         book.mark_sending("2026-05-special", "ana@example.org")

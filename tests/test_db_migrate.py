@@ -2,57 +2,42 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from old_ledger import old_ledger_with_a_run
 
 from newsletter.db import audience, migrate, revisions
 from newsletter.db import ledger as lg
 from newsletter.db import subscribers as subs
 from newsletter.db import suppression as supp
 from newsletter.db.engine import database_url, open_engine
-from newsletter.delivery import ledger as old_ledger
-from newsletter.delivery.records import NewRecipient, RunState
-from newsletter.store.audience import load_audience
 from newsletter.store.subscriber_files import topic_vocabulary
 from newsletter.store.topics import load_taxonomy
 
-
-def old_ledger_with_a_run(workspace: Path) -> Path:
-    path = workspace / ".newsletter" / "ledger.sqlite3"
-    with old_ledger.Ledger(path) as ledger:
-        ledger.start_run(
-            "2026-05",
-            "smtp",
-            ["cd29"],
-            [
-                NewRecipient("ana.reader@example.com", "readers", "Ana Reader", ("MRI",), "2025-11-03"),
-                NewRecipient("ben.caregiver@example.org", "readers", "Ben Caregiver"),
-            ],
-        )
-        ledger.mark_sending("2026-05", "ana.reader@example.com")
-        ledger.mark_sent("2026-05", "ana.reader@example.com", "<m1@example.org>", "p-1")
-        ledger.mark_sending("2026-05", "ben.caregiver@example.org")  # the old run was killed here
-        ledger.set_run_state("2026-05", RunState.INCOMPLETE, "killed")
-    return path
+# The sample lists (subscribers/readers.csv) as the old CSV store read them: who got an issue.
+SAMPLE_AUDIENCE = [
+    ("ana.reader@example.com", "Ana Reader", (), "2025-11-03"),
+    ("ben.caregiver@example.org", "Ben Caregiver", ("Caregivers", "Treatments and care"), "2026-01-15"),
+    ("chloe.lefevre@example.com", "Chloé Lefèvre", (), "2026-02-20"),
+    ("dev.patel@example.org", "Dev Patel", (), "2026-03-08"),
+    ("erin.nurse@example.com", "Nurse, Erin", (), "2026-04-01"),
+]
 
 
 def test_the_sample_workspace_moves_once_and_the_audience_is_the_same(db, workspace):
-    old_ledger_with_a_run(workspace)
+    old_ledger_with_a_run(workspace, forced_reason="the editor checked by hand")
     vocabulary = topic_vocabulary(load_taxonomy(workspace))
-    before = load_audience(workspace)
 
     report = migrate.migrate_workspace(db, workspace, vocabulary)
 
     print("\n".join(report.lines()))
     members, tally = audience.load_audience(db)
-    assert [(m.email, m.name, m.topics, m.subscribed_at) for m in members] == [
-        (s.email, s.name, s.topics, s.subscribed_at) for s in before.recipients
-    ]
-    assert (tally.unsubscribed, tally.suppressed) == (before.unsubscribed, before.suppressed)
+    assert [(m.email, m.name, m.topics, m.subscribed_at) for m in members] == SAMPLE_AUDIENCE
+    assert (tally.unsubscribed, tally.suppressed) == (1, 0)  # Frank unsubscribed (and suppressed)
     assert report.suppressed == 2 and report.runs == 1 and report.recipients == 2 and report.summaries == 1
     assert report.lists[0].invalid == [] and report.lists[0].duplicates == []
     assert supp.is_suppressed(db, "gina.gone@example.com")  # on suppressed.csv only, in no list
     with lg.Ledger(db) as ledger:
         assert ledger.counts("2026-05")[lg.SENT] == 1 and ledger.run("2026-05").note == "killed"
+        assert ledger.run("2026-05").forced_reason == "the editor checked by hand"
         assert ledger.recover_unknown("2026-05") == ["ben.caregiver@example.org"]  # the old crash, recovered
     assert lg.carried_summaries(db) == {"cd29"}
     assert migrate.migrate_workspace(db, workspace, vocabulary).already

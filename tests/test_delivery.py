@@ -79,8 +79,12 @@ FAST = DeliveryOptions(rate=10_000, concurrency=2, max_attempts=3, backoff_base=
 
 @pytest.fixture
 def ledger(tmp_path: Path):
-    with lg.Ledger(tmp_path / "ledger.sqlite3") as opened:
+    from delivery_helpers import sqlite_state
+
+    engine = sqlite_state(tmp_path)
+    with lg.Ledger(engine) as opened:
         yield opened
+    engine.dispose()
 
 
 def start(ledger: lg.Ledger, count: int) -> list[str]:
@@ -355,18 +359,19 @@ def test_smtp_server_refusing_everything_pauses_the_run_with_its_reply(ledger, s
 SECRET_ENV = {"NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"}
 
 
-def invoke(workspace, *args: str, env: dict | None = None):
+def invoke(workspace, *args: str, env: dict | None = None, input: str | None = None):
     from click.testing import CliRunner
 
     from newsletter.cli import cli
 
-    return CliRunner().invoke(cli, ["-w", str(workspace), *args], env=env or {})
+    return CliRunner().invoke(cli, ["-w", str(workspace), *args], env=env or {}, input=input)
 
 
 def test_a_hard_bounce_marks_the_subscriber_bounced_and_suppressed(workspace, smtp_sink):
-    from delivery_helpers import write_issue, write_readers
+    from delivery_helpers import state, write_issue, write_readers
 
-    from newsletter.store import subscriber_files as subscribers
+    from newsletter.db.audience import iter_memberships
+    from newsletter.db.suppression import is_suppressed
 
     write_issue(workspace)
     emails = write_readers(workspace, 4)
@@ -377,9 +382,8 @@ def test_a_hard_bounce_marks_the_subscriber_bounced_and_suppressed(workspace, sm
 
     assert result.exit_code == ExitStatus.FAILURES, result.output
     assert f"{emails[1]}: failed_permanent after 1 attempt(s): 550 5.1.1" in result.output
-    assert subscribers.is_suppressed(workspace, emails[1])
-    readers, _ = subscribers.read_list(workspace, "readers")
-    assert {s.email: s.status for s in readers}[emails[1]] == "bounced"
+    assert is_suppressed(state(workspace), emails[1])
+    assert {r["email"]: r["status"] for r in iter_memberships(state(workspace))}[emails[1]] == "bounced"
     assert sorted(smtp_sink.per_recipient()) == [emails[0], emails[2], emails[3]]
 
 
@@ -393,17 +397,20 @@ def test_the_plan_counts_who_is_left_out_and_a_dry_run_sends_nothing(workspace):
     with (workspace / "subscribers" / "suppressed.csv").open("a", encoding="utf-8") as f:
         f.write("reader0004@example.org,complained,2026-02-01\n")
 
-    result = invoke(workspace, "send", ISSUE, "--dry-run", "--skip-invalid")
+    result = invoke(workspace, "send", ISSUE, "--dry-run")
+    shown = invoke(workspace, "send", ISSUE, "--dry-run", "--show")
 
     assert result.exit_code == 0, result.output
-    assert (
-        "  recipients: 4 subscribed (left out: 1 suppressed, 1 unsubscribed, 0 bounced, 1 invalid,"
-        " 0 duplicate rows)" in result.output
-    )
+    # Everyone in the lists is accounted for: sent already + to send + left out by reason.
+    assert "  in the lists: 6 = 0 already sent + 4 to send + 2 left out\n" in result.output
+    assert "  left out: 1 suppressed, 1 unsubscribed, 0 bounced\n" in result.output
     assert "  to send now: 4\n" in result.output
     assert "  provider: outbox, 10 messages/s, 2 connection(s), about 0 s" in result.output
     assert "Dry run: nothing sent." in result.output
     assert not (workspace / "outbox").exists()
+    assert "  left out, suppressed: reader0004@example.org\n" in shown.output
+    assert "  left out, unsubscribed: gone@example.org\n" in shown.output
+    assert "  to send or sent: reader0003@example.org\n" in shown.output
 
 
 def test_a_send_without_a_terminal_needs_yes(workspace):
@@ -446,7 +453,7 @@ def test_a_test_send_goes_to_any_address_with_test_in_the_subject_and_is_recorde
     message = BytesParser(policy=policy.default).parsebytes(received[0])
     assert message["Subject"] == "[TEST] Microglia, healing and harm"
     status = invoke(workspace, "status")
-    assert status.output == "No issue has been sent yet.\n"
+    assert status.stdout == "No issue has been sent yet.\n"
 
 
 def test_status_shows_each_run_its_counts_and_failures_and_json_for_scripts(workspace, smtp_sink):
@@ -478,20 +485,17 @@ def test_status_shows_each_run_its_counts_and_failures_and_json_for_scripts(work
 
 
 def test_the_recipients_are_fixed_when_the_run_starts(workspace):
-    from delivery_helpers import write_issue, write_readers
-
-    from newsletter.store.config import load_settings
+    from delivery_helpers import add_readers, workspace_ledger, write_issue, write_readers
 
     write_issue(workspace)
     emails = write_readers(workspace, 4)
-    with lg.Ledger(lg.ledger_path(load_settings(workspace))) as ledger:  # as a run stopped after one message
+    with workspace_ledger(workspace) as ledger:  # as a run stopped after one message
         ledger.start_run(ISSUE, "outbox", [], [NewRecipient(e) for e in emails])
         ledger.mark_sent(ISSUE, emails[0], "<m@example.org>", None)
         ledger.set_run_state(ISSUE, RunState.INTERRUPTED, "stopped")
-    with (workspace / "subscribers" / "readers.csv").open("a", encoding="utf-8") as f:
-        f.write(
-            "late1@example.org,Late,,subscribed,2026-06-02\nlate2@example.org,Later,,subscribed,2026-06-02\n"
-        )
+    add_readers(
+        workspace, ["late1@example.org,Late,,subscribed,2026-06-02", "late2@example.org,Later,,subscribed,"]
+    )
 
     plan = invoke(workspace, "send", ISSUE, "--dry-run")
     result = invoke(workspace, "send", ISSUE, "--yes", env=SECRET_ENV)
@@ -515,18 +519,19 @@ def test_a_send_and_a_send_with_nothing_left_print_exactly_this(workspace):
 
     write_issue(workspace)
     write_readers(workspace, 3)
+    invoke(workspace, "db", "upgrade")  # the lists move into the database (and say so) here
 
     first = invoke(workspace, "send", ISSUE, "--yes", "--rate", "1000", env=SECRET_ENV)
-    again = invoke(workspace, "send", ISSUE, "--yes", "--rate", "1000", env=SECRET_ENV)
+    status = invoke(workspace, "status").output
+    again = invoke(workspace, "send", ISSUE, "--yes", "--rate", "1000", "--provider", "outbox:elsewhere",
+                   env=SECRET_ENV)  # fmt: skip
 
     assert first.exit_code == 0 and again.exit_code == 0
-    plan = [
-        "Issue 2026-06: Microglia, healing and harm",
-        "  recipients: 3 subscribed (left out: 0 suppressed, 0 unsubscribed, 0 bounced, 0 invalid,"
-        " 0 duplicate rows)",
-    ]
     assert masked(first.output).splitlines() == [
-        *plan,
+        "Issue 2026-06: Microglia, healing and harm",
+        "  in the lists: 3 = 0 already sent + 3 to send + 0 left out",
+        "  left out: 0 suppressed, 0 unsubscribed, 0 bounced",
+        "  recipients: 3 subscribed",
         "  already sent this issue: 0",
         "  to send now: 3",
         "  provider: outbox, 1000 messages/s, 2 connection(s), about 0 s",
@@ -534,43 +539,61 @@ def test_a_send_and_a_send_with_nothing_left_print_exactly_this(workspace):
         "Issue 2026-06: finished. Sent 3 in this run (S s). Totals: 3 sent, 0 failed permanently,"
         " 0 failed for now, 0 unknown, 0 skipped, 0 pending.",
     ]
+    finished = status.split("finished (finished ")[1].split(",")[0]
     assert masked(again.output).splitlines() == [
-        *plan,
+        "Issue 2026-06: Microglia, healing and harm",
+        "  in the lists: 3 = 3 already sent + 0 to send + 0 left out",
+        "  left out: 0 suppressed, 0 unsubscribed, 0 bounced",
+        "  recipients: 3 subscribed",
         "  already sent this issue: 3",
         "  to send now: 0",
         "  provider: outbox, 1000 messages/s, 2 connection(s), about 0 s",
         "Issue 2026-06: finished. Sent 0 in this run (S s). Totals: 3 sent, 0 failed permanently,"
         " 0 failed for now, 0 unknown, 0 skipped, 0 pending.",
+        f"  nothing left to send; the run finished at {finished}",
     ]
+    # The re-run with nothing to send leaves the run as the real send left it (time and provider).
+    assert invoke(workspace, "status").output == status
 
 
-def test_invalid_rows_refuse_the_send_and_nothing_is_recorded(workspace):
-    from delivery_helpers import write_issue, write_readers
-
-    from newsletter.store.config import load_settings
+def test_invalid_rows_never_reach_a_send_and_are_reported_with_file_and_line(workspace):
+    from delivery_helpers import workspace_ledger, write_issue, write_readers
 
     write_issue(workspace)
     write_readers(workspace, 3)
     with (workspace / "subscribers" / "readers.csv").open("a", encoding="utf-8") as f:
         f.writelines(f"bad{n}-at-example.org,Bad,,subscribed,2026-01-01\n" for n in range(23))
 
-    refused = invoke(workspace, "send", ISSUE, "--yes", env=SECRET_ENV)
-    skipped = invoke(workspace, "send", ISSUE, "--yes", "--skip-invalid", env=SECRET_ENV)
+    sent = invoke(workspace, "send", ISSUE, "--yes", env=SECRET_ENV)
 
-    assert refused.exit_code == 1
-    lines = refused.output.splitlines()
-    assert lines[0] == (
-        "Error: subscribers/ has 23 invalid rows (fix them, or send with --skip-invalid to leave them out):"
-        " 21 problems:"
+    # The files move into the database on first use; rows that cannot are reported, not sent to.
+    assert sent.exit_code == 0, sent.output
+    assert (
+        "readers: 3 added, 0 updated, 0 unchanged, 0 opted out, 0 suppressed (not resubscribed), 23 invalid"
+        in (sent.stderr)
     )
-    assert lines[1].startswith("  - subscribers/readers.csv:5: 'bad0-at-example.org' is not a valid email")
-    assert lines[-1] == "  - ... and 3 more"
-    assert len(lines) == 22
-    assert skipped.exit_code == 0, skipped.output
-    assert "  skipped invalid row: subscribers/readers.csv:24: 'bad19-at-example.org'" in skipped.output
-    assert "  ... and 3 more invalid rows\n" in skipped.output
-    with lg.Ledger(lg.ledger_path(load_settings(workspace))) as ledger:
+    assert f"{workspace / 'subscribers' / 'readers.csv'}:5: 'bad0-at-example.org' is not a valid email" in (
+        sent.stderr
+    )
+    with workspace_ledger(workspace) as ledger:
         assert ledger.counts(ISSUE)[RecipientState.SENT] == 3
+
+
+def test_answering_no_sends_nothing_and_exits_non_zero(workspace, monkeypatch):
+    from delivery_helpers import write_issue, write_readers
+
+    write_issue(workspace, send_at="2099-06-02T09:00:00-04:00")
+    write_readers(workspace, 2)
+    monkeypatch.setattr("newsletter.cli.sending.at_terminal", lambda: True)  # as if someone were there
+
+    result = invoke(workspace, "send", ISSUE, input="n\n", env=SECRET_ENV)
+
+    assert result.exit_code == ExitStatus.REFUSED, result.output
+    assert (
+        "Warning: the issue is scheduled for 2099-06-02T09:00:00-04:00 (send_at); sending now is before"
+        in (result.output)
+    )
+    assert "Not sent." in result.output and not (workspace / "outbox").exists()
 
 
 # -- issue 14: results in doubt, worker faults, the send gate, hostile inputs --------------------------
@@ -638,6 +661,7 @@ def test_a_send_refused_by_the_gate_lists_the_findings_and_changes_nothing(works
     write_issue(workspace)
     write_readers(workspace, 3)
     mark_needs_review(workspace)
+    invoke(workspace, "db", "upgrade")
     before = snapshot(workspace)
 
     result = invoke(workspace, "send", ISSUE, "--yes", env=SECRET_ENV)
@@ -691,7 +715,7 @@ def test_a_rate_that_is_not_a_positive_number_is_refused(workspace, rate):
     result = invoke(workspace, "send", ISSUE, "--yes", "--rate", rate, env=SECRET_ENV)
 
     assert result.exit_code == 2 and "Invalid value for '--rate'" in result.output
-    assert not (workspace / "outbox").exists() and not (workspace / ".newsletter").exists()
+    assert not (workspace / "outbox").exists() and not (workspace / ".newsletter").exists()  # nothing opened
 
 
 def test_an_smtp_reply_with_escape_sequences_is_shown_escaped(workspace, smtp_sink):

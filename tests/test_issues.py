@@ -87,7 +87,7 @@ def test_the_next_default_issue_skips_what_the_previous_one_carried(may_store: P
 def record_send(ws: Path, issue_id: str, summary_ids: list[str], reached: bool = True) -> None:
     """A send run in the workspace's real ledger file; `reached`: the one recipient got it."""
     settings = load_settings(ws)
-    with ledger.Ledger(ledger.ledger_path(settings)) as book:
+    with ledger.open_ledger(settings) as book:
         book.start_run(issue_id, "outbox", summary_ids, [ledger.NewRecipient("ana@example.org")])
         if reached:
             book.mark_sending(issue_id, "ana@example.org")

@@ -9,16 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.db import ledger as lg
+from newsletter.db.engine import DatabaseError, database_url, open_engine
+from newsletter.db.locks import LockedError, issue_lock
 from newsletter.delivery import history
-from newsletter.delivery import ledger as lg
-from newsletter.delivery.locks import IssueLock, LockedError
 from newsletter.delivery.records import NewRecipient, RecipientState, RunState
 from newsletter.errors import DeliveryError
 
 
 @pytest.fixture
-def ledger(tmp_path: Path):
-    with lg.Ledger(tmp_path / ".newsletter" / "ledger.sqlite3") as opened:
+def ledger(db):
+    """The ledger as one sending worker sees it, on SQLite and then on PostgreSQL."""
+    with lg.Ledger(db) as opened:
         yield opened
 
 
@@ -66,7 +68,8 @@ def test_a_stream_that_fails_part_way_leaves_no_run(ledger):
 
 def test_sending_left_by_a_crash_becomes_unknown_and_is_resent_only_when_asked(ledger):
     ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "bo@example.org"))
-    ledger.mark_sending("2026-06", "ann@example.org")  # then the process died
+    with lg.Ledger(ledger.engine) as crashed:
+        crashed.mark_sending("2026-06", "ann@example.org")  # then the process died (its lease ends)
 
     assert ledger.recover_unknown("2026-06") == ["ann@example.org"]
     assert [r.email for r in ledger.to_send("2026-06")] == ["bo@example.org"]
@@ -99,44 +102,53 @@ def test_carried_summaries_are_those_of_issues_that_reached_someone(ledger):
 
 
 def test_carried_summaries_reads_the_ledger_named_in_a_workspaces_settings(workspace):
+    from delivery_helpers import workspace_ledger
+
     from newsletter.store.config import load_settings
 
-    settings = load_settings(workspace)
-    with lg.Ledger(lg.ledger_path(settings)) as ledger:
+    with workspace_ledger(workspace) as ledger:
         ledger.start_run("2026-06", "outbox", ["cd29"], people("ann@example.org"))
         ledger.mark_sent("2026-06", "ann@example.org", "<m@example.org>", None)
 
-    assert history.carried_summaries(settings) == {"cd29"}
+    assert history.carried_summaries(load_settings(workspace)) == {"cd29"}
 
 
-def test_without_a_ledger_nothing_was_carried_and_no_ledger_is_created(workspace):
+def test_without_a_ledger_nothing_was_carried(workspace):
     from newsletter.store.config import load_settings
 
-    settings = load_settings(workspace)
+    assert history.carried_summaries(load_settings(workspace)) == set()
 
-    assert history.carried_summaries(settings) == set()
-    assert not lg.ledger_path(settings).exists()
+
+def sqlite_engine(folder: Path, busy_timeout: float = 30.0):
+    from newsletter.db.revisions import upgrade
+
+    engine = open_engine(database_url(folder, None, {}), busy_timeout=busy_timeout)
+    upgrade(engine)
+    return engine
 
 
 def test_a_second_holder_of_an_issue_lock_is_refused_with_the_holders_pid(tmp_path):
-    path = tmp_path / "locks" / "2026-06.lock"
+    engine = sqlite_engine(tmp_path)
     with (
-        IssueLock(path, "a send of issue 2026-06"),
+        issue_lock(engine, "2026-06"),
         pytest.raises(LockedError, match=rf"a send of issue 2026-06 is already running \(pid {os.getpid()}"),
     ):
-        IssueLock(path, "a send of issue 2026-06").acquire()
-    with IssueLock(path, "a send of issue 2026-06"):
+        issue_lock(engine, "2026-06").acquire()
+    with issue_lock(engine, "2026-06"):
         pass  # released on exit, so it can be taken again
 
 
 def test_a_lock_held_by_a_killed_process_is_free_at_once(tmp_path):
-    path = tmp_path / "locks" / "2026-06.lock"
+    engine = sqlite_engine(tmp_path)
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from newsletter.delivery.locks import IssueLock;"
-            f"IssueLock(Path({str(path)!r}), 'x').acquire(); print('held', flush=True); time.sleep(60)",
+            "import time; from newsletter.db.engine import database_url, open_engine;"
+            "from newsletter.db.locks import issue_lock; from pathlib import Path;"
+            f"engine = open_engine(database_url(Path({str(tmp_path)!r}), None, {{}}));"
+            "issue_lock(engine, '2026-06').acquire();"
+            "print('held', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -144,17 +156,17 @@ def test_a_lock_held_by_a_killed_process_is_free_at_once(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(LockedError, match=f"pid {holder.pid}"):
-            IssueLock(path, "x").acquire()
+            issue_lock(engine, "2026-06").acquire()
     finally:
         holder.kill()
         holder.wait()
     # The kernel released the flock with the process: no stale lock to break, no waiting.
-    lock = IssueLock(path, "x")
+    lock = issue_lock(engine, "2026-06")
     lock.acquire()  # non-blocking: raises LockedError if the lock were still held
     lock.release()
 
 
-# -- issue 14: every fault of the ledger file is one line, and nothing is changed -----------------------
+# -- issue 14: every fault of the database file is one line, and nothing is changed ---------------------
 
 
 def invoke(workspace: Path, *args: str):
@@ -175,12 +187,14 @@ def ready(workspace: Path) -> Path:
     return workspace
 
 
+def state_file(workspace: Path) -> Path:
+    return workspace / ".newsletter" / "state.sqlite3"
+
+
 def test_a_damaged_ledger_is_one_line_and_left_as_it_was(ready):
     from delivery_helpers import snapshot
 
-    from newsletter.store.config import load_settings
-
-    path = lg.ledger_path(load_settings(ready))
+    path = state_file(ready)
     path.parent.mkdir()
     path.write_bytes(b"this is not a database\n" * 100)
     before = snapshot(ready)
@@ -188,8 +202,8 @@ def test_a_damaged_ledger_is_one_line_and_left_as_it_was(ready):
     for args in (["send", "2026-06", "--yes"], ["status"], ["send-due"]):
         result = invoke(ready, *args)
         assert result.exit_code == 1, result.output
-        damaged = "the delivery ledger is damaged; restore it from a backup (file is not a database)"
-        assert result.output == f"Error: {path}: {damaged}\n"
+        damaged = "is not a SQLite database or is damaged; restore it from a backup"
+        assert result.output.startswith(f"Error: {path} {damaged}") and result.output.count("\n") == 1
     assert snapshot(ready) == before
 
 
@@ -197,54 +211,36 @@ def test_a_ledger_folder_that_cannot_exist_is_one_line(ready):
     from delivery_helpers import snapshot
 
     settings_file = ready / "newsletter.yaml"
-    (ready / "blocker").write_text("a file where the ledger's folder should be\n")
-    text = settings_file.read_text().replace(".newsletter/ledger.sqlite3", "blocker/ledger.sqlite3")
-    settings_file.write_text(text)
+    (ready / "blocker").write_text("a file where the database's folder should be\n")
+    settings_file.write_text(settings_file.read_text() + "database: blocker/state.sqlite3\n")
     before = snapshot(ready)
 
     result = invoke(ready, "send", "2026-06", "--yes")
 
     assert result.exit_code == 1
-    assert result.output.startswith(f"Error: {ready / 'blocker'}") and "(Not a directory)" in result.output
+    assert result.output.startswith(f"Error: {ready / 'blocker'}: cannot create the database folder")
     assert len(result.output.splitlines()) == 1 and snapshot(ready) == before
-    status = invoke(ready, "status")
-    assert status.exit_code == 0 and status.output == "No issue has been sent yet.\n"
 
 
-def test_a_ledger_another_process_is_writing_is_one_line_after_the_wait(ledger):
+def test_a_ledger_another_process_is_writing_is_one_line_after_the_wait(tmp_path):
     import sqlite3
 
-    ledger.start_run("2026-06", "outbox", [], people("ann@example.org"))
-    other = sqlite3.connect(ledger.path, isolation_level=None)
+    with lg.Ledger(sqlite_engine(tmp_path)) as ledger:
+        ledger.start_run("2026-06", "outbox", [], people("ann@example.org"))
+    impatient = open_engine(database_url(tmp_path, None, {}), busy_timeout=0.1)
+    other = sqlite3.connect(tmp_path / ".newsletter" / "state.sqlite3", isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")
     try:
         with (
-            lg.Ledger(ledger.path, busy_timeout=0.1) as waiting,
-            pytest.raises(lg.LedgerError, match="another process is writing to the delivery ledger"),
+            lg.Ledger(impatient) as waiting,
+            pytest.raises(DatabaseError, match="is locked by another process .* wait for it to finish"),
         ):
             waiting.mark_sent("2026-06", "ann@example.org", "<m@example.org>", None)
     finally:
         other.execute("ROLLBACK")
         other.close()
-    assert ledger.counts("2026-06")[RecipientState.PENDING] == 1
-
-
-def test_a_ledger_from_before_forced_reasons_gains_the_column_and_keeps_its_runs(tmp_path):
-    import sqlite3
-
-    path = tmp_path / "old.sqlite3"
-    old = sqlite3.connect(path)
-    old.executescript(
-        "CREATE TABLE runs (issue_id TEXT PRIMARY KEY, state TEXT NOT NULL, provider TEXT NOT NULL,"
-        " note TEXT NOT NULL DEFAULT '', started_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
-        " finished_at TEXT);"
-        "INSERT INTO runs VALUES ('2026-05', 'finished', 'smtp', '', '2026-05-01', '2026-05-01',"
-        " '2026-05-01');"
-    )
-    old.close()
-
-    with lg.Ledger(path) as ledger:
-        assert ledger.run("2026-05").state == RunState.FINISHED and ledger.run("2026-05").forced_reason == ""
+    with lg.Ledger(sqlite_engine(tmp_path)) as ledger:
+        assert ledger.counts("2026-06")[RecipientState.PENDING] == 1
 
 
 def run_bound_by_permissions(workspace: Path, *args: str) -> subprocess.CompletedProcess:
@@ -259,13 +255,18 @@ def run_bound_by_permissions(workspace: Path, *args: str) -> subprocess.Complete
 
 @pytest.mark.parametrize("what", ["file", "folder"])
 def test_a_read_only_ledger_or_folder_is_one_line_and_unchanged(ready, what):
-    from delivery_helpers import snapshot
+    from delivery_helpers import snapshot, workspace_ledger
 
+    from newsletter.db.state import forget
     from newsletter.store.config import load_settings
 
-    path = lg.ledger_path(load_settings(ready))
-    with lg.Ledger(path) as ledger:
+    with workspace_ledger(ready) as ledger:
         ledger.start_run("2026-05", "outbox", [], people("ann@example.org"))
+    forget(load_settings(ready))  # closed, so SQLite folds its write-ahead log into the file
+    path = state_file(ready)
+    for extra in path.parent.glob("*"):
+        if extra.is_file() and extra != path:
+            extra.unlink()
     (path if what == "file" else path.parent).chmod(0o444 if what == "file" else 0o555)
     before = snapshot(ready)
 
@@ -273,7 +274,6 @@ def test_a_read_only_ledger_or_folder_is_one_line_and_unchanged(ready, what):
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    named = path if what == "file" else path.parent
-    assert result.stderr.startswith(f"Error: {named}: ") and len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(f"Error: {path}") and len(result.stderr.splitlines()) == 1
     assert "read-only" in result.stderr or "writable" in result.stderr
     assert snapshot(ready) == before

@@ -186,6 +186,7 @@ def test_preview_of_a_missing_issue_fails_in_one_line_before_serving(workspace: 
 
 def test_preview_for_someone_who_is_not_a_subscriber_says_so(workspace: Path):
     args = ["-w", str(workspace), "preview", ISSUE, "--port", "0", "--recipient", "stranger@example.org"]
+    CliRunner().invoke(cli, ["-w", str(workspace), "db", "upgrade"])  # the sample list moves in (and says so)
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert result.output.count("\n") == 1

@@ -11,10 +11,19 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from delivery_helpers import ISSUE_ID, RecordingSink, start_sink, write_issue, write_readers
+from delivery_helpers import (
+    ISSUE_ID,
+    RecordingSink,
+    add_readers,
+    reader,
+    start_sink,
+    state,
+    workspace_ledger,
+    write_issue,
+    write_readers,
+)
 
 from newsletter.cli import cli
-from newsletter.delivery import ledger as lg
 from newsletter.delivery import schedule
 from newsletter.delivery.locks import scheduler_lock
 from newsletter.delivery.records import NewRecipient, RecipientState, Run, RunState
@@ -83,6 +92,7 @@ def scheduled(workspace: Path) -> Path:
         old.unlink()  # only the test's issue is scheduled
     write_issue(workspace, send_at=SEND_AT)
     write_readers(workspace, 12)
+    state(workspace)  # the lists move into the state database here, not in the middle of a test
     return workspace
 
 
@@ -91,7 +101,7 @@ def send_due(workspace: Path, *args: str):
 
 
 def sent_count(workspace: Path) -> int:
-    with lg.Ledger(lg.ledger_path(load_settings(workspace))) as ledger:
+    with workspace_ledger(workspace) as ledger:
         return ledger.counts(ISSUE_ID)[RecipientState.SENT]
 
 
@@ -116,9 +126,8 @@ def test_a_due_issue_is_sent_once_and_a_later_run_does_nothing(scheduled):
 
 
 def test_a_partly_sent_issue_is_resumed_without_resending(scheduled):
-    settings = load_settings(scheduled)
     emails = [f"reader{n:04d}@example.org" for n in range(12)]
-    with lg.Ledger(lg.ledger_path(settings)) as ledger:  # as a run killed after five messages leaves it
+    with workspace_ledger(scheduled) as ledger:  # as a run killed after five messages leaves it
         ledger.start_run(ISSUE_ID, "outbox", [], [NewRecipient(e) for e in emails])
         for email in emails[:5]:
             ledger.mark_sent(ISSUE_ID, email, "<m@example.org>", None)
@@ -185,7 +194,8 @@ def test_two_overlapping_send_due_processes_send_each_message_once(scheduled):
     settings_file.write_text(
         settings_file.read_text().replace("provider: outbox", f"provider: smtp://127.0.0.1:{controller.port}")
     )
-    emails = write_readers(scheduled, 40)
+    emails = [reader(n) for n in range(40)]
+    add_readers(scheduled, [f"{e},Reader,,subscribed,2026-01-01" for e in emails[12:]])  # 12 were there
     command = [
         sys.executable,
         "-m",

@@ -15,21 +15,32 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from delivery_helpers import ISSUE_ID, write_issue, write_readers
+from delivery_helpers import ISSUE_ID, state, workspace_ledger, write_issue, write_readers
 
 from newsletter.cli import cli
-from newsletter.delivery import ledger as lg
+from newsletter.db.ledger import Ledger
 from newsletter.delivery.records import NewRecipient, RecipientState, RunState
-from newsletter.store.config import load_settings
 
 SECRET = "test-secret-for-unsubscribe-links-0123456789"
 CONCURRENCY = 4
 
 
-@pytest.fixture
-def ready(workspace: Path) -> Path:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ready(request: pytest.FixtureRequest, workspace: Path) -> Path:
+    """A workspace with the test issue, on the embedded SQLite database, then on a PostgreSQL server."""
     write_issue(workspace)
+    if request.param == "postgresql":
+        use_database(workspace, request.getfixturevalue("postgres_url"))
     return workspace
+
+
+def use_database(workspace: Path, url: str) -> None:
+    settings = workspace / "newsletter.yaml"
+    settings.write_text(settings.read_text() + f"database: {url}\n")
+
+
+def on_postgresql(workspace: Path) -> bool:
+    return "database: postgresql" in (workspace / "newsletter.yaml").read_text()
 
 
 def send_process(workspace: Path, port: int, *extra: str, rate: str = "300") -> subprocess.Popen:
@@ -54,8 +65,8 @@ def wait_until(condition, process: subprocess.Popen | None = None, limit: float 
         time.sleep(0.005)
 
 
-def ledger_of(workspace: Path) -> lg.Ledger:
-    return lg.Ledger(lg.ledger_path(load_settings(workspace)))
+def ledger_of(workspace: Path) -> Ledger:
+    return workspace_ledger(workspace)
 
 
 def test_killing_send_at_several_points_never_skips_anyone_and_duplicates_only_unknowns(ready, smtp_sink):
@@ -120,6 +131,8 @@ def test_ctrl_c_stops_after_the_messages_in_flight_and_the_next_send_resumes(rea
 
 
 def test_a_second_send_of_the_same_issue_is_refused_while_the_first_runs(ready, smtp_sink):
+    if on_postgresql(ready):
+        pytest.skip("on PostgreSQL a second send joins the run (test_three_senders_share_one_run)")
     write_readers(ready, 60)
     first = send_process(ready, smtp_sink.port, rate="20")
     try:
@@ -204,10 +217,13 @@ def test_a_held_run_is_left_by_send_due_and_resumed_by_send(ready, smtp_sink):
 def test_a_disk_filling_mid_run_stops_it_with_one_line_and_the_next_send_resumes(ready, smtp_sink):
     import resource
 
+    if on_postgresql(ready):
+        pytest.skip("the disk that fills is the database server's; SQLite's file is the one limited here")
     emails = write_readers(ready, 200)
     with ledger_of(ready) as ledger:  # the run exists; its files may now grow by a few pages only
         ledger.start_run(ISSUE_ID, "smtp", [], [NewRecipient(e) for e in emails])
-    limit = max(p.stat().st_size for p in lg.ledger_path(load_settings(ready)).parent.glob("*")) + 40_000
+    folder = Path(str(state(ready).url.database)).parent
+    limit = max(p.stat().st_size for p in folder.glob("*") if p.is_file()) + 40_000
 
     def small_disk() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
@@ -221,7 +237,7 @@ def test_a_disk_filling_mid_run_stops_it_with_one_line_and_the_next_send_resumes
     assert full.returncode == 4, full.stdout + full.stderr
     assert "Traceback" not in full.stderr and "Exception in thread" not in full.stderr
     assert "stopped: a sending thread failed: " in full.stdout
-    assert "the delivery ledger" in full.stdout and smtp_sink.count() < len(emails)
+    assert "state.sqlite3" in full.stdout and smtp_sink.count() < len(emails)
     status = CliRunner().invoke(cli, ["-w", str(ready), "status", ISSUE_ID])
     assert status.output.startswith(f"{ISSUE_ID}: ") and not status.output.startswith(f"{ISSUE_ID}: running")
 
@@ -232,3 +248,35 @@ def test_a_disk_filling_mid_run_stops_it_with_one_line_and_the_next_send_resumes
     assert resumed.returncode in (0, 3), resumed.stdout + resumed.stderr
     assert all(got.get(e) == 1 for e in emails if e not in unknown)
     assert all(got.get(e, 0) <= 1 for e in unknown) and len(unknown) <= 2
+
+
+def test_three_senders_share_one_postgresql_run_and_a_killed_one_loses_nobody(
+    workspace, postgres_url, smtp_sink
+):
+    write_issue(workspace)
+    emails = write_readers(workspace, 300)
+    use_database(workspace, postgres_url)
+    state(workspace)  # the lists move into PostgreSQL once, before the senders start
+    senders = [send_process(workspace, smtp_sink.port, rate="150") for _ in range(3)]
+    wait_until(lambda: smtp_sink.count() >= 60, senders[0])
+    senders[0].send_signal(signal.SIGKILL)
+    senders[0].wait()
+    survivors = [p.communicate(timeout=120) for p in senders[1:]]
+
+    with ledger_of(workspace) as ledger:
+        after_kill = ledger.counts(ISSUE_ID)
+    resumed = send_process(workspace, smtp_sink.port)
+    out, err = resumed.communicate(timeout=120)
+    with ledger_of(workspace) as ledger:
+        unknown = set(ledger.unknown(ISSUE_ID))
+        counts = ledger.counts(ISSUE_ID)
+    got = smtp_sink.per_recipient()
+    sent_by = [int(o.split("Sent ")[1].split(" ")[0]) for o, _ in survivors]
+    print(f"survivors sent {sent_by}; after the kill: {dict(after_kill)}; unknown: {len(unknown)}")
+    assert all(n > 0 for n in sent_by), survivors  # the run was shared, not done by one
+    assert resumed.returncode in (0, 3), out + err
+    assert len(unknown) <= CONCURRENCY
+    missing = [e for e in emails if e not in unknown and got.get(e, 0) != 1]
+    assert missing == [], f"not exactly once: {[(e, got.get(e, 0)) for e in missing]}"
+    assert all(got.get(e, 0) <= 1 for e in unknown)
+    assert counts[RecipientState.SENT] == len(emails) - len(unknown) and counts[RecipientState.PENDING] == 0

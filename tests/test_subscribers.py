@@ -1,4 +1,5 @@
-"""Subscriber lists: validation, deduplication, suppression, preferences and the CLI."""
+"""Subscribers in the state database: the sample list moved in, CSV import and export, opt-outs,
+suppression, erasure, preferences and the CLI."""
 
 from __future__ import annotations
 
@@ -7,17 +8,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from delivery_helpers import state
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsletter.cli import cli
 from newsletter.compose.reader import sections_for
-from newsletter.errors import ContentError
-from newsletter.store import subscribers
+from newsletter.db.audience import AudienceTally, iter_audience, iter_memberships, load_audience
+from newsletter.db.rows import SubscriberError
+from newsletter.db.suppression import is_suppressed, mark_bounced, unsubscribe
 from newsletter.store.addresses import normalise_address, plain_address
-from newsletter.store.audience import AudienceTally, iter_audience, load_audience
 from newsletter.store.models import Issue, Section, Summary
-from newsletter.store.subscriber_files import is_suppressed, suppressed_addresses
 from newsletter.store.topics import load_taxonomy
 
 HEADER = "email,name,topics,status,subscribed_at\n"
@@ -29,97 +30,99 @@ def write(workspace: Path, name: str, text: str, bom: bool = False) -> Path:
     return path
 
 
+def run(workspace: Path, *args: str):
+    return CliRunner().invoke(cli, ["-w", str(workspace), *args])
+
+
+def audience_of(workspace: Path, lists: list[str] | None = None):
+    members, tally = load_audience(state(workspace), lists)
+    return members, tally
+
+
+def statuses(workspace: Path) -> dict[tuple[str, str], str]:
+    return {(r["list"], r["email"]): r["status"] for r in iter_memberships(state(workspace))}
+
+
 def test_sample_list_loads(workspace):
-    audience = load_audience(workspace)
-    emails = [s.email for s in audience.recipients]
+    members, tally = audience_of(workspace)  # the first open moves subscribers/*.csv into the database
+    emails = [m.email for m in members]
     assert "frank.former@example.org" not in emails  # unsubscribed and suppressed
     assert "chloe.lefevre@example.com" in emails
-    assert audience.unsubscribed == 1
-    assert audience.invalid == []
+    assert tally.unsubscribed == 1
+    assert [(m.first_name, m.last_name) for m in members if m.email.startswith("ana.")] == [("Ana", "Reader")]
 
 
-def test_bad_rows_are_reported_with_file_line_and_reason(empty_workspace):
-    write(
-        empty_workspace,
-        "readers.csv",
+def test_bad_rows_are_reported_with_file_line_and_reason(empty_workspace, tmp_path):
+    path = tmp_path / "import.csv"
+    path.write_text(
         HEADER
         + "ok@example.com,Ok,,subscribed,2026-01-01\n"
         + "not-an-address,Bad,,subscribed,2026-01-01\n"
-        + "who@example.com,Who,,maybe,2026-01-01\n"
-        + "topic@example.com,Topic,Astrology,subscribed,2026-01-01\n"
-        + 'evil@example.com,"Eve <eve@evil.example>, Bob",,subscribed,2026-01-01\n',
+        + 'evil@example.com,"Eve <eve@evil.example>, Bob",,subscribed,2026-01-01\n'
     )
-    with pytest.raises(ContentError) as caught:
-        load_audience(empty_workspace, ["readers"])
-    message = caught.value.message
-    assert "subscribers/readers.csv:3: 'not-an-address' is not a valid email address" in message
-    assert "subscribers/readers.csv:4: unknown status 'maybe'" in message
-    assert "subscribers/readers.csv:5: unknown topic 'Astrology'" in message
-    assert "subscribers/readers.csv:6: the name" in message
-    assert "--skip-invalid" in message
-
-    audience = load_audience(empty_workspace, ["readers"], skip_invalid=True)
-    assert [s.email for s in audience.recipients] == ["ok@example.com"]
-    assert len(audience.invalid) == 4
+    result = run(empty_workspace, "subscribers", "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert f"{path}:3: 'not-an-address' is not a valid email address" in result.output
+    assert f"{path}:4: " in result.output
+    members, _ = audience_of(empty_workspace, ["readers"])
+    assert [m.email for m in members] == ["ok@example.com"]  # the bad rows never reach an audience
 
 
-def test_bom_mixed_case_duplicates_and_semicolon_topics(empty_workspace):
-    write(
-        empty_workspace,
-        "readers.csv",
-        "Email,Name,Topics,Status,Subscribed_At\n"
-        "Ana@Example.COM,Ana,microglia; Gut and microbiome,subscribed,2026-01-01\n"
-        "ana@example.com,Ana again,,subscribed,2026-01-02\n",
-        bom=True,
+def test_bom_mixed_case_duplicates_and_semicolon_topics(empty_workspace, tmp_path):
+    readers = tmp_path / "readers.csv"
+    readers.write_bytes(
+        b"\xef\xbb\xbfEmail,Name,Topics,Status,Subscribed_At\n"
+        b"Ana@Example.COM,Ana,microglia; Gut and microbiome,subscribed,2026-01-01\n"
+        b"ana@example.com,Ana again,,subscribed,2026-01-02\n"
     )
-    write(empty_workspace, "clinicians.csv", HEADER + "ANA@example.com,Dr Ana,,subscribed,2026-01-03\n")
-    audience = load_audience(empty_workspace, ["readers", "clinicians"])
-    assert len(audience.recipients) == 1
-    ana = audience.recipients[0]
+    clinicians = tmp_path / "clinicians.csv"
+    clinicians.write_text(HEADER + "ANA@example.com,Dr Ana,,subscribed,2026-01-03\n")
+    first = run(empty_workspace, "subscribers", "import", str(readers))
+    run(empty_workspace, "subscribers", "import", str(clinicians), "--list", "clinicians")
+    assert "1 duplicate rows" in first.output
+    members, _ = audience_of(empty_workspace, ["readers", "clinicians"])
+    assert len(members) == 1
+    ana = members[0]
     assert ana.email == "Ana@example.com"  # normalised: the domain lower-cased
     assert ana.topics == ("Microglia", "Gut and microbiome")  # spelled as in topics.yaml
-    assert audience.duplicates == 2
 
 
 def test_an_unsubscribed_row_anywhere_wins_over_a_subscribed_one(empty_workspace):
     write(empty_workspace, "a.csv", HEADER + "bo@example.com,Bo,,subscribed,\n")
     write(empty_workspace, "b.csv", HEADER + "BO@example.com,Bo,,unsubscribed,\n")
-    audience = load_audience(empty_workspace)
-    assert audience.recipients == []
-    assert audience.unsubscribed == 1
+    members, tally = audience_of(empty_workspace)
+    assert members == []
+    assert tally.unsubscribed == 1
 
 
 def test_suppression_list_wins_over_every_list(empty_workspace):
     write(empty_workspace, "readers.csv", HEADER + "cy@example.com,Cy,,subscribed,\n")
     write(empty_workspace, "suppressed.csv", "email,reason,date\nCY@EXAMPLE.COM,complaint,2026-01-01\n")
-    audience = load_audience(empty_workspace)
-    assert audience.recipients == []
-    assert audience.suppressed == 1
-    assert is_suppressed(empty_workspace, "cy@example.com")
+    members, tally = audience_of(empty_workspace)
+    assert members == []
+    assert tally.suppressed == 1
+    assert is_suppressed(state(empty_workspace), "cy@example.com")
 
 
 def test_unknown_list_names_the_lists_there_are(workspace):
-    with pytest.raises(ContentError, match=r"no list named nope \(lists here: readers\)"):
-        load_audience(workspace, ["nope"])
+    with pytest.raises(SubscriberError, match=r"no list named nope \(lists here: readers\)"):
+        audience_of(workspace, ["nope"])
+    result = run(workspace, "subscribers", "export", "--list", "nope")
+    assert result.exit_code == 1 and "no list named nope (lists here: readers)" in result.output
 
 
 def test_unsubscribe_keeps_the_row_and_suppresses(workspace):
-    changed = subscribers.unsubscribe(workspace, "Ana.Reader@example.com", "one-click unsubscribe")
+    changed = unsubscribe(state(workspace), "Ana.Reader@example.com", "one-click unsubscribe")
     assert changed == ["readers"]
-    text = (workspace / "subscribers" / "readers.csv").read_text()
-    assert "ana.reader@example.com,Ana Reader,,unsubscribed,2025-11-03" in text
-    assert is_suppressed(workspace, "ana.reader@example.com")
-    suppressed = (workspace / "subscribers" / "suppressed.csv").read_text()
-    assert suppressed.count("ana.reader@example.com") == 1
-    subscribers.unsubscribe(workspace, "ana.reader@example.com", "again")  # idempotent
-    suppressed = (workspace / "subscribers" / "suppressed.csv").read_text()
-    assert suppressed.count("ana.reader@example.com") == 1
+    assert statuses(workspace)[("readers", "ana.reader@example.com")] == "unsubscribed"
+    assert is_suppressed(state(workspace), "ana.reader@example.com")
+    assert unsubscribe(state(workspace), "ana.reader@example.com", "again") == []  # idempotent
 
 
 def test_mark_bounced(workspace):
-    subscribers.mark_bounced(workspace, "dev.patel@example.org", "550 no such user")
-    assert "dev.patel@example.org,Dev Patel,,bounced" in (workspace / "subscribers/readers.csv").read_text()
-    assert suppressed_addresses(workspace)["dev.patel@example.org"] == "bounced: 550 no such user"
+    mark_bounced(state(workspace), "dev.patel@example.org", "550 no such user")
+    assert statuses(workspace)[("readers", "dev.patel@example.org")] == "bounced"
+    assert is_suppressed(state(workspace), "dev.patel@example.org")
 
 
 def _issue() -> Issue:
@@ -165,42 +168,62 @@ def test_sections_follow_preferences_in_the_issue_order(workspace):
 def test_cli_import_reports_added_updated_invalid_duplicates(workspace, tmp_path):
     export = tmp_path / "export.csv"
     export.write_bytes(
-        b"\xef\xbb\xbfE-mail Address,Full Name,Tags\n"
-        b"new.person@example.com,New Person,MRI\n"
-        b"ANA.READER@example.com,Ana R.,\n"
-        b"broken@,Nope,\n"
-        b"New.Person@example.com,Again,\n"
+        b"\xef\xbb\xbfEmail Address,First Name,Last Name,TAGS\n"
+        b'new.person@example.com,New,Person,"MRI,Microglia"\n'
+        b"ANA.READER@example.com,Ana,R.,\n"
+        b"broken@,Nope,,\n"
+        b"New.Person@example.com,Again,,\n"
     )
-    result = CliRunner().invoke(cli, ["-w", str(workspace), "subscribers", "import", str(export)])
+    result = run(workspace, "subscribers", "import", str(export))
     assert result.exit_code == 0, result.output
-    assert "readers: 1 added, 1 updated, 0 unchanged, 1 invalid, 1 duplicate rows" in result.output
+    assert "readers: 1 added, 1 updated, 0 unchanged" in result.output
+    assert "1 invalid, 1 duplicate rows" in result.output
     assert f"{export}:4: 'broken@' is not a valid email address" in result.output
     assert f"{export}:5: New.Person@example.com repeats line 2" in result.output
-    text = (workspace / "subscribers" / "readers.csv").read_text()
-    assert "new.person@example.com,New Person,MRI,subscribed," in text
-    assert "ana.reader@example.com,Ana R.,,subscribed,2025-11-03" in text
+    text = run(workspace, "subscribers", "export", "--status", "subscribed").stdout
+    assert text.startswith("email,")
+    new = [line for line in text.splitlines() if line.startswith("new.person@example.com,")]
+    assert len(new) == 1 and ",New,Person," in new[0] and "MRI;Microglia" in new[0]
+
+
+def test_cli_export_writes_a_file_that_imports_back_unchanged(workspace, tmp_path):
+    out = tmp_path / "readers.csv"
+    result = run(workspace, "subscribers", "export", "--list", "readers", "--out", str(out))
+    assert result.exit_code == 0 and "wrote 6 rows" in result.output
+    again = run(workspace, "subscribers", "import", str(out))
+    assert "readers: 0 added, 0 updated, 5 unchanged, 1 opted out" in again.output, again.output
 
 
 def test_cli_add_list_remove(workspace):
-    runner = CliRunner()
-    ws = ["-w", str(workspace)]
-    result = runner.invoke(
-        cli, [*ws, "subscribers", "add", "Zoe@Example.org", "--name", "Zoë", "--topics", "MRI"]
-    )
-    assert result.output == "added Zoe@example.org in readers\n"
-    result = runner.invoke(cli, [*ws, "subscribers", "list"])
-    assert "readers      subscribed   Zoe@example.org (Zoë)  topics: MRI" in result.output
-    result = runner.invoke(cli, [*ws, "subscribers", "remove", "zoe@example.org"])
+    result = run(workspace, "subscribers", "add", "Zoe@Example.org", "--name", "Zoë Q", "--topics", "MRI")
+    assert result.output.endswith("added Zoe@example.org in readers\n"), result.output
+    result = run(workspace, "subscribers", "list")
+    assert "readers      subscribed   Zoe@example.org (Zoë Q)  topics: MRI" in result.output
+    result = run(workspace, "subscribers", "remove", "zoe@example.org")
     assert result.exit_code == 0, result.output
     assert "unsubscribed zoe@example.org in readers" in result.output
-    result = runner.invoke(cli, [*ws, "subscribers", "add", "zoe@example.org"])
+    again = run(workspace, "subscribers", "remove", "zoe@example.org")
+    assert (
+        again.exit_code == 0 and "zoe@example.org was already unsubscribed; nothing changed" in again.output
+    )
+    result = run(workspace, "subscribers", "add", "zoe@example.org")
     assert result.exit_code == 1
-    assert "is on subscribers/suppressed.csv (removed by the editor)" in result.output
-    result = runner.invoke(cli, [*ws, "subscribers", "remove", "nobody@example.org"])
+    assert "is on the suppression list (removed by the editor)" in result.output
+    result = run(workspace, "subscribers", "remove", "nobody@example.org")
     assert result.exit_code == 1
     assert "nobody@example.org is not in any list; nothing changed" in result.output
-    result = runner.invoke(cli, [*ws, "subscribers", "add", "x@example.org", "--name", "Bad\nName"])
+    result = run(workspace, "subscribers", "add", "x@example.org", "--name", "Bad\nName")
     assert result.exit_code == 1 and "line break" in result.output
+
+
+def test_cli_erase_keeps_only_a_hash_and_a_later_import_cannot_add_them_back(workspace, tmp_path):
+    result = run(workspace, "subscribers", "erase", "dev.patel@example.org")
+    assert result.exit_code == 0 and "erased dev.patel@example.org: 1 list memberships" in result.output
+    assert "dev.patel@example.org" not in run(workspace, "subscribers", "list").output
+    back = tmp_path / "back.csv"
+    back.write_text(HEADER + "dev.patel@example.org,Dev Patel,,subscribed,2026-03-08\n")
+    result = run(workspace, "subscribers", "import", str(back))
+    assert "0 added" in result.output and "1 suppressed (not resubscribed)" in result.output
 
 
 # -- reading at scale: the same verdicts, faster, one row at a time ---------------------------------
@@ -252,37 +275,28 @@ def test_plain_addresses_take_the_quick_path():
     assert plain_address('"quoted"@example.org') is None  # left to email-validator
 
 
-def test_a_row_that_is_not_utf8_is_reported_with_its_line(empty_workspace):
-    path = write(empty_workspace, "readers.csv", HEADER + "ok@example.com,Ok,,subscribed,\n")
+def test_a_row_that_is_not_utf8_is_reported_with_its_line(empty_workspace, tmp_path):
+    path = tmp_path / "readers.csv"
+    path.write_bytes((HEADER + "ok@example.com,Ok,,subscribed,\n").encode())
     with path.open("ab") as f:
         f.write(b"ok2@example.com,Ok,,subscribed,\nzo\xe9@example.com,Zo\xe9,,subscribed,\n")
 
-    with pytest.raises(ContentError) as caught:
-        load_audience(empty_workspace)
+    result = run(empty_workspace, "subscribers", "import", str(path))
 
-    assert caught.value.message.startswith("subscribers/readers.csv:4: not UTF-8 text (invalid continuation")
+    assert result.exit_code == 1 and f"{path}:4: not UTF-8" in result.output
+    assert audience_of(empty_workspace)[0] == []  # all of the file or none of it
 
 
-def test_the_audience_streams_with_its_counts_and_lists_at_most_20_invalid_rows(empty_workspace):
+def test_the_audience_streams_with_its_counts(empty_workspace):
     rows = [f"r{n}@example.com,R,,subscribed,\n" for n in range(5)]
-    rows += [f"bad{n},Bad,,subscribed,\n" for n in range(22)]
     rows += ["R1@EXAMPLE.com,Again,,subscribed,\n", "r2@example.com,Gone,,unsubscribed,\n"]
     write(empty_workspace, "readers.csv", HEADER + "".join(rows))
     tally = AudienceTally()
 
-    stream = iter_audience(empty_workspace, ["readers"], tally, skip_invalid=True)
+    stream = iter_audience(state(empty_workspace), ["readers"], tally)
     first = next(stream)
     rest = list(stream)
 
     assert [s.email for s in [first, *rest]] == ["r0@example.com", "r1@example.com", "r3@example.com",
                                                  "r4@example.com"]  # fmt: skip
-    assert (tally.recipients, tally.unsubscribed, tally.duplicates, tally.invalid) == (4, 1, 2, 22)
-    assert len(tally.invalid_rows) == 20
-    message = tally.invalid_error().message
-    assert message.splitlines()[0] == (
-        "subscribers/ has 22 invalid rows (fix them, or send with --skip-invalid to leave them out):"
-        " 21 problems:"
-    )
-    assert message.splitlines()[-1] == "  - ... and 2 more"
-    with pytest.raises(ContentError, match="has 22 invalid rows"):
-        list(iter_audience(empty_workspace, ["readers"]))
+    assert (tally.recipients, tally.unsubscribed) == (4, 1)

@@ -18,12 +18,12 @@ from newsletter.check.spam import score_message, spam_findings
 from newsletter.compose import select
 from newsletter.compose.draft import carried_before
 from newsletter.compose.ready import INTRO_TODO
+from newsletter.db.audience import member
+from newsletter.db.state import open_state
 from newsletter.errors import NewsletterError
 from newsletter.mail.factory import MessageFactory
 from newsletter.mail.tokens import signing_secret
 from newsletter.store import issues
-from newsletter.store.addresses import address_key
-from newsletter.store.audience import load_audience
 from newsletter.store.config import Settings
 from newsletter.store.fileio import load_yaml
 from newsletter.store.models import Issue, Summary
@@ -44,12 +44,13 @@ def sample_recipient(settings: Settings, email: str | None) -> Subscriber:
     """The subscriber with this address (with their name and topics), or a made-up sample reader."""
     if not email:
         return SAMPLE_RECIPIENT
-    wanted = address_key(email)
-    audience = load_audience(settings.workspace, skip_invalid=True)
-    for subscriber in audience.recipients:
-        if subscriber.key == wanted:
-            return subscriber
-    return Subscriber(email, "", (), "subscribed", "", "sample")
+    found = member(open_state(settings), email)
+    if found is None:
+        return Subscriber(email, "", (), "subscribed", "", "sample")
+    # What the message factory takes today; the member also has first_name and large_text.
+    return Subscriber(
+        found.email, found.name, found.topics, "subscribed", found.subscribed_at, found.list_name
+    )
 
 
 def sample_email(

@@ -27,12 +27,17 @@ def _finite_rate(ctx: click.Context, param: click.Parameter, value: float | None
 @click.option("--provider", help="outbox, outbox:DIR, smtp://host:port, smtps://... (default: settings).")
 @click.option("--dry-run", is_flag=True, help="Show the plan (who, how many, how long) and stop.")
 @click.option(
+    "--show", is_flag=True, help="With --dry-run: also list the addresses of each part of the plan."
+)
+@click.option(
     "--rate", type=click.FloatRange(min=0, min_open=True), callback=_finite_rate, help="Messages per second."
 )
 @click.option("--concurrency", type=click.IntRange(1, 64), help="Connections to the provider at once.")
 @click.option("--resume", is_flag=True, help="Resume a stopped run (sending again always resumes).")
 @click.option("--resend-unknown", is_flag=True, help="Also resend those a crash left unknown.")
-@click.option("--skip-invalid", is_flag=True, help="Leave out invalid subscriber rows instead of stopping.")
+@click.option(
+    "--skip-invalid", is_flag=True, hidden=True, help="Kept for scripts: the database holds only valid rows."
+)
 @click.option("--test-to", multiple=True, metavar="ADDRESS", help="Send a [TEST] proof here (repeatable).")
 @click.option("--force", is_flag=True, help="Send although `newsletter check` finds errors (needs --reason).")
 @click.option("--reason", metavar="TEXT", default="", help="Why --force: stored with the run.")
@@ -48,6 +53,7 @@ def send_command(
     provider: str | None,
     lists: tuple[str, ...],
     dry_run: bool,
+    show: bool,
     rate: float | None,
     concurrency: int | None,
     resume: bool,  # sending again always resumes; the flag only says so in a script
@@ -97,13 +103,17 @@ def send_command(
         resend_unknown,
         skip_invalid,
         reason.strip(),
+        show and dry_run,
     )
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    interactive = at_terminal()
     with send.open_send(ws.settings, request, reporter, lock=not dry_run) as sending:
         reporter.plan(sending.plan)
         if dry_run:
             click.echo("Dry run: nothing sent.")
             return
+        early = _before_send_at(ws, sending.issue.send_at)
+        if early:
+            click.echo(f"Warning: {early}", err=True)
         if not yes:
             if not interactive:
                 raise click.ClickException(
@@ -111,10 +121,30 @@ def send_command(
                 )
             if not click.confirm(f"Send issue {issue_id} to {sending.plan.to_send} recipients?"):
                 click.echo("Not sent.")
-                return
+                raise SystemExit(ExitStatus.REFUSED)
         outcome = sending.run(reporter)
     reporter.outcome(outcome)
     raise SystemExit(outcome.exit_code)
+
+
+def at_terminal() -> bool:
+    """Whether a person at a terminal can answer the confirmation."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _before_send_at(ws: Workspace, send_at: datetime | None) -> str:
+    """A warning when a manual send comes before the issue's scheduled send_at, else ""."""
+    if send_at is None:
+        return ""
+    from newsletter.delivery.schedule import localize
+
+    when = localize(send_at, ws.settings)
+    if when <= datetime.now().astimezone():
+        return ""
+    return (
+        f"the issue is scheduled for {when.isoformat()} (send_at); sending now is before that. "
+        "To wait, answer no and let `newsletter send-due` send it"
+    )
 
 
 @cli.command("status")

@@ -89,8 +89,16 @@ def check_name(name: str, what: str = "name") -> str | None:
 
 
 def split_name(full: str) -> tuple[str, str]:
-    """A one-field name as (first, last): the first word greets; the rest is kept, not guessed at."""
-    first, _, last = " ".join(full.split()).partition(" ")
+    """A one-field name as (first, last): "Erin Nurse" and "Nurse, Erin" both greet Erin.
+
+    Without a comma the first word greets and the rest is kept as the last name, not guessed at.
+    """
+    full = " ".join(full.split())
+    if full.count(",") == 1:
+        last, _, first = full.partition(",")
+        if first.strip() and last.strip():
+            return first.strip(), last.strip()
+    first, _, last = full.partition(" ")
     return first, last
 
 

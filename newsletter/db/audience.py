@@ -59,6 +59,8 @@ class AudienceTally:
     invalid: int = 0  # always 0: the database holds only valid rows (kept for the CSV tally's shape)
     duplicates: int = 0  # always 0: one row per address
     invalid_rows: list[str] = field(default_factory=list)
+    # When a dict (send --dry-run --show): the addresses left out, per reason (the count's name).
+    left_out: dict[str, list[str]] | None = None
 
 
 def list_names(engine: Engine) -> list[str]:
@@ -80,6 +82,10 @@ def _check_lists(connection: Connection, chosen: list[str] | None) -> list[str] 
 
 def _membership_rows(connection: Connection, chosen: list[str] | None) -> Iterator[Any]:
     """Every membership of everyone in the chosen lists, grouped by person (in the order they were added)."""
+    yield from connection.execution_options(yield_per=BATCH).execute(_membership_query(chosen))
+
+
+def _membership_query(chosen: list[str] | None) -> Any:
     s, m, lst = t.subscribers, t.memberships, t.lists
     suppressed = exists().where(t.suppressions.c.email_key == s.c.email_key)
     query = (
@@ -102,7 +108,7 @@ def _membership_rows(connection: Connection, chosen: list[str] | None) -> Iterat
     if chosen is not None:
         in_chosen = select(m.c.subscriber_id).join(lst, lst.c.id == m.c.list_id).where(lst.c.name.in_(chosen))
         query = query.where(s.c.id.in_(in_chosen))
-    yield from connection.execution_options(yield_per=BATCH).execute(query)
+    return query
 
 
 def _verdict(rows: list[Any], chosen: list[str] | None, now: datetime) -> tuple[str, Any]:
@@ -142,9 +148,12 @@ def iter_audience(
         people = itertools.groupby(_membership_rows(connection, chosen), key=lambda row: row.id)
         pending: list[Any] = []
         for _person, group in people:
-            verdict, row = _verdict(list(group), chosen, now)
+            group_rows = list(group)
+            verdict, row = _verdict(group_rows, chosen, now)
             if verdict != "recipient":
                 setattr(tally, verdict, getattr(tally, verdict) + 1)
+                if tally.left_out is not None:
+                    tally.left_out.setdefault(verdict, []).append(_person_email(group_rows))
                 continue
             tally.recipients += 1
             pending.append(row)
@@ -152,6 +161,10 @@ def iter_audience(
                 yield from _members(connection, pending)
                 pending = []
         yield from _members(connection, pending)
+
+
+def _person_email(rows: list[Any]) -> str:
+    return str(rows[0].email)
 
 
 def _members(connection: Connection, rows: list[Any]) -> Iterator[Member]:
@@ -183,6 +196,17 @@ def _topics_for(connection: Connection, people: list[int]) -> dict[int, list[str
     for person, topic in connection.execute(query):
         topics.setdefault(person, []).append(topic)
     return topics
+
+
+def member(engine: Engine, email: str, now: datetime | None = None) -> Member | None:
+    """This address as a member of the audience (any list), or None if an issue would not go to them."""
+    with reading(engine) as connection:
+        query = _membership_query(None).where(t.subscribers.c.email_key == address_key(email))
+        rows = list(connection.execute(query))
+        if not rows:
+            return None
+        verdict, row = _verdict(rows, None, now or t.now())
+        return next(_members(connection, [row])) if verdict == "recipient" else None
 
 
 def load_audience(engine: Engine, lists: Iterable[str] | None = None) -> tuple[list[Member], AudienceTally]:

@@ -26,6 +26,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "last_name": ("last_name", "lastname", "lname", "surname", "family_name"),
     "name": ("name", "full_name", "display_name", "subscriber_name"),
     "topics": ("topics", "tags", "interests", "preferences"),
+    "large_text": ("large_text", "larger_text"),
     "status": ("status", "state", "email_marketing", "subscription_status", "subscriber_type", "type"),
     "subscribed_at": (
         "subscribed_at",
@@ -85,7 +86,8 @@ STATUSES: dict[str, Status] = {
     **dict.fromkeys(("complained", "spam", "spammy", "abuse", "complaint"), Status.COMPLAINED),
 }
 
-_TRUE = {"true", "yes", "1", "t", "y"}
+_TRUE = {"true", "yes", "1", "t", "y", "x"}
+_FALSE = {"false", "no", "0", "f", "n"}
 
 
 def folded(column: str) -> str:
@@ -135,6 +137,7 @@ class ImportRow:
     subscribed_at: datetime | None
     consent_at: datetime | None
     consent_ip: str | None
+    large_text: bool | None = None  # None: the file does not say; keep what the database holds
 
 
 def status_of(values: Mapping[str, str]) -> Status:
@@ -186,6 +189,12 @@ def parse_row(
             moments[field] = parse_moment(values.get(field, ""))
         except ValueError:
             reasons.append(f"{field} {values[field].strip()!r} is not a date (YYYY-MM-DD or ISO 8601)")
+    large_text = None
+    if values.get("large_text", "").strip():
+        flag = values["large_text"].strip().casefold()
+        if flag not in _TRUE | _FALSE:
+            reasons.append(f"large_text {values['large_text'].strip()!r} is not yes or no")
+        large_text = flag in _TRUE
     if reasons:
         raise ValueError("; ".join(reasons))
     known, unknown = [], []
@@ -207,6 +216,7 @@ def parse_row(
         moments["subscribed_at"],
         moments["consent_at"] or moments["subscribed_at"],
         ip or None,
+        large_text,
     )
 
 

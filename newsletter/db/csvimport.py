@@ -142,7 +142,7 @@ def _merge(
     people = {
         r.email_key: r
         for r in connection.execute(
-            select(s.c.id, s.c.email_key, s.c.first_name, s.c.last_name, m.c.status)
+            select(s.c.id, s.c.email_key, s.c.first_name, s.c.last_name, s.c.large_text, m.c.status)
             .outerjoin(m, (m.c.subscriber_id == s.c.id) & (m.c.list_id == lst))
             .where(s.c.email_key.in_(keys))
         )
@@ -194,6 +194,7 @@ def _differs(row: ImportRow, held: Any, held_topics: tuple[str, ...]) -> bool:
         (row.first_name and row.first_name != held.first_name)
         or (row.last_name and row.last_name != held.last_name)
         or (row.topics and row.topics != held_topics)
+        or (row.large_text is not None and row.large_text != bool(held.large_text))
         or row.status != held.status
     )
 
@@ -246,6 +247,7 @@ def _insert_new(
                 "email_key": address_key(r.email),
                 "first_name": r.first_name,
                 "last_name": r.last_name,
+                "large_text": bool(r.large_text),
                 "created_at": r.consent_at or now,
                 "updated_at": now,
             }
@@ -287,12 +289,18 @@ def _apply_changes(
     connection.execute(
         update(s)
         .where(s.c.id == bindparam("pid"))
-        .values(first_name=bindparam("first"), last_name=bindparam("last"), updated_at=now),
+        .values(
+            first_name=bindparam("first"),
+            last_name=bindparam("last"),
+            large_text=bindparam("large"),
+            updated_at=now,
+        ),
         [
             {
                 "pid": held.id,
                 "first": row.first_name or held.first_name,
                 "last": row.last_name or held.last_name,
+                "large": bool(held.large_text) if row.large_text is None else row.large_text,
             }
             for row, held in changes
         ],

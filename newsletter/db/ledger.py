@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 
 from newsletter.db import schema as t
-from newsletter.db.engine import is_postgresql, reading, writing
+from newsletter.db.engine import DatabaseError, is_postgresql, reading, writing
 from newsletter.db.ledger_runs import RunBook
 from newsletter.db.ledger_types import (
     FAILED_PERMANENT,
@@ -28,6 +28,7 @@ from newsletter.db.ledger_types import (
     IN_DOUBT,
     INCOMPLETE,
     INTERRUPTED,
+    NOT_SENT,
     PAUSED,
     PENDING,
     RECIPIENT_STATES,
@@ -39,6 +40,7 @@ from newsletter.db.ledger_types import (
     SKIPPED,
     TO_SEND,
     UNKNOWN,
+    Counts,
     Failure,
     NewRecipient,
     RecipientRow,
@@ -55,6 +57,7 @@ __all__ = [  # what newsletter/ledger.py offers, so the swap is a change of impo
     "FINISHED",
     "IN_DOUBT",
     "INCOMPLETE",
+    "NOT_SENT",
     "INTERRUPTED",
     "PAUSED",
     "PENDING",
@@ -64,7 +67,9 @@ __all__ = [  # what newsletter/ledger.py offers, so the swap is a change of impo
     "SENDING",
     "SENT",
     "SKIPPED",
+    "TO_SEND",
     "UNKNOWN",
+    "Counts",
     "Failure",
     "Ledger",
     "NewRecipient",
@@ -72,6 +77,9 @@ __all__ = [  # what newsletter/ledger.py offers, so the swap is a change of impo
     "Run",
     "carried_summaries",
 ]
+
+
+_TO_SEND = [state.value for state in TO_SEND]  # plain strings: a driver may bind an Enum by its name
 
 
 class Ledger(RunBook):
@@ -87,6 +95,8 @@ class Ledger(RunBook):
         """Give back what this worker still holds, then its lease (a killed worker's lease just ends)."""
         try:
             self.release()
+        except DatabaseError:
+            pass  # the claims stay this worker's; once its lease is gone the next sender frees them
         finally:
             self._lease.release()
 
@@ -105,7 +115,7 @@ class Ledger(RunBook):
         """Reserve the next recipients to send for this worker (none reserved twice, across processes)."""
         query = (
             select(*ROW_COLUMNS)
-            .where(r.c.issue_id == issue_id, r.c.state.in_(TO_SEND), r.c.claimed_by.is_(None))
+            .where(r.c.issue_id == issue_id, r.c.state.in_(_TO_SEND), r.c.claimed_by.is_(None))
             .order_by(r.c.id)
             .limit(limit)
         )
@@ -121,11 +131,25 @@ class Ledger(RunBook):
 
     def release(self, issue_id: str | None = None) -> int:
         """Give back the recipients this worker holds but did not finish (pending or failed for now)."""
-        where = (r.c.claimed_by == self.worker) & r.c.state.in_(TO_SEND)
+        where = (r.c.claimed_by == self.worker) & r.c.state.in_(_TO_SEND)
         if issue_id is not None:
             where &= r.c.issue_id == issue_id
         with writing(self.engine) as connection:
             return connection.execute(update(r).where(where).values(claimed_by=None)).rowcount
+
+    def others_at_work(self, issue_id: str) -> bool:
+        """Whether another live worker holds recipients of this run (several senders share it)."""
+        with reading(self.engine) as connection:
+            holders = set(
+                connection.execute(
+                    select(r.c.claimed_by)
+                    .distinct()
+                    .where(
+                        r.c.issue_id == issue_id, r.c.claimed_by.is_not(None), r.c.claimed_by != self.worker
+                    )
+                ).scalars()
+            )
+        return any(worker_lease(self.engine, w).held_elsewhere() for w in holders)
 
     def recover_unknown(self, issue_id: str) -> list[str]:
         """Turn the `sending` rows of workers that are gone into `unknown`; return those addresses.
@@ -192,7 +216,7 @@ class Ledger(RunBook):
         several senders use `claim`."""
         query = (
             select(*ROW_COLUMNS)
-            .where(r.c.issue_id == issue_id, r.c.state.in_(TO_SEND), r.c.id > after_rowid)
+            .where(r.c.issue_id == issue_id, r.c.state.in_(_TO_SEND), r.c.id > after_rowid)
             .order_by(r.c.id)
             .limit(limit)
         )
@@ -214,6 +238,26 @@ class Ledger(RunBook):
                     ).scalar_one()
                     chunk = []
         return known
+
+    def states_of(self, issue_id: str, emails: Iterable[str], batch: int = 500) -> dict[str | None, int]:
+        """How many of these addresses are in each state in the issue's run (None: not in the run)."""
+        found: dict[str | None, int] = {}
+        chunk: list[str] = []
+        with reading(self.engine) as connection:
+            for email in [*emails, None]:
+                if email is not None:
+                    chunk.append(email)
+                if chunk and (email is None or len(chunk) == batch):
+                    query = select(r.c.state, func.count()).where(
+                        r.c.issue_id == issue_id, r.c.email.in_(chunk)
+                    )
+                    held = 0
+                    for state, n in connection.execute(query.group_by(r.c.state)):
+                        found[state] = found.get(state, 0) + n
+                        held += n
+                    found[None] = found.get(None, 0) + len(chunk) - held
+                    chunk = []
+        return found
 
     def _set(self, issue_id: str, email: str, **values: Any) -> None:
         with writing(self.engine) as connection:
@@ -240,23 +284,24 @@ class Ledger(RunBook):
     def mark_failed(self, issue_id: str, email: str, state: str, error: str) -> None:
         """A failure; `failed_transient` stays held by this worker (retried by it, or after it is gone)."""
         state = RecipientState(state)
-        assert state in (FAILED_TRANSIENT, FAILED_PERMANENT, SKIPPED), state
+        if state not in NOT_SENT:
+            raise ValueError(f"{state} is not a state of a recipient not sent")
         held = self.worker if state == FAILED_TRANSIENT else None
         self._set(issue_id, email, state=state.value, last_error=error[:500], claimed_by=held)
 
-    def counts(self, issue_id: str) -> dict[str, int]:
+    def counts(self, issue_id: str) -> Counts:
         """How many recipients are in each state (every state present, zero if none)."""
-        counts = {state.value: 0 for state in RECIPIENT_STATES}
+        counts = dict.fromkeys(RECIPIENT_STATES, 0)
         with reading(self.engine) as connection:
             for state, n in connection.execute(
                 select(r.c.state, func.count()).where(r.c.issue_id == issue_id).group_by(r.c.state)
             ):
-                counts[state] = n
+                counts[RecipientState(state)] = n
         return counts
 
     def failures(self, issue_id: str, limit: int | None = None) -> list[Failure]:
         """Recipients not sent for a reason worth showing: failures, unknowns and skips."""
-        shown = (FAILED_TRANSIENT.value, FAILED_PERMANENT.value, UNKNOWN.value, SKIPPED.value)
+        shown = [state.value for state in NOT_SENT]
         query = (
             select(r.c.email, r.c.state, r.c.attempts, r.c.last_error)
             .where(r.c.issue_id == issue_id, r.c.state.in_(shown))
@@ -264,7 +309,7 @@ class Ledger(RunBook):
             .limit(limit)
         )
         with reading(self.engine) as connection:
-            return [Failure(*row) for row in connection.execute(query)]
+            return [Failure(e, RecipientState(s), n, why) for e, s, n, why in connection.execute(query)]
 
     def carried_summaries(self) -> set[str]:
         return carried_summaries(self.engine)

@@ -19,7 +19,12 @@ class RunBook:
     engine: Engine
 
     def start_run(
-        self, issue_id: str, provider: str, summary_ids: Iterable[str], recipients: Iterable[NewRecipient]
+        self,
+        issue_id: str,
+        provider: str,
+        summary_ids: Iterable[str],
+        recipients: Iterable[NewRecipient],
+        forced_reason: str = "",
     ) -> int:
         """Create the issue's run with its recipients, all pending; return how many there are.
 
@@ -38,6 +43,7 @@ class RunBook:
                         provider=provider,
                         started_at=now,
                         updated_at=now,
+                        forced_reason=forced_reason,
                     )
                 )
                 summaries = [{"issue_id": issue_id, "summary_id": s} for s in dict.fromkeys(summary_ids)]
@@ -60,23 +66,33 @@ class RunBook:
             raise DeliveryError(f"issue {issue_id} already has a send run; it can only be resumed") from None
 
     def start_or_join_run(
-        self, issue_id: str, provider: str, summary_ids: Iterable[str], recipients: Iterable[NewRecipient]
+        self,
+        issue_id: str,
+        provider: str,
+        summary_ids: Iterable[str],
+        recipients: Iterable[NewRecipient],
+        forced_reason: str = "",
     ) -> tuple[int, bool]:
         """For several senders starting together: (recipients added, True) for the one that created the run,
         (0, False) for the others, which then work the run it created."""
         try:
-            return self.start_run(issue_id, provider, summary_ids, recipients), True
+            return self.start_run(issue_id, provider, summary_ids, recipients, forced_reason), True
         except DeliveryError:
             if self.run(issue_id) is None:
                 raise
             return 0, False
 
-    def reopen_run(self, issue_id: str, provider: str) -> None:
+    def reopen_run(self, issue_id: str, provider: str, forced_reason: str = "") -> None:
+        """Mark an existing run running again (a resume); its recipients stay exactly as they were.
+
+        A `forced_reason` given now replaces the one stored (a resume forced past `check` again).
+        """
+        values = {"state": RUNNING.value, "provider": provider, "note": "", "updated_at": t.now()}
+        if forced_reason:
+            values["forced_reason"] = forced_reason
         with writing(self.engine) as connection:
             done = connection.execute(
-                update(t.runs)
-                .where(t.runs.c.issue_id == issue_id)
-                .values(state=RUNNING.value, provider=provider, note="", updated_at=t.now(), finished_at=None)
+                update(t.runs).where(t.runs.c.issue_id == issue_id).values(finished_at=None, **values)
             )
         if done.rowcount != 1:
             raise DeliveryError(f"issue {issue_id} has no send run to resume")
@@ -112,12 +128,13 @@ class RunBook:
         return [
             Run(
                 x.issue_id,
-                x.state,
+                RunState(x.state),
                 x.provider,
                 x.note,
                 stamp(x.started_at) or "",
                 stamp(x.updated_at) or "",
                 stamp(x.finished_at),
+                x.forced_reason,
             )
             for x in rows
         ]

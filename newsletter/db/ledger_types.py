@@ -17,7 +17,9 @@ RUNNING, PAUSED, INTERRUPTED = RunState.RUNNING, RunState.PAUSED, RunState.INTER
 INCOMPLETE, FINISHED = RunState.INCOMPLETE, RunState.FINISHED
 RUN_STATES = tuple(RunState)
 IN_DOUBT = "the run stopped while this message was with the provider"
-TO_SEND = (PENDING.value, FAILED_TRANSIENT.value)
+TO_SEND = (PENDING, FAILED_TRANSIENT)  # still to send in a run: a resume picks these up
+NOT_SENT = (FAILED_TRANSIENT, FAILED_PERMANENT, UNKNOWN, SKIPPED)  # not sent, for a reason worth showing
+Counts = dict[RecipientState, int]
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class RecipientRow:
     name: str
     topics: tuple[str, ...]
     subscribed_at: str
-    state: str
+    state: RecipientState
     attempts: int
     last_error: str
     first_name: str = ""
@@ -55,19 +57,24 @@ class NewRecipient:
 
 @dataclass(frozen=True)
 class Run:
+    """An issue's send run: its state, why it is in it, and the operator's reason if it was forced."""
+
     issue_id: str
-    state: str
+    state: RunState
     provider: str
     note: str
     started_at: str
     updated_at: str
     finished_at: str | None
+    forced_reason: str = ""  # `send --force --reason TEXT`: why an issue `check` rejected was sent
 
 
 @dataclass(frozen=True)
 class Failure:
+    """A recipient not sent, and the last thing the provider (or the engine) said about it."""
+
     email: str
-    state: str
+    state: RecipientState
     attempts: int
     last_error: str
 
@@ -101,7 +108,7 @@ def recipient_row(row: Any) -> RecipientRow:
         row.name,
         topics,
         row.subscribed_at,
-        row.state,
+        RecipientState(row.state),
         row.attempts,
         row.last_error,
         row.first_name,

@@ -78,6 +78,8 @@ def migrate_workspace(
     ledger = ledger_file or workspace / OLD_LEDGER
     report = MigrationReport()
     with writing(engine) as connection:
+        if is_postgresql(connection):  # several first commands at once: one migrates, the others wait
+            connection.execute(text("SELECT pg_advisory_xact_lock(7281001, 1)"))
         if connection.execute(select(t.meta.c.value).where(t.meta.c.key == MIGRATED)).scalar() is not None:
             return MigrationReport(already=True)
         if suppressed.is_file():  # first, so a list's opt-out row does not replace the recorded reason
@@ -147,8 +149,10 @@ def _move_ledger(connection: Connection, path: Path, report: MigrationReport) ->
     """Copy the old ledger's runs, recipients (in their order) and carried summaries."""
     try:
         old = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        columns = {row[1] for row in old.execute("PRAGMA table_info(runs)")}
+        forced = "forced_reason" if "forced_reason" in columns else "''"  # added to the old ledger late
         runs = old.execute(
-            "SELECT issue_id, state, provider, note, started_at, updated_at, finished_at FROM runs"
+            f"SELECT issue_id, state, provider, note, started_at, updated_at, finished_at, {forced} FROM runs"
         ).fetchall()
         summaries = old.execute("SELECT issue_id, summary_id FROM issue_summaries").fetchall()
         recipients = old.execute(
@@ -170,6 +174,7 @@ def _move_ledger(connection: Connection, path: Path, report: MigrationReport) ->
                 "started_at": _moment(r[4]),
                 "updated_at": _moment(r[5]),
                 "finished_at": _moment(r[6]),
+                "forced_reason": r[7] or "",
             }
             for r in runs
         ],

@@ -62,9 +62,12 @@ class RecipientState(StrEnum):
 
 
 class RunState(StrEnum):
+    """Where an issue's send run is."""
+
     RUNNING = "running"
-    PAUSED = "paused"
-    INTERRUPTED = "interrupted"  # an operator's Ctrl-C: the scheduler leaves it for a person
+    PAUSED = "paused"  # stopped itself (repeated errors, a fault); `send` or `send-due` resumes it
+    STOPPED = "stopped"  # SIGTERM or SIGHUP (a service manager): `send-due` resumes it
+    INTERRUPTED = "interrupted"  # an operator's Ctrl-C or `send --hold`: a person resumes it
     INCOMPLETE = "incomplete"  # the pass ended but some recipients failed or are unknown
     FINISHED = "finished"
 
@@ -203,6 +206,7 @@ runs = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
+    Column("forced_reason", Text, nullable=False, server_default=""),  # `send --force --reason TEXT`
     _status_check("state", RunState),
 )
 

@@ -1,79 +1,86 @@
-"""Who a run sends to: the lists streamed into the ledger, its rows back as subscribers, and
-the suppression list watched while the run goes on."""
+"""Who a run sends to: the state database's audience streamed into the ledger, its rows back as the
+subscribers the message factory takes, and the suppression list looked up as the run goes on."""
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+from sqlalchemy import Engine
+
+from newsletter.db import suppression
+from newsletter.db.addresses import display_name
+from newsletter.db.audience import AudienceTally, Member, iter_audience
 from newsletter.delivery.records import NewRecipient, RecipientRow
-from newsletter.store import subscribers
-from newsletter.store.addresses import address_key
-from newsletter.store.audience import AudienceTally, iter_audience
-from newsletter.store.config import Settings
-from newsletter.store.subscriber_files import (
-    SUBSCRIBERS_DIR,
-    SUPPRESSED_FILE,
-    Subscriber,
-    suppressed_addresses,
-)
+from newsletter.store.subscriber_files import Subscriber
+
+__all__ = ["AudienceTally", "emails", "is_suppressed", "mark_bounced", "recipients", "subscriber_of"]
+
+
+def new_recipient(member: Member) -> NewRecipient:
+    """A member of the audience as the ledger row that fixes what their message carries."""
+    return NewRecipient(
+        member.email,
+        member.list_name,
+        member.name,
+        member.topics,
+        member.subscribed_at,
+        member.first_name,
+        member.large_text,
+    )
 
 
 def recipients(
-    settings: Settings,
-    lists: tuple[str, ...] | None,
-    skip_invalid: bool,
-    tally: AudienceTally | None = None,
+    engine: Engine, lists: tuple[str, ...] | None, tally: AudienceTally | None = None
 ) -> Iterator[NewRecipient]:
     """The audience of the chosen lists (all when None) as ledger rows, streamed."""
-    for s in iter_audience(settings.workspace, lists, tally, skip_invalid):
-        yield NewRecipient(s.email, s.list_name, s.name, s.topics, s.subscribed_at)
+    for member in iter_audience(engine, lists, tally):
+        yield new_recipient(member)
 
 
-def emails(
-    settings: Settings, lists: tuple[str, ...] | None, skip_invalid: bool, tally: AudienceTally
-) -> Iterator[str]:
+def emails(engine: Engine, lists: tuple[str, ...] | None, tally: AudienceTally) -> Iterator[str]:
     """Just the addresses of the audience, streamed (for counting who is already in a run)."""
-    for s in iter_audience(settings.workspace, lists, tally, skip_invalid):
-        yield s.email
+    for member in iter_audience(engine, lists, tally):
+        yield member.email
 
 
 def subscriber_of(row: RecipientRow) -> Subscriber:
-    """A ledger row as the subscriber the message factory personalises for."""
-    return Subscriber(row.email, row.name, row.topics, "subscribed", row.subscribed_at, row.list_name)
+    """A ledger row as the reader the message factory personalises for (greeting, edition, topics)."""
+    name = row.name or display_name(row.first_name, "")
+    return Subscriber(
+        row.email,
+        name,
+        row.topics,
+        "subscribed",
+        row.subscribed_at,
+        row.list_name,
+        first_name=row.first_name,
+        large_text=row.large_text,
+    )
 
 
-def mark_bounced(settings: Settings, email: str, reason: str) -> None:
+def member_subscriber(member: Member) -> Subscriber:
+    """A member of the audience as the subscriber the message factory (or a preview) personalises for."""
+    return Subscriber(
+        member.email,
+        member.name,
+        member.topics,
+        "subscribed",
+        member.subscribed_at,
+        member.list_name,
+        first_name=member.first_name,
+        large_text=member.large_text,
+    )
+
+
+def is_suppressed(engine: Engine) -> Callable[[str], bool]:
+    """Is an address suppressed now? One indexed lookup per message, so an unsubscribe lands at once."""
+    return lambda email: suppression.is_suppressed(engine, email)
+
+
+def mark_bounced(engine: Engine) -> Callable[[str, str], None]:
     """A hard bounce: the address is marked bounced in its lists and suppressed from then on."""
-    subscribers.mark_bounced(settings.workspace, email, reason)
+    return lambda email, reason: _bounced(engine, email, reason)
 
 
-class SuppressionWatch:
-    """Is an address suppressed now? Re-reads suppressed.csv only when the file changes.
-
-    Re-reading it for every message would cost a file parse per send; an unsubscribe rewrites the
-    file atomically (a new inode and mtime), which the stat below notices at once.
-    """
-
-    def __init__(self, settings: Settings):
-        self.workspace = settings.workspace
-        self.path = self.workspace / SUBSCRIBERS_DIR / SUPPRESSED_FILE
-        self._key: tuple[int, int, int] | None | str = "unread"
-        self._addresses: set[str] = set()
-        self._lock = threading.Lock()
-
-    def _stat(self) -> tuple[int, int, int] | None:
-        try:
-            stat = os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-
-    def __call__(self, email: str) -> bool:
-        key = self._stat()
-        with self._lock:
-            if key != self._key:
-                found = suppressed_addresses(self.workspace) if key else {}
-                self._addresses, self._key = set(found), key
-            return address_key(email) in self._addresses
+def _bounced(engine: Engine, email: str, reason: str) -> None:
+    suppression.mark_bounced(engine, email, reason)

@@ -27,6 +27,7 @@ from newsletter.providers.base import OutgoingMessage, Provider, SendResult
 from newsletter.providers.replies import is_hard_bounce
 
 R = RecipientState
+CLAIM_PER_CONNECTION = 8  # recipients claimed at a time per provider connection
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class RunOutcome:
     def exit_code(self) -> ExitStatus:
         if self.state == RunState.PAUSED:
             return ExitStatus.PAUSED
+        if self.state == RunState.RUNNING:  # this process did its share; others finish the run
+            return ExitStatus.OK
         if self.state in (RunState.INTERRUPTED, RunState.STOPPED):
             return ExitStatus.INTERRUPTED
         if self.state == RunState.FINISHED and not self.counts[R.FAILED_PERMANENT]:
@@ -53,25 +56,27 @@ class RunOutcome:
 
 
 class _RecipientQueue:
-    """Recipients to send, paged from the ledger on demand so at most one page is in memory."""
+    """Recipients to send, claimed from the ledger a page at a time so at most one page is in memory.
+
+    A claim reserves the rows for this process's worker (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so
+    several `send` processes working one run never take the same recipient.
+    """
 
     def __init__(self, ledger: Ledger, issue_id: str, page_size: int):
         self.ledger = ledger
         self.issue_id = issue_id
         self.page_size = page_size
         self._page: list[RecipientRow] = []
-        self._after = 0
         self._exhausted = False
         self._lock = threading.Lock()
 
     def next(self) -> RecipientRow | None:
         with self._lock:
             if not self._page and not self._exhausted:
-                page = self.ledger.to_send(self.issue_id, self._after, self.page_size)
+                page = self.ledger.claim(self.issue_id, self.page_size)
                 if not page:
                     self._exhausted = True
                 else:
-                    self._after = page[-1].rowid
                     self._page = page[::-1]  # pop() from the end keeps ledger order
             return self._page.pop() if self._page else None
 
@@ -131,7 +136,9 @@ class Engine:
         self._run_at_start = self.ledger.run(self.issue_id)
         counts = self.ledger.counts(self.issue_id)
         tally = Tally(total=sum(counts[s] for s in TO_SEND))
-        queue = _RecipientQueue(self.ledger, self.issue_id, self.options.page_size)
+        # Claims stay small, so senders sharing a run split it evenly and a killed one strands few rows.
+        claim = max(1, min(self.options.page_size, self.options.concurrency * CLAIM_PER_CONNECTION))
+        queue = _RecipientQueue(self.ledger, self.issue_id, claim)
         limiter = RateLimiter(self.options.rate)
         workers = [
             threading.Thread(target=self._work, args=(queue, limiter, tally), name=f"send-{n}", daemon=True)
@@ -175,9 +182,21 @@ class Engine:
 
     def _finish(self, tally: Tally) -> RunOutcome:
         try:
+            self.ledger.release(self.issue_id)  # what this process claimed but did not finish
+            others = self.ledger.others_at_work(self.issue_id)
             counts = self.ledger.counts(self.issue_id)
         except LedgerError:
-            counts = dict.fromkeys(RecipientState, 0)
+            others, counts = False, dict.fromkeys(RecipientState, 0)
+        if others and self._halt_state is None and not self.stop.is_set():
+            # Other processes still send this run: the last one to finish records how it ended.
+            return RunOutcome(
+                self.issue_id,
+                RunState.RUNNING,
+                "other senders are still working this run; `newsletter status` shows how it ends",
+                tally.sent,
+                counts,
+                time.monotonic() - tally.started,
+            )
         if self._halt_state is not None:
             state, note = self._halt_state, self._halt_note
         elif self.stop.is_set():

@@ -5,17 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from newsletter.compose.select import SentRecord
-from newsletter.delivery.ledger import open_existing
+from newsletter.delivery.ledger import open_ledger
 from newsletter.delivery.records import RecipientState
 from newsletter.store.config import Settings
 
 
 def sent_record(settings: Settings) -> SentRecord:
     """What the delivery ledger says was sent; an empty record when nothing was ever sent."""
-    book = open_existing(settings)
-    if book is None:
-        return SentRecord()
-    with book:
+    with open_ledger(settings) as book:
         runs = book.runs()
         # "Reached someone" as the ledger's carried_summaries counts it: sent, or maybe sent (unknown).
         reached = (RecipientState.SENT, RecipientState.UNKNOWN)
@@ -28,9 +25,6 @@ def sent_record(settings: Settings) -> SentRecord:
 
 
 def carried_summaries(settings: Settings) -> set[str]:
-    """Summaries already sent in some issue (for `new-issue`'s "already sent" rule); none without a ledger."""
-    book = open_existing(settings)
-    if book is None:
-        return set()
-    with book:
+    """Summaries already sent in some issue (for `new-issue`'s "already sent" rule)."""
+    with open_ledger(settings) as book:
         return book.carried_summaries()

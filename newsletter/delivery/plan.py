@@ -1,14 +1,23 @@
-"""The plan of `newsletter send`: who gets the issue now, who does not and why, and how long it takes."""
+"""The plan of `newsletter send`: who gets the issue now, who does not and why, and how long it takes.
+
+The plan reconciles: everyone in the chosen lists is either already sent this issue, to send now,
+or left out for a reason (suppressed, unsubscribed, bounced, complained, unconfirmed, paused; and in a
+resumed run: unknown, failed earlier, or joined after the run started).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
+from newsletter.db.audience import AudienceTally
 from newsletter.delivery import audience
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.records import TO_SEND, RecipientState
-from newsletter.store.audience import AudienceTally
-from newsletter.store.config import Settings
+
+R = RecipientState
+# The audience's reasons to leave someone out, in the order the plan shows them.
+AUDIENCE_REASONS = ("suppressed", "unsubscribed", "bounced", "complained", "pending", "paused")
 
 
 @dataclass(frozen=True)
@@ -21,8 +30,9 @@ class SendRequest:
     rate: float | None = None
     concurrency: int | None = None
     resend_unknown: bool = False
-    skip_invalid: bool = False
+    skip_invalid: bool = False  # kept for scripts: the database holds only valid rows
     force_reason: str = ""  # `--force --reason TEXT`: send although `check` finds errors, and say why
+    show: bool = False  # `--dry-run --show`: keep the addresses of each part of the plan
 
 
 @dataclass(frozen=True)
@@ -31,51 +41,80 @@ class SendPlan:
 
     issue_id: str
     subject: str
-    audience: int  # subscribed, not suppressed, deduplicated, in the chosen lists
+    audience: int  # subscribed, confirmed, not suppressed, not paused, in the chosen lists
     suppressed: int
     unsubscribed: int
     bounced: int
-    invalid: int
-    duplicates: int
-    already_sent: int
+    invalid: int  # always 0 now: rows are checked when they are imported
+    duplicates: int  # always 0: one row per address
+    already_sent: int  # of the audience (so it respects --list)
     not_included: int  # subscribed after the issue's run started: the recipients were fixed then
     unknown: int  # may have got it: the last run stopped while their message was with the provider
-    to_send: int
+    to_send: int  # what this send will send (a resumed run: its pending rows, whatever the lists)
     provider: str
     rate: float
     concurrency: int
     resuming: bool = False  # the issue has a run already; this continues it
-    invalid_rows: tuple[str, ...] = ()  # the first invalid rows left out (--skip-invalid), "file:line: why"
+    invalid_rows: tuple[str, ...] = ()
+    complained: int = 0
+    pending: int = 0  # signed up, not confirmed
+    paused: int = 0
+    failed_earlier: int = 0  # of the audience: failed permanently or skipped in the run
+    in_lists: int = 0  # everyone with a membership in the chosen lists
+    to_send_of_lists: int = 0  # the audience's share of to_send
+    shown: dict[str, tuple[str, ...]] = field(default_factory=dict)  # --show: addresses per part
+    resend_unknown: bool = False
 
     @property
     def seconds(self) -> float:
         """How long sending `to_send` should take at the plan's rate."""
         return self.to_send / self.rate
 
+    @property
+    def left_out(self) -> dict[str, int]:
+        """Everyone in the lists not sent now and not sent before, by reason (zero reasons included)."""
+        reasons = {name: getattr(self, name) for name in AUDIENCE_REASONS}
+        reasons["unknown"] = self.unknown if self.resuming and not self.resend_unknown else 0
+        reasons["failed_earlier"] = self.failed_earlier
+        reasons["not_included"] = self.not_included
+        return reasons
+
 
 def make_plan(
     ledger: Ledger,
-    settings: Settings,
     issue_id: str,
     subject: str,
     request: SendRequest,
     how: tuple[str, float, int],
 ) -> SendPlan:
-    """The plan for one issue, from one pass over the lists and the ledger's counts.
+    """The plan for one issue, from one pass over the audience and the ledger's counts.
 
     `how` is what the plan says of the sending: (provider name, messages per second, connections).
-
-    Nothing is held per subscriber: for a new run only counts are kept; for an existing one each
-    current subscriber is looked up in the run, page by page, to count who joined since it started.
-    Invalid rows raise ContentError here unless `--skip-invalid`.
+    Nothing is held per subscriber (unless --show): for a resumed run the audience is looked up in
+    the run page by page.
     """
-    tally = AudienceTally()
-    addresses = audience.emails(settings, request.lists, request.skip_invalid, tally)
+    tally = AudienceTally(left_out={} if request.show else None)
+    addresses = audience.emails(ledger.engine, request.lists, tally)
+    kept: list[str] = []
+    if request.show:
+        addresses = _keeping(addresses, kept)
     resuming = ledger.run(issue_id) is not None
-    in_run = ledger.count_known(issue_id, addresses) if resuming else sum(1 for _ in addresses)
+    states: dict[str | None, int] = (
+        ledger.states_of(issue_id, addresses) if resuming else {None: sum(1 for _ in addresses)}
+    )
     counts = ledger.counts(issue_id)
-    unknown = counts[RecipientState.UNKNOWN] + counts[RecipientState.SENDING]
+    of = {state: states.get(state.value, 0) for state in R}
+    unknown_all = counts[R.UNKNOWN] + counts[R.SENDING]
+    unknown_of = of[R.UNKNOWN] + of[R.SENDING]
+    to_send_of = (of[R.PENDING] + of[R.FAILED_TRANSIENT]) if resuming else tally.recipients
     to_send = sum(counts[s] for s in TO_SEND) if resuming else tally.recipients
+    if request.resend_unknown:
+        to_send, to_send_of = to_send + unknown_all, to_send_of + unknown_of
+    left = sum(getattr(tally, name) for name in AUDIENCE_REASONS)
+    shown: dict[str, tuple[str, ...]] = {}
+    if tally.left_out is not None:
+        shown = {name: tuple(tally.left_out.get(name, ())) for name in AUDIENCE_REASONS}
+        shown["audience"] = tuple(kept)
     return SendPlan(
         issue_id,
         subject,
@@ -83,13 +122,26 @@ def make_plan(
         tally.suppressed,
         tally.unsubscribed,
         tally.bounced,
-        tally.invalid,
-        tally.duplicates,
-        counts[RecipientState.SENT],
-        tally.recipients - in_run if resuming else 0,
-        unknown,
-        to_send + (unknown if request.resend_unknown else 0),
+        0,
+        0,
+        of[R.SENT],
+        states.get(None, 0) if resuming else 0,
+        unknown_of if resuming else 0,
+        to_send,
         *how,
         resuming=resuming,
-        invalid_rows=tuple(tally.invalid_rows),
+        complained=tally.complained,
+        pending=tally.pending,
+        paused=tally.paused,
+        failed_earlier=of[R.FAILED_PERMANENT] + of[R.SKIPPED],
+        in_lists=tally.recipients + left,
+        to_send_of_lists=to_send_of,
+        shown=shown,
+        resend_unknown=request.resend_unknown,
     )
+
+
+def _keeping(addresses: Iterator[str], kept: list[str]) -> Iterator[str]:
+    for email in addresses:
+        kept.append(email)
+        yield email

@@ -7,13 +7,12 @@ overlapping `send-due` runs never both send: the second finds the scheduler lock
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from newsletter.delivery.ledger import open_existing
+from newsletter.delivery.ledger import open_ledger
 from newsletter.delivery.locks import LockedError, scheduler_lock
 from newsletter.delivery.plan import SendRequest
 from newsletter.delivery.records import TO_SEND, Run, RunState
@@ -147,11 +146,10 @@ class DueReport:
 
 def _decisions(settings: Settings, now: datetime, max_late: timedelta) -> list[Decision]:
     decisions = []
-    ledger = open_existing(settings)  # no ledger yet: nothing was started (and none is made just to look)
-    with ledger or contextlib.nullcontext():
+    with open_ledger(settings) as ledger:
         for issue in issues.list_issues(settings.workspace):
-            run = ledger.run(issue.id) if ledger else None
-            left = sum(ledger.counts(issue.id)[s] for s in TO_SEND) if ledger else 0
+            run = ledger.run(issue.id)
+            left = sum(ledger.counts(issue.id)[s] for s in TO_SEND)
             send_at = localize(issue.send_at, settings) if issue.send_at else None
             decisions.append(decide(issue.id, send_at, now, max_late, run, left))
     return decisions

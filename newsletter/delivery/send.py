@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from newsletter.compose.ready import require_finished_intro
 from newsletter.delivery import audience, history
 from newsletter.delivery.engine import Engine, RunOutcome
-from newsletter.delivery.ledger import Ledger, ledger_path
-from newsletter.delivery.locks import issue_lock
+from newsletter.delivery.ledger import Ledger, open_ledger
+from newsletter.delivery.locks import issue_lock, shares_runs
 from newsletter.delivery.pacing import DeliveryOptions
 from newsletter.delivery.plan import SendPlan, SendRequest, make_plan
 from newsletter.delivery.records import RunState
@@ -72,22 +72,28 @@ class Sending:
     plan: SendPlan
 
     def run(self, reporter: Reporter) -> RunOutcome:
-        """Start the run (or resume it) and send until done, paused or stopped."""
+        """Start the run (or resume it, or join it) and send until done, paused or stopped."""
         request, ledger, issue = self.request, self.ledger, self.issue
+        settled = self._settled()
+        if settled is not None:
+            _report_unknown(ledger, issue.id, False, reporter)  # still say who may have got it
+            return settled
         if self.plan.resuming:
             ledger.reopen_run(issue.id, self.plan.provider, request.force_reason)
         else:
-            added = ledger.start_run(
+            added, created = ledger.start_or_join_run(
                 issue.id,
                 self.plan.provider,
                 issue.summary_ids,
-                audience.recipients(self.settings, request.lists, request.skip_invalid),
+                audience.recipients(ledger.engine, request.lists),
                 request.force_reason,
             )
-            if added != self.plan.audience:
+            if created and added != self.plan.audience:
                 reporter.note(
                     f"note: the lists changed since the plan; the run starts with {added} recipients"
                 )
+            if not created:
+                reporter.note(f"note: another sender started issue {issue.id}'s run; this one joins it")
         _report_unknown(ledger, issue.id, request.resend_unknown, reporter)
         factory = MessageFactory.for_issue(self.settings, issue, self.summaries, self.secret)
         settings = self.settings
@@ -97,14 +103,28 @@ class Sending:
             build=lambda row: factory.build(audience.subscriber_of(row)),
             open_provider=lambda: open_provider(request.provider, settings),
             options=DeliveryOptions(self.plan.rate, self.plan.concurrency, settings.delivery.max_attempts),
-            is_suppressed=audience.SuppressionWatch(settings),
-            on_bounce=lambda email, reason: audience.mark_bounced(settings, email, reason),
+            is_suppressed=audience.is_suppressed(ledger.engine),
+            on_bounce=audience.mark_bounced(ledger.engine),
             reporter=reporter,
         )
         outcome = engine.run()
         with contextlib.suppress(DeliveryError):  # a ledger fault was already reported in the outcome
             outcome = replace(outcome, failures=tuple(ledger.failures(issue.id, limit=FAILURES_SHOWN)))
         return outcome
+
+    def _settled(self) -> RunOutcome | None:
+        """A run that ended and has nothing left to send: left as it is (its finish time and provider
+        stay those of the send that did the work), and its outcome repeated."""
+        run = self.ledger.run(self.issue.id)
+        if run is None or run.state not in SETTLED or self.plan.to_send:
+            return None
+        counts = self.ledger.counts(self.issue.id)
+        failures = tuple(self.ledger.failures(self.issue.id, limit=FAILURES_SHOWN))
+        note = f"nothing left to send; the run {run.state} at {run.finished_at or run.updated_at}"
+        return RunOutcome(self.issue.id, run.state, note, 0, counts, 0.0, failures)
+
+
+SETTLED = (RunState.FINISHED, RunState.INCOMPLETE)
 
 
 def require_checked(settings: Settings, issue_id: str, force_reason: str, reporter: Reporter) -> None:
@@ -152,12 +172,13 @@ def open_send(
         close_quietly(probe)
     rate = request.rate or settings.delivery.rate
     concurrency = request.concurrency or settings.delivery.concurrency
-    held = issue_lock(settings, issue.id)
+    # On PostgreSQL several senders may work one run (each claims its recipients); SQLite has one.
+    held = issue_lock(settings, issue.id, shared=shares_runs(settings))
     with contextlib.ExitStack() as stack:
         if lock:
             stack.enter_context(held)  # before the plan, so the plan's counts cannot change under it
-        ledger = stack.enter_context(Ledger(ledger_path(settings)))
-        plan = make_plan(ledger, settings, issue.id, issue.subject, request, (probe.name, rate, concurrency))
+        ledger = stack.enter_context(open_ledger(settings))
+        plan = make_plan(ledger, issue.id, issue.subject, request, (probe.name, rate, concurrency))
         yield Sending(settings, request, issue, summaries, secret, ledger, plan)
 
 
@@ -188,7 +209,7 @@ def hold(settings: Settings, issue_id: str) -> None:
 
     A send running now notices within a second and stops after the messages in flight.
     """
-    with Ledger(ledger_path(settings)) as ledger:
+    with open_ledger(settings) as ledger:
         run = ledger.run(issue_id)
         if run is None:
             raise DeliveryError(

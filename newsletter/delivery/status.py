@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from newsletter.delivery.ledger import Ledger, ledger_path
+from newsletter.delivery.ledger import open_ledger
 from newsletter.delivery.locks import issue_lock
 from newsletter.delivery.records import Counts, Failure, Run, RunState
 from newsletter.errors import NewsletterError
@@ -49,17 +49,12 @@ def _as_seen(settings: Settings, run: Run) -> Run:
 
 def issue_status(settings: Settings, issue_id: str | None = None) -> list[IssueStatus]:
     """The send runs in the ledger (one issue's, or all), with counts and failures."""
-    path = ledger_path(settings)
-    found: list[IssueStatus] = []
-    if path.is_file():
-        with Ledger(path) as ledger:
-            runs = ledger.runs() if issue_id is None else [r for r in [ledger.run(issue_id)] if r]
-            found = [
-                IssueStatus(_as_seen(settings, r), ledger.counts(r.issue_id), ledger.failures(r.issue_id))
-                for r in runs
-            ]
+    with open_ledger(settings) as ledger:
+        runs = ledger.runs() if issue_id is None else [r for r in [ledger.run(issue_id)] if r]
+        found = [
+            IssueStatus(_as_seen(settings, r), ledger.counts(r.issue_id), ledger.failures(r.issue_id))
+            for r in runs
+        ]
     if issue_id is not None and not found:
-        raise NewsletterError(
-            f"issue {issue_id} has not been sent yet (no run in {path.name}); see `newsletter send`"
-        )
+        raise NewsletterError(f"issue {issue_id} has not been sent yet (no send run); see `newsletter send`")
     return found

@@ -77,6 +77,9 @@ class Settings:
     feed_url: str | None = None  # the site's RSS/Atom/JSON feed, for `newsletter import --feed`
     logo: Logo | None = None  # the masthead's image (store/branding.py); None: the name in type
     signature: str = ""  # who signs the editor's note; "" lets the template say "The editors"
+    # The state database's URL (or a SQLite path); None: the embedded SQLite file. Never a password:
+    # that comes from NEWSLETTER_DATABASE_PASSWORD (or the whole URL from NEWSLETTER_DATABASE_URL).
+    database: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -119,6 +122,7 @@ _TOP = {
     "feed_url",
     "logo",
     "signature",
+    "database",
 }
 
 
@@ -217,6 +221,11 @@ def load_settings(workspace: Path) -> Settings:
         p.add(("http_api",), "expected a mapping")
         http_api = {}
 
+    database = data.get("database")
+    if database is not None and not (v.text(database) and v.single_line(str(database))):
+        p.add(("database",), "expected a URL such as postgresql+psycopg://user@host/db, or a file path")
+        database = None
+
     if p:
         raise ConfigError(problems(SETTINGS_FILE, p.items))
     return Settings(
@@ -243,6 +252,7 @@ def load_settings(workspace: Path) -> Settings:
         feed_url=feed_url,
         logo=logo,
         signature=signature,
+        database=None if database is None else str(database).strip(),
     )
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
 from newsletter.check.findings import GMAIL_CLIP_BYTES
+from newsletter.db.audience import member
+from newsletter.db.state import open_state
 from newsletter.errors import NewsletterError
 from newsletter.store import issues
-from newsletter.store.addresses import address_key
-from newsletter.store.audience import load_audience
+from newsletter.store.config import load_settings
 from newsletter.web.live import Previewer, PreviewState, SpamStatus
 from newsletter.web.localhttp import WsgiApp, make_wsgi_server, serve_until_interrupted
 from newsletter.web.pages import render_page
@@ -187,14 +188,11 @@ def require_previewable(workspace: Path, issue_id: str, recipient: str | None) -
     """Refuse, in one line, an issue that does not exist or a --recipient who is not a subscriber."""
     if not issues.issue_path(workspace, issue_id).is_file():
         issues.load_issue(workspace, issue_id)  # raises the loader's "no such issue" advice
-    if recipient:
-        wanted = address_key(recipient)
-        audience = load_audience(workspace, skip_invalid=True)
-        if not any(s.key == wanted for s in audience.recipients):
-            raise NewsletterError(
-                f"{recipient} is not a subscriber who gets the issue (subscribers/*.csv); "
-                "give a subscribed address, or leave out --recipient for a sample reader"
-            )
+    if recipient and member(open_state(load_settings(workspace)), recipient) is None:
+        raise NewsletterError(
+            f"{recipient} is not a subscriber who gets the issue (`newsletter subscribers list`); "
+            "give a subscribed address, or leave out --recipient for a sample reader"
+        )
 
 
 def serve(

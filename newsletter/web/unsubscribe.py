@@ -16,10 +16,14 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 from wsgiref.simple_server import WSGIServer
 
+from sqlalchemy import Engine
+
+from newsletter.db.engine import DatabaseError
+from newsletter.db.state import open_state
+from newsletter.db.suppression import unsubscribe
 from newsletter.errors import DeliveryError, NewsletterError
 from newsletter.mail.tokens import InvalidToken, signing_secret, verify_token
-from newsletter.store.config import Settings
-from newsletter.store.subscribers import unsubscribe
+from newsletter.store.config import Settings, load_settings
 from newsletter.web.localhttp import make_wsgi_server, serve_until_interrupted
 from newsletter.web.pages import render_page
 
@@ -42,11 +46,25 @@ class Problem(StrEnum):
 class UnsubscribeApp:
     """WSGI app: the token comes in the query string (`?token=...`), as in the List-Unsubscribe URL."""
 
-    def __init__(self, workspace: Path, secret: bytes, list_id: str, newsletter_name: str = "the newsletter"):
+    def __init__(
+        self,
+        workspace: Path,
+        secret: bytes,
+        list_id: str,
+        newsletter_name: str = "the newsletter",
+        engine: Engine | None = None,
+    ):
         self.workspace = workspace
         self._secret = secret
         self.list_id = list_id
         self.newsletter_name = newsletter_name
+        self._engine = engine  # the workspace's state database, opened on the first unsubscribe
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = open_state(load_settings(self.workspace))
+        return self._engine
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -82,7 +100,15 @@ class UnsubscribeApp:
         fields = parse_qs(body)
         if fields.get("List-Unsubscribe") != ["One-Click"]:
             return self._refuse(start_response, "400 Bad Request", Problem.WRONG_FORM)
-        unsubscribe(self.workspace, email, "one-click unsubscribe")
+        try:
+            unsubscribe(self.engine, email, "one-click unsubscribe")
+        except DatabaseError as exc:
+            # Nothing changed; the mail client (or the reader) may try again. Never the address in logs.
+            log.error("could not record an unsubscribe: %s", exc.message)
+            body = b"503 Service Unavailable: please try again in a few minutes\n"
+            headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+            start_response("503 Service Unavailable", [*headers, ("Retry-After", "60")])
+            return [body]
         log.info("unsubscribed one address")  # never the address or the token: logs travel
         return self._respond(start_response, "200 OK", "unsubscribed.html", email=email)
 
@@ -132,7 +158,7 @@ def make_unsubscribe_server(app: UnsubscribeApp, host: str = "127.0.0.1", port: 
 def serve(settings: Settings, host: str, port: int, dev_key: bool, announce: Callable[[str], None]) -> None:
     """Run the endpoint until interrupted; `announce` receives the one line saying where it listens."""
     secret, is_dev = signing_secret(dev_ok=dev_key)
-    app = UnsubscribeApp(settings.workspace, secret, settings.list_id, settings.name)
+    app = UnsubscribeApp(settings.workspace, secret, settings.list_id, settings.name, open_state(settings))
     server = make_unsubscribe_server(app, host, port)
     note = " with the DEVELOPMENT key (links in real mail will not verify)" if is_dev else ""
     announce(f"Unsubscribe endpoint on http://{host}:{server.server_port}/?token=...{note}; Ctrl-C stops it")

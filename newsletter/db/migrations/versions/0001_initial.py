@@ -138,8 +138,9 @@ def upgrade() -> None:
         sa.Column("started_at", MOMENT, nullable=False),
         sa.Column("updated_at", MOMENT, nullable=False),
         sa.Column("finished_at", MOMENT, nullable=True),
+        _text("forced_reason"),
         sa.CheckConstraint(
-            "state IN ('running', 'paused', 'interrupted', 'incomplete', 'finished')",
+            "state IN ('running', 'paused', 'stopped', 'interrupted', 'incomplete', 'finished')",
             name=op.f("ck_runs_state_known"),
         ),
         sa.PrimaryKeyConstraint("issue_id", name=op.f("pk_runs")),

@@ -1,0 +1,120 @@
+"""The database commands: `db upgrade` (apply migrations), `db copy --to URL` (SQLite to PostgreSQL),
+`db status`; and the printer of a workspace migration's report."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from newsletter.cli import cli
+from newsletter.cli.params import pass_workspace
+from newsletter.db.announce import on_migration
+from newsletter.store.workspace import Workspace
+
+
+def _print_migration(lines: list[str]) -> None:
+    click.echo("Moved this workspace's subscriber files and ledger into the state database (once):", err=True)
+    for line in lines:
+        click.echo(f"  {line}", err=True)
+
+
+on_migration(_print_migration)
+
+
+@cli.group("db")
+def db_group() -> None:
+    """The state database (subscribers, suppression, events, the delivery ledger).
+
+    `database:` in newsletter.yaml names it (default: .newsletter/state.sqlite3); the password comes
+    from NEWSLETTER_DATABASE_PASSWORD, or the whole URL from NEWSLETTER_DATABASE_URL.
+
+    \b
+    Example:
+        newsletter db upgrade
+        newsletter db copy --to postgresql+psycopg://newsletter@db.example.org/newsletter
+    """
+
+
+@db_group.command("upgrade")
+@pass_workspace
+def db_upgrade(ws: Workspace) -> None:
+    """Bring the database to this version's schema (every command does it too), and show where it is.
+
+    \b
+    Example:
+        newsletter db upgrade
+    """
+    from newsletter.db.engine import describe, open_engine
+    from newsletter.db.revisions import upgrade
+    from newsletter.db.state import migrate_old_workspace, url_of
+
+    url = url_of(ws.settings)
+    engine = open_engine(url)
+    try:
+        before, after = upgrade(engine)
+        report = migrate_old_workspace(engine, ws.settings)
+        if not report.already:
+            _print_migration(report.lines())
+    finally:
+        engine.dispose()
+    if before == after:
+        click.echo(f"{describe(url)}: schema {after}, up to date")
+    else:
+        click.echo(f"{describe(url)}: schema {before or 'none'} -> {after}")
+
+
+@db_group.command("status")
+@pass_workspace
+def db_status(ws: Workspace) -> None:
+    """Show which database the workspace uses, its schema and how many rows each table holds.
+
+    \b
+    Example:
+        newsletter db status
+    """
+    from newsletter.db.engine import describe
+    from newsletter.db.migrate import table_counts
+    from newsletter.db.revisions import current_revision
+    from newsletter.db.state import open_state
+
+    engine = open_state(ws.settings)
+    click.echo(f"{describe(engine.url)} ({engine.dialect.name}), schema {current_revision(engine)}")
+    for table, n in table_counts(engine).items():
+        click.echo(f"  {table}: {n}")
+
+
+@db_group.command("copy")
+@click.option("--to", "target", required=True, metavar="URL", help="An empty PostgreSQL database.")
+@pass_workspace
+def db_copy(ws: Workspace, target: str) -> None:
+    """Copy this workspace's database into another, empty one (moving from SQLite to PostgreSQL).
+
+    All of it or none of it. Then set `database:` to the new URL (the password in
+    NEWSLETTER_DATABASE_PASSWORD, never in the file).
+
+    \b
+    Example:
+        NEWSLETTER_DATABASE_PASSWORD=... newsletter db copy --to postgresql+psycopg://newsletter@db/newsletter
+    """
+    from newsletter.db.engine import URL_VARIABLE, database_url, describe, open_engine
+    from newsletter.db.migrate import copy_database
+    from newsletter.db.revisions import upgrade
+    from newsletter.db.state import open_state
+
+    source = open_state(ws.settings)
+    # --to is the target whatever NEWSLETTER_DATABASE_URL says (that names the source, if anything).
+    environ = {k: v for k, v in os.environ.items() if k != URL_VARIABLE}
+    url = database_url(ws.root, target, environ)
+    if describe(url) == describe(source.url):
+        raise click.UsageError("--to names the database this workspace already uses; give another one")
+    engine = open_engine(url)
+    try:
+        upgrade(engine)
+        copied = copy_database(source, engine)
+    finally:
+        engine.dispose()
+    click.echo(f"copied into {describe(url)}: " + ", ".join(f"{n} {table}" for table, n in copied.items()))
+    click.echo(
+        f"Now set `database: {describe(url)}` in newsletter.yaml (the password stays in the environment)."
+    )
