@@ -12,13 +12,14 @@ from newsletter.db.engine import database_url, open_engine
 from newsletter.store.subscriber_files import topic_vocabulary
 from newsletter.store.topics import load_taxonomy
 
-# The sample lists (subscribers/readers.csv) as the old CSV store read them: who got an issue.
+# The sample lists (subscribers/readers.csv): who gets an issue. A "Last, First" name is kept as
+# first and last name, so the greeting uses the first name ("Hi Erin,").
 SAMPLE_AUDIENCE = [
     ("ana.reader@example.com", "Ana Reader", (), "2025-11-03"),
     ("ben.caregiver@example.org", "Ben Caregiver", ("Caregivers", "Treatments and care"), "2026-01-15"),
     ("chloe.lefevre@example.com", "Chloé Lefèvre", (), "2026-02-20"),
     ("dev.patel@example.org", "Dev Patel", (), "2026-03-08"),
-    ("erin.nurse@example.com", "Nurse, Erin", (), "2026-04-01"),
+    ("erin.nurse@example.com", "Erin Nurse", (), "2026-04-01"),
 ]
 
 

@@ -15,7 +15,8 @@ HEAVY = (
     "yaml", "jinja2", "premailer", "cssutils", "requests", "lxml", "mjml", "sqlalchemy", "alembic",
     "boto3", "botocore", "dkim", "email_validator", "email.headerregistry", "email.message",
     "smtplib", "sqlite3", "importlib.metadata", "newsletter.importers", "newsletter.render",
-    "newsletter.mail", "newsletter.providers", "newsletter.delivery", "newsletter.db",
+    "newsletter.mail", "newsletter.providers", "newsletter.delivery", "newsletter.db.engine",
+    "newsletter.db.state", "newsletter.db.audience",
     "newsletter.store.config", "newsletter.store.content",
 )  # fmt: skip
 
