@@ -33,6 +33,7 @@ def test_a_bad_secret_is_refused_in_one_line_without_quoting_it(workspace: Path,
     result = send(workspace, secret)
     assert result.returncode == 1, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # not dressed up as a check finding
     assert not secret.strip() or secret.decode("latin-1") not in result.stderr
 
 

@@ -158,6 +158,12 @@ def open_send(
 
     Raises NewsletterError for anything to fix first (nothing is recorded then).
     """
+    # The provider and the signing key first: a bad one is what it is, not a finding of the check.
+    probe = open_provider(request.provider, settings)
+    try:
+        secret = signing_secret(probe, reporter)
+    finally:
+        close_quietly(probe)
     try:
         issue, summaries = load_ready_issue(settings, request.issue_id)
         require_checked(settings, issue.id, request.force_reason, reporter)
@@ -165,11 +171,6 @@ def open_send(
         raise
     except NewsletterError as exc:
         raise NotReady(exc.message) from None
-    probe = open_provider(request.provider, settings)  # a bad provider spec is reported before anything else
-    try:
-        secret = signing_secret(probe, reporter)
-    finally:
-        close_quietly(probe)
     rate = request.rate or settings.delivery.rate
     concurrency = request.concurrency or settings.delivery.concurrency
     # On PostgreSQL several senders may work one run (each claims its recipients); SQLite has one.
