@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import re
 
-from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
+# email-validator is imported where it is used: compiling its patterns costs ~20 ms, which every
+# command would otherwise pay at start-up, --help included.
 
 
 def normalise_address(raw: str) -> str:
@@ -29,6 +29,8 @@ def is_valid_address(value: object) -> bool:
 
 
 def _validated_address(value: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
@@ -48,6 +50,8 @@ def plain_address(value: str) -> str | None:
     constants; anything else (quotes, Unicode, an invalid domain, a length near the limit) goes to
     email-validator whole, so verdicts and messages are exactly its own (a property test checks).
     """
+    from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
+
     local, at, domain = value.partition("@")
     if not at or not DOT_ATOM_TEXT.match(local) or not _PLAIN_DOMAIN.match(domain):
         return None
@@ -66,6 +70,8 @@ def plain_address(value: str) -> str | None:
 @functools.lru_cache(maxsize=4096)
 def _domain_forms(domain: str) -> tuple[str, str] | None:
     """email-validator's (Unicode, ASCII) forms of a domain, or None if it refuses the domain."""
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(f"a@{domain}", check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError:
