@@ -9,7 +9,7 @@ from datetime import datetime
 import click
 
 from newsletter.cli import cli
-from newsletter.cli.params import DateTimeParam, pass_workspace
+from newsletter.cli.params import ISSUE, DateTimeParam, pass_workspace
 from newsletter.errors import ExitStatus
 from newsletter.store.workspace import Workspace
 
@@ -22,7 +22,7 @@ def _finite_rate(ctx: click.Context, param: click.Parameter, value: float | None
 
 
 @cli.command("send")
-@click.argument("issue_id", metavar="ISSUE")
+@click.argument("issue_id", metavar="ISSUE", type=ISSUE)
 @click.option("--list", "lists", multiple=True, metavar="NAME", help="Send to this list (repeatable).")
 @click.option("--provider", help="outbox, outbox:DIR, smtp://host:port, smtps://... (default: settings).")
 @click.option("--dry-run", is_flag=True, help="Show the plan (who, how many, how long) and stop.")
@@ -148,7 +148,7 @@ def _before_send_at(ws: Workspace, send_at: datetime | None) -> str:
 
 
 @cli.command("status")
-@click.argument("issue_id", metavar="[ISSUE]", required=False)
+@click.argument("issue_id", metavar="[ISSUE]", required=False, type=ISSUE)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_workspace
 def status_command(ws: Workspace, issue_id: str | None, as_json: bool) -> None:
