@@ -138,3 +138,83 @@ def test_a_run_whose_addresses_bounce_hard_pauses_itself_and_says_why(workspace,
     assert first <= attempts < 240  # stopped at the first check past the minimum, not at the end
     status = invoke(workspace, "status", ISSUE)
     assert f"{ISSUE}: paused" in status.output and "bounced hard" in status.output
+
+
+def bounced_and_complained(workspace: Path) -> None:
+    """Issue 2026-05 sent to 12 readers: 2 hard bounces, a soft one, a complaint and an unsubscribe since."""
+    from bounce_helpers import BOUNCE_TO, sample, sent_issue
+    from bounce_helpers import SECRET as SAMPLES_SECRET
+    from delivery_helpers import state
+
+    from newsletter.bounces.decide import Limits, decide
+    from newsletter.bounces.mapping import Recipients, match_notice
+    from newsletter.bounces.notice import read_notice
+    from newsletter.db.suppression import unsubscribe
+
+    engine = state(workspace)
+    sent_issue(engine)
+    for name in ("postfix-unknown-user.eml", "gmail-no-such-user.eml", "gmail-over-quota.eml",
+                 "yahoo-arf-complaint.eml"):  # fmt: skip
+        notice = read_notice(sample(name))
+        for match in match_notice(notice, Recipients(engine, SAMPLES_SECRET, BOUNCE_TO))[0]:
+            decide(engine, match, notice.notification_id, "bounce mailbox", Limits())
+    unsubscribe(engine, "loyal@example.org", "one-click")
+
+
+def test_status_shows_the_issue_health_against_the_thresholds(workspace):
+    bounced_and_complained(workspace)
+
+    result = invoke(workspace, "status", "2026-05")
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].endswith("via smtp): 12 sent")
+    assert result.output.splitlines()[1:] == [
+        "  after the send, of 12 attempts (12 accepted):",
+        "    delivered          9   75.00%",
+        "    hard bounces       2   16.67%  limits 5.0%, 10.0% (SES review, SES pause)",
+        "    soft bounces       1    8.33%",
+        "    complaints         1    8.33%  limits 0.1%, 0.3%, 0.5% (SES review and Gmail's aim, Gmail's"
+        " maximum, SES pause)",
+        "    unsubscribes       1    8.33%  since the send",
+        "  warning: the hard-bounce rate of issue 2026-05 is 16.67% (2 of 12), over 10.0%: SES may pause"
+        " sending",
+        "  warning: the complaint rate of issue 2026-05 is 8.33% (1 of 12), over 0.5%: SES may pause sending",
+    ]
+
+
+def test_status_json_carries_the_same_figures(workspace):
+    import json
+
+    bounced_and_complained(workspace)
+
+    [status] = json.loads(invoke(workspace, "status", "--json").output)
+
+    health = status["health"]
+    assert (health["attempts"], health["accepted"]) == (12, 12)
+    assert health["hard_bounces"] == {
+        "count": 2,
+        "rate": 0.166667,
+        "limits": [
+            {"rate": 0.05, "meaning": "SES reviews the account"},
+            {"rate": 0.1, "meaning": "SES may pause sending"},
+        ],
+    }
+    counts = {k: health[k]["count"] for k in ("delivered", "soft_bounces", "complaints", "unsubscribes")}
+    assert counts == {"delivered": 9, "soft_bounces": 1, "complaints": 1, "unsubscribes": 1}
+    assert [limit["rate"] for limit in health["complaints"]["limits"]] == [0.001, 0.003, 0.005]
+    assert len(health["warnings"]) == 2 and health["warnings"][1].startswith("warning: the complaint rate")
+
+
+def test_sending_the_next_issue_warns_of_the_previous_issues_complaints(workspace):
+    from delivery_helpers import write_issue
+
+    bounced_and_complained(workspace)
+    write_issue(workspace)
+
+    result = invoke(workspace, "send", ISSUE, "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: the previous issue (2026-05) had a complaint rate of 8.33% (1 of 12), over 0.1 %; make sure"
+        " every reader asked for it and the unsubscribe link is easy to find"
+    ) in result.output.splitlines()

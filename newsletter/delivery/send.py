@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE
+from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE, previous_issue_warning
 from newsletter.bounces.settings import BounceSettings, load_bounce_settings
 from newsletter.compose.ready import require_finished_intro
 from newsletter.delivery import audience, history
@@ -193,6 +193,9 @@ def open_send(
             stack.enter_context(held)  # before the plan, so the plan's counts cannot change under it
         ledger = stack.enter_context(open_ledger(settings))
         plan = make_plan(ledger, issue.id, issue.subject, request, (probe.name, rate, concurrency))
+        warning = previous_issue_warning(ledger.engine, issue.id)
+        if warning:  # before the confirmation, so the editor can still stop and look at the list
+            reporter.note(warning)
         yield Sending(settings, request, issue, summaries, secret, ledger, plan, bounces)
 
 
