@@ -138,7 +138,7 @@ def status_lines(statuses: list[IssueStatus], failures_shown: int = 20) -> list[
         lines += [failure_line(f) for f in status.failures[:failures_shown]]
         if len(status.failures) > failures_shown:
             lines.append(f"  ... and {len(status.failures) - failures_shown} more (use --json for all)")
-        if status.health is not None:
+        if status.health is not None and status.health.attempts:
             lines += health_lines(status.health)
     return lines
 
