@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import click
 
+from newsletter.bounces.health import BOUNCE_LIMITS, COMPLAINT_LIMITS, Health
 from newsletter.delivery.engine import RunOutcome
 from newsletter.delivery.plan import SendPlan
 from newsletter.delivery.proof import ProofResult
@@ -137,7 +138,32 @@ def status_lines(statuses: list[IssueStatus], failures_shown: int = 20) -> list[
         lines += [failure_line(f) for f in status.failures[:failures_shown]]
         if len(status.failures) > failures_shown:
             lines.append(f"  ... and {len(status.failures) - failures_shown} more (use --json for all)")
+        if status.health is not None and status.health.attempts:
+            lines += health_lines(status.health)
     return lines
+
+
+def _limits(limits: tuple[tuple[float, str], ...]) -> str:
+    return "limits " + ", ".join(f"{limit:.1%}" for limit, _ in limits)
+
+
+def health_lines(health: Health) -> list[str]:
+    """An issue's health after the send: each figure as a count and a rate, the limits, the warnings."""
+    rows = (
+        ("delivered", health.delivered, ""),
+        ("hard bounces", health.hard_bounces, _limits(BOUNCE_LIMITS) + " (SES review, SES pause)"),
+        ("soft bounces", health.soft_bounces, ""),
+        (
+            "complaints",
+            health.complaints,
+            _limits(COMPLAINT_LIMITS) + " (SES review and Gmail's aim, Gmail's maximum, SES pause)",
+        ),
+        ("unsubscribes", health.unsubscribes, "since the send"),
+    )
+    lines = [f"  after the send, of {health.attempts} attempts ({health.sent} accepted):"]
+    for name, count, note in rows:
+        lines.append(f"    {name:<13}{count:>7}  {health.rate(count):>7.2%}  {note}".rstrip())
+    return lines + [f"  {safe(warning)}" for warning in health.warnings]
 
 
 def proof_lines(results: list[ProofResult]) -> list[str]:

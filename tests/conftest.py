@@ -11,6 +11,20 @@ from sample_workspace import copy_sample_workspace
 pytest_plugins = ["postgres_server", "dovecot_server", "postfix_server"]  # real servers on loopback
 
 
+@pytest.fixture(autouse=True)
+def no_aws_outside(monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3's credential chain never asks an instance-metadata address or reads this machine's ~/.aws."""
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    for name in (
+        "AWS_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     """A copy of the repository's sample workspace that a test may change freely."""

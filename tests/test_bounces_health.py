@@ -50,6 +50,7 @@ def test_an_address_refused_during_the_send_is_a_hard_bounce_too(db):
         ledger.mark_failed("2026-07", "b@example.org", lg.FAILED_PERMANENT, "550 5.1.1 user unknown")
     health = issue_health(db, "2026-07")
     assert health is not None and (health.sent, health.hard_bounces, health.delivered) == (1, 1, 1)
+    assert (health.attempts, health.rate(health.hard_bounces)) == (2, 0.5)  # never over 100 %
 
 
 def test_a_clean_issue_has_no_warnings_and_an_unsent_one_no_health(db):

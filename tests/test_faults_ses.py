@@ -9,10 +9,21 @@ from __future__ import annotations
 import http.client
 import time
 
+import pytest
 from fault_helpers import AWS_ENV, EXIT_ALL_SENT, EXIT_FAILURES, EXIT_PROBLEM, ready, send, states, status
 from hostile_servers import SlowSesEndpoint
 
 from newsletter.providers.ses import SesProvider, closed_by_server
+
+
+@pytest.fixture(autouse=True, params=["boto3", "builtin"])
+def client(request, monkeypatch) -> str:
+    """Each fault through boto3 (the `ses` extra) and through the built-in signer."""
+    if request.param == "builtin":
+        monkeypatch.setattr("newsletter.providers.ses_boto.boto3_installed", lambda: False)
+    else:
+        pytest.importorskip("boto3", reason="the ses extra (boto3) is not installed")
+    return request.param
 
 
 def ses(endpoint: SlowSesEndpoint, timeout: float = 1.0) -> str:

@@ -113,8 +113,17 @@ class FakeSes:
         self.server.server_close()
 
 
-@pytest.fixture
-def ses(monkeypatch):
+def use(monkeypatch, client: str) -> None:
+    """Send through boto3 (the `ses` extra) or, as without it, through the built-in signer."""
+    if client == "builtin":
+        monkeypatch.setattr("newsletter.providers.ses_boto.boto3_installed", lambda: False)
+    else:
+        pytest.importorskip("boto3", reason="the ses extra (boto3) is not installed")
+
+
+@pytest.fixture(params=["boto3", "builtin"])
+def ses(monkeypatch, request):
+    use(monkeypatch, request.param)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     fake = FakeSes()
@@ -162,9 +171,57 @@ def test_error_responses_map_to_transient_permanent_or_stop(ses, outgoing):
     assert ses.problems == []
 
 
-def test_keys_come_from_the_environment(monkeypatch, workspace):
+@pytest.mark.parametrize(
+    "client, missing",
+    [
+        ("builtin", "needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        (
+            "boto3",
+            "found no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
+        ),
+    ],
+)
+def test_keys_come_from_the_environment(monkeypatch, workspace, client, missing):
+    use(monkeypatch, client)
     monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
-    with pytest.raises(DeliveryError, match="needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"):
+    with pytest.raises(DeliveryError, match=missing):
         open_provider("ses://eu-west-1", load_settings(workspace))
     with pytest.raises(DeliveryError, match="endpoint must be an https URL"):
         open_provider("ses://eu-west-1?endpoint=http://ses.example.com", load_settings(workspace))
+
+
+def test_boto3_finds_the_keys_of_a_shared_profile(monkeypatch, tmp_path, outgoing):
+    pytest.importorskip("boto3", reason="the ses extra (boto3) is not installed")
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        f"[newsletter]\naws_access_key_id = {ACCESS}\naws_secret_access_key = {SECRET_KEY}\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_PROFILE", "newsletter")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    fake = FakeSes()
+    try:
+        settings, make = outgoing
+        provider = open_provider(f"ses://{REGION}?endpoint={fake.url}", settings)
+        result = provider.send(make("ana@example.com"))
+        provider.close()
+    finally:
+        fake.close()
+    assert type(provider).__name__ == "BotoSesProvider"
+    assert result.ok and fake.problems == []  # signed with the profile's keys
+
+
+def test_a_verp_envelope_sender_becomes_the_feedback_address_and_from_stays_the_author(ses, workspace):
+    from message_helpers import tiny_factory
+
+    factory = tiny_factory(workspace)
+    factory.bounce_to = "bounces@msresearch.example.org"
+    provider = open_provider(f"ses://{REGION}?endpoint={ses.url}", factory.settings)
+    message = factory.build(reader("ana@example.com"))
+    assert provider.send(message).ok
+    provider.close()
+    request = ses.requests[0]
+    assert request["FromEmailAddress"] == "roundup@msresearch.example.org"
+    assert request["FeedbackForwardingEmailAddress"] == message.envelope_from
+    assert message.envelope_from.startswith("bounces+")

@@ -2,7 +2,8 @@
 
 The thresholds are the published ones: Amazon SES reviews an account at a 5 % bounce rate or a
 0.1 % complaint rate and may pause it at 10 % or 0.5 %; Gmail asks for a spam rate under 0.1 % and
-never 0.3 %. Rates are over the messages the provider accepted. `bounce_pause` is the rule a run
+never 0.3 %. Rates are over the attempts: the messages the provider accepted plus the addresses it
+refused as unknown during the send (so a rate never passes 100 %). `bounce_pause` is the rule a run
 applies to itself while sending.
 """
 
@@ -40,9 +41,14 @@ class Health:
     complaints: int
     unsubscribes: int  # recipients of the issue who unsubscribed since it was sent
     warnings: tuple[str, ...]
+    refused: int = 0  # hard bounces refused during the send (never accepted, so not in `sent`)
+
+    @property
+    def attempts(self) -> int:
+        return self.sent + self.refused
 
     def rate(self, count: int) -> float:
-        return count / self.sent if self.sent else 0.0
+        return count / self.attempts if self.attempts else 0.0
 
 
 def issue_health(engine: Engine, issue_id: str) -> Health | None:
@@ -78,6 +84,7 @@ def issue_health(engine: Engine, issue_id: str) -> Health | None:
         complaints=len(complaints),
         unsubscribes=len(unsubscribes),
         warnings=(),
+        refused=len(refused - accepted),
     )
     return replace(figures, warnings=health_warnings(figures))
 
@@ -94,8 +101,8 @@ def health_warnings(health: Health) -> tuple[str, ...]:
         if passed:
             limit, meaning = passed[-1]
             found.append(
-                f"warning: the {what} of issue {health.issue_id} is {rate:.2%} ({count} of {health.sent}), "
-                f"over {limit:.1%}: {meaning}"
+                f"warning: the {what} of issue {health.issue_id} is {rate:.2%} "
+                f"({count} of {health.attempts}), over {limit:.1%}: {meaning}"
             )
     return tuple(found)
 
@@ -126,7 +133,7 @@ def previous_issue_warning(engine: Engine, issue_id: str) -> str | None:
         return None
     return (
         f"warning: the previous issue ({health.issue_id}) had a complaint rate of "
-        f"{health.rate(health.complaints):.2%} ({health.complaints} of {health.sent}), over 0.1 %; "
+        f"{health.rate(health.complaints):.2%} ({health.complaints} of {health.attempts}), over 0.1 %; "
         "make sure every reader asked for it and the unsubscribe link is easy to find"
     )
 

@@ -3,8 +3,9 @@
 Workers (one provider connection each) take recipients a page at a time from the ledger, build
 each message just before sending it, and record every step in the ledger, so memory stays flat
 whatever the list size and a crash at any moment leaves a run that resumes without skipping anyone.
-Transient failures are retried with exponential backoff and jitter; too many consecutive errors, or a
-fault in a worker, pause the run; a signal stops it after the messages in flight.
+Transient failures are retried with exponential backoff and jitter; too many consecutive errors, a
+hard-bounce rate over the limit (`bounces.health.bounce_pause`), or a fault in a worker, pause the
+run; a signal stops it after the messages in flight.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE, bounce_pause
 from newsletter.delivery import signals
 from newsletter.delivery.ledger import Ledger, LedgerError
 from newsletter.delivery.pacing import DeliveryOptions, RateLimiter, backoff_delay
@@ -115,6 +117,8 @@ class Engine:
     is_suppressed: Callable[[str], bool] = _never_suppressed
     on_bounce: Callable[[str, str], None] = _no_bounce
     reporter: Reporter | None = None
+    pause_rate: float = PAUSE_RATE  # hard bounces per attempt that pause the run ...
+    pause_min_attempts: int = PAUSE_MIN_ATTEMPTS  # ... once this invocation made at least this many
     progress_interval: float = 1.0
     stop: threading.Event = field(default_factory=threading.Event)
     rng: random.Random = field(default_factory=random.Random)
@@ -299,6 +303,7 @@ class Engine:
             with tally.lock:
                 tally.sent += 1
                 tally.consecutive_errors = 0
+            self._check_bounce_rate(tally)
             return True
         if result.status == "unknown":
             # The message was handed over and the answer lost: it may have been accepted. Never retried
@@ -310,10 +315,22 @@ class Engine:
             self.ledger.mark_failed(self.issue_id, row.email, R.FAILED_PERMANENT, result.detail)
             if is_hard_bounce(result):
                 self.on_bounce(row.email, result.detail)
+                with tally.lock:
+                    tally.hard_bounces += 1
             self._count_error(tally, result.detail, "failed_permanent")
+            self._check_bounce_rate(tally)
             return True
         self.ledger.mark_failed(self.issue_id, row.email, R.FAILED_TRANSIENT, result.detail)
         return False
+
+    def _check_bounce_rate(self, tally: Tally) -> None:
+        """Pause the run when, past the minimum of attempts, too many addresses bounced hard:
+        an old or bought list, which costs the sender's reputation with every further message."""
+        with tally.lock:
+            attempts, hard = tally.sent + tally.failed_permanent + tally.unknown, tally.hard_bounces
+        reason = bounce_pause(attempts, hard, self.pause_rate, self.pause_min_attempts)
+        if reason:
+            self._halt(RunState.PAUSED, reason)
 
     def _fatal(self, row: RecipientRow, message: str) -> None:
         """A problem no retry fixes (a refused login, a failed TLS check): pause the whole run."""

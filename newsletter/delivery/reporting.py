@@ -26,6 +26,7 @@ class Tally:
     failed_transient: int = 0
     unknown: int = 0
     skipped: int = 0
+    hard_bounces: int = 0  # of failed_permanent: refused for the address (5.1.x), see providers.replies
     retries: int = 0
     consecutive_errors: int = 0
     started: float = field(default_factory=time.monotonic)

@@ -11,6 +11,8 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE, previous_issue_warning
+from newsletter.bounces.settings import BounceSettings, load_bounce_settings
 from newsletter.compose.ready import require_finished_intro
 from newsletter.delivery import audience, history
 from newsletter.delivery.engine import Engine, RunOutcome
@@ -70,6 +72,7 @@ class Sending:
     secret: bytes
     ledger: Ledger
     plan: SendPlan
+    bounces: BounceSettings | None = None  # `bounces:` in newsletter.yaml: VERP senders, the pause limit
 
     def run(self, reporter: Reporter) -> RunOutcome:
         """Start the run (or resume it, or join it) and send until done, paused or stopped."""
@@ -95,8 +98,16 @@ class Sending:
             if not created:
                 reporter.note(f"note: another sender started issue {issue.id}'s run; this one joins it")
         _report_unknown(ledger, issue.id, request.resend_unknown, reporter)
-        factory = MessageFactory.for_issue(self.settings, issue, self.summaries, self.secret)
+        bounce_to = self.bounces.address if self.bounces else None
+        factory = MessageFactory.for_issue(
+            self.settings, issue, self.summaries, self.secret, bounce_to=bounce_to
+        )
         settings = self.settings
+        rate, minimum = (
+            (self.bounces.pause_rate, self.bounces.pause_min_attempts)
+            if self.bounces is not None
+            else (PAUSE_RATE, PAUSE_MIN_ATTEMPTS)
+        )
         engine = Engine(
             ledger,
             issue.id,
@@ -106,6 +117,8 @@ class Sending:
             is_suppressed=audience.is_suppressed(ledger.engine),
             on_bounce=audience.mark_bounced(ledger.engine),
             reporter=reporter,
+            pause_rate=rate,
+            pause_min_attempts=minimum,
         )
         outcome = engine.run()
         with contextlib.suppress(DeliveryError):  # a ledger fault was already reported in the outcome
@@ -167,6 +180,7 @@ def open_send(
     try:
         issue, summaries = load_ready_issue(settings, request.issue_id)
         require_checked(settings, issue.id, request.force_reason, reporter)
+        bounces = load_bounce_settings(settings.workspace)
     except NotReady:
         raise
     except NewsletterError as exc:
@@ -180,7 +194,10 @@ def open_send(
             stack.enter_context(held)  # before the plan, so the plan's counts cannot change under it
         ledger = stack.enter_context(open_ledger(settings))
         plan = make_plan(ledger, issue.id, issue.subject, request, (probe.name, rate, concurrency))
-        yield Sending(settings, request, issue, summaries, secret, ledger, plan)
+        warning = previous_issue_warning(ledger.engine, issue.id)
+        if warning:  # before the confirmation, so the editor can still stop and look at the list
+            reporter.note(warning)
+        yield Sending(settings, request, issue, summaries, secret, ledger, plan, bounces)
 
 
 def _report_unknown(ledger: Ledger, issue_id: str, resend: bool, reporter: Reporter) -> None:

@@ -1,10 +1,11 @@
-"""`newsletter status` as data: each issue's send run, its counts and its failures."""
+"""`newsletter status` as data: each issue's send run, its counts, its failures and its health."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any
 
+from newsletter.bounces.health import BOUNCE_LIMITS, COMPLAINT_LIMITS, Health, issue_health
 from newsletter.delivery.ledger import open_ledger
 from newsletter.delivery.locks import issue_lock
 from newsletter.delivery.records import Counts, Failure, Run, RunState
@@ -21,6 +22,7 @@ class IssueStatus:
     run: Run
     counts: Counts
     failures: list[Failure]
+    health: Health | None = None  # bounces, complaints and unsubscribes since the send
 
     def as_dict(self) -> dict[str, Any]:
         """The status as plain data, for `status --json`."""
@@ -38,7 +40,30 @@ class IssueStatus:
                 {"email": f.email, "state": f.state, "attempts": f.attempts, "error": f.last_error}
                 for f in self.failures
             ],
+            "health": health_dict(self.health) if self.health else None,
         }
+
+
+def health_dict(health: Health) -> dict[str, Any]:
+    """An issue's health for scripts: each figure as a count and a rate, with the limits it is held to."""
+
+    def figure(count: int, limits: tuple[tuple[float, str], ...] = ()) -> dict[str, Any]:
+        return {
+            "count": count,
+            "rate": round(health.rate(count), 6),
+            "limits": [{"rate": limit, "meaning": meaning} for limit, meaning in limits],
+        }
+
+    return {
+        "attempts": health.attempts,
+        "accepted": health.sent,
+        "delivered": figure(health.delivered),
+        "hard_bounces": figure(health.hard_bounces, BOUNCE_LIMITS),
+        "soft_bounces": figure(health.soft_bounces),
+        "complaints": figure(health.complaints, COMPLAINT_LIMITS),
+        "unsubscribes": figure(health.unsubscribes),
+        "warnings": list(health.warnings),
+    }
 
 
 def _as_seen(settings: Settings, run: Run) -> Run:
@@ -52,7 +77,12 @@ def issue_status(settings: Settings, issue_id: str | None = None) -> list[IssueS
     with open_ledger(settings) as ledger:
         runs = ledger.runs() if issue_id is None else [r for r in [ledger.run(issue_id)] if r]
         found = [
-            IssueStatus(_as_seen(settings, r), ledger.counts(r.issue_id), ledger.failures(r.issue_id))
+            IssueStatus(
+                _as_seen(settings, r),
+                ledger.counts(r.issue_id),
+                ledger.failures(r.issue_id),
+                issue_health(ledger.engine, r.issue_id),
+            )
             for r in runs
         ]
     if issue_id is not None and not found:

@@ -28,6 +28,7 @@ from newsletter.mail.mime import QpTemplate
 from newsletter.mail.outgoing import OutgoingMessage
 from newsletter.mail.renderings import FixedRendering, IssueRendering, RenderedParts, Rendering
 from newsletter.mail.tokens import make_token
+from newsletter.mail.verp import bounce_address
 from newsletter.render import personal
 from newsletter.store.addresses import address_key, normalise_address
 from newsletter.store.config import Settings
@@ -73,8 +74,18 @@ class MessageParts:
 class MessageFactory:
     """Builds each recipient's finished message; renders once per variant (sections, text size)."""
 
-    def __init__(self, settings: Settings, rendering: Rendering, secret: bytes, test: bool = False):
+    def __init__(
+        self,
+        settings: Settings,
+        rendering: Rendering,
+        secret: bytes,
+        test: bool = False,
+        bounce_to: str | None = None,
+    ):
         self.settings = settings
+        # `bounces.address`: each message's envelope sender is a VERP address on it (not for proofs,
+        # whose bounces concern nobody on the list).
+        self.bounce_to = None if test else bounce_to
         self.issue_id = rendering.issue_id
         self.test = test
         self.renders = 0  # how many times the issue was rendered (once per variant)
@@ -111,10 +122,12 @@ class MessageFactory:
         secret: bytes,
         test: bool = False,
         taxonomy: Taxonomy | None = None,
+        bounce_to: str | None = None,
     ) -> MessageFactory:
         """A factory that renders the issue, once per set of sections readers' topics pick."""
         taxonomy = taxonomy if taxonomy is not None else load_taxonomy(settings.workspace)
-        return cls(settings, IssueRendering(settings, issue, summaries, taxonomy), secret, test)
+        rendering = IssueRendering(settings, issue, summaries, taxonomy)
+        return cls(settings, rendering, secret, test, bounce_to)
 
     @classmethod
     def for_rendered(
@@ -227,14 +240,26 @@ class MessageFactory:
     def build(self, who: ReaderLike | str) -> OutgoingMessage:
         """One recipient's finished message, ready for a provider."""
         parts = self.parts(who)
+        sender = self.settings.sender.email
         return OutgoingMessage(
             issue_id=self.issue_id,
-            envelope_from=self.settings.sender.email,
+            envelope_from=self.envelope_from(parts.to_email),
             envelope_to=parts.to_email,
             message_id=parts.message_id,
             data=self.serialise(parts),
             test=self.test,
+            from_address=sender,
         )
+
+    def envelope_from(self, email: str) -> str:
+        """The envelope sender (MAIL FROM) for one recipient: a VERP address when bounces are read.
+
+        The receiving server writes it into Return-Path; a later bounce goes to it and names the
+        recipient and issue even when the original headers are not quoted. Never set as a header here.
+        """
+        if self.bounce_to is None:
+            return self.settings.sender.email
+        return bounce_address(self.bounce_to, self._secret, self.issue_id, email)
 
     def reference_message(self, parts: MessageParts) -> EmailMessage:
         """The same message built the slow, obvious way; the fast path is tested against it."""

@@ -153,8 +153,10 @@ class OutboxProvider:
 
     def send(self, message: OutgoingMessage) -> SendResult:
         path = self.path_for(message)
+        # As a receiving server would on delivery (RFC 5321 4.4): the envelope sender, where bounces go.
+        return_path = f"Return-Path: <{message.envelope_from}>\r\n".encode("ascii", "replace")
         try:
-            _write_unsynced(path, message.data)
+            _write_unsynced(path, return_path + message.data)
             self.group.durable(path)
         except OSError as exc:
             # A full disk or a read-only folder fixes itself no sooner than the next attempt.

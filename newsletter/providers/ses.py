@@ -1,4 +1,7 @@
-"""The Amazon SES v2 provider: `SendEmail` with our exact MIME bytes, signed with AWS Signature V4.
+"""The Amazon SES v2 provider without boto3: `SendEmail` with our exact MIME bytes, signed with AWS SigV4.
+
+With the `ses` extra installed, `providers.ses_boto` sends instead (the full AWS credential chain);
+this hand-written client is the fallback, and the reference the boto3 one is tested against.
 
 Sending the raw message (`Content.Raw.Data`) keeps our headers, DKIM signature and
 List-Unsubscribe intact. SES v2 sends one raw message per request (its batch API, SendBulkEmail,
@@ -176,10 +179,12 @@ class SesProvider:
     ) -> tuple[dict[str, str], bytes]:
         """The signed headers and JSON body of the SendEmail request for one message."""
         payload: dict[str, object] = {
-            "FromEmailAddress": message.envelope_from,
+            "FromEmailAddress": message.sender,
             "Destination": {"ToAddresses": [message.envelope_to]},
             "Content": {"Raw": {"Data": base64.b64encode(message.data).decode("ascii")}},
         }
+        if message.envelope_from != message.sender:  # a VERP address: SES forwards bounce emails there
+            payload["FeedbackForwardingEmailAddress"] = message.envelope_from
         if self.configuration_set:
             payload["ConfigurationSetName"] = self.configuration_set
         body = json.dumps(payload).encode("utf-8")

@@ -123,6 +123,7 @@ _TOP = {
     "logo",
     "signature",
     "database",
+    "bounces",  # read by newsletter.bounces.settings (VERP address, mailbox, SNS, limits)
 }
 
 

@@ -1,4 +1,4 @@
-"""The subscriber service: a Flask app for signup, confirm, preferences, unsubscribe, your data, health.
+"""The subscriber service: signup, confirm, preferences, unsubscribe, your data, health, SES events.
 
 `create_app(settings, engine)` builds it; `newsletter serve` runs it under waitress
 (`newsletter.web.service.server`). A site may also mount the WSGI app itself:
@@ -17,10 +17,20 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import Engine
 
+from newsletter.bounces.settings import BounceSettings, load_bounce_settings
 from newsletter.db.revisions import check_schema
-from newsletter.store.config import Settings
+from newsletter.store.config import SETTINGS_FILE, Settings
 from newsletter.store.topics import Taxonomy, load_taxonomy
-from newsletter.web.service import confirm, emails, health, http, preferences, signup, unsubscribe
+from newsletter.web.service import (
+    confirm,
+    emails,
+    health,
+    http,
+    preferences,
+    sesevents,
+    signup,
+    unsubscribe,
+)
 from newsletter.web.service.context import EXTENSION, Limits, ServiceContext
 from newsletter.web.service.mailqueue import MailQueue
 from newsletter.web.service.settings import ServiceSettings, load_service_settings
@@ -57,12 +67,15 @@ def create_app(
     mail: MailQueue | None = None,
     taxonomy: Taxonomy | None = None,
     clock: Callable[[], datetime] | None = None,
+    bounces: BounceSettings | None = None,
 ) -> Flask:
     """The service for a workspace's settings and state database (its schema must be current).
 
     Raises a NewsletterError (one line) when something must be fixed first: the schema, the
-    keys, the `service:` settings, topics.yaml or an email template.
+    keys, the `service:` or `bounces:` settings, topics.yaml or an email template.
     """
+    if bounces is None and (settings.workspace / SETTINGS_FILE).is_file():
+        bounces = load_bounce_settings(settings.workspace)
     service = service or load_service_settings(settings.workspace, settings)
     keyring = keyring or keyring_from_environment(
         service.previous_key_until, dev_ok=settings.provider == "outbox"
@@ -80,11 +93,12 @@ def create_app(
         taxonomy=taxonomy if taxonomy is not None else load_taxonomy(settings.workspace),
         limits=Limits(service.address_limit, service.ip_limit),
         clock=clock or (lambda: datetime.now(UTC)),
+        bounces=bounces,
     )
     app = Flask(__name__, static_folder=None, template_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, MAX_FORM_MEMORY_SIZE=MAX_BODY, MAX_FORM_PARTS=200)
     app.extensions[EXTENSION] = context
-    for module in (signup, confirm, preferences, unsubscribe, health):
+    for module in (signup, confirm, preferences, unsubscribe, health, sesevents):
         app.register_blueprint(module.blueprint)
     http.install(app)
     return app

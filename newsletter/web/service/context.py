@@ -13,6 +13,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import Engine
 
+from newsletter.bounces.settings import BounceSettings
 from newsletter.store.config import Settings
 from newsletter.store.topics import Taxonomy
 from newsletter.web.service import forms
@@ -52,6 +53,7 @@ class ServiceContext:
     taxonomy: Taxonomy
     limits: Limits
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    bounces: BounceSettings | None = None  # `bounces:` in newsletter.yaml: SES events through SNS
 
     @property
     def choices(self) -> tuple[str, ...]:

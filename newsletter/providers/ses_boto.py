@@ -1,0 +1,118 @@
+"""The Amazon SES v2 provider through boto3 (the `ses` extra): raw MIME, the standard credential chain.
+
+boto3 finds credentials where AWS tools do (environment, shared profiles, SSO, container and
+instance roles) and signs each request itself. The message goes as `Content.Raw.Data`, our exact
+bytes, so headers, DKIM and List-Unsubscribe are kept. botocore's own retries are switched off: a
+retry after a read timeout could send a message twice. As in `providers.ses`, a timeout or a dropped
+connection after the request left is `unknown`; a request that never left is transient.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from newsletter.errors import DeliveryError
+from newsletter.providers.base import OutgoingMessage, SendResult
+from newsletter.providers.ses import _FATAL_TYPES, _TRANSIENT_TYPES, CONNECT_TIMEOUT, RESPONSE_TIMEOUT
+from newsletter.providers.shown import printable, shown_url
+
+
+def boto3_installed() -> bool:
+    """Whether the `ses` extra is installed (then boto3 sends; otherwise the built-in signer does)."""
+    return importlib.util.find_spec("boto3") is not None
+
+
+def send_email_args(message: OutgoingMessage, configuration_set: str | None) -> dict[str, Any]:
+    """The SendEmail parameters for one message: raw MIME, and bounces to its envelope sender."""
+    args: dict[str, Any] = {
+        "FromEmailAddress": message.sender,
+        "Destination": {"ToAddresses": [message.envelope_to]},
+        "Content": {"Raw": {"Data": message.data}},
+    }
+    if message.envelope_from != message.sender:
+        # A VERP bounce address: SES forwards bounce and complaint emails there (it sets the
+        # envelope sender itself).
+        args["FeedbackForwardingEmailAddress"] = message.envelope_from
+    if configuration_set:
+        args["ConfigurationSetName"] = configuration_set
+    return args
+
+
+class BotoSesProvider:
+    """Sends each message with one SES v2 SendEmail call of a boto3 client (its own connection pool)."""
+
+    name = "ses"
+
+    def __init__(
+        self,
+        region: str,
+        endpoint: str | None = None,
+        configuration_set: str | None = None,
+        timeout: float = RESPONSE_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ):
+        import boto3
+        from botocore.config import Config
+
+        self.region = region
+        self.endpoint = endpoint
+        self.configuration_set = configuration_set
+        session = boto3.session.Session(region_name=region)
+        if session.get_credentials() is None:
+            raise DeliveryError(
+                "the ses provider found no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                "or AWS_PROFILE (shared config, SSO), or run with an instance or container role"
+            )
+        config = Config(
+            connect_timeout=connect_timeout,
+            read_timeout=timeout,
+            retries={"total_max_attempts": 1, "mode": "standard"},  # the engine retries, knowing what is safe
+            max_pool_connections=1,  # one provider per sending thread, as with the other providers
+        )
+        self._client: Any = session.client("sesv2", endpoint_url=endpoint, config=config)
+
+    def _where(self) -> str:
+        return shown_url(self.endpoint) if self.endpoint else f"https://email.{self.region}.amazonaws.com"
+
+    def __repr__(self) -> str:
+        return f"BotoSesProvider({self.region} at {self._where()})"
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        from botocore import exceptions as bx
+
+        try:
+            answer = self._client.send_email(**send_email_args(message, self.configuration_set))
+        except bx.ClientError as error:
+            return _client_error(error)
+        except bx.ConnectionError as error:
+            # Connecting failed: the request never left, SES cannot have acted on it.
+            return SendResult("transient", f"cannot reach {self._where()}: {printable(str(error), 300)}")
+        except bx.HTTPClientError as error:  # a read timeout, a connection closed before the answer
+            return SendResult(
+                "unknown",
+                f"no answer from {self._where()} after the request was sent ({printable(str(error), 300)});"
+                " SES may have accepted it, so it is not sent again unless you ask (--resend-unknown)",
+            )
+        except bx.NoCredentialsError as error:
+            raise DeliveryError(f"SES: {error}; see the AWS credential chain") from None
+        except bx.ParamValidationError as error:
+            return SendResult("permanent", f"SES refused the request's form: {printable(str(error), 300)}")
+        return SendResult("sent", "SES accepted (200)", provider_id=answer.get("MessageId"))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _client_error(error: Any) -> SendResult:
+    """An error answer of SES: fatal for the account or keys, transient for "not now", else permanent."""
+    found = error.response.get("Error", {})
+    kind = printable(str(found.get("Code", "")), 100)
+    text = printable(str(found.get("Message", "")), 300)
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    detail = f"{status} {kind}: {text}".strip()
+    if kind in _FATAL_TYPES or status in (401, 403):
+        raise DeliveryError(f"SES refused the request ({detail}); check the AWS keys, region and account")
+    if kind in _TRANSIENT_TYPES or status == 429 or status >= 500:
+        return SendResult("transient", detail)
+    return SendResult("permanent", detail)
