@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 
@@ -48,6 +47,7 @@ from newsletter.db.ledger_types import (
     r,
     recipient_row,
 )
+from newsletter.db.ledger_writes import Writes
 from newsletter.db.locks import worker_lease
 from newsletter.db.schema import RecipientState
 
@@ -88,15 +88,20 @@ class Ledger(RunBook):
     def __init__(self, engine: Engine, worker: str | None = None):
         self.engine = engine
         self.worker = worker or uuid.uuid4().hex
+        self._writes = Writes(engine)
         self._lease = worker_lease(engine, self.worker)
         self._lease.acquire()
 
     def close(self) -> None:
-        """Give back what this worker still holds, then its lease (a killed worker's lease just ends)."""
+        """Commit any `sent` still held back, give back what this worker still holds, then its lease (a
+        killed worker's lease just ends)."""
         try:
+            self._writes.settle(everyone=True)
             self.release()
         except DatabaseError:
-            pass  # the claims stay this worker's; once its lease is gone the next sender frees them
+            # A held `sent` stays `sending` (-> unknown); the claims stay this worker's; once its lease
+            # is gone the next sender frees them.
+            pass
         finally:
             self._lease.release()
 
@@ -105,9 +110,6 @@ class Ledger(RunBook):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def _where(self, issue_id: str, email: str) -> Any:
-        return (r.c.issue_id == issue_id) & (r.c.email == email)
 
     # -- recipients ------------------------------------------------------------------------------
 
@@ -259,27 +261,30 @@ class Ledger(RunBook):
                     chunk = []
         return found
 
-    def _set(self, issue_id: str, email: str, **values: Any) -> None:
-        with writing(self.engine) as connection:
-            connection.execute(
-                update(r).where(self._where(issue_id, email)).values(updated_at=t.now(), **values)
-            )
+    # -- the per-message writes (ledger_writes: compiled once, one short transaction each) -----------
 
     def mark_sending(self, issue_id: str, email: str) -> None:
-        """Committed before the message goes to the provider: a crash now leaves `sending` -> `unknown`."""
-        self._set(issue_id, email, state=SENDING.value, attempts=r.c.attempts + 1, claimed_by=self.worker)
+        """Committed before the message goes to the provider: a crash now leaves `sending` -> `unknown`.
 
-    def mark_sent(self, issue_id: str, email: str, message_id: str, provider_id: str | None) -> None:
-        self._set(
-            issue_id,
-            email,
-            state=SENT.value,
-            message_id=message_id,
-            provider_id=provider_id,
-            last_error="",
-            sent_at=t.now(),
-            claimed_by=None,
+        The same transaction commits this thread's held-back `sent` (see `mark_sent`).
+        """
+        w = self._writes
+        w.commit(w.step(w.statements.sending, issue=issue_id, email=email, worker=self.worker))
+
+    def mark_sent(
+        self, issue_id: str, email: str, message_id: str, provider_id: str | None, *, later: bool = False
+    ) -> None:
+        """The provider accepted the message. `later`: commit it with this thread's next write (its next
+        `mark_sending` or `mark_failed`, or `settle`), saving a transaction per message; until then the
+        row stays `sending`, so a crash turns it into `unknown` and never into a lost `sent`."""
+        w = self._writes
+        step = w.step(
+            w.statements.sent, issue=issue_id, email=email, message_id=message_id, provider_id=provider_id
         )
+        if later:
+            w.hold(step)
+        else:
+            w.commit(step)
 
     def mark_failed(self, issue_id: str, email: str, state: str, error: str) -> None:
         """A failure; `failed_transient` stays held by this worker (retried by it, or after it is gone)."""
@@ -287,7 +292,21 @@ class Ledger(RunBook):
         if state not in NOT_SENT:
             raise ValueError(f"{state} is not a state of a recipient not sent")
         held = self.worker if state == FAILED_TRANSIENT else None
-        self._set(issue_id, email, state=state.value, last_error=error[:500], claimed_by=held)
+        w = self._writes
+        w.commit(
+            w.step(
+                w.statements.failed,
+                issue=issue_id,
+                email=email,
+                state=state.value,
+                error=error[:500],
+                worker=held,
+            )
+        )
+
+    def settle(self) -> None:
+        """Commit the `sent` this thread holds back (a sending thread calls it when it stops)."""
+        self._writes.settle()
 
     def counts(self, issue_id: str) -> Counts:
         """How many recipients are in each state (every state present, zero if none)."""
