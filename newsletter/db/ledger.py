@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from sqlalchemy import Engine, func, select, update
 
 from newsletter.db import schema as t
-from newsletter.db.engine import DatabaseError, is_postgresql, reading, writing
+from newsletter.db.engine import DatabaseError, reading, writing
 from newsletter.db.ledger_runs import RunBook
 from newsletter.db.ledger_types import (
     FAILED_PERMANENT,
@@ -115,21 +115,9 @@ class Ledger(RunBook):
 
     def claim(self, issue_id: str, limit: int = 1) -> list[RecipientRow]:
         """Reserve the next recipients to send for this worker (none reserved twice, across processes)."""
-        query = (
-            select(*ROW_COLUMNS)
-            .where(r.c.issue_id == issue_id, r.c.state.in_(_TO_SEND), r.c.claimed_by.is_(None))
-            .order_by(r.c.id)
-            .limit(limit)
-        )
-        if is_postgresql(self.engine):
-            query = query.with_for_update(skip_locked=True)  # others take the next free rows, never wait
-        with writing(self.engine) as connection:
-            rows = connection.execute(query).all()
-            if rows:
-                connection.execute(
-                    update(r).where(r.c.id.in_([x.id for x in rows])).values(claimed_by=self.worker)
-                )
-        return [recipient_row(x) for x in rows]
+        w = self._writes
+        rows = w.commit(w.step(w.statements.claim, issue=issue_id, limit=limit, worker=self.worker))
+        return sorted((recipient_row(x) for x in rows), key=lambda row: row.rowid)  # RETURNING: any order
 
     def release(self, issue_id: str | None = None) -> int:
         """Give back the recipients this worker holds but did not finish (pending or failed for now)."""

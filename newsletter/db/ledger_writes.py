@@ -15,12 +15,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.engine.interfaces import Dialect
 
 from newsletter.db import schema as t
 from newsletter.db.engine import DatabaseError, problem_message
-from newsletter.db.ledger_types import SENDING, SENT
+from newsletter.db.ledger_types import ROW_COLUMNS, SENDING, SENT, TO_SEND
 
 r = t.recipients
 
@@ -41,8 +41,8 @@ class Statement:
 def compile_for(statement: Any, dialect: Dialect) -> Statement:
     compiled = statement.compile(dialect=dialect)
     order = tuple(compiled.positiontup) if compiled.positional else None
-    binds = compiled.binds.items()
-    defaults = {name: bind.effective_value for name, bind in binds if not name.startswith("w_")}
+    binds = compiled.bind_names.items()
+    defaults = {name: bind.effective_value for bind, name in binds if not name.startswith("w_")}
     return Statement(str(compiled), order, defaults)
 
 
@@ -51,11 +51,12 @@ _THIS_ROW = (r.c.issue_id == bindparam("w_issue")) & (r.c.email == bindparam("w_
 
 @dataclass(frozen=True)
 class Statements:
-    """The ledger's three hot UPDATEs for one database (values are bound by the `w_` names)."""
+    """The ledger's hot statements for one database (values are bound by the `w_` names)."""
 
     sending: Statement
     sent: Statement
     failed: Statement
+    claim: Statement  # reserve the next rows and return them (RETURNING: no SELECT before the UPDATE)
     stamp: Any  # datetime -> what the driver stores (SQLite: text without offset)
 
     @classmethod
@@ -96,8 +97,23 @@ class Statements:
         )
         stamp = r.c.updated_at.type.bind_processor(dialect) or (lambda moment: moment)
         return cls(
-            compile_for(sending, dialect), compile_for(sent, dialect), compile_for(failed, dialect), stamp
+            compile_for(sending, dialect),
+            compile_for(sent, dialect),
+            compile_for(failed, dialect),
+            compile_for(_claim(dialect), dialect),
+            stamp,
         )
+
+
+def _claim(dialect: Dialect) -> Any:
+    # The states as binds with their values: an IN list SQLAlchemy would expand at each execution.
+    states: list[Any] = [bindparam(f"to_send_{n}", state.value) for n, state in enumerate(TO_SEND)]
+    free = r.c.issue_id == bindparam("w_issue"), r.c.state.in_(states), r.c.claimed_by.is_(None)
+    pick = select(r.c.id).where(*free).order_by(r.c.id).limit(bindparam("w_limit"))
+    if dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)  # others take the next free rows, never wait
+    taken = update(r).where(r.c.id.in_(pick.scalar_subquery())).values(claimed_by=bindparam("w_worker"))
+    return taken.returning(*ROW_COLUMNS)
 
 
 Step = tuple[Statement, dict[str, Any]]
@@ -139,11 +155,15 @@ class Writes:
         """Keep a step for this thread's next transaction (its next `commit` or `settle`)."""
         self._held().steps.append(step)
 
-    def commit(self, *steps: Step) -> None:
-        """One transaction: this thread's held steps, then these; nothing is kept if it fails."""
+    def commit(self, *steps: Step) -> list[Any]:
+        """One transaction: this thread's held steps, then these; nothing is kept if it fails.
+
+        Returns the rows the last statement returned (none for a plain UPDATE).
+        """
         held = self._held()
-        self._run([*held.steps, *steps])
+        rows = self._run([*held.steps, *steps])
         held.steps.clear()
+        return rows
 
     def settle(self, everyone: bool = False) -> None:
         """Commit what this thread (or, at the end, every thread) holds back."""
@@ -152,22 +172,23 @@ class Writes:
                 self._run(held.steps)
                 held.steps.clear()
 
-    def _run(self, steps: list[Step]) -> None:
-        error, gone = self._transaction(steps)
+    def _run(self, steps: list[Step]) -> list[Any]:
+        rows, error, gone = self._transaction(steps)
         if error is not None and gone:
             # The server went away since the pool last checked (a restart): run it again on a fresh
-            # connection. Safe: the UPDATEs set the same values again (only `attempts` may count one more).
-            error, gone = self._transaction(steps)
+            # connection. Safe: the UPDATEs set the same values again (only `attempts` may count one
+            # more, and a claim whose commit got through keeps its rows until `release`).
+            rows, error, gone = self._transaction(steps)
         if error is None:
-            return
+            return rows
         message = problem_message(self.engine.url, error)
         if message:
             raise DatabaseError(message) from None
         raise error
 
-    def _transaction(self, steps: list[Step]) -> tuple[Exception | None, bool]:
-        """Run the steps in one transaction: (None, False), or the driver's error and whether the line
-        dropped."""
+    def _transaction(self, steps: list[Step]) -> tuple[list[Any], Exception | None, bool]:
+        """Run the steps in one transaction: the last one's rows, or the driver's error and whether the
+        line dropped."""
         connection = self.engine.raw_connection()  # a pooled connection each time: ~6 µs, never held
         cursor = None
         try:
@@ -176,15 +197,16 @@ class Writes:
                 cursor.execute("BEGIN IMMEDIATE")
             for statement, values in steps:
                 cursor.execute(statement.sql, statement.parameters(values))
+            rows = list(cursor.fetchall()) if cursor.description else []
             connection.commit()
-            return None, False
+            return rows, None, False
         except self.engine.dialect.loaded_dbapi.Error as error:
             gone = self.engine.dialect.is_disconnect(error, connection.dbapi_connection, cursor)
             if gone:
                 connection.invalidate()
             else:
                 _rollback_quietly(connection)
-            return error, gone
+            return [], error, gone
         finally:
             connection.close()
 
