@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -93,6 +94,47 @@ def test_a_live_workers_sending_rows_are_left_alone(db, ledger):
         assert ledger.counts("2026-06")[lg.SENDING] == 1
         other.mark_sent("2026-06", row.email, "<m@example.org>", "p-1")
     assert ledger.counts("2026-06")[lg.SENT] == 1
+
+
+def test_a_sent_held_back_commits_with_the_next_sending_so_a_worker_has_one_row_in_doubt_at_most(db, ledger):
+    ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "bo@example.org"))
+    worker = lg.Ledger(db, worker="w1")
+    worker.claim("2026-06", limit=2)
+    worker.mark_sending("2026-06", "ann@example.org")
+    worker.mark_sent("2026-06", "ann@example.org", "<m1@example.org>", None, later=True)
+    counts = ledger.counts("2026-06")
+    assert (counts[lg.SENDING], counts[lg.SENT]) == (1, 0)  # accepted, not yet recorded: still in doubt
+
+    worker.mark_sending("2026-06", "bo@example.org")  # one transaction: ann `sent`, bo `sending`
+    counts = ledger.counts("2026-06")
+    assert (counts[lg.SENDING], counts[lg.SENT]) == (1, 1)
+    worker.mark_sent("2026-06", "bo@example.org", "<m2@example.org>", None, later=True)
+    worker._lease.release()  # the process died holding bo's `sent`: bo is in doubt, never lost
+
+    assert ledger.recover_unknown("2026-06") == ["bo@example.org"]
+    assert [(f.email, f.state) for f in ledger.failures("2026-06")] == [("bo@example.org", lg.UNKNOWN)]
+
+
+def test_each_thread_holds_back_its_own_sent_and_settle_or_close_commits_it(db, ledger):
+    ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "bo@example.org"))
+    worker = lg.Ledger(db)
+    worker.claim("2026-06", limit=2)
+
+    def send(email: str) -> None:
+        worker.mark_sending("2026-06", email)
+        worker.mark_sent("2026-06", email, f"<{email}>", None, later=True)
+
+    other = threading.Thread(target=send, args=("ann@example.org",))
+    other.start()
+    other.join()
+    send("bo@example.org")  # this thread's writes never carry another thread's held `sent`
+    assert ledger.counts("2026-06")[lg.SENDING] == 2
+
+    worker.settle()  # this thread's: bo
+    assert ledger.counts("2026-06")[lg.SENT] == 1
+    worker.close()  # the end of the worker: what any thread still holds (ann)
+    counts = ledger.counts("2026-06")
+    assert (counts[lg.SENDING], counts[lg.SENT]) == (0, 2)
 
 
 def test_claims_never_hand_one_recipient_to_two_workers_and_transient_failures_stay_with_their_worker(

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 
 from newsletter.db import schema as t
-from newsletter.db.engine import DatabaseError, is_postgresql, reading, writing
+from newsletter.db.engine import DatabaseError, reading, writing
 from newsletter.db.ledger_runs import RunBook
 from newsletter.db.ledger_types import (
     FAILED_PERMANENT,
@@ -48,6 +47,7 @@ from newsletter.db.ledger_types import (
     r,
     recipient_row,
 )
+from newsletter.db.ledger_writes import Writes
 from newsletter.db.locks import worker_lease
 from newsletter.db.schema import RecipientState
 
@@ -88,15 +88,20 @@ class Ledger(RunBook):
     def __init__(self, engine: Engine, worker: str | None = None):
         self.engine = engine
         self.worker = worker or uuid.uuid4().hex
+        self._writes = Writes(engine)
         self._lease = worker_lease(engine, self.worker)
         self._lease.acquire()
 
     def close(self) -> None:
-        """Give back what this worker still holds, then its lease (a killed worker's lease just ends)."""
+        """Commit any `sent` still held back, give back what this worker still holds, then its lease (a
+        killed worker's lease just ends)."""
         try:
+            self._writes.settle(everyone=True)
             self.release()
         except DatabaseError:
-            pass  # the claims stay this worker's; once its lease is gone the next sender frees them
+            # A held `sent` stays `sending` (-> unknown); the claims stay this worker's; once its lease
+            # is gone the next sender frees them.
+            pass
         finally:
             self._lease.release()
 
@@ -106,28 +111,13 @@ class Ledger(RunBook):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _where(self, issue_id: str, email: str) -> Any:
-        return (r.c.issue_id == issue_id) & (r.c.email == email)
-
     # -- recipients ------------------------------------------------------------------------------
 
     def claim(self, issue_id: str, limit: int = 1) -> list[RecipientRow]:
         """Reserve the next recipients to send for this worker (none reserved twice, across processes)."""
-        query = (
-            select(*ROW_COLUMNS)
-            .where(r.c.issue_id == issue_id, r.c.state.in_(_TO_SEND), r.c.claimed_by.is_(None))
-            .order_by(r.c.id)
-            .limit(limit)
-        )
-        if is_postgresql(self.engine):
-            query = query.with_for_update(skip_locked=True)  # others take the next free rows, never wait
-        with writing(self.engine) as connection:
-            rows = connection.execute(query).all()
-            if rows:
-                connection.execute(
-                    update(r).where(r.c.id.in_([x.id for x in rows])).values(claimed_by=self.worker)
-                )
-        return [recipient_row(x) for x in rows]
+        w = self._writes
+        rows = w.commit(w.step(w.statements.claim, issue=issue_id, limit=limit, worker=self.worker))
+        return sorted((recipient_row(x) for x in rows), key=lambda row: row.rowid)  # RETURNING: any order
 
     def release(self, issue_id: str | None = None) -> int:
         """Give back the recipients this worker holds but did not finish (pending or failed for now)."""
@@ -259,27 +249,30 @@ class Ledger(RunBook):
                     chunk = []
         return found
 
-    def _set(self, issue_id: str, email: str, **values: Any) -> None:
-        with writing(self.engine) as connection:
-            connection.execute(
-                update(r).where(self._where(issue_id, email)).values(updated_at=t.now(), **values)
-            )
+    # -- the per-message writes (ledger_writes: compiled once, one short transaction each) -----------
 
     def mark_sending(self, issue_id: str, email: str) -> None:
-        """Committed before the message goes to the provider: a crash now leaves `sending` -> `unknown`."""
-        self._set(issue_id, email, state=SENDING.value, attempts=r.c.attempts + 1, claimed_by=self.worker)
+        """Committed before the message goes to the provider: a crash now leaves `sending` -> `unknown`.
 
-    def mark_sent(self, issue_id: str, email: str, message_id: str, provider_id: str | None) -> None:
-        self._set(
-            issue_id,
-            email,
-            state=SENT.value,
-            message_id=message_id,
-            provider_id=provider_id,
-            last_error="",
-            sent_at=t.now(),
-            claimed_by=None,
+        The same transaction commits this thread's held-back `sent` (see `mark_sent`).
+        """
+        w = self._writes
+        w.commit(w.step(w.statements.sending, issue=issue_id, email=email, worker=self.worker))
+
+    def mark_sent(
+        self, issue_id: str, email: str, message_id: str, provider_id: str | None, *, later: bool = False
+    ) -> None:
+        """The provider accepted the message. `later`: commit it with this thread's next write (its next
+        `mark_sending` or `mark_failed`, or `settle`), saving a transaction per message; until then the
+        row stays `sending`, so a crash turns it into `unknown` and never into a lost `sent`."""
+        w = self._writes
+        step = w.step(
+            w.statements.sent, issue=issue_id, email=email, message_id=message_id, provider_id=provider_id
         )
+        if later:
+            w.hold(step)
+        else:
+            w.commit(step)
 
     def mark_failed(self, issue_id: str, email: str, state: str, error: str) -> None:
         """A failure; `failed_transient` stays held by this worker (retried by it, or after it is gone)."""
@@ -287,7 +280,21 @@ class Ledger(RunBook):
         if state not in NOT_SENT:
             raise ValueError(f"{state} is not a state of a recipient not sent")
         held = self.worker if state == FAILED_TRANSIENT else None
-        self._set(issue_id, email, state=state.value, last_error=error[:500], claimed_by=held)
+        w = self._writes
+        w.commit(
+            w.step(
+                w.statements.failed,
+                issue=issue_id,
+                email=email,
+                state=state.value,
+                error=error[:500],
+                worker=held,
+            )
+        )
+
+    def settle(self) -> None:
+        """Commit the `sent` this thread holds back (a sending thread calls it when it stops)."""
+        self._writes.settle()
 
     def counts(self, issue_id: str) -> Counts:
         """How many recipients are in each state (every state present, zero if none)."""

@@ -100,17 +100,18 @@ ROW_COLUMNS = (
 
 
 def recipient_row(row: Any) -> RecipientRow:
-    topics = tuple(x for x in row.topics.split(";") if x)
+    """A row of ROW_COLUMNS (SQLAlchemy's Row or the driver's own tuple) as a RecipientRow."""
+    rowid, email, list_name, name, topics, subscribed_at, state, attempts, last_error, first_name, large = row
     return RecipientRow(
-        row.id,
-        row.email,
-        row.list_name,
-        row.name,
-        topics,
-        row.subscribed_at,
-        RecipientState(row.state),
-        row.attempts,
-        row.last_error,
-        row.first_name,
-        bool(row.large_text),
+        rowid,
+        email,
+        list_name,
+        name,
+        tuple(x for x in topics.split(";") if x),
+        subscribed_at,
+        RecipientState(state),
+        attempts,
+        last_error,
+        first_name,
+        bool(large),
     )

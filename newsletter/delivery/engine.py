@@ -237,6 +237,10 @@ class Engine:
                 f" `newsletter send {self.issue_id}` again to resume",
             )
         finally:
+            # The last `sent` is held back to ride with the next `sending` (one commit per message).
+            # If this commit fails that row stays `sending` and becomes `unknown`: in doubt, never lost.
+            with contextlib.suppress(LedgerError):
+                self.ledger.settle()
             if provider is not None:
                 _close_quietly(provider)
 
@@ -299,7 +303,10 @@ class Engine:
     def _record(self, row: RecipientRow, message: OutgoingMessage, result: SendResult, tally: Tally) -> bool:
         """Record a send's result; True when it is final (no retry), False for a transient failure."""
         if result.ok:
-            self.ledger.mark_sent(self.issue_id, row.email, message.message_id, result.provider_id)
+            # Committed with this worker's next `sending` (or when it stops): at most one row in doubt.
+            self.ledger.mark_sent(
+                self.issue_id, row.email, message.message_id, result.provider_id, later=True
+            )
             with tally.lock:
                 tally.sent += 1
                 tally.consecutive_errors = 0
