@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import click
 
 from newsletter.bounces.health import BOUNCE_LIMITS, COMPLAINT_LIMITS, Health
-from newsletter.delivery.engine import RunOutcome
+from newsletter.delivery.outcome import RunOutcome
 from newsletter.delivery.plan import SendPlan
 from newsletter.delivery.proof import ProofResult
 from newsletter.delivery.records import Failure, RecipientState, RunState

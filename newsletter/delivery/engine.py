@@ -21,66 +21,17 @@ from dataclasses import dataclass, field
 from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE, bounce_pause
 from newsletter.delivery import signals
 from newsletter.delivery.ledger import Ledger, LedgerError
+from newsletter.delivery.outcome import RunOutcome
 from newsletter.delivery.pacing import DeliveryOptions, RateLimiter, backoff_delay
-from newsletter.delivery.records import TO_SEND, Counts, Failure, RecipientRow, RecipientState, Run, RunState
+from newsletter.delivery.queue import RecipientQueue
+from newsletter.delivery.records import TO_SEND, RecipientRow, RecipientState, Run, RunState
 from newsletter.delivery.reporting import Reporter, Tally
-from newsletter.errors import ExitStatus, NewsletterError
+from newsletter.errors import NewsletterError
 from newsletter.providers.base import OutgoingMessage, Provider, SendResult
 from newsletter.providers.replies import is_hard_bounce
 
 R = RecipientState
 CLAIM_PER_CONNECTION = 8  # recipients claimed at a time per provider connection
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """How an invocation of the engine ended, with the ledger's counts for the whole run."""
-
-    issue_id: str
-    state: RunState
-    note: str
-    sent_now: int
-    counts: Counts
-    elapsed: float
-    failures: tuple[Failure, ...] = ()  # the first few recipients not sent, for the report
-
-    @property
-    def exit_code(self) -> ExitStatus:
-        if self.state == RunState.PAUSED:
-            return ExitStatus.PAUSED
-        if self.state == RunState.RUNNING:  # this process did its share; others finish the run
-            return ExitStatus.OK
-        if self.state in (RunState.INTERRUPTED, RunState.STOPPED):
-            return ExitStatus.INTERRUPTED
-        if self.state == RunState.FINISHED and not self.counts[R.FAILED_PERMANENT]:
-            return ExitStatus.OK
-        return ExitStatus.FAILURES
-
-
-class _RecipientQueue:
-    """Recipients to send, claimed from the ledger a page at a time so at most one page is in memory.
-
-    A claim reserves the rows for this process's worker (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so
-    several `send` processes working one run never take the same recipient.
-    """
-
-    def __init__(self, ledger: Ledger, issue_id: str, page_size: int):
-        self.ledger = ledger
-        self.issue_id = issue_id
-        self.page_size = page_size
-        self._page: list[RecipientRow] = []
-        self._exhausted = False
-        self._lock = threading.Lock()
-
-    def next(self) -> RecipientRow | None:
-        with self._lock:
-            if not self._page and not self._exhausted:
-                page = self.ledger.claim(self.issue_id, self.page_size)
-                if not page:
-                    self._exhausted = True
-                else:
-                    self._page = page[::-1]  # pop() from the end keeps ledger order
-            return self._page.pop() if self._page else None
 
 
 def _describe(exc: BaseException) -> str:
@@ -142,7 +93,7 @@ class Engine:
         tally = Tally(total=sum(counts[s] for s in TO_SEND))
         # Claims stay small, so senders sharing a run split it evenly and a killed one strands few rows.
         claim = max(1, min(self.options.page_size, self.options.concurrency * CLAIM_PER_CONNECTION))
-        queue = _RecipientQueue(self.ledger, self.issue_id, claim)
+        queue = RecipientQueue(self.ledger, self.issue_id, claim)
         limiter = RateLimiter(self.options.rate)
         workers = [
             threading.Thread(target=self._work, args=(queue, limiter, tally), name=f"send-{n}", daemon=True)
@@ -222,7 +173,7 @@ class Engine:
 
     # -- workers ------------------------------------------------------------------------------
 
-    def _work(self, queue: _RecipientQueue, limiter: RateLimiter, tally: Tally) -> None:
+    def _work(self, queue: RecipientQueue, limiter: RateLimiter, tally: Tally) -> None:
         provider: Provider | None = None
         try:
             while not self.stop.is_set():

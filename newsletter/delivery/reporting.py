@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from newsletter.delivery.engine import RunOutcome
+    from newsletter.delivery.outcome import RunOutcome
     from newsletter.delivery.plan import SendPlan
 
 

@@ -15,9 +15,10 @@ from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE, previous_i
 from newsletter.bounces.settings import BounceSettings, load_bounce_settings
 from newsletter.compose.ready import require_finished_intro
 from newsletter.delivery import audience, history
-from newsletter.delivery.engine import Engine, RunOutcome
+from newsletter.delivery.engine import Engine
 from newsletter.delivery.ledger import Ledger, open_ledger
 from newsletter.delivery.locks import issue_lock, shares_runs
+from newsletter.delivery.outcome import RunOutcome
 from newsletter.delivery.pacing import DeliveryOptions
 from newsletter.delivery.plan import SendPlan, SendRequest, make_plan
 from newsletter.delivery.records import RunState
