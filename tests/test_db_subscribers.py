@@ -208,3 +208,16 @@ def test_the_audience_streams_in_batches_with_flat_memory(db):
     assert rest[-1].topics == ("MRI",)
     with db.connect() as connection:
         assert connection.execute(select(func.count()).select_from(t.events)).scalar() == 0
+
+
+def test_the_per_message_suppression_check_sees_an_unsubscribe_and_an_erasure_at_once(db):
+    subs.add_subscriber(db, "ann@example.org", list_name="readers")
+    subs.add_subscriber(db, "bo@example.org", list_name="readers")
+    check = supp.SuppressionCheck(db)  # made once at the start of a send
+    assert not check("ann@example.org") and not check("bo@example.org")
+    supp.unsubscribe(db, "ANN@example.org", "one-click unsubscribe")
+    supp.erase(db, "bo@example.org")
+    assert check("ann@example.org") and check("Bo@Example.org")  # by address, and by hash once erased
+    assert [check(e) for e in ("ann@example.org", "cy@example.org")] == [
+        supp.is_suppressed(db, e) for e in ("ann@example.org", "cy@example.org")
+    ]

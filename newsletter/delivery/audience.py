@@ -74,7 +74,7 @@ def member_subscriber(member: Member) -> Subscriber:
 
 def is_suppressed(engine: Engine) -> Callable[[str], bool]:
     """Is an address suppressed now? One indexed lookup per message, so an unsubscribe lands at once."""
-    return lambda email: suppression.is_suppressed(engine, email)
+    return suppression.SuppressionCheck(engine)
 
 
 def mark_bounced(engine: Engine) -> Callable[[str, str], None]:
