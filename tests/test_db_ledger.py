@@ -72,8 +72,8 @@ def test_sending_left_by_a_dead_worker_becomes_unknown_and_is_resent_only_when_a
     ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "bo@example.org"))
     dead = lg.Ledger(db, worker="dead")
     dead.claim("2026-06", limit=2)
-    dead.mark_sending("2026-06", "ann@example.org")  # then the process died: its lease ends
-    dead._lease.release()
+    dead.mark_sending("2026-06", "ann@example.org")
+    dead.close()  # the worker is gone with ann's message in flight (tests/test_db_claim.py SIGKILLs one)
 
     assert ledger.recover_unknown("2026-06") == ["ann@example.org"]
     assert [r.email for r in ledger.claim("2026-06", limit=5)] == ["bo@example.org"]  # bo's reservation freed
@@ -98,18 +98,24 @@ def test_a_live_workers_sending_rows_are_left_alone(db, ledger):
 
 def test_a_sent_held_back_commits_with_the_next_sending_so_a_worker_has_one_row_in_doubt_at_most(db, ledger):
     ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "bo@example.org"))
-    worker = lg.Ledger(db, worker="w1")
-    worker.claim("2026-06", limit=2)
-    worker.mark_sending("2026-06", "ann@example.org")
-    worker.mark_sent("2026-06", "ann@example.org", "<m1@example.org>", None, later=True)
-    counts = ledger.counts("2026-06")
-    assert (counts[lg.SENDING], counts[lg.SENT]) == (1, 0)  # accepted, not yet recorded: still in doubt
-
-    worker.mark_sending("2026-06", "bo@example.org")  # one transaction: ann `sent`, bo `sending`
-    counts = ledger.counts("2026-06")
-    assert (counts[lg.SENDING], counts[lg.SENT]) == (1, 1)
-    worker.mark_sent("2026-06", "bo@example.org", "<m2@example.org>", None, later=True)
-    worker._lease.release()  # the process died holding bo's `sent`: bo is in doubt, never lost
+    # A worker in its own process: it holds bo's `sent` back, then dies before its next write.
+    steps = (
+        "from pathlib import Path; import os, sys;"
+        "from newsletter.db.engine import database_url, open_engine;"
+        "from newsletter.db.ledger import Ledger;"
+        f"engine = open_engine(database_url(Path('.'), {db.url.render_as_string(False)!r}, {{}}));"
+        "w = Ledger(engine, worker='w1'); w.claim('2026-06', limit=2);"
+        "w.mark_sending('2026-06', 'ann@example.org');"
+        "w.mark_sent('2026-06', 'ann@example.org', '<m1@example.org>', None, later=True);"
+        "c = w.counts('2026-06'); print(c['sending'], c['sent'], flush=True);"
+        "w.mark_sending('2026-06', 'bo@example.org');"
+        "c = w.counts('2026-06'); print(c['sending'], c['sent'], flush=True);"
+        "w.mark_sent('2026-06', 'bo@example.org', '<m2@example.org>', None, later=True);"
+        "os._exit(0)"
+    )
+    worker = subprocess.run([sys.executable, "-c", steps], capture_output=True, text=True, timeout=60)
+    # accepted, not yet recorded: still in doubt; then one transaction: ann `sent`, bo `sending`
+    assert worker.stdout.split("\n")[:2] == ["1 0", "1 1"], worker.stderr
 
     assert ledger.recover_unknown("2026-06") == ["bo@example.org"]
     assert [(f.email, f.state) for f in ledger.failures("2026-06")] == [("bo@example.org", lg.UNKNOWN)]

@@ -288,7 +288,7 @@ def test_a_pipelining_server_gets_every_message_once_on_one_connection():
     with pipelining_server() as server:
         provider = provider_for(server)
         results = [provider.send(outgoing(f"r{n}@example.org")) for n in range(3)]
-        assert provider._conn is not None and provider._conn.has_extn("pipelining")
+        assert provider.pipelining
         provider.close()
         assert server.received() == {f"r{n}@example.org": 1 for n in range(3)}
     assert [r.status for r in results] == ["sent"] * 3
@@ -333,6 +333,6 @@ def test_pipelined_late_final_reply_is_unknown():
     with pipelining_server(final_reply_delay=2.0) as server:
         provider = provider_for(server)
         result = provider.send(outgoing("r@example.org"))
-        provider._drop()
+        provider.close()
         assert server.received() == {"r@example.org": 1}
     assert result.status == "unknown"

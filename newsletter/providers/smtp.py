@@ -287,6 +287,11 @@ class SmtpProvider:
         except (smtplib.SMTPException, OSError):
             self._drop()
 
+    @property
+    def pipelining(self) -> bool:
+        """Whether the open connection's server offered PIPELINING (RFC 2920), so commands go together."""
+        return self._conn is not None and bool(self._conn.has_extn("pipelining"))
+
     def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
