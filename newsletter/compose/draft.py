@@ -8,11 +8,11 @@ from datetime import date, datetime
 from pathlib import Path
 
 from newsletter.compose import select
-from newsletter.compose.group import newest_first
 from newsletter.compose.ready import INTRO_TODO, SUBJECT_ADVICE
 from newsletter.errors import ContentError
 from newsletter.store import content, issues
 from newsletter.store.config import Settings
+from newsletter.store.content import newest_first
 from newsletter.store.fileio import atomic_write, parse_yaml
 from newsletter.store.models import Issue, Summary
 from newsletter.store.topics import load_taxonomy

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from newsletter.store.content import newest_first
 from newsletter.store.models import Summary
 from newsletter.store.topics import Taxonomy
 
@@ -20,11 +21,6 @@ def section_title(summary: Summary, taxonomy: Taxonomy) -> str:
         if any(tag.casefold() in tags for tag in section.tags):
             return section.title
     return taxonomy.more_research
-
-
-def newest_first(summaries: Iterable[Summary]) -> tuple[Summary, ...]:
-    # The id breaks ties so that the same summaries always come out in the same order.
-    return tuple(sorted(summaries, key=lambda s: (-s.published.toordinal(), s.id)))
 
 
 def group_summaries(

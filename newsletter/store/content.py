@@ -180,4 +180,9 @@ def filter_summaries(
         and (until is None or s.published <= until)
         and (wanted is None or wanted in (t.casefold() for t in s.topics))
     ]
-    return sorted(chosen, key=lambda s: (s.published, s.id), reverse=True)
+    return list(newest_first(chosen))
+
+
+def newest_first(summaries: Iterable[Summary]) -> tuple[Summary, ...]:
+    """Newest first; the id breaks ties, so the same summaries always come out in the same order."""
+    return tuple(sorted(summaries, key=lambda s: (-s.published.toordinal(), s.id)))
