@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 
 from alembic import command
@@ -11,6 +12,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
 from newsletter.db.engine import DatabaseError, describe, is_postgresql, writing
+
+# Alembic tells of every schema look-up at INFO; the service's health check would log it each time.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 UPGRADE_COMMAND = "newsletter db upgrade"
 # Any fixed pair of numbers no other tool is likely to use: serialises concurrent upgrades on PostgreSQL.
