@@ -12,7 +12,6 @@ from message_helpers import tiny_factory
 
 from newsletter.db.audience import load_audience
 from newsletter.db.state import open_state
-from newsletter.delivery.audience import member_subscriber
 from newsletter.providers import open_provider
 from newsletter.providers.base import OutgoingMessage
 from newsletter.providers.outbox import GroupSync, OutboxProvider, sync_files
@@ -22,7 +21,7 @@ from newsletter.store.config import load_settings
 def test_one_eml_per_subscriber_and_a_rerun_overwrites(workspace):
     provider = open_provider("", load_settings(workspace))
     make = tiny_factory(workspace)
-    people = [member_subscriber(m) for m in load_audience(open_state(load_settings(workspace)))[0]]
+    people = load_audience(open_state(load_settings(workspace)))[0]  # members are readers as they are
     for _run in range(2):
         results = [provider.send(make.build(s)) for s in people]
     files = sorted((workspace / "outbox" / "2026-06").glob("*.eml"))

@@ -17,6 +17,7 @@ from newsletter.check.issue import issue_findings, loader_findings
 from newsletter.check.spam import score_message, spam_findings
 from newsletter.compose import select
 from newsletter.compose.draft import carried_before
+from newsletter.compose.reader import Reader, ReaderLike
 from newsletter.compose.ready import INTRO_TODO
 from newsletter.db.audience import member
 from newsletter.db.state import open_state
@@ -40,27 +41,15 @@ SAMPLE_RECIPIENT = Subscriber(
 )
 
 
-def sample_recipient(settings: Settings, email: str | None) -> Subscriber:
-    """The subscriber with this address (with their name and topics), or a made-up sample reader."""
+def sample_recipient(settings: Settings, email: str | None) -> ReaderLike:
+    """The subscriber with this address (name, topics, edition), or a made-up sample reader."""
     if not email:
         return SAMPLE_RECIPIENT
-    found = member(open_state(settings), email)
-    if found is None:
-        return Subscriber(email, "", (), "subscribed", "", "sample")
-    return Subscriber(
-        found.email,
-        found.name,
-        found.topics,
-        "subscribed",
-        found.subscribed_at,
-        found.list_name,
-        first_name=found.first_name,
-        large_text=found.large_text,
-    )
+    return member(open_state(settings), email) or Reader(email)
 
 
 def sample_email(
-    settings: Settings, issue: Issue, summaries: dict[str, Summary], who: Subscriber
+    settings: Settings, issue: Issue, summaries: dict[str, Summary], who: ReaderLike
 ) -> SampleEmail:
     """The sample recipient's message, made by the same factory that makes the real ones."""
     # The sample never leaves this machine: it is signed with the development key, so a check does

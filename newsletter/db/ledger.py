@@ -127,8 +127,8 @@ class Ledger(RunBook):
         with writing(self.engine) as connection:
             return connection.execute(update(r).where(where).values(claimed_by=None)).rowcount
 
-    def others_at_work(self, issue_id: str) -> bool:
-        """Whether another live worker holds recipients of this run (several senders share it)."""
+    def _other_holders(self, issue_id: str) -> set[str]:
+        """The other workers that hold recipients of this run, live or gone."""
         with reading(self.engine) as connection:
             holders = set(
                 connection.execute(
@@ -139,7 +139,11 @@ class Ledger(RunBook):
                     )
                 ).scalars()
             )
-        return any(worker_lease(self.engine, w).held_elsewhere() for w in holders)
+        return holders
+
+    def others_at_work(self, issue_id: str) -> bool:
+        """Whether another live worker holds recipients of this run (several senders share it)."""
+        return any(worker_lease(self.engine, w).held_elsewhere() for w in self._other_holders(issue_id))
 
     def recover_unknown(self, issue_id: str) -> list[str]:
         """Turn the `sending` rows of workers that are gone into `unknown`; return those addresses.
@@ -149,16 +153,7 @@ class Ledger(RunBook):
         A worker is gone when its lease is free; a live worker's rows are left alone, so this is safe
         while other processes send the same run.
         """
-        with reading(self.engine) as connection:
-            holders = set(
-                connection.execute(
-                    select(r.c.claimed_by)
-                    .distinct()
-                    .where(
-                        r.c.issue_id == issue_id, r.c.claimed_by.is_not(None), r.c.claimed_by != self.worker
-                    )
-                ).scalars()
-            )
+        holders = self._other_holders(issue_id)
         gone = [w for w in holders if not worker_lease(self.engine, w).held_elsewhere()]
         orphan = r.c.claimed_by.is_(None) | r.c.claimed_by.in_(gone)
         with writing(self.engine) as connection:

@@ -1,5 +1,5 @@
-"""Who a run sends to: the state database's audience streamed into the ledger, its rows back as the
-subscribers the message factory takes, and the suppression list looked up as the run goes on."""
+"""Who a run sends to: the state database's audience streamed into the ledger (whose rows the message
+factory takes as they are), and the suppression list looked up as the run goes on."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ from collections.abc import Callable, Iterator
 from sqlalchemy import Engine
 
 from newsletter.db import suppression
-from newsletter.db.addresses import display_name
 from newsletter.db.audience import AudienceTally, Member, iter_audience
-from newsletter.delivery.records import NewRecipient, RecipientRow
-from newsletter.store.subscriber_files import Subscriber
+from newsletter.delivery.records import NewRecipient
 
-__all__ = ["AudienceTally", "emails", "is_suppressed", "mark_bounced", "recipients", "subscriber_of"]
+__all__ = ["AudienceTally", "emails", "is_suppressed", "mark_bounced", "recipients"]
 
 
 def new_recipient(member: Member) -> NewRecipient:
@@ -41,35 +39,6 @@ def emails(engine: Engine, lists: tuple[str, ...] | None, tally: AudienceTally) 
     """Just the addresses of the audience, streamed (for counting who is already in a run)."""
     for member in iter_audience(engine, lists, tally):
         yield member.email
-
-
-def subscriber_of(row: RecipientRow) -> Subscriber:
-    """A ledger row as the reader the message factory personalises for (greeting, edition, topics)."""
-    name = row.name or display_name(row.first_name, "")
-    return Subscriber(
-        row.email,
-        name,
-        row.topics,
-        "subscribed",
-        row.subscribed_at,
-        row.list_name,
-        first_name=row.first_name,
-        large_text=row.large_text,
-    )
-
-
-def member_subscriber(member: Member) -> Subscriber:
-    """A member of the audience as the subscriber the message factory (or a preview) personalises for."""
-    return Subscriber(
-        member.email,
-        member.name,
-        member.topics,
-        "subscribed",
-        member.subscribed_at,
-        member.list_name,
-        first_name=member.first_name,
-        large_text=member.large_text,
-    )
 
 
 def is_suppressed(engine: Engine) -> Callable[[str], bool]:

@@ -112,7 +112,7 @@ class Sending:
         engine = Engine(
             ledger,
             issue.id,
-            build=lambda row: factory.build(audience.subscriber_of(row)),
+            build=factory.build,  # a ledger row is a reader as it is (first name, topics, edition)
             open_provider=lambda: open_provider(request.provider, settings),
             options=DeliveryOptions(self.plan.rate, self.plan.concurrency, settings.delivery.max_attempts),
             is_suppressed=audience.is_suppressed(ledger.engine),
