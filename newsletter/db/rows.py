@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, or_, select
+from sqlalchemy import Connection, Row, delete, insert, or_, select
 
 from newsletter.db import events
 from newsletter.db import schema as t
@@ -47,16 +48,19 @@ def check_names(first_name: str, last_name: str) -> None:
             raise SubscriberError(problem)
 
 
-def suppression_of(connection: Connection, email: str) -> str | None:
-    """The reason an address is suppressed (by address, or by hash once erased), or None."""
-    row = connection.execute(
-        select(t.suppressions.c.reason).where(
-            or_(
-                t.suppressions.c.email_key == address_key(email),
-                t.suppressions.c.email_hash == events.hash_of(connection, email),
-            )
+def suppression_row(connection: Connection, email: str) -> Row[Any, Any] | None:
+    """The address's suppression (reason, when), found by address or by hash once erased; or None."""
+    s = t.suppressions
+    return connection.execute(
+        select(s.c.reason, s.c.created_at).where(
+            or_(s.c.email_key == address_key(email), s.c.email_hash == events.hash_of(connection, email))
         )
     ).first()
+
+
+def suppression_of(connection: Connection, email: str) -> str | None:
+    """The reason an address is suppressed (by address, or by hash once erased), or None."""
+    row = suppression_row(connection, email)
     return None if row is None else (row.reason or "no reason given")
 
 

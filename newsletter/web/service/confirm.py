@@ -11,13 +11,11 @@ import logging
 from datetime import datetime
 
 from flask import Blueprint, Response, request
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, select
 
-from newsletter.db import events
 from newsletter.db import schema as t
-from newsletter.db.addresses import address_key
 from newsletter.db.engine import reading
-from newsletter.db.rows import SubscriberError, subscriber_id
+from newsletter.db.rows import SubscriberError, subscriber_id, suppression_row
 from newsletter.db.schema import Status
 from newsletter.db.subscribers import Consent, add_subscriber
 from newsletter.web.service import emails
@@ -56,15 +54,8 @@ def confirm_page() -> Response:
 def left_since(engine: Engine, email: str, moment: datetime) -> bool:
     """Whether the address was suppressed (unsubscribed, bounced, erased) after `moment`."""
     with reading(engine) as connection:
-        found = connection.execute(
-            select(t.suppressions.c.created_at).where(
-                or_(
-                    t.suppressions.c.email_key == address_key(email),
-                    t.suppressions.c.email_hash == events.hash_of(connection, email),
-                )
-            )
-        ).scalar()
-    return found is not None and found > moment
+        found = suppression_row(connection, email)
+    return found is not None and found.created_at > moment
 
 
 def is_subscribed(engine: Engine, email: str, list_name: str) -> bool:
