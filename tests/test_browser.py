@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import statistics
 import threading
 import time
@@ -13,6 +11,7 @@ from pathlib import Path
 import pytest
 from sample_workspace import SAMPLE_ISSUE as ISSUE
 from sample_workspace import copy_sample_workspace
+from screenshots import DESKTOP, PHONE, missing_browser, show, start_browser
 
 from newsletter import render
 from newsletter.store.config import load_settings
@@ -20,41 +19,19 @@ from newsletter.store.content import load_summaries
 from newsletter.store.issues import load_issue
 from newsletter.web import preview
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-MISSING = [p for p in (CHROMIUM, CHROMEDRIVER) if not (os.access(p, os.X_OK) or shutil.which(p))]
+MISSING = missing_browser()
 
 pytestmark = pytest.mark.skipif(
     bool(MISSING),
     reason=f"headless browser not installed ({', '.join(MISSING)}); apt-get install chromium chromium-driver",
 )
 
-PHONE, DESKTOP = 375, 800
 MIN_TAP = 44  # px: a comfortable tap target (Apple's and WCAG 2.5.5's guidance)
 
 
 @pytest.fixture(scope="module")
 def driver() -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    # Giving the binary and the driver means Selenium Manager never downloads anything.
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-default-apps",
-        "--disable-sync",
-        "--no-first-run",
-        "--hide-scrollbars",
-    ):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    browser = start_browser()
     yield browser
     browser.quit()
 
@@ -72,15 +49,6 @@ def email_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str
         [store[i].title for i in ids],
         sum(not store[i].is_teaser for i in ids),
     )
-
-
-def show(driver, path: Path, width: int) -> None:
-    # Emulate the device's width exactly (a window's outer size includes browser chrome).
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600},
-    )
-    driver.get(path.as_uri())
 
 
 LAYOUT = """
