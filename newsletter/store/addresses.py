@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 
 # email-validator is imported where it is used: compiling its patterns costs ~20 ms, which every
@@ -38,45 +37,66 @@ def _validated_address(value: str) -> str:
     return result.ascii_email or result.normalized
 
 
-_PLAIN_DOMAIN = re.compile(r"[A-Za-z0-9.-]+\Z")
+# email-validator's constants for ASCII (rfc_constants.py; a test checks they stay equal). Importing
+# that module loads all of email-validator and compiles its Unicode patterns: ~20 ms.
+_ATEXT = r"a-zA-Z0-9_!#\$%&\'\*\+\-/=\?\^`\{\|\}~"
+DOT_ATOM_TEXT = re.compile("[" + _ATEXT + "]+(?:\\.[" + _ATEXT + r"]+)*\Z")
+CASE_INSENSITIVE_MAILBOX_NAMES = frozenset(
+    ("info", "marketing", "sales", "support", "abuse", "noc", "security", "postmaster", "hostmaster")
+    + ("usenet", "news", "webmaster", "www", "uucp", "ftp")
+)  # RFC 2142
+EMAIL_MAX_LENGTH = 254
+DOMAIN_MAX_LENGTH = 253
+DNS_LABEL_LENGTH_LIMIT = 63
+# email-validator's SPECIAL_USE_DOMAIN_NAMES: refused as a domain or as its last label.
+SPECIAL_USE_DOMAIN_NAMES = frozenset(("arpa", "invalid", "local", "localhost", "onion", "test"))
+
+_ASCII_DOMAIN = re.compile(r"[A-Za-z0-9.-]+\Z")
+_HOSTNAME_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\Z")
 
 
 def plain_address(value: str) -> str | None:
     """The common case, normalised as email-validator would, or None to ask email-validator itself.
 
-    email-validator spends most of its time on the domain (IDNA rules), which is the same for every
-    reader at gmail.com, so its verdict on each domain is kept. For a dot-atom local part the rest of
-    its work is a regex, the RFC 2142 role names and the length limits, repeated here with its own
-    constants; anything else (quotes, Unicode, an invalid domain, a length near the limit) goes to
+    The common case is an ASCII dot-atom local part at a plain ASCII domain (no Punycode), which
+    email-validator checks with a few regexes, the RFC 2142 role names, label and length limits
+    and its list of special-use domains: repeated here, so reading a list or the settings need not
+    load it. Anything else (quotes, Unicode, Punycode, anything it would refuse) goes to
     email-validator whole, so verdicts and messages are exactly its own (a property test checks).
     """
-    from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
-
     local, at, domain = value.partition("@")
-    if not at or not DOT_ATOM_TEXT.match(local) or not _PLAIN_DOMAIN.match(domain):
+    if not at or not DOT_ATOM_TEXT.match(local) or not _ASCII_DOMAIN.match(domain):
         return None
-    forms = _domain_forms(domain)
-    if forms is None:
+    if len(value) > EMAIL_MAX_LENGTH:  # ASCII: characters are bytes, and normalising keeps lengths
         return None
-    unicode_domain, ascii_domain = forms
+    ascii_domain = plain_domain(domain)
+    if ascii_domain is None:
+        return None
     if local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES:
         local = local.lower()
-    for address in (value, f"{local}@{unicode_domain}", f"{local}@{ascii_domain}"):
-        if len(address.encode("utf-8")) > EMAIL_MAX_LENGTH:
-            return None
     return f"{local}@{ascii_domain}"
 
 
-@functools.lru_cache(maxsize=4096)
-def _domain_forms(domain: str) -> tuple[str, str] | None:
-    """email-validator's (Unicode, ASCII) forms of a domain, or None if it refuses the domain."""
-    from email_validator import EmailNotValidError, validate_email
+def plain_domain(domain: str) -> str | None:
+    """An ASCII domain as email-validator normalises it (lower case), or None if it is not plain.
 
-    try:
-        result = validate_email(f"a@{domain}", check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError:
+    None means email-validator must decide: it would refuse the domain, or it holds Punycode
+    (`xn--`), whose IDNA rules are email-validator's job.
+    """
+    ascii_domain = domain.lower()
+    labels = ascii_domain.split(".")
+    if (
+        len(ascii_domain) > DOMAIN_MAX_LENGTH
+        or len(labels) < 2  # a deliverable domain has a period
+        or not ascii_domain[-1].isalpha()  # every top-level domain ends with a letter
+        or labels[-1] in SPECIAL_USE_DOMAIN_NAMES
+    ):
         return None
-    return result.domain, result.ascii_domain
+    for label in labels:
+        # `ab--` starts a reserved (R-LDH) label, `xn--` a Punycode one: both are left to email-validator.
+        if len(label) > DNS_LABEL_LENGTH_LIMIT or label[2:4] == "--" or not _HOSTNAME_LABEL.match(label):
+            return None
+    return ascii_domain
 
 
 def address_key(email: str) -> str:
