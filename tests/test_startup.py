@@ -52,7 +52,7 @@ def test_importing_the_cli_loads_nothing_heavy():
 
 def test_the_guard_sees_a_heavy_import():
     # The same check over a module that does load YAML: the guard is not blind.
-    assert "yaml" in heavy_among(modules_loaded_by("newsletter.store.content"))
+    assert "yaml" in heavy_among(modules_loaded_by("newsletter.store.yamltext"))
 
 
 def test_help_lists_every_command_without_loading_settings(tmp_path):

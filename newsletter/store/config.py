@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from newsletter.errors import ConfigError, problems
 from newsletter.store import validate as v
 from newsletter.store.branding import Logo, parse_logo, parse_signature
-from newsletter.store.fileio import load_yaml
+from newsletter.store.yamlcache import load_cached
 
 SETTINGS_FILE = "newsletter.yaml"
 
@@ -132,7 +132,7 @@ def load_settings(workspace: Path) -> Settings:
     path = workspace / SETTINGS_FILE
     if not path.is_file():
         raise ConfigError(f"{path}: not found; a workspace needs a {SETTINGS_FILE}")
-    doc = load_yaml(path, display=SETTINGS_FILE)
+    doc = load_cached(workspace, path, SETTINGS_FILE)
     data = doc.data
     if not isinstance(data, dict):
         raise ConfigError(f"{SETTINGS_FILE}: expected a mapping of settings (key: value)")
