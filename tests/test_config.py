@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.errors import ConfigError
-from newsletter.store.config import find_workspace, load_settings
+from newsletter.store.config import load_settings
+from newsletter.store.workspace import find_workspace
 
 
 def test_sample_settings_load(workspace: Path):

@@ -9,9 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from newsletter.errors import ConfigError, problems
 from newsletter.store import validate as v
 from newsletter.store.branding import Logo, parse_logo, parse_signature
+from newsletter.store.workspace import SETTINGS_FILE
 from newsletter.store.yamlcache import load_cached
-
-SETTINGS_FILE = "newsletter.yaml"
 
 
 @dataclass(frozen=True)
@@ -87,17 +86,6 @@ class Settings:
 
     def path(self, relative: str | Path) -> Path:
         return self.workspace / relative
-
-
-def find_workspace(start: Path | None = None) -> Path:
-    """The nearest folder, from `start` upward, holding newsletter.yaml."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / SETTINGS_FILE).is_file():
-            return folder
-    raise ConfigError(
-        f"no {SETTINGS_FILE} in {here} or any folder above it; run inside a workspace or pass --workspace DIR"
-    )
 
 
 _TOP = {

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from newsletter.store.addresses import is_valid_address
 from newsletter.store.fileio import YamlDocument
+
+# typing.TYPE_CHECKING without importing typing (~3 ms that `summaries list` would pay); type
+# checkers treat any constant of this name as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeGuard
 
 
 class Problems:

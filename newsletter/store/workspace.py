@@ -5,10 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # loading settings pulls in YAML and address validation: not for `--help`
+from newsletter.errors import ConfigError
+
+# typing.TYPE_CHECKING without importing typing (~3 ms at start-up); type checkers treat any
+# constant of this name as true. The settings' module and its checks load when a command reads them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
     from newsletter.store.config import Settings
+
+SETTINGS_FILE = "newsletter.yaml"  # the file that makes a folder a workspace
 
 
 @dataclass
@@ -21,8 +27,6 @@ class Workspace:
     @property
     def root(self) -> Path:
         if self._root is None:
-            from newsletter.store.config import find_workspace
-
             self._root = self.given.resolve() if self.given else find_workspace()
         return self._root
 
@@ -31,3 +35,14 @@ class Workspace:
         from newsletter.store.config import load_settings
 
         return load_settings(self.root)
+
+
+def find_workspace(start: Path | None = None) -> Path:
+    """The nearest folder, from `start` upward, holding newsletter.yaml."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / SETTINGS_FILE).is_file():
+            return folder
+    raise ConfigError(
+        f"no {SETTINGS_FILE} in {here} or any folder above it; run inside a workspace or pass --workspace DIR"
+    )

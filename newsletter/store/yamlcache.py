@@ -26,7 +26,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from newsletter.errors import NewsletterError
 from newsletter.store.fileio import YamlDocument, atomic_write, load_yaml
@@ -116,7 +115,7 @@ class YamlCache:
         return YamlDocument(shown, data, lines)
 
 
-def _read_cache(file: Path) -> tuple[dict[str, Any], int]:
+def _read_cache(file: Path) -> tuple[dict[str, object], int]:
     """The entries and the cache file's write time; nothing (and 0) if it is missing or unusable."""
     try:
         fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO put there must not block us
@@ -133,7 +132,7 @@ def _read_cache(file: Path) -> tuple[dict[str, Any], int]:
     return (entries, st.st_mtime_ns) if isinstance(entries, dict) else ({}, 0)
 
 
-def _entry(signature: list[int], doc: YamlDocument) -> dict[str, Any] | None:
+def _entry(signature: list[int], doc: YamlDocument) -> dict[str, object] | None:
     """The cache's entry for a parsed document, or None if JSON would not give it back exactly."""
     if not _json_exact(doc.data, set()):
         return None
