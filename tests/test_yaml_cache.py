@@ -261,3 +261,9 @@ def test_dates_and_other_tagged_values_come_back_exactly(settled):
         == summary.published
     )
     assert isinstance(summary.published, date)
+
+
+def test_a_list_or_mapping_as_a_key_is_refused_in_one_line(settled):
+    (settled / "summaries" / "odd-key.yaml").write_text("title: T\n? [a, b]\n: c\n")
+    message = problems_of(content.load_summaries, settled)
+    assert "summaries/odd-key.yaml:2: invalid YAML: a key must be a plain value" in message

@@ -105,13 +105,15 @@ def _record_lines(root: yaml.Node, shown: Path) -> dict[tuple, int]:
             seen: dict[object, int] = {}
             for key_node, value_node in node.value:
                 line = key_node.start_mark.line + 1
-                if isinstance(key_node, yaml.ScalarNode):
-                    if key_node.value in seen:
-                        raise ContentError(
-                            f"{shown}:{line}: duplicate key {key_node.value!r} (first on line "
-                            f"{seen[key_node.value]}); keep one"
-                        )
-                    seen[key_node.value] = line
+                if not isinstance(key_node, yaml.ScalarNode):
+                    # `? [a, b]` makes a list a key: no file of ours has one, and Python cannot hash it.
+                    raise ContentError(f"{shown}:{line}: invalid YAML: a key must be a plain value")
+                if key_node.value in seen:
+                    raise ContentError(
+                        f"{shown}:{line}: duplicate key {key_node.value!r} (first on line "
+                        f"{seen[key_node.value]}); keep one"
+                    )
+                seen[key_node.value] = line
                 key = prefix + (key_node.value,)
                 lines.setdefault(key, line)
                 stack.append((value_node, key))
