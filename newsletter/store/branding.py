@@ -21,6 +21,8 @@ MAX_LOGO_HEIGHT = 200
 
 @dataclass(frozen=True)
 class Logo:
+    """The masthead's image (`logo:`)."""
+
     src: str
     alt: str
     width: int

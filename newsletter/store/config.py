@@ -15,6 +15,8 @@ from newsletter.store.yamlcache import load_cached
 
 @dataclass(frozen=True)
 class Sender:
+    """Who the newsletter comes from: the From header's name and address."""
+
     name: str
     email: str
 
@@ -25,6 +27,8 @@ class Sender:
 
 @dataclass(frozen=True)
 class SmtpSettings:
+    """How the SMTP provider reaches its server (`smtp:`)."""
+
     host: str = "localhost"
     port: int = 587
     security: str = "starttls"  # starttls | ssl | none
@@ -36,6 +40,8 @@ class SmtpSettings:
 
 @dataclass(frozen=True)
 class DeliverySettings:
+    """How fast and how often a send tries (`delivery:`)."""
+
     rate: float = 10.0  # messages per second
     concurrency: int = 1
     max_attempts: int = 5
@@ -44,6 +50,8 @@ class DeliverySettings:
 
 @dataclass(frozen=True)
 class DkimSettings:
+    """The DKIM key messages are signed with (`dkim:`)."""
+
     selector: str
     domain: str
     key_file: str

@@ -36,6 +36,8 @@ class Summary:
 
 @dataclass(frozen=True)
 class Section:
+    """One titled part of an issue and the summaries it carries."""
+
     title: str
     items: tuple[str, ...]  # summary ids, in order
 
