@@ -23,6 +23,7 @@ from html import escape
 from newsletter.compose.reader import Reader, ReaderLike, Variant, reader_of
 from newsletter.errors import DeliveryError
 from newsletter.mail.dkim import load_signer
+from newsletter.mail.dotstuff import END, ends_lines, stuffed
 from newsletter.mail.headers import address, check_header, fold, to_header
 from newsletter.mail.mime import QpTemplate
 from newsletter.mail.outgoing import OutgoingMessage
@@ -103,15 +104,22 @@ class MessageFactory:
             else ""
         )
         self._common = _common_headers(settings, self.issue_id)
-        self._mime = (
+        part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+        # From the end of the personal headers to the text body: the MIME headers, the text part's.
+        self._body_head = (
             b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary="'
             + self._boundary.encode()
             + b'"\r\n\r\n'
+            + f"--{self._boundary}\r\n{part.format('plain')}".encode()
         )
-        part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
-        self._text_head = f"--{self._boundary}\r\n{part.format('plain')}".encode()
         self._html_head = f"\r\n--{self._boundary}\r\n{part.format('html')}".encode()
         self._end = f"\r\n--{self._boundary}--\r\n".encode()
+        # The same constant pieces as SMTP's DATA carries them, dot-stuffed once here. Every piece of
+        # a message, constant or personal, ends a line, so each is stuffed on its own (mail.dotstuff).
+        self._common_stuffed = stuffed(self._common)
+        self._body_head_stuffed = stuffed(self._body_head)
+        self._html_head_stuffed = stuffed(self._html_head)
+        self._end_stuffed = stuffed(self._end) + END
 
     @classmethod
     def for_issue(
@@ -211,25 +219,38 @@ class MessageFactory:
 
     def serialise(self, parts: MessageParts) -> bytes:
         """The message bytes (CRLF lines), signed with DKIM when settings ask for it."""
-        data = b"".join(
+        return self._serialised(parts)[0]
+
+    def _serialised(self, parts: MessageParts) -> tuple[bytes, tuple[bytes, ...]]:
+        """The message bytes, and SMTP's DATA payload for them in pieces (see OutgoingMessage)."""
+        head = b"".join(
             (
-                self._common,
                 to_header(parts.to_name, parts.to_email),
                 self._subject(parts.subject),
                 b"Date: " + parts.date.encode("ascii") + b"\r\n",
                 b"Message-ID: " + parts.message_id.encode("ascii") + b"\r\n",
                 self._list_unsubscribe(parts.unsubscribe_url),
-                self._mime,
-                self._text_head,
-                parts.skeleton.text.fill(self._values(parts.recipient, html=False)),
-                self._html_head,
-                parts.skeleton.html.fill(self._values(parts.recipient, html=True)),
-                self._end,
             )
         )
+        text, text_stuffed = parts.skeleton.text.fill_pieces(self._values(parts.recipient, html=False))
+        html, html_stuffed = parts.skeleton.html.fill_pieces(self._values(parts.recipient, html=True))
+        plain = (self._common, head, self._body_head, *text, self._html_head, *html, self._end)
+        data = b"".join(plain)
+        payload = (
+            self._common_stuffed,
+            stuffed(head),
+            self._body_head_stuffed,
+            *text_stuffed,
+            self._html_head_stuffed,
+            *html_stuffed,
+            self._end_stuffed,
+        )
         if self._dkim is not None:
-            data = self._dkim(data) + data
-        return data
+            signature = self._dkim(data)
+            data = signature + data
+            # A signature not ending its line would join the next header's: leave the stuffing to SMTP.
+            payload = (stuffed(signature), *payload) if ends_lines(signature) else ()
+        return data, payload
 
     @staticmethod
     def _values(recipient: personal.Recipient, html: bool) -> dict[str, str]:
@@ -240,15 +261,16 @@ class MessageFactory:
     def build(self, who: ReaderLike | str) -> OutgoingMessage:
         """One recipient's finished message, ready for a provider."""
         parts = self.parts(who)
-        sender = self.settings.sender.email
+        data, payload = self._serialised(parts)
         return OutgoingMessage(
             issue_id=self.issue_id,
             envelope_from=self.envelope_from(parts.to_email),
             envelope_to=parts.to_email,
             message_id=parts.message_id,
-            data=self.serialise(parts),
+            data=data,
             test=self.test,
-            from_address=sender,
+            from_address=self.settings.sender.email,
+            payload_pieces=payload,
         )
 
     def envelope_from(self, email: str) -> str:

@@ -5,8 +5,9 @@ re-established) is transient, worth retrying later; 5xx is permanent for that re
 no retry can fix (a bad password, a certificate that does not verify) stop the run instead.
 
 Where the server offers PIPELINING (RFC 2920) MAIL, RCPT and DATA go out in one write and their
-replies are read together, and the body goes out dot-stuffed with one bytes operation: two round
-trips a message instead of four, and no regex over 50 KB.
+replies are read together; the body goes out as the message factory dot-stuffed it (its constant
+pieces once per issue, see `mail.dotstuff`), or dot-stuffed here with one bytes operation: two round
+trips a message instead of four, and no pass over 50 KB per message.
 
 The hand-over is the final "." of DATA: once it is sent the server may have the message, so a
 timeout or a dropped connection from then on is `unknown`, never retried here. The wait for that
@@ -215,7 +216,9 @@ class SmtpProvider:
             refused = self._one_by_one(conn, commands)
         if refused is not None:
             return refused
-        conn.send(dot_stuffed(message.data))  # raises SMTPServerDisconnected unless all of it left
+        # The factory's messages come dot-stuffed already (mail.dotstuff): no pass over 50 KB here.
+        payload = message.payload
+        conn.send(payload if payload is not None else dot_stuffed(message.data))  # all of it, or raises
         return self._final_reply(conn)
 
     def _one_by_one(self, conn: smtplib.SMTP, commands: _Commands) -> SendResult | None:
