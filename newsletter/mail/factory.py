@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -47,6 +48,13 @@ class Skeleton:
     rendered: RenderedParts
     text: QpTemplate
     html: QpTemplate
+    personal_subject: bool  # the subject holds a token (a filtered variant's names the reader's topics)
+
+    @classmethod
+    def of(cls, rendered: RenderedParts) -> Skeleton:
+        subject = rendered.subject
+        personal_subject = any(token in subject for token in personal.TOKENS)
+        return cls(rendered, QpTemplate.of(rendered.text), QpTemplate.of(rendered.html), personal_subject)
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,7 @@ class MessageFactory:
         # for it (rendering one takes ~0.1 s of CPU; four workers starting together rendered it four times).
         self._render_lock = threading.Lock()
         self._subjects: dict[str, bytes] = {}
+        self._dated: tuple[int, str] = (0, "")  # (second, Date value): see _date
         self._domain = settings.sender.domain
         # '=' followed by '_' never occurs in quoted-printable, so the boundary cannot clash.
         self._boundary = f"=_nl_{secrets.token_hex(12)}"
@@ -161,7 +170,7 @@ class MessageFactory:
                 skeleton = self._skeletons.get(variant)  # rendered while this thread waited?
                 if skeleton is None:
                     rendered = self._rendering_source.render(variant)
-                    skeleton = Skeleton(rendered, QpTemplate.of(rendered.text), QpTemplate.of(rendered.html))
+                    skeleton = Skeleton.of(rendered)
                     self._skeletons[variant] = skeleton
                     self.renders += 1
         return skeleton
@@ -191,18 +200,29 @@ class MessageFactory:
             topics=reader.topics,
         )
         # A filtered variant's subject names the reader's topics, through the same tokens.
-        subject = personal.personalize_text(skeleton.rendered.subject, recipient)
+        subject = skeleton.rendered.subject
+        if skeleton.personal_subject:
+            subject = personal.personalize_text(subject, recipient)
         subject = check_header("Subject", (TEST_PREFIX if self.test else "") + subject)
         return MessageParts(
             to_name=reader.name,
             to_email=reader.email,
             subject=subject,
-            date=format_datetime(datetime.now(UTC)),
+            date=self._date(),
             message_id=self._message_id(reader.email),
             unsubscribe_url=unsubscribe_url,
             recipient=recipient,
             skeleton=skeleton,
         )
+
+    def _date(self) -> str:
+        """The Date header's value for now; made once a second (it has no finer unit), not per message."""
+        second = int(time.time())
+        made, date = self._dated
+        if made != second:
+            date = format_datetime(datetime.fromtimestamp(second, UTC))
+            self._dated = (second, date)  # one assignment: threads see the old pair or the new one
+        return date
 
     def _message_id(self, email: str) -> str:
         if self.test:
@@ -239,8 +259,10 @@ class MessageFactory:
                 self._list_unsubscribe(parts.unsubscribe_url),
             )
         )
-        text, text_stuffed = parts.skeleton.text.fill_pieces(self._values(parts.recipient, html=False))
-        html, html_stuffed = parts.skeleton.html.fill_pieces(self._values(parts.recipient, html=True))
+        skeleton = parts.skeleton
+        values = self._values(parts.recipient, skeleton.text.tokens | skeleton.html.tokens)
+        text, text_stuffed = skeleton.text.fill_pieces(values)
+        html, html_stuffed = skeleton.html.fill_pieces(_escaped(values))
         plain = (self._common, head, self._body_head, *text, self._html_head, *html, self._end)
         data = b"".join(plain)
         payload = (
@@ -260,10 +282,9 @@ class MessageFactory:
         return data, payload
 
     @staticmethod
-    def _values(recipient: personal.Recipient, html: bool) -> dict[str, str]:
-        """Each token's value; in HTML escaped as personal.personalize_html does."""
-        values = {token: getattr(recipient, attr) for token, attr in personal.TOKENS.items()}
-        return {t: escape(v, quote=True) for t, v in values.items()} if html else values
+    def _values(recipient: personal.Recipient, tokens: frozenset[str]) -> dict[str, str]:
+        """The value of each token the bodies hold (only those: some take some working out)."""
+        return {token: getattr(recipient, personal.TOKENS[token]) for token in tokens}
 
     def build(self, who: ReaderLike | str) -> OutgoingMessage:
         """One recipient's finished message, ready for a provider."""
@@ -310,6 +331,11 @@ class MessageFactory:
         msg.set_content(parts.text, cte="quoted-printable")
         msg.add_alternative(parts.html, subtype="html", cte="quoted-printable")
         return msg
+
+
+def _escaped(values: dict[str, str]) -> dict[str, str]:
+    """Values for HTML, escaped as personal.personalize_html does (they land in href attributes too)."""
+    return {token: escape(value, quote=True) for token, value in values.items()}
 
 
 def feedback_id(settings: Settings, issue_id: str) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import re
 import smtplib
 import ssl
 
@@ -59,14 +60,23 @@ def dot_stuffed(data: bytes) -> bytes:
 
 
 _Commands = tuple[tuple[bytes, tuple[int, ...]], ...]
+# A plain address: ASCII dot-atoms on both sides of one "@". smtplib.quoteaddr would parse it with the
+# email package (about 7 us an address) only to put it between angle brackets.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+
+
+def quoted(address: str) -> str:
+    """The address as MAIL FROM and RCPT TO carry it: what smtplib.quoteaddr makes of it."""
+    return f"<{address}>" if _PLAIN_ADDRESS.fullmatch(address) else smtplib.quoteaddr(address)
 
 
 def _command(verb: str, address: str, options: str) -> bytes:
     """One envelope command line, as smtplib writes it; a line break in the address is refused."""
-    line = f"{verb}{smtplib.quoteaddr(address)}{options}"
-    if "\r" in line or "\n" in line:
+    # Checked before quoting: quoteaddr would drop what follows a line break and send to the rest.
+    if "\r" in address or "\n" in address:
         raise DeliveryError(f"refusing the envelope address {printable(address)!r}: it contains a line break")
-    return line.encode("ascii") + b"\r\n"
+    return f"{verb}{quoted(address)}{options}\r\n".encode("ascii")
 
 
 class _ServiceClosing(Exception):
@@ -101,6 +111,7 @@ class SmtpProvider:
             require_tls  # settings' `security: starttls` insists; smtp:// URLs upgrade if offered
         )
         self.connections = 0  # how many times we connected (reconnects included)
+        self._place = printable(f"{host}:{port}")  # shown in every result: made once
         self._conn: smtplib.SMTP | None = None
 
     def __repr__(self) -> str:
@@ -108,7 +119,7 @@ class SmtpProvider:
         return f"SmtpProvider({self.security} {printable(user)}{self._where()})"
 
     def _where(self) -> str:
-        return printable(f"{self.host}:{self.port}")
+        return self._place
 
     def _connect(self) -> smtplib.SMTP:
         # Loading the system's certificates costs milliseconds: only when TLS may be used.
