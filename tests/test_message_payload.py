@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from newsletter.mail.dotstuff import END, stuffed, stuffed_pieces
+from newsletter.mail.dotstuff import END, stuffed
 from newsletter.mail.factory import MessageFactory
 from newsletter.mail.renderings import Rendered
 from newsletter.providers.base import OutgoingMessage
@@ -24,6 +24,16 @@ from newsletter.store.subscriber_files import Subscriber
 
 SECRET = b"test-secret-0123456789abcdef"
 TOKENS = list(personal.TOKENS)
+
+
+def stuffed_pieces(pieces: list[bytes]) -> list[bytes]:
+    """Each piece stuffed on its own, knowing only whether the bytes before it end a line."""
+    out, at_line_start = [], True
+    for piece in pieces:
+        out.append(stuffed(piece, at_line_start))
+        if piece:  # an empty piece leaves the joint as it was
+            at_line_start = piece.endswith(b"\n")
+    return out
 
 
 def payload_of(pieces: list[bytes]) -> bytes:

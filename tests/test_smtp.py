@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import ipaddress
 import re
@@ -350,8 +351,7 @@ def test_envelope_addresses_are_quoted_as_smtplib_quotes_them(address):
 @pytest.mark.parametrize("field", ["envelope_from", "envelope_to"])
 def test_a_line_break_in_an_envelope_address_is_refused_and_nothing_is_sent(field):
     smuggled = "a@example.org\r\nRCPT TO:<evil@example.org>"
-    message = outgoing("r@example.org")
-    message = OutgoingMessage(**{**message.__dict__, field: smuggled})
+    message = dataclasses.replace(outgoing("r@example.org"), **{field: smuggled})
     with pipelining_server() as server:
         provider = provider_for(server)
         with pytest.raises(DeliveryError, match="contains a line break"):

@@ -10,8 +10,6 @@ stuffed on its own, the constant ones once per issue, and the stuffed pieces joi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 END = b".\r\n"  # after the message's last line break: the end of DATA
 
 
@@ -23,16 +21,6 @@ def stuffed(piece: bytes, at_line_start: bool = True) -> bytes:
     """
     out = piece.replace(b"\n.", b"\n..")
     return b"." + out if at_line_start and out[:1] == b"." else out
-
-
-def stuffed_pieces(pieces: Iterable[bytes], at_line_start: bool = True) -> list[bytes]:
-    """Each piece in its DATA form, wherever the piece before it left off (an empty one changes nothing)."""
-    out = []
-    for piece in pieces:
-        out.append(stuffed(piece, at_line_start))
-        if piece:
-            at_line_start = piece.endswith(b"\n")
-    return out
 
 
 def ends_lines(*pieces: bytes) -> bool:
