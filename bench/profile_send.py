@@ -44,9 +44,14 @@ def _takes_lock(func: str, text: str) -> bool:
 # a stack may match, or only the "leaf", the innermost Python line (C code below it included).
 COSTS = [
     (
-        "smtplib dot-stuffing (_quote_periods, _fix_eols)",
+        "dot-stuffing each message (providers.smtp.dot_stuffed; smtplib's _quote_periods, _fix_eols)",
         "any",
-        lambda f, p, s: f in ("_quote_periods", "_fix_eols"),
+        lambda f, p, s: f in ("_quote_periods", "_fix_eols", "dot_stuffed"),
+    ),
+    (
+        "joining the payload the factory dot-stuffed (OutgoingMessage.payload)",
+        "leaf",
+        lambda f, p, s: f == "OutgoingMessage.payload",
     ),
     (
         "smtplib socket writes (SMTP.send)",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 from datetime import date
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -363,3 +365,30 @@ def test_a_ledger_row_is_a_reader_as_it_is(workspace):
     parts = factory.parts(row)
     assert parts.recipient.salutation == "Hi Erin," and parts.skeleton.rendered.large_text
     assert parse(factory.build(row).data)["To"].addresses[0].display_name == "Erin Nurse"
+
+
+def test_senders_starting_together_render_a_variant_once(workspace):
+    both_rendering = threading.Barrier(2, timeout=0.5)
+    renders = []
+
+    class Rendering:
+        issue_id = "2026-06"
+
+        def sections_for(self, topics):
+            return None
+
+        def render(self, variant):
+            renders.append(variant)
+            # A second sender rendering the same variant would meet this one here.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_rendering.wait()
+            return Rendered("2026-06", "June", HTML, TEXT)
+
+    factory = MessageFactory(load_settings(workspace), Rendering(), SECRET)
+    people = [subscriber(email=f"r{n}@example.org") for n in range(2)]
+    senders = [threading.Thread(target=factory.build, args=(who,)) for who in people]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    assert len(renders) == factory.renders == 1

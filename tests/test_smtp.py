@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import ipaddress
 import re
+import smtplib
 import socket
 import ssl
 from email import message_from_bytes, policy
@@ -25,7 +27,7 @@ from message_helpers import reader, tiny_factory
 from newsletter.errors import DeliveryError
 from newsletter.providers import open_provider
 from newsletter.providers.base import OutgoingMessage
-from newsletter.providers.smtp import SmtpProvider, dot_stuffed
+from newsletter.providers.smtp import SmtpProvider, dot_stuffed, quoted
 
 
 class Handler:
@@ -336,3 +338,23 @@ def test_pipelined_late_final_reply_is_unknown():
         provider.close()
         assert server.received() == {"r@example.org": 1}
     assert result.status == "unknown"
+
+
+_ADDRESS_CHARS = st.sampled_from(list("ab.@-+_'=Z9 <>\"()[],;:\\\n\r\tü"))
+
+
+@given(st.one_of(st.text(_ADDRESS_CHARS, max_size=30), st.emails(), st.text(max_size=30)))
+def test_envelope_addresses_are_quoted_as_smtplib_quotes_them(address):
+    assert quoted(address) == smtplib.quoteaddr(address)
+
+
+@pytest.mark.parametrize("field", ["envelope_from", "envelope_to"])
+def test_a_line_break_in_an_envelope_address_is_refused_and_nothing_is_sent(field):
+    smuggled = "a@example.org\r\nRCPT TO:<evil@example.org>"
+    message = dataclasses.replace(outgoing("r@example.org"), **{field: smuggled})
+    with pipelining_server() as server:
+        provider = provider_for(server)
+        with pytest.raises(DeliveryError, match="contains a line break"):
+            provider.send(message)
+        provider.close()
+        assert server.received() == {}

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import binascii
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from newsletter.mail.dotstuff import ends_lines, stuffed
 from newsletter.render import personal
 
 
@@ -51,9 +52,24 @@ class QpTemplate:
     Each static piece is encoded on its own and closed with a soft line break, so a recipient's
     values can be encoded and dropped in without re-encoding 30 KB of HTML per message. The
     result decodes to exactly the personalised body.
+
+    Every piece, static or a value, ends a line (a soft break, or the body's last line break), so
+    each starts a line whatever precedes it: the static pieces are dot-stuffed once here, for SMTP's
+    DATA, and each value on its own as it is filled in (see `mail.dotstuff`).
     """
 
     pieces: tuple[bytes | str, ...]  # encoded static bytes, or a token
+    # Each static piece as (encoded, encoded and dot-stuffed), or a token; and the tokens it holds.
+    slots: tuple[tuple[bytes, bytes] | str, ...] = field(init=False, repr=False, compare=False)
+    tokens: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        static = [piece for piece in self.pieces if isinstance(piece, bytes)]
+        if not ends_lines(*static):
+            raise ValueError("a quoted-printable template piece does not end a line")
+        slots = tuple((p, stuffed(p)) if isinstance(p, bytes) else p for p in self.pieces)
+        object.__setattr__(self, "slots", slots)
+        object.__setattr__(self, "tokens", frozenset(p for p in self.pieces if isinstance(p, str)))
 
     @classmethod
     def of(cls, body: str) -> QpTemplate:
@@ -69,13 +85,25 @@ class QpTemplate:
         return cls(tuple(pieces))
 
     def fill(self, values: dict[str, str]) -> bytes:
-        out = []
-        for piece in self.pieces:
-            if isinstance(piece, bytes):
-                out.append(piece)
-            elif values[piece]:
-                out.append(_soft_close(qp(values[piece])))
-        return b"".join(out)
+        """The encoded body with `values` (token -> text) in the gaps."""
+        return b"".join(self.fill_pieces(values)[0])
+
+    def fill_pieces(self, values: dict[str, str]) -> tuple[list[bytes], list[bytes]]:
+        """The encoded body's pieces with `values` in the gaps: as they are, and dot-stuffed."""
+        encoded = {}
+        for token in self.tokens:
+            if values[token]:
+                value = _soft_close(qp(values[token]))
+                encoded[token] = (value, stuffed(value))
+        plain, dotted = [], []
+        for slot in self.slots:
+            if isinstance(slot, tuple):
+                plain.append(slot[0])
+                dotted.append(slot[1])
+            elif slot in encoded:
+                plain.append(encoded[slot][0])
+                dotted.append(encoded[slot][1])
+        return plain, dotted
 
 
 def encoded_size(body: str) -> int:

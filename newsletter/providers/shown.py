@@ -31,11 +31,13 @@ def printable(text: str | bytes, limit: int = 500) -> str:
     """
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
+    if len(text) <= limit and text.isascii() and text.isprintable():  # the usual reply, checked in C
+        return text
     for newline, space in _WHITESPACE.items():
         text = text.replace(newline, space)
     if len(text) > limit:
         text = text[:limit] + "..."
-    if text.isascii() and text.isprintable():  # the usual reply, checked in C: nothing to escape
+    if text.isascii() and text.isprintable():  # nothing (more) to escape
         return text
     return "".join(_escape(c) if unicodedata.category(c) in _HIDDEN else c for c in text)
 
