@@ -360,11 +360,9 @@ SECRET_ENV = {"NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789
 
 
 def invoke(workspace, *args: str, env: dict | None = None, input: str | None = None):
-    from click.testing import CliRunner
+    from factories import invoke
 
-    from newsletter.cli import cli
-
-    return CliRunner().invoke(cli, ["-w", str(workspace), *args], env=env or {}, input=input)
+    return invoke(["-w", str(workspace), *args], env=env or {}, input=input)
 
 
 def test_a_hard_bounce_marks_the_subscriber_bounced_and_suppressed(workspace, smtp_sink):
