@@ -14,7 +14,6 @@ from newsletter.cli import bounces, database, editing, readers, sending, service
 from newsletter.cli.params import existing_folder
 from newsletter.cli.parser import Parser, UsageError, echo
 from newsletter.errors import ExitStatus, NewsletterError
-from newsletter.store.workspace import Workspace
 
 DESCRIPTION = """Build and send the monthly newsletter of plain-language MS research summaries.
 
@@ -49,12 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command in `argv` (default: the process's arguments) and return its exit status."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # said by the command they were given to, not by `newsletter`
+            args.__dict__.get("command_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as done:  # --help, --version, or a usage error already printed
         return int(done.code or 0)
     if args.__dict__.get("run") is None:  # `newsletter` or `newsletter summaries` alone: what is there
         args.__dict__.get("command_parser", parser).print_help(sys.stderr)
         return ExitStatus.USAGE
+    from newsletter.store.workspace import Workspace  # here: `--help` need not load it
+
     try:
         return args.run(Workspace(args.workspace), args) or ExitStatus.OK
     except UsageError as exc:

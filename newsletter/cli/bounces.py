@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import os
 from argparse import Namespace
-from typing import TYPE_CHECKING
 
 from newsletter.cli.params import whole_number_in
-from newsletter.cli.parser import Commands, command, echo, group
-from newsletter.store.workspace import Workspace
+from newsletter.cli.parser import command, echo, group
 
+TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
 if TYPE_CHECKING:  # the commands import what they use when run: `newsletter --help` stays quick
     from sqlalchemy import Engine
 
     from newsletter.bounces.mailbox import FetchReport
+    from newsletter.cli.parser import Commands
+    from newsletter.store.workspace import Workspace
 
 
 def register(commands: Commands) -> None:

@@ -6,9 +6,13 @@ from __future__ import annotations
 import os
 from argparse import Namespace
 
-from newsletter.cli.parser import Commands, UsageError, command, echo, group
+from newsletter.cli.parser import UsageError, command, echo, group
 from newsletter.db.announce import on_migration
-from newsletter.store.workspace import Workspace
+
+TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
+if TYPE_CHECKING:  # annotations only: the workspace loads dataclasses and inspect
+    from newsletter.cli.parser import Commands
+    from newsletter.store.workspace import Workspace
 
 
 def _print_migration(lines: list[str]) -> None:

@@ -12,8 +12,12 @@ from newsletter.cli.params import (
     issue_id,
     whole_number_in,
 )
-from newsletter.cli.parser import Commands, UsageError, command, echo, group
-from newsletter.store.workspace import Workspace
+from newsletter.cli.parser import UsageError, command, echo, group
+
+TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
+if TYPE_CHECKING:  # annotations only: the workspace loads dataclasses and inspect
+    from newsletter.cli.parser import Commands
+    from newsletter.store.workspace import Workspace
 
 SUMMARIES = """Look at the summary store (summaries/*.yaml).
 

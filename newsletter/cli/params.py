@@ -10,7 +10,10 @@ import math
 from argparse import ArgumentTypeError
 from collections.abc import Callable
 from datetime import date, datetime
-from pathlib import Path, PurePath
+
+TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
+if TYPE_CHECKING:
+    from pathlib import Path
 
 ISSUE_HELP = "The issue's id (2026-06) or its file (issues/2026-06.yaml)."
 
@@ -18,6 +21,8 @@ ISSUE_HELP = "The issue's id (2026-06) or its file (issues/2026-06.yaml)."
 def issue_id(text: str) -> str:
     """An issue id, or the path of its file (`issues/2026-06.yaml`), as an editor tab-completes it."""
     if text.endswith((".yaml", ".yml")) or "/" in text:
+        from pathlib import PurePath  # only now: pathlib costs a few ms of every start
+
         path = PurePath(text)
         if path.suffix not in (".yaml", ".yml") or path.parent.name not in ("issues", ""):
             raise ArgumentTypeError(f"{text!r} is not an issue: give its id (2026-06) or issues/ID.yaml")
@@ -68,6 +73,8 @@ def messages_per_second(text: str) -> float:
 
 
 def existing_folder(text: str) -> Path:
+    from pathlib import Path
+
     path = Path(text)
     if not path.exists():
         raise ArgumentTypeError(f"folder {text!r} does not exist")
@@ -77,6 +84,8 @@ def existing_folder(text: str) -> Path:
 
 
 def existing_file(text: str) -> Path:
+    from pathlib import Path
+
     path = Path(text)
     if not path.exists():
         raise ArgumentTypeError(f"file {text!r} does not exist")
@@ -87,6 +96,8 @@ def existing_file(text: str) -> Path:
 
 def folder_to_write(text: str) -> Path:
     """A folder that may not exist yet, but is not a file."""
+    from pathlib import Path
+
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise ArgumentTypeError(f"{text!r} is a file; give a folder")
@@ -95,6 +106,8 @@ def folder_to_write(text: str) -> Path:
 
 def file_to_write(text: str) -> Path:
     """A file that may not exist yet, but is not a folder."""
+    from pathlib import Path
+
     path = Path(text)
     if path.is_dir():
         raise ArgumentTypeError(f"{text!r} is a folder; give a file")

@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
 
 from newsletter.errors import ExitStatus
 
-Commands = Any  # argparse's subparsers action (`_SubParsersAction`, private): `add_parser` is used
+TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
+if TYPE_CHECKING:
+    from typing import Any, NoReturn, TypeAlias
+
+    # What `add_subparsers` returns (private in argparse, public in its stubs): commands go in it.
+    Commands: TypeAlias = argparse._SubParsersAction["Parser"]
 
 
 class UsageError(Exception):

@@ -7,8 +7,12 @@ import sys
 from argparse import Namespace
 
 from newsletter.cli.params import existing_file, file_to_write, whole_number_in
-from newsletter.cli.parser import Commands, command, echo, group
-from newsletter.store.workspace import Workspace
+from newsletter.cli.parser import command, echo, group
+
+TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
+if TYPE_CHECKING:  # annotations only: the workspace loads dataclasses and inspect
+    from newsletter.cli.parser import Commands
+    from newsletter.store.workspace import Workspace
 
 SUBSCRIBERS = """\
 Look at and change the subscribers (held in the state database; CSV is for import and export).

@@ -7,9 +7,13 @@ from argparse import SUPPRESS, Namespace
 from datetime import datetime
 
 from newsletter.cli.params import ISSUE_HELP, iso_datetime, issue_id, messages_per_second, whole_number_in
-from newsletter.cli.parser import Commands, UsageError, command, confirm, echo
+from newsletter.cli.parser import UsageError, command, confirm, echo
 from newsletter.errors import ExitStatus, NewsletterError
-from newsletter.store.workspace import Workspace
+
+TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
+if TYPE_CHECKING:  # annotations only: the workspace loads dataclasses and inspect
+    from newsletter.cli.parser import Commands
+    from newsletter.store.workspace import Workspace
 
 
 def register(commands: Commands) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from argparse import Namespace
-from types import FrameType
 
 from newsletter.cli.params import whole_number_in
-from newsletter.cli.parser import Commands, command, echo
-from newsletter.store.workspace import Workspace
+from newsletter.cli.parser import command, echo
+
+TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
+if TYPE_CHECKING:  # annotations only: the workspace loads dataclasses and inspect
+    from types import FrameType
+
+    from newsletter.cli.parser import Commands
+    from newsletter.store.workspace import Workspace
 
 
 def register(commands: Commands) -> None:
@@ -23,6 +27,8 @@ def register(commands: Commands) -> None:
 
 
 def _stop_on_sigterm() -> None:
+    import signal
+
     def stop(_signum: int, _frame: FrameType | None) -> None:
         sys.exit(0)  # waitress stops on SystemExit, after the requests in flight
 
