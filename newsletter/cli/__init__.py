@@ -25,6 +25,7 @@ Example:
 def build_parser() -> Parser:
     """The whole command line: the global options, then every command of every area."""
     parser = Parser(prog="newsletter", description=DESCRIPTION)
+    parser.set_defaults(run=None, command_parser=parser)  # `newsletter` alone shows its help
     parser.add_argument(
         "--version",
         action="version",
@@ -50,11 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args, unknown = parser.parse_known_args(argv)
         if unknown:  # said by the command they were given to, not by `newsletter`
-            args.__dict__.get("command_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+            args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as done:  # --help, --version, or a usage error already printed
         return int(done.code or 0)
-    if args.__dict__.get("run") is None:  # `newsletter` or `newsletter summaries` alone: what is there
-        args.__dict__.get("command_parser", parser).print_help(sys.stderr)
+    if args.run is None:  # `newsletter` or `newsletter summaries` alone: show what is there
+        args.command_parser.print_help(sys.stderr)
         return ExitStatus.USAGE
     from newsletter.store.workspace import Workspace  # here: `--help` need not load it
 

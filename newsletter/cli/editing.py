@@ -39,7 +39,9 @@ def register(commands: Commands) -> None:
 
     p = command(commands, "import", import_command)
     # Plain strings, not paths: Path("https://x") would fold the "//" of a URL.
-    p.add_argument("pages", nargs="*", metavar="PAGE|URL")
+    p.add_argument(
+        "pages", nargs="*", metavar="PAGE|URL", help="A saved page (.txt, .html) or its https URL."
+    )
     p.add_argument(
         "--feed",
         nargs="?",

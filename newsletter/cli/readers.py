@@ -39,7 +39,7 @@ def register(commands: Commands) -> None:
     p.add_argument("--list", dest="list_name", metavar="NAME", help="Only this list (default: every list).")
 
     p = command(subscribers, "add", subscribers_add)
-    p.add_argument("email")
+    p.add_argument("email", metavar="EMAIL", help="The subscriber's address.")
     p.add_argument(
         "--name",
         default="",
@@ -56,20 +56,24 @@ def register(commands: Commands) -> None:
         metavar="TEXT",
         help="Preferences, ;-separated section titles or tags (empty: all).",
     )
-    p.add_argument("--list", dest="list_name", default="readers", metavar="NAME", help="[default: readers]")
+    p.add_argument(
+        "--list", dest="list_name", default="readers", metavar="NAME", help="The list.  [default: readers]"
+    )
 
     p = command(subscribers, "remove", subscribers_remove)
-    p.add_argument("email")
+    p.add_argument("email", metavar="EMAIL", help="The subscriber's address.")
     p.add_argument(
         "--list", dest="list_name", metavar="NAME", help="Only in this list (default: every list)."
     )
 
     p = command(subscribers, "erase", subscribers_erase)
-    p.add_argument("email")
+    p.add_argument("email", metavar="EMAIL", help="The subscriber's address.")
 
     p = command(subscribers, "import", subscribers_import)
-    p.add_argument("file", type=existing_file, metavar="FILE")
-    p.add_argument("--list", dest="list_name", default="readers", metavar="NAME", help="[default: readers]")
+    p.add_argument("file", type=existing_file, metavar="FILE", help="The CSV export.")
+    p.add_argument(
+        "--list", dest="list_name", default="readers", metavar="NAME", help="The list.  [default: readers]"
+    )
 
     p = command(subscribers, "export", subscribers_export)
     p.add_argument(
