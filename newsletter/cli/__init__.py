@@ -39,7 +39,7 @@ def build_parser() -> Parser:
         metavar="DIRECTORY",
         help="Workspace folder (holding newsletter.yaml). Default: found upward from here.",
     )
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", prog=parser.prog)
     for area in (editing, readers, database, sending, bounces, service):  # the order of `--help`
         area.register(commands)
     return parser

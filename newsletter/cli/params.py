@@ -6,13 +6,13 @@ value given and ends with what to type instead.
 
 from __future__ import annotations
 
-import math
 from argparse import ArgumentTypeError
-from collections.abc import Callable
-from datetime import date, datetime
 
+# Each type imports what it needs when it runs: `newsletter --help` loads none of it.
 TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import date, datetime
     from pathlib import Path
 
 ISSUE_HELP = "The issue's id (2026-06) or its file (issues/2026-06.yaml)."
@@ -21,7 +21,7 @@ ISSUE_HELP = "The issue's id (2026-06) or its file (issues/2026-06.yaml)."
 def issue_id(text: str) -> str:
     """An issue id, or the path of its file (`issues/2026-06.yaml`), as an editor tab-completes it."""
     if text.endswith((".yaml", ".yml")) or "/" in text:
-        from pathlib import PurePath  # only now: pathlib costs a few ms of every start
+        from pathlib import PurePath
 
         path = PurePath(text)
         if path.suffix not in (".yaml", ".yml") or path.parent.name not in ("issues", ""):
@@ -32,6 +32,8 @@ def issue_id(text: str) -> str:
 
 def iso_date(text: str) -> date:
     """A YYYY-MM-DD date."""
+    from datetime import date
+
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -40,6 +42,8 @@ def iso_date(text: str) -> date:
 
 def iso_datetime(text: str) -> datetime:
     """An ISO 8601 date and time, e.g. 2026-06-02T09:00:00-04:00 (no offset: the workspace's zone)."""
+    from datetime import datetime
+
     try:
         return datetime.fromisoformat(text)
     except ValueError:
@@ -63,6 +67,8 @@ def whole_number_in(low: int, high: int) -> Callable[[str], int]:
 
 def messages_per_second(text: str) -> float:
     """A rate above 0 (nan and inf are no rate: nan compares false with every bound)."""
+    import math
+
     try:
         value = float(text)
     except ValueError:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
 from newsletter.errors import ExitStatus
 
 TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, NoReturn, TypeAlias
 
     # What `add_subparsers` returns (private in argparse, public in its stubs): commands go in it.
@@ -25,14 +25,48 @@ class UsageError(Exception):
     """A usage mistake only a running command sees (options that contradict): exits 2, like a parse error."""
 
 
+class Options:
+    """A command's options as `register` gives them, added to its parser only when that command is
+    parsed or its help shown: adding every command's options costs a few ms of each start (argparse
+    makes a help formatter for each, and asks gettext for every label of every parser)."""
+
+    def __init__(self) -> None:
+        self.given: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        """As `ArgumentParser.add_argument`, later."""
+        self.given.append((args, kwargs))
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with Click's habits: `-h/--help`, no abbreviated options, and a usage error in one line."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, options: Options | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         kwargs.setdefault("allow_abbrev", False)  # `--con` is not --concurrency: a typo stays an error
         super().__init__(add_help=False, **kwargs)
-        self.add_argument("-h", "--help", action="help", help="Show this message and exit.")
+        self.options = options  # a command's, added at its first use; None: added here, by the caller
+        if options is None:
+            self.add_argument("-h", "--help", action="help", help="Show this message and exit.")
+
+    def _add_options(self) -> None:
+        if self.options is not None:
+            options, self.options = self.options, None
+            self.add_argument("-h", "--help", action="help", help="Show this message and exit.")
+            for args, kwargs in options.given:
+                self.add_argument(*args, **kwargs)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._add_options()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._add_options()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._add_options()
+        return super().format_help()
 
     def usage_line(self, message: str) -> str:
         """`newsletter send: error: --concurrency: 0 is not in 1..64 (see 'newsletter send --help')`."""
@@ -55,19 +89,22 @@ def summary(help_text: str) -> str:
     return " ".join(help_text.split("\n\n")[0].split())
 
 
-def command(commands: Commands, name: str, run: Callable[..., int | None]) -> Parser:
-    """Add the command `name` to a group; `run(workspace, args)` carries it out and returns its exit code."""
+def command(commands: Commands, name: str, run: Callable[..., int | None]) -> Options:
+    """Add the command `name` to a group; `run(workspace, args)` carries it out and returns its exit
+    code. Returns what the command's options are added to."""
     help_text = describe(run)
-    parser: Parser = commands.add_parser(name, help=summary(help_text), description=help_text)
+    options = Options()
+    parser = commands.add_parser(name, help=summary(help_text), description=help_text, options=options)
     parser.set_defaults(run=run, command_parser=parser)
-    return parser
+    return options
 
 
 def group(commands: Commands, name: str, help_text: str) -> Commands:
     """Add a group of commands (`newsletter summaries ...`); returns what its commands are added to."""
-    parser: Parser = commands.add_parser(name, help=summary(help_text), description=help_text)
+    parser = commands.add_parser(name, help=summary(help_text), description=help_text)
     parser.set_defaults(run=None, command_parser=parser)  # the group alone shows its help
-    return parser.add_subparsers(title="commands", metavar="COMMAND")
+    # prog given: argparse would otherwise format a usage line to find it, at every start.
+    return parser.add_subparsers(title="commands", metavar="COMMAND", prog=parser.prog)
 
 
 def echo(text: str = "", err: bool = False) -> None:

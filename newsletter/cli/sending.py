@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from argparse import SUPPRESS, Namespace
-from datetime import datetime
 
 from newsletter.cli.params import ISSUE_HELP, iso_datetime, issue_id, messages_per_second, whole_number_in
 from newsletter.cli.parser import UsageError, command, confirm, echo
@@ -12,6 +11,8 @@ from newsletter.errors import ExitStatus, NewsletterError
 
 TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
 if TYPE_CHECKING:  # annotations only: the workspace loads dataclasses and inspect
+    from datetime import datetime
+
     from newsletter.cli.parser import Commands
     from newsletter.store.workspace import Workspace
 
@@ -145,6 +146,8 @@ def _before_send_at(ws: Workspace, send_at: datetime | None) -> str:
     """A warning when a manual send comes before the issue's scheduled send_at, else ""."""
     if send_at is None:
         return ""
+    from datetime import datetime
+
     from newsletter.delivery.schedule import localize
 
     when = localize(send_at, ws.settings)
@@ -187,6 +190,8 @@ def send_due_command(ws: Workspace, args: Namespace) -> int:
         */5 * * * *  cd /srv/newsletter && newsletter send-due
         newsletter send-due --now 2026-06-02T09:05:00-04:00 --max-late 2d
     """
+    from datetime import datetime
+
     from newsletter import console
     from newsletter.delivery import schedule
 
