@@ -265,6 +265,24 @@ def test_progress_lines_are_plain_when_not_on_a_terminal_and_the_end_is_shown_on
     ]
 
 
+def test_on_a_terminal_the_progress_bar_is_redrawn_in_place_and_ends_its_line():
+    import io
+
+    stream = io.StringIO()
+    printer = ProgressPrinter(stream, tty=True)
+    tally = Tally(total=8, sent=2)
+    printer(tally, False)
+    tally.sent = 8
+    printer(tally, True)
+
+    draws = [masked(draw) for draw in stream.getvalue().split("\r")]
+    assert draws == [
+        "",
+        "[######------------------]  2/8  sent 2  failed 0  skipped 0  R/s  T left\x1b[K",
+        "[########################]  8/8  sent 8  failed 0  skipped 0  R/s  T left\x1b[K\n",
+    ]
+
+
 def masked(text: str) -> str:
     """Output with the figures that depend on the clock (rates, times left, seconds taken) replaced."""
     import re
