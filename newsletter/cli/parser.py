@@ -8,6 +8,8 @@ start-up budget of a command (issue 16).
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import sys
 
 from newsletter.errors import ExitStatus
@@ -38,11 +40,37 @@ class Options:
         self.given.append((args, kwargs))
 
 
+@functools.cache
+def terminal_width() -> int:
+    """shutil.get_terminal_size's columns (COLUMNS, else the terminal's, else 80), without importing
+    shutil: it loads zlib, bz2 and lzma, a few ms of every start, as argparse's formatter asks for it."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+    return columns
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help with the descriptions as written (their examples keep their lines), as wide as the terminal."""
+
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
+    ):
+        width = terminal_width() - 2 if width is None else width  # argparse's own margin of 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with Click's habits: `-h/--help`, no abbreviated options, and a usage error in one line."""
 
     def __init__(self, options: Options | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("formatter_class", HelpFormatter)
         kwargs.setdefault("allow_abbrev", False)  # `--con` is not --concurrency: a typo stays an error
         super().__init__(add_help=False, **kwargs)
         self.options = options  # a command's, added at its first use; None: added here, by the caller
