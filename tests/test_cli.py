@@ -55,6 +55,8 @@ def test_a_group_or_nothing_at_all_shows_what_is_there_and_exits_2():
         (["build"], "newsletter build: error: the following arguments are required: ISSUE"),
         (["send", "2026-06", "--con", "2"], "newsletter send: error: unrecognized arguments: --con 2"),
         (["-w"], "newsletter: error: -w/--workspace: expected one argument"),
+        (["status", "2026-06", "\x1b]0;owned\x07"],
+         "newsletter status: error: unrecognized arguments: \\x1b]0;owned\\x07"),
         (["sned"], "newsletter: error: COMMAND: invalid choice: 'sned' (choose from 'summaries', 'import', "
          "'new-issue', 'build', 'check', 'preview', 'archive', 'subscribers', 'serve-unsubscribe', 'db', "
          "'send', 'status', 'send-due', 'bounces', 'serve')"),

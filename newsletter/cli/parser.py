@@ -12,7 +12,7 @@ import functools
 import os
 import sys
 
-from newsletter.errors import ExitStatus
+from newsletter.errors import ExitStatus, escape_controls
 
 TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
 if TYPE_CHECKING:
@@ -98,7 +98,8 @@ class Parser(argparse.ArgumentParser):
 
     def usage_line(self, message: str) -> str:
         """`newsletter send: error: --concurrency: 0 is not in 1..64 (see 'newsletter send --help')`."""
-        text = " ".join(message.removeprefix("argument ").split())
+        # One line, and what was typed (an unrecognized argument) cannot restyle the terminal.
+        text = escape_controls(" ".join(message.removeprefix("argument ").split()))
         return f"{self.prog}: error: {text} (see '{self.prog} --help')"
 
     def error(self, message: str) -> NoReturn:
