@@ -119,6 +119,20 @@ def test_no_answer_at_the_prompt_sends_nothing(workspace: Path, monkeypatch):
     assert "Traceback" not in unsure.output and not (workspace / "outbox").exists()
 
 
+def test_yes_at_the_prompt_sends(workspace: Path, monkeypatch):
+    from delivery_helpers import write_issue, write_readers
+
+    write_issue(workspace)
+    write_readers(workspace, 2)
+    monkeypatch.setattr("newsletter.cli.sending.at_terminal", lambda: True)
+
+    sent = invoke(["-w", str(workspace), "send", "2026-06"], env={"NEWSLETTER_SECRET": "s" * 40}, input="y\n")
+
+    assert sent.exit_code == ExitStatus.OK, sent.output
+    assert "Send issue 2026-06 to 2 recipients? [y/N]: " in sent.stdout and "Totals: 2 sent" in sent.stdout
+    assert len(list((workspace / "outbox").rglob("*.eml"))) == 2
+
+
 def test_the_prompt_asks_again_until_it_gets_yes_or_no(monkeypatch, capsys):
     from newsletter.cli.parser import confirm
 
