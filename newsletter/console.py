@@ -11,9 +11,7 @@ from __future__ import annotations
 import sys
 import time
 import unicodedata
-from typing import Any, TextIO
-
-import click
+from typing import TextIO
 
 from newsletter.bounces.health import BOUNCE_LIMITS, COMPLAINT_LIMITS, Health
 from newsletter.delivery.outcome import RunOutcome
@@ -185,15 +183,25 @@ def progress_line(tally: Tally) -> str:
     )
 
 
+def echo(line: str) -> None:
+    """Print a line to standard output and flush it, so a log or a pipe sees each line as it comes."""
+    print(line, flush=True)
+
+
+def bar_line(tally: Tally, width: int = 24) -> str:
+    """The progress line of a terminal: a bar of `width` cells, then the counts and the rate."""
+    filled = width * tally.done // tally.total if tally.total else width
+    return f"[{'#' * filled}{'-' * (width - filled)}]  {progress_line(tally)}"
+
+
 class ProgressPrinter:
-    """Click's progress bar on a terminal; otherwise (logs, cron) a plain line every `every` seconds
-    and one at the end, never the same count twice."""
+    """A progress bar redrawn in place on a terminal; otherwise (logs, cron) a plain line every
+    `every` seconds and one at the end, never the same count twice."""
 
     def __init__(self, stream: TextIO | None = None, tty: bool | None = None, every: float = 10.0):
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.every = every
-        self._bar: Any = None
         self._last: float | None = None
         self._last_done: int | None = None
 
@@ -212,32 +220,27 @@ class ProgressPrinter:
             self.stream.flush()
 
     def _draw(self, tally: Tally, final: bool) -> None:
-        if self._bar is None:
-            self._bar = click.progressbar(
-                length=tally.total, file=self.stream, width=24, show_eta=False, item_show_func=lambda s: s
-            )
-        self._bar.update(tally.done - self._bar.pos, progress_line(tally))
-        if final:
-            self._bar.render_finish()
-            self._bar = None
+        # Back to the line's start, the bar, then erase what a longer earlier line left (ESC [K).
+        self.stream.write("\r" + bar_line(tally) + "\x1b[K" + ("\n" if final else ""))
+        self.stream.flush()
 
 
 class ConsoleReporter:
-    """The delivery Reporter of the command line: every event as escaped lines through Click."""
+    """The delivery Reporter of the command line: every event as escaped lines on standard output."""
 
     def __init__(self, progress: ProgressPrinter):
         self.printer = progress
 
     def note(self, text: str) -> None:
-        click.echo(safe(text))
+        echo(safe(text))
 
     def plan(self, plan: SendPlan) -> None:
         for line in plan_lines(plan, show=bool(plan.shown)):
-            click.echo(line)
+            echo(line)
 
     def progress(self, tally: Tally, final: bool) -> None:
         self.printer(tally, final)
 
     def outcome(self, outcome: RunOutcome) -> None:
         for line in outcome_lines(outcome):
-            click.echo(line)
+            echo(line)

@@ -5,15 +5,13 @@ from __future__ import annotations
 import re
 from enum import IntEnum
 
-import click
-
 
 class ExitStatus(IntEnum):
     """Every exit code the command line documents, for scripts and cron to act on."""
 
     OK = 0  # done; for `send`, every recipient was sent
     ERROR = 1  # a problem to fix first (a NewsletterError)
-    USAGE = 2  # Click's usage error: an unknown option or a missing argument
+    USAGE = 2  # a usage error: an unknown option, a missing argument, a value out of range
     FAILURES = 3  # the run is over but some recipients failed or are unknown
     PAUSED = 4  # the run paused itself after repeated errors; `send` again resumes
     REFUSED = 5  # `send-due` refused an issue (too late, held, not ready)
@@ -30,12 +28,21 @@ def escape_controls(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
-class NewsletterError(click.ClickException):
-    """A problem the user can fix; Click prints `Error: <message>` and exits with status 1.
+class NewsletterError(Exception):
+    """A problem the user can fix; the command line prints `Error: <message>` and exits with status 1.
 
     Messages often quote what came from outside (a file name, a server's reply, a field's value),
     so they are printed with control characters escaped: nothing can retitle or recolour a terminal.
     """
+
+    exit_code = ExitStatus.ERROR
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
     def format_message(self) -> str:
         return escape_controls(self.message)

@@ -5,12 +5,17 @@ Imported by its bare name (`from factories import summary`), like `sample_worksp
 
 from __future__ import annotations
 
+import io
+import os
+import sys
+import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from click.testing import CliRunner, Result
-
-from newsletter.cli import cli
+from newsletter.cli import main
 from newsletter.store.models import Issue, Section, Summary
 
 
@@ -63,9 +68,77 @@ def issue(
     return Issue(**fields)  # type: ignore[arg-type]
 
 
-def run(workspace: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+@dataclass(frozen=True)
+class Result:
+    """What a command did: its exit status, what it printed, and an exception that escaped it."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    output: str  # stdout and stderr interleaved, as a terminal shows them
+    exception: BaseException | None  # SystemExit for a non-zero exit, or an error that escaped
+
+
+class _Captured(io.StringIO):
+    """One of the command's streams: keeps its own text and copies it into the interleaved output."""
+
+    def __init__(self, both: io.StringIO):
+        super().__init__()
+        self.both = both
+
+    def write(self, text: str) -> int:
+        self.both.write(text)
+        return super().write(text)
+
+
+@contextmanager
+def _environment(env: Mapping[str, str | None]) -> Iterator[None]:
+    """os.environ with `env` set (None: removed) for the block, then as it was."""
+    saved = {name: os.environ.get(name) for name in env}
+    try:
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def invoke(argv: list[str], env: Mapping[str, str | None] | None = None, input: str | None = None) -> Result:
+    """`newsletter ARGV...` in this process, `input` typed at its prompts, its streams captured.
+
+    An exception that escapes the command is kept in `exception` and its traceback printed to
+    stderr, as the real command would show it (so `"Traceback" not in output` means something).
+    """
+    both = io.StringIO()
+    out, err = _Captured(both), _Captured(both)
+    streams = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = io.StringIO(input or ""), out, err
+    exception: BaseException | None = None
+    try:
+        with _environment(env or {}):
+            code = main(argv)
+    except SystemExit as exc:  # a command's own exit (the service stops on SIGTERM that way)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception as exc:
+        exception, code = exc, 1
+        err.write("".join(traceback.format_exception(exc)))
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = streams
+    if code and exception is None:
+        exception = SystemExit(code)
+    return Result(code, out.getvalue(), err.getvalue(), both.getvalue(), exception)
+
+
+def run(workspace: Path, *args: str, env: Mapping[str, str | None] | None = None) -> Result:
     """`newsletter --workspace WORKSPACE ARGS...` in this process, as a user would type it."""
-    return CliRunner().invoke(cli, ["--workspace", str(workspace), *args], env=env)
+    return invoke(["--workspace", str(workspace), *args], env=env)
 
 
 def summary_files(workspace: Path) -> dict[str, str]:

@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from click.testing import CliRunner, Result
 from delivery_helpers import ISSUE_ID, write_issue, write_readers
-
-from newsletter.cli import cli
+from factories import Result, invoke
 
 # The exit codes `newsletter send --help` documents.
 EXIT_ALL_SENT, EXIT_PROBLEM, EXIT_FAILURES = 0, 1, 3
@@ -35,13 +33,13 @@ def send(workspace: Path, provider: str, *extra: str, env: dict | None = None) -
     """`newsletter send` of the ready issue through `provider`, one connection, unthrottled."""
     args = ["-w", str(workspace), "send", ISSUE_ID, "--provider", provider, "--yes", "--rate", "1000"]
     args += ["--concurrency", "1", *extra]
-    return CliRunner().invoke(cli, args, env={**SECRET_ENV, **(env or {})})
+    return invoke(args, env={**SECRET_ENV, **(env or {})})
 
 
 def status(workspace: Path) -> tuple[str, dict]:
     """`newsletter status` of the issue: the text an operator reads, and the JSON a script reads."""
-    text = CliRunner().invoke(cli, ["-w", str(workspace), "status", ISSUE_ID]).output
-    data = json.loads(CliRunner().invoke(cli, ["-w", str(workspace), "status", ISSUE_ID, "--json"]).output)
+    text = invoke(["-w", str(workspace), "status", ISSUE_ID]).output
+    data = json.loads(invoke(["-w", str(workspace), "status", ISSUE_ID, "--json"]).output)
     return text, data[0]
 
 

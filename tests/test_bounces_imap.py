@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 from bounce_helpers import BOUNCE_TO, SAMPLES, SECRET, sample, sent_issue
-from click.testing import CliRunner
+from factories import invoke
 from imapclient import IMAPClient
 
-from newsletter.cli import cli
 from newsletter.db.engine import database_url, open_engine
 from newsletter.db.locks import ISSUE_NAMESPACE, Lock
 from newsletter.db.revisions import upgrade
@@ -83,7 +82,7 @@ BIG_PLAIN = (
 
 
 def run_fetch(ws: Path, *extra: str):
-    return CliRunner().invoke(cli, ["--workspace", str(ws), "bounces", "fetch", *extra])
+    return invoke(["--workspace", str(ws), "bounces", "fetch", *extra])
 
 
 def folder_subjects(client: IMAPClient, folder: str) -> list[str]:

@@ -20,11 +20,9 @@ SENDER = "roundup@msresearch.example.org"
 
 
 def invoke(workspace: Path, *args: str):
-    from click.testing import CliRunner
+    from factories import invoke
 
-    from newsletter.cli import cli
-
-    return CliRunner().invoke(cli, ["-w", str(workspace), *args], env=ENV)
+    return invoke(["-w", str(workspace), *args], env=ENV)
 
 
 def with_bounces(workspace: Path, extra: str = "") -> Path:

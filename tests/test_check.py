@@ -303,11 +303,9 @@ def test_spamassassin_scores_a_text_only_message_low():
 
 
 def run_check(workspace: Path, *args: str):
-    from click.testing import CliRunner
+    from factories import invoke
 
-    from newsletter.cli import cli
-
-    return CliRunner().invoke(cli, ["--workspace", str(workspace), "check", *args])
+    return invoke(["--workspace", str(workspace), "check", *args])
 
 
 def edit(path: Path, old: str, new: str) -> None:

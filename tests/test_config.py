@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from factories import invoke
 
-from newsletter.cli import cli
 from newsletter.errors import ConfigError
 from newsletter.store.config import load_settings
 from newsletter.store.workspace import find_workspace
@@ -64,7 +63,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path):
 
 def test_invalid_yaml_names_the_line(tmp_path: Path):
     (tmp_path / "newsletter.yaml").write_text("name: Roundup\nsender: [unclosed\n")
-    result = CliRunner().invoke(cli, ["--workspace", str(tmp_path), "summaries", "list"])
+    result = invoke(["--workspace", str(tmp_path), "summaries", "list"])
     assert result.exit_code == 1
     assert result.output.startswith("Error: newsletter.yaml:")
     assert "invalid YAML" in result.output

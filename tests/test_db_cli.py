@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from click.testing import CliRunner
 from delivery_helpers import free_port
-
-from newsletter.cli import cli
+from factories import invoke
 
 
 def run(workspace: Path, *args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(cli, ["-w", str(workspace), *args], env=env or {})
+    return invoke(["-w", str(workspace), *args], env=env or {})
 
 
 def test_a_server_that_does_not_answer_is_one_line_without_the_password(workspace):

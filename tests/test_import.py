@@ -7,12 +7,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from factories import summary_files
+from factories import invoke, summary_files
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter.cli import cli
 from newsletter.errors import PageError
 from newsletter.importers import PageOptions, import_pages, read_page, read_page_text
 from newsletter.importers.tags import split_tags
@@ -386,9 +384,8 @@ def test_a_broken_store_stops_the_import(empty_workspace: Path):
 
 
 def test_cli_import_prints_what_it_did(empty_workspace: Path):
-    runner = CliRunner()
     args = ["--workspace", str(empty_workspace), "import", str(PAGE["001"]), "--published", "2026-05-06"]
-    result = runner.invoke(cli, args)
+    result = invoke(args)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == (
@@ -399,7 +396,7 @@ def test_cli_import_prints_what_it_did(empty_workspace: Path):
         in lines
     )
     assert lines[-1] == "1 pages: 1 full summaries, 6 teasers; 7 created, 0 updated, 0 unchanged; 0 warnings"
-    again = runner.invoke(cli, args)
+    again = invoke(args)
     assert again.output.splitlines()[-1] == (
         "1 pages: 1 full summaries, 6 teasers; 0 created, 0 updated, 7 unchanged; 0 warnings"
     )
@@ -410,15 +407,14 @@ def test_cli_import_prints_warnings(empty_workspace: Path):
     page.write_text(
         PAGE["001"].read_text(encoding="utf-8").replace("BrainDemyelination", "BrainFatigueDemyelination")
     )
-    result = CliRunner().invoke(cli, ["-w", str(empty_workspace), "import", str(page)])
+    result = invoke(["-w", str(empty_workspace), "import", str(page)])
     assert result.exit_code == 0
     assert "warning: 001.txt:23: topic 'Fatigue' is not in topics.yaml; kept as one tag" in result.output
     assert result.output.splitlines()[-1].endswith("; 1 warnings")
 
 
 def test_cli_refuses_a_title_for_several_pages(empty_workspace: Path):
-    result = CliRunner().invoke(
-        cli,
+    result = invoke(
         ["-w", str(empty_workspace), "import", str(PAGE["000"]), str(PAGE["003"]), "--title", "One title"],
     )
     assert result.exit_code == 1
@@ -429,7 +425,7 @@ def test_cli_refuses_a_title_for_several_pages(empty_workspace: Path):
 
 def test_cli_refuses_a_non_https_url(empty_workspace: Path):
     args = ["-w", str(empty_workspace), "import", str(PAGE["000"]), "--url", "http://example.org/x"]
-    result = CliRunner().invoke(cli, args)
+    result = invoke(args)
     assert result.exit_code == 1
     assert (
         result.output == "Error: import: --url: expected an absolute https URL, got 'http://example.org/x'\n"
@@ -440,7 +436,7 @@ def test_cli_refuses_a_non_https_url(empty_workspace: Path):
 def test_cli_refuses_an_unrecognised_page_in_one_line(empty_workspace: Path):
     bad = empty_workspace / "notes.txt"
     bad.write_text("Meeting notes\nAgenda\n", encoding="utf-8")
-    result = CliRunner().invoke(cli, ["-w", str(empty_workspace), "import", str(bad)])
+    result = invoke(["-w", str(empty_workspace), "import", str(bad)])
     assert result.exit_code == 1
     assert result.output.startswith("Error: nothing imported: notes.txt: not a summary page of the site")
     assert "Traceback" not in result.output

@@ -7,12 +7,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from click.testing import CliRunner
-from factories import summary_files
+from factories import invoke, summary_files
 from loopback_site import FEEDS, HUGE, MANIFEST, SITE, LoopbackSite, site_fixture  # noqa: F401 - `site`
 from sample_workspace import copy_sample_workspace
 
-from newsletter.cli import cli
 from newsletter.importers import import_pages
 from newsletter.importers.feed import FeedError, load_feed, parse_feed
 from newsletter.importers.feedimport import Action, import_feed
@@ -246,8 +244,8 @@ def test_a_page_that_cannot_be_fetched_stops_the_whole_import(empty_workspace: P
 def test_the_cli_imports_the_feed_named_in_the_settings(empty_workspace: Path):
     settings = empty_workspace / "newsletter.yaml"
     settings.write_text(settings.read_text() + "feed_url: https://msresearch.example.org/feed.xml\n")
-    run = CliRunner().invoke(cli, ["-w", str(empty_workspace), "import", "--feed", str(FEEDS / "rss.xml")])
+    run = invoke(["-w", str(empty_workspace), "import", "--feed", str(FEEDS / "rss.xml")])
     assert run.exit_code == 0, run.output
     assert run.output.count("created") >= 5
-    refused = CliRunner().invoke(cli, ["-w", str(empty_workspace), "import", "--feed", "x.xml", "page.txt"])
+    refused = invoke(["-w", str(empty_workspace), "import", "--feed", "x.xml", "page.txt"])
     assert refused.exit_code == 2 and "--feed imports the feed alone" in refused.output

@@ -170,12 +170,10 @@ def test_a_lock_held_by_a_killed_process_is_free_at_once(tmp_path):
 
 
 def invoke(workspace: Path, *args: str):
-    from click.testing import CliRunner
-
-    from newsletter.cli import cli
+    from factories import invoke
 
     env = {"NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"}
-    return CliRunner().invoke(cli, ["-w", str(workspace), *args], env=env)
+    return invoke(["-w", str(workspace), *args], env=env)
 
 
 @pytest.fixture

@@ -12,10 +12,9 @@ from html import escape
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from factories import invoke
 from sample_workspace import SAMPLE_ISSUE as ISSUE
 
-from newsletter.cli import cli
 from newsletter.store import issues
 from newsletter.web import preview
 from newsletter.web.live import SpamStatus
@@ -177,7 +176,7 @@ def test_the_spam_score_arrives_after_the_new_render_never_before_it(workspace: 
 
 
 def test_preview_of_a_missing_issue_fails_in_one_line_before_serving(workspace: Path):
-    result = CliRunner().invoke(cli, ["-w", str(workspace), "preview", "2031-01", "--port", "0"])
+    result = invoke(["-w", str(workspace), "preview", "2031-01", "--port", "0"])
     assert result.exit_code == 1
     assert result.output == (
         "Error: issues/2031-01.yaml: no such issue; draft one with `newsletter new-issue 2031-01`\n"
@@ -186,8 +185,8 @@ def test_preview_of_a_missing_issue_fails_in_one_line_before_serving(workspace: 
 
 def test_preview_for_someone_who_is_not_a_subscriber_says_so(workspace: Path):
     args = ["-w", str(workspace), "preview", ISSUE, "--port", "0", "--recipient", "stranger@example.org"]
-    CliRunner().invoke(cli, ["-w", str(workspace), "db", "upgrade"])  # the sample list moves in (and says so)
-    result = CliRunner().invoke(cli, args)
+    invoke(["-w", str(workspace), "db", "upgrade"])  # the sample list moves in (and says so)
+    result = invoke(args)
     assert result.exit_code == 1
     assert result.output.count("\n") == 1
     assert "stranger@example.org is not a subscriber" in result.output

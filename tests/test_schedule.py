@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from delivery_helpers import (
     ISSUE_ID,
     RecordingSink,
@@ -22,8 +21,8 @@ from delivery_helpers import (
     write_issue,
     write_readers,
 )
+from factories import invoke
 
-from newsletter.cli import cli
 from newsletter.delivery import schedule
 from newsletter.delivery.locks import scheduler_lock
 from newsletter.delivery.records import NewRecipient, RecipientState, Run, RunState
@@ -97,7 +96,7 @@ def scheduled(workspace: Path) -> Path:
 
 
 def send_due(workspace: Path, *args: str):
-    return CliRunner().invoke(cli, ["-w", str(workspace), "send-due", *args], env=SECRET)
+    return invoke(["-w", str(workspace), "send-due", *args], env=SECRET)
 
 
 def sent_count(workspace: Path) -> int:

@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from delivery_helpers import ISSUE_ID, state, workspace_ledger, write_issue, write_readers
+from factories import invoke
 
-from newsletter.cli import cli
 from newsletter.db.ledger import Ledger
 from newsletter.delivery.records import NewRecipient, RecipientState, RunState
 
@@ -137,8 +136,7 @@ def test_a_second_send_of_the_same_issue_is_refused_while_the_first_runs(ready, 
     first = send_process(ready, smtp_sink.port, rate="20")
     try:
         wait_until(lambda: smtp_sink.count() >= 2, first)
-        result = CliRunner().invoke(
-            cli,
+        result = invoke(
             ["-w", str(ready), "send", ISSUE_ID, "--provider", f"smtp://127.0.0.1:{smtp_sink.port}", "--yes"],
             env={"NEWSLETTER_SECRET": SECRET},
         )
@@ -200,7 +198,7 @@ def test_a_held_run_is_left_by_send_due_and_resumed_by_send(ready, smtp_sink):
     use_smtp(ready, smtp_sink.port, rate=30)
     process = send_process(ready, smtp_sink.port, rate="30")
     wait_until(lambda: smtp_sink.count() >= 5, process)
-    held = CliRunner().invoke(cli, ["-w", str(ready), "send", ISSUE_ID, "--hold"])
+    held = invoke(["-w", str(ready), "send", ISSUE_ID, "--hold"])
     out, err = process.communicate(timeout=30)
 
     assert held.exit_code == 0, held.output
@@ -238,7 +236,7 @@ def test_a_disk_filling_mid_run_stops_it_with_one_line_and_the_next_send_resumes
     assert "Traceback" not in full.stderr and "Exception in thread" not in full.stderr
     assert "stopped: a sending thread failed: " in full.stdout
     assert "state.sqlite3" in full.stdout and smtp_sink.count() < len(emails)
-    status = CliRunner().invoke(cli, ["-w", str(ready), "status", ISSUE_ID])
+    status = invoke(["-w", str(ready), "status", ISSUE_ID])
     assert status.output.startswith(f"{ISSUE_ID}: ") and not status.output.startswith(f"{ISSUE_ID}: running")
 
     resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)

@@ -7,12 +7,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from delivery_helpers import state
+from factories import invoke
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter.cli import cli
 from newsletter.compose.reader import sections_for
 from newsletter.db.audience import AudienceTally, iter_audience, iter_memberships, load_audience
 from newsletter.db.rows import SubscriberError
@@ -31,7 +30,7 @@ def write(workspace: Path, name: str, text: str, bom: bool = False) -> Path:
 
 
 def run(workspace: Path, *args: str):
-    return CliRunner().invoke(cli, ["-w", str(workspace), *args])
+    return invoke(["-w", str(workspace), *args])
 
 
 def audience_of(workspace: Path, lists: list[str] | None = None):

@@ -6,9 +6,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from factories import invoke
 
-from newsletter.cli import cli
 from newsletter.errors import ContentError
 from newsletter.importers.text import url_slug
 from newsletter.store.config import load_settings
@@ -133,8 +132,8 @@ def test_every_bad_file_is_reported_at_once(workspace: Path):
 
 
 def test_cli_summaries_list(workspace: Path):
-    result = CliRunner().invoke(
-        cli, ["-w", str(workspace), "summaries", "list", "--since", "2026-05-20", "--until", "2026-05-31"]
+    result = invoke(
+        ["-w", str(workspace), "summaries", "list", "--since", "2026-05-20", "--until", "2026-05-31"]
     )
     assert result.exit_code == 0, result.output
     assert result.output == (
@@ -147,14 +146,14 @@ def test_cli_summaries_list(workspace: Path):
 
 
 def test_cli_summaries_list_by_topic(workspace: Path):
-    result = CliRunner().invoke(cli, ["-w", str(workspace), "summaries", "list", "--topic", "nmosd"])
+    result = invoke(["-w", str(workspace), "summaries", "list", "--topic", "nmosd"])
     assert result.exit_code == 0
     assert result.output.splitlines()[-1] == "2 summaries"
 
 
 def test_cli_reports_a_bad_store_in_one_message(workspace: Path):
     write(workspace, "http.yaml", GOOD.replace("https://", "http://"))
-    result = CliRunner().invoke(cli, ["-w", str(workspace), "summaries", "list"])
+    result = invoke(["-w", str(workspace), "summaries", "list"])
     assert result.exit_code == 1
     assert result.output.startswith("Error: summaries/http.yaml:2: url: expected an absolute https URL")
     assert "Traceback" not in result.output

@@ -8,9 +8,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from click.testing import CliRunner
+from factories import invoke
 
-from newsletter.cli import cli
 from newsletter.db.audience import iter_memberships, load_audience
 from newsletter.db.migrate import table_counts
 from newsletter.db.state import open_state
@@ -144,6 +143,6 @@ def test_two_concurrent_unsubscribes_both_land(endpoint, workspace):
 
 def test_serve_unsubscribe_refuses_without_a_secret(workspace, monkeypatch):
     monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
-    result = CliRunner().invoke(cli, ["-w", str(workspace), "serve-unsubscribe", "--port", "0"])
+    result = invoke(["-w", str(workspace), "serve-unsubscribe", "--port", "0"])
     assert result.exit_code == 1
     assert "NEWSLETTER_SECRET is not set" in result.output

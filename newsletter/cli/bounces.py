@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from argparse import Namespace
 
-import click
+from newsletter.cli.params import whole_number_in
+from newsletter.cli.parser import command, echo, group
 
-from newsletter.cli import cli
-from newsletter.cli.params import pass_workspace
-from newsletter.store.workspace import Workspace
-
+TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
 if TYPE_CHECKING:  # the commands import what they use when run: `newsletter --help` stays quick
     from sqlalchemy import Engine
 
     from newsletter.bounces.mailbox import FetchReport
+    from newsletter.cli.parser import Commands
+    from newsletter.store.workspace import Workspace
 
 
-@cli.group("bounces")
-def bounces() -> None:
-    """Delivery reports, complaints and auto-replies that arrive after the send."""
+def register(commands: Commands) -> None:
+    """Add `bounces fetch`."""
+    bounces = group(
+        commands, "bounces", "Delivery reports, complaints and auto-replies that arrive after the send."
+    )
+    p = command(bounces, "fetch", fetch)
+    p.add_argument("--limit", type=whole_number_in(1, 100_000), default=500, metavar="INTEGER",
+                   help="Read at most this many messages this time.  [1..100000; default: 500]")  # fmt: skip
 
 
 def _state_database(ws: Workspace) -> Engine:
@@ -37,11 +42,7 @@ def _state_database(ws: Workspace) -> Engine:
     return engine
 
 
-@bounces.command("fetch")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=500, show_default=True,
-              help="Read at most this many messages this time.")  # fmt: skip
-@pass_workspace
-def fetch(ws: Workspace, limit: int) -> None:
+def fetch(ws: Workspace, args: Namespace) -> None:
     """Read the bounce mailbox (IMAP over TLS) and act on each report.
 
     Hard bounces and complaints are suppressed at once; soft bounces are counted and suppressed
@@ -49,7 +50,6 @@ def fetch(ws: Workspace, limit: int) -> None:
     `processed_folder`; anything not recognised stays in the mailbox and is listed. Safe to run
     from cron: a second run at the same time stops at once.
 
-    \b
     Example:
         NEWSLETTER_BOUNCE_PASSWORD=... newsletter bounces fetch
     """
@@ -68,11 +68,11 @@ def fetch(ws: Workspace, limit: int) -> None:
     password = imap_password()
     engine = _state_database(ws)
     try:
-        report = fetch_bounces(engine, settings, secret, password, ws.root, limit)
+        report = fetch_bounces(engine, settings, secret, password, ws.root, args.limit)
     finally:
         engine.dispose()
     for line in report_lines(report, settings.imap.folder, settings.imap.processed_folder):
-        click.echo(line)
+        echo(line)
 
 
 def report_lines(report: FetchReport, folder: str, processed: str) -> list[str]:

@@ -4,44 +4,49 @@
 from __future__ import annotations
 
 import os
+from argparse import Namespace
 
-import click
-
-from newsletter.cli import cli
-from newsletter.cli.params import pass_workspace
+from newsletter.cli.parser import UsageError, command, echo, group
 from newsletter.db.announce import on_migration
-from newsletter.store.workspace import Workspace
+
+TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
+if TYPE_CHECKING:  # annotations only: the workspace loads dataclasses and inspect
+    from newsletter.cli.parser import Commands
+    from newsletter.store.workspace import Workspace
 
 
 def _print_migration(lines: list[str]) -> None:
-    click.echo("Moved this workspace's subscriber files and ledger into the state database (once):", err=True)
+    echo("Moved this workspace's subscriber files and ledger into the state database (once):", err=True)
     for line in lines:
-        click.echo(f"  {line}", err=True)
+        echo(f"  {line}", err=True)
 
 
 on_migration(_print_migration)
 
 
-@cli.group("db")
-def db_group() -> None:
-    """The state database (subscribers, suppression, events, the delivery ledger).
+DB = """The state database (subscribers, suppression, events, the delivery ledger).
 
-    `database:` in newsletter.yaml names it (default: .newsletter/state.sqlite3); the password comes
-    from NEWSLETTER_DATABASE_PASSWORD, or the whole URL from NEWSLETTER_DATABASE_URL.
+`database:` in newsletter.yaml names it (default: .newsletter/state.sqlite3); the password comes
+from NEWSLETTER_DATABASE_PASSWORD, or the whole URL from NEWSLETTER_DATABASE_URL.
 
-    \b
-    Example:
-        newsletter db upgrade
-        newsletter db copy --to postgresql+psycopg://newsletter@db.example.org/newsletter
-    """
+Example:
+    newsletter db upgrade
+    newsletter db copy --to postgresql+psycopg://newsletter@db.example.org/newsletter
+"""
 
 
-@db_group.command("upgrade")
-@pass_workspace
-def db_upgrade(ws: Workspace) -> None:
+def register(commands: Commands) -> None:
+    """Add `db upgrade`, `db status` and `db copy`."""
+    db = group(commands, "db", DB)
+    command(db, "upgrade", db_upgrade)
+    command(db, "status", db_status)
+    p = command(db, "copy", db_copy)
+    p.add_argument("--to", dest="target", required=True, metavar="URL", help="An empty PostgreSQL database.")
+
+
+def db_upgrade(ws: Workspace, args: Namespace) -> None:
     """Bring the database to this version's schema (every command does it too), and show where it is.
 
-    \b
     Example:
         newsletter db upgrade
     """
@@ -59,17 +64,14 @@ def db_upgrade(ws: Workspace) -> None:
     finally:
         engine.dispose()
     if before == after:
-        click.echo(f"{describe(url)}: schema {after}, up to date")
+        echo(f"{describe(url)}: schema {after}, up to date")
     else:
-        click.echo(f"{describe(url)}: schema {before or 'none'} -> {after}")
+        echo(f"{describe(url)}: schema {before or 'none'} -> {after}")
 
 
-@db_group.command("status")
-@pass_workspace
-def db_status(ws: Workspace) -> None:
+def db_status(ws: Workspace, args: Namespace) -> None:
     """Show which database the workspace uses, its schema and how many rows each table holds.
 
-    \b
     Example:
         newsletter db status
     """
@@ -79,21 +81,17 @@ def db_status(ws: Workspace) -> None:
     from newsletter.db.state import open_state
 
     engine = open_state(ws.settings)
-    click.echo(f"{describe(engine.url)} ({engine.dialect.name}), schema {current_revision(engine)}")
+    echo(f"{describe(engine.url)} ({engine.dialect.name}), schema {current_revision(engine)}")
     for table, n in table_counts(engine).items():
-        click.echo(f"  {table}: {n}")
+        echo(f"  {table}: {n}")
 
 
-@db_group.command("copy")
-@click.option("--to", "target", required=True, metavar="URL", help="An empty PostgreSQL database.")
-@pass_workspace
-def db_copy(ws: Workspace, target: str) -> None:
+def db_copy(ws: Workspace, args: Namespace) -> None:
     """Copy this workspace's database into another, empty one (moving from SQLite to PostgreSQL).
 
     All of it or none of it. Then set `database:` to the new URL (the password in
     NEWSLETTER_DATABASE_PASSWORD, never in the file).
 
-    \b
     Example:
         NEWSLETTER_DATABASE_PASSWORD=... newsletter db copy --to postgresql+psycopg://newsletter@db/newsletter
     """
@@ -105,16 +103,14 @@ def db_copy(ws: Workspace, target: str) -> None:
     source = open_state(ws.settings)
     # --to is the target whatever NEWSLETTER_DATABASE_URL says (that names the source, if anything).
     environ = {k: v for k, v in os.environ.items() if k != URL_VARIABLE}
-    url = database_url(ws.root, target, environ)
+    url = database_url(ws.root, args.target, environ)
     if describe(url) == describe(source.url):
-        raise click.UsageError("--to names the database this workspace already uses; give another one")
+        raise UsageError("--to names the database this workspace already uses; give another one")
     engine = open_engine(url)
     try:
         upgrade(engine)
         copied = copy_database(source, engine)
     finally:
         engine.dispose()
-    click.echo(f"copied into {describe(url)}: " + ", ".join(f"{n} {table}" for table, n in copied.items()))
-    click.echo(
-        f"Now set `database: {describe(url)}` in newsletter.yaml (the password stays in the environment)."
-    )
+    echo(f"copied into {describe(url)}: " + ", ".join(f"{n} {table}" for table, n in copied.items()))
+    echo(f"Now set `database: {describe(url)}` in newsletter.yaml (the password stays in the environment).")

@@ -2,80 +2,145 @@
 
 from __future__ import annotations
 
-from datetime import date
-from pathlib import Path
+from argparse import Namespace
 
-import click
+from newsletter.cli.params import (
+    ISSUE_HELP,
+    folder_to_write,
+    iso_date,
+    iso_datetime,
+    issue_id,
+    whole_number_in,
+)
+from newsletter.cli.parser import UsageError, command, echo, group
 
-from newsletter.cli import cli
-from newsletter.cli.params import DATE, ISSUE, DateTimeParam, pass_workspace
-from newsletter.store.workspace import Workspace
+TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
+if TYPE_CHECKING:  # annotations only: the workspace loads dataclasses and inspect
+    from newsletter.cli.parser import Commands
+    from newsletter.store.workspace import Workspace
+
+SUMMARIES = """Look at the summary store (summaries/*.yaml).
+
+Example:
+    newsletter summaries list --topic Microglia
+"""
 
 
-@cli.group()
-def summaries() -> None:
-    """Look at the summary store (summaries/*.yaml).
+def register(commands: Commands) -> None:
+    summaries = group(commands, "summaries", SUMMARIES)
+    p = command(summaries, "list", summaries_list)
+    p.add_argument(
+        "--since", type=iso_date, metavar="DATE", help="Only summaries published on or after this date."
+    )
+    p.add_argument(
+        "--until", type=iso_date, metavar="DATE", help="Only summaries published on or before this date."
+    )
+    p.add_argument("--topic", metavar="TEXT", help="Only summaries with this topic tag (any case).")
 
-    \b
-    Example:
-        newsletter summaries list --topic Microglia
-    """
+    p = command(commands, "import", import_command)
+    # Plain strings, not paths: Path("https://x") would fold the "//" of a URL.
+    p.add_argument(
+        "pages", nargs="*", metavar="PAGE|URL", help="A saved page (.txt, .html) or its https URL."
+    )
+    p.add_argument(
+        "--feed",
+        nargs="?",
+        const="",
+        metavar="URL_OR_FILE",
+        help="Import the site's feed (RSS, Atom or JSON Feed; default: feed_url in newsletter.yaml).",
+    )
+    p.add_argument(
+        "--pages",
+        dest="with_pages",
+        action="store_true",
+        help="With --feed: also fetch and import each entry's page.",
+    )
+    p.add_argument(
+        "--published",
+        type=iso_date,
+        metavar="DATE",
+        help="The page's publication date (pages do not carry it).",
+    )
+    p.add_argument(
+        "--title", metavar="TEXT", help="The page's title, for a layout-B page that has none (one page only)."
+    )
+    p.add_argument("--url", metavar="TEXT", help="The summary's https URL on the site (one page only).")
+    p.add_argument("--force", action="store_true", help="Let --title replace the title a page carries.")
+
+    p = command(commands, "new-issue", new_issue_command)
+    new_id = "The new issue's id (default: the next month's)."
+    p.add_argument("issue_id", nargs="?", type=issue_id, metavar="ISSUE_ID", help=new_id)
+    p.add_argument(
+        "--since",
+        type=iso_date,
+        metavar="DATE",
+        help="First publication date covered (default: after the last issue).",
+    )
+    p.add_argument(
+        "--until",
+        type=iso_date,
+        metavar="DATE",
+        help="Last publication date covered (default: end of that month).",
+    )
+    p.add_argument(
+        "--send-at",
+        type=iso_datetime,
+        metavar="DATETIME",
+        help="When to send, e.g. 2026-06-02T09:00:00-04:00.",
+    )
+    p.add_argument("--force", action="store_true", help="Overwrite an existing issue file.")
+
+    p = command(commands, "build", build_command)
+    p.add_argument("issue_id", type=issue_id, metavar="ISSUE", help=ISSUE_HELP)
+    p.add_argument("--out", dest="out_dir", type=folder_to_write, metavar="DIRECTORY", help="Default: out/.")
+
+    p = command(commands, "check", check_command)
+    p.add_argument("issue_id", type=issue_id, metavar="ISSUE", help=ISSUE_HELP)
+    p.add_argument("--strict", action="store_true", help="Fail on warnings too, not only on errors.")
+    p.add_argument("--recipient", metavar="EMAIL", help="Check the email as this subscriber gets it.")
+
+    p = command(commands, "preview", preview_command)
+    p.add_argument("issue_id", type=issue_id, metavar="ISSUE", help=ISSUE_HELP)
+    p.add_argument("--port", type=whole_number_in(0, 65535), default=8026, metavar="PORT",
+                   help="0: any free port.  [0..65535; default: 8026]")  # fmt: skip
+    p.add_argument(
+        "--open", dest="open_browser", action="store_true", help="Open the preview in the default browser."
+    )
+    p.add_argument("--recipient", metavar="EMAIL", help="Show the email as this subscriber gets it.")
+
+    p = command(commands, "archive", archive_command)
+    p.add_argument(
+        "--out", dest="out_dir", type=folder_to_write, metavar="DIRECTORY", help="Default: archive/."
+    )
+    p.add_argument(
+        "--all",
+        dest="all_built",
+        action="store_true",
+        help="Every issue that builds, not only the sent ones.",
+    )
 
 
-@summaries.command("list")
-@click.option("--since", type=DATE, help="Only summaries published on or after this date.")
-@click.option("--until", type=DATE, help="Only summaries published on or before this date.")
-@click.option("--topic", help="Only summaries with this topic tag (any case).")
-@pass_workspace
-def summaries_list(ws: Workspace, since: date | None, until: date | None, topic: str | None):
+def summaries_list(ws: Workspace, args: Namespace) -> None:
     """List summaries, newest first.
 
-    \b
     Example:
         newsletter summaries list --since 2026-05-01 --until 2026-05-31
     """
     from newsletter.store import content  # YAML loading: only the commands that read summaries
 
+    since, until = args.since, args.until
     if since and until and since > until:
-        raise click.BadParameter(f"{since} is after --until {until}; swap them", param_hint="--since")
+        raise UsageError(f"--since: {since} is after --until {until}; swap them")
     ws.settings  # noqa: B018 - a broken newsletter.yaml is reported before anything else
-    chosen = content.filter_summaries(content.load_summaries(ws.root).values(), since, until, topic)
+    chosen = content.filter_summaries(content.load_summaries(ws.root).values(), since, until, args.topic)
     for s in chosen:
         kind = "teaser" if s.is_teaser else "full"
         flag = "  [needs review]" if s.needs_review else ""
-        click.echo(f"{s.published}  {kind:<6}  {s.id}\n            {s.title}{flag}")
-    click.echo(f"{len(chosen)} summaries")
+        echo(f"{s.published}  {kind:<6}  {s.id}\n            {s.title}{flag}")
+    echo(f"{len(chosen)} summaries")
 
 
-@cli.command("import")
-# Plain strings, not paths: Path("https://x") would fold the "//" of a URL.
-@click.argument("pages", nargs=-1, metavar="[PAGE|URL]...")
-@click.option(
-    "--feed",
-    is_flag=False,
-    flag_value="",
-    default=None,
-    metavar="URL_OR_FILE",
-    help="Import the site's feed (RSS, Atom or JSON Feed; default: feed_url in newsletter.yaml).",
-)
-@click.option(
-    "--pages", "with_pages", is_flag=True, help="With --feed: also fetch and import each entry's page."
-)
-@click.option("--published", type=DATE, help="The page's publication date (pages do not carry it).")
-@click.option("--title", help="The page's title, for a layout-B page that has none (one page only).")
-@click.option("--url", help="The summary's https URL on the site (one page only).")
-@click.option("--force", is_flag=True, help="Let --title replace the title a page carries.")
-@pass_workspace
-def import_command(
-    ws: Workspace,
-    pages: tuple[str, ...],
-    feed: str | None,
-    with_pages: bool,
-    published: date | None,
-    title: str | None,
-    url: str | None,
-    force: bool,
-):
+def import_command(ws: Workspace, args: Namespace) -> None:
     """Import the site's summaries: saved pages (.txt, .html), https URLs, or the site's feed.
 
     Each page gives its own summary and one teaser per "You May Also Like" item. Re-importing a
@@ -83,7 +148,6 @@ def import_command(
     needs_review, unless given here or settled by the feed, which fills exactly those fields.
     Nothing is fetched except by this command.
 
-    \b
     Example:
         newsletter import page.txt --published 2026-05-06 --title "Lab-Grown Microglia and MS"
         newsletter import https://msresearch.example.org/research/lab-grown-human-microglia
@@ -91,39 +155,32 @@ def import_command(
     """
     from newsletter import importers  # loaded here: only this command needs the readers and lxml
 
+    pages, feed = args.pages, args.feed
     if feed is not None:
-        if pages or published or title or url:
-            raise click.UsageError("--feed imports the feed alone; import pages in a separate run")
+        if pages or args.published or args.title or args.url:
+            raise UsageError("--feed imports the feed alone; import pages in a separate run")
         location = feed or ws.settings.feed_url
         if not location:
-            raise click.UsageError("--feed needs a URL or file, or feed_url: in newsletter.yaml")
+            raise UsageError("--feed needs a URL or file, or feed_url: in newsletter.yaml")
         from newsletter.importers.feedimport import import_feed
 
-        lines = import_feed(ws.root, location, pages=with_pages).lines()
-    elif not pages or with_pages:
-        raise click.UsageError("give PAGE files or https URLs, or --feed (--pages goes with --feed)")
+        lines = import_feed(ws.root, location, pages=args.with_pages).lines()
+    elif not pages or args.with_pages:
+        raise UsageError("give PAGE files or https URLs, or --feed (--pages goes with --feed)")
     else:
-        options = importers.PageOptions(published, title, url, force)
+        options = importers.PageOptions(args.published, args.title, args.url, args.force)
         lines = importers.import_pages(ws.root, list(pages), options).lines()
     for line in lines:
-        click.echo(line)
+        echo(line)
 
 
-@cli.command("new-issue")
-@click.argument("issue_id", metavar="[ISSUE_ID]", required=False, type=ISSUE)
-@click.option("--since", type=DATE, help="First publication date covered (default: after the last issue).")
-@click.option("--until", type=DATE, help="Last publication date covered (default: end of that month).")
-@click.option("--send-at", type=DateTimeParam(), help="When to send, e.g. 2026-06-02T09:00:00-04:00.")
-@click.option("--force", is_flag=True, help="Overwrite an existing issue file.")
-@pass_workspace
-def new_issue_command(ws: Workspace, issue_id: str | None, since, until, send_at, force: bool):
+def new_issue_command(ws: Workspace, args: Namespace) -> None:
     """Draft issues/<ID>.yaml from the summaries published in the issue's window.
 
     The default is the next monthly issue after the newest in issues/, covering what was published
     since that issue's window ended (the first issue: the previous calendar month). Edit the draft
     by hand: subject, preheader and the intro's TODO.
 
-    \b
     Example:
         newsletter new-issue 2026-06 --send-at 2026-06-02T09:00:00-04:00
         newsletter new-issue spring --since 2026-03-01 --until 2026-05-31
@@ -131,56 +188,53 @@ def new_issue_command(ws: Workspace, issue_id: str | None, since, until, send_at
     from newsletter.compose.draft import draft_issue
     from newsletter.delivery.history import sent_record
 
-    draft = draft_issue(ws.settings, issue_id, since, until, send_at, force, sent=sent_record(ws.settings))
+    draft = draft_issue(
+        ws.settings,
+        args.issue_id,
+        args.since,
+        args.until,
+        args.send_at,
+        args.force,
+        sent=sent_record(ws.settings),
+    )
     count = sum(len(section.items) for section in draft.sections)
     shown = draft.path.relative_to(ws.root)
-    click.echo(f"Drafted {shown}: {count} summaries in {len(draft.sections)} sections")
-    click.echo(f"  window {draft.window.since} .. {draft.window.until}")
+    echo(f"Drafted {shown}: {count} summaries in {len(draft.sections)} sections")
+    echo(f"  window {draft.window.since} .. {draft.window.until}")
     for section in draft.sections:
         note = "  (teasers only)" if section.teasers_only else ""
-        click.echo(f"  {section.title}: {len(section.items)}{note}")
+        echo(f"  {section.title}: {len(section.items)}{note}")
     if draft.note:
-        click.echo(f"  note: {draft.note}")
+        echo(f"  note: {draft.note}")
     if draft.skipped_carried:
-        click.echo(f"  {draft.skipped_carried} left out: carried by an earlier issue")
-    click.echo(f"Next: write the intro, rewrite subject and preheader; `newsletter build {draft.issue_id}`")
+        echo(f"  {draft.skipped_carried} left out: carried by an earlier issue")
+    echo(f"Next: write the intro, rewrite subject and preheader; `newsletter build {draft.issue_id}`")
 
 
-@cli.command("build")
-@click.argument("issue_id", metavar="ISSUE", type=ISSUE)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Default: out/.")
-@pass_workspace
-def build_command(ws: Workspace, issue_id: str, out_dir: Path | None):
+def build_command(ws: Workspace, args: Namespace) -> None:
     """Render an issue into OUT/<ISSUE>/: email.html, email.txt and web.html.
 
     The issue is checked first: unknown or repeated summary ids, empty sections, a missing subject,
     an invalid summary or an unfinished intro stop the build with the file and line to fix.
 
-    \b
     Example:
         newsletter build 2026-06
     """
     from newsletter import render  # loaded here: rendering pulls in MJML and premailer
 
-    result = render.build_issue(ws.settings, issue_id, out_dir)
+    result = render.build_issue(ws.settings, args.issue_id, args.out_dir)
     for path, size in result.files:
-        click.echo(f"{path}  {size / 1024:.1f} KB")
+        echo(f"{path}  {size / 1024:.1f} KB")
     for warning in result.warnings:
-        click.echo(f"warning: {warning}")
+        echo(f"warning: {warning}")
 
 
-@cli.command("check")
-@click.argument("issue_id", metavar="ISSUE", type=ISSUE)
-@click.option("--strict", is_flag=True, help="Fail on warnings too, not only on errors.")
-@click.option("--recipient", metavar="EMAIL", help="Check the email as this subscriber gets it.")
-@pass_workspace
-def check_command(ws: Workspace, issue_id: str, strict: bool, recipient: str | None):
+def check_command(ws: Workspace, args: Namespace) -> None:
     """Check an issue before sending: content, email, accessibility and spam score.
 
     Prints each finding with its severity, where it is and how to fix it; exits 1 on any error
     (on any warning too with --strict).
 
-    \b
     Example:
         newsletter check 2026-06 --strict
     """
@@ -188,29 +242,22 @@ def check_command(ws: Workspace, issue_id: str, strict: bool, recipient: str | N
     from newsletter.delivery.history import sent_record
     from newsletter.errors import NewsletterError
 
-    report = check.check_issue(ws.settings, issue_id, recipient=recipient, sent=sent_record(ws.settings))
+    report = check.check_issue(
+        ws.settings, args.issue_id, recipient=args.recipient, sent=sent_record(ws.settings)
+    )
     for finding in report.findings:
-        click.echo(str(finding))
-    if report.failed(strict):
+        echo(str(finding))
+    if report.failed(args.strict):
         raise NewsletterError(report.summary_line())
-    click.echo(report.summary_line())
+    echo(report.summary_line())
 
 
-@cli.command("preview")
-@click.argument("issue_id", metavar="ISSUE", type=ISSUE)
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=8026, show_default=True, help="0: any free port."
-)
-@click.option("--open", "open_browser", is_flag=True, help="Open the preview in the default browser.")
-@click.option("--recipient", metavar="EMAIL", help="Show the email as this subscriber gets it.")
-@pass_workspace
-def preview_command(ws: Workspace, issue_id: str, port: int, open_browser: bool, recipient: str | None):
+def preview_command(ws: Workspace, args: Namespace) -> None:
     """Serve a live preview of an issue on 127.0.0.1: phone, desktop, dark mode, text, check.
 
     Save the issue, a summary, the settings or a template and the page shows the change at once;
     the SpamAssassin score follows when it is ready. Stop with Ctrl-C.
 
-    \b
     Example:
         newsletter preview 2026-06 --open
     """
@@ -219,29 +266,24 @@ def preview_command(ws: Workspace, issue_id: str, port: int, open_browser: bool,
     from newsletter.web import preview
 
     def ready(url: str) -> None:
-        click.echo(f"Previewing {issue_id} at {url} (Ctrl-C to stop)")
-        if open_browser:
+        echo(f"Previewing {args.issue_id} at {url} (Ctrl-C to stop)")
+        if args.open_browser:
             webbrowser.open(url)
 
-    preview.serve(ws.root, issue_id, port, recipient, ready)
+    preview.serve(ws.root, args.issue_id, args.port, args.recipient, ready)
 
 
-@cli.command("archive")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Default: archive/.")
-@click.option("--all", "all_built", is_flag=True, help="Every issue that builds, not only the sent ones.")
-@pass_workspace
-def archive_command(ws: Workspace, out_dir: Path | None, all_built: bool):
+def archive_command(ws: Workspace, args: Namespace) -> None:
     """Build the public archive: an index of sent issues, each issue's web page, an Atom feed.
 
     Publish the folder at archive_url; the emails' "view in browser" links point there.
 
-    \b
     Example:
         newsletter archive --out public/newsletter/archive
     """
     from newsletter.web import archive
 
-    result = archive.build_archive(ws.settings, out_dir, all_built)
+    result = archive.build_archive(ws.settings, args.out_dir, args.all_built)
     for item in result.issues:
-        click.echo(f"{item.issue.id}  {item.published:%Y-%m-%d}  {item.issue.title}")
-    click.echo(f"{len(result.issues)} issue(s) in {result.out_dir} (index.html, feed.xml)")
+        echo(f"{item.issue.id}  {item.published:%Y-%m-%d}  {item.issue.title}")
+    echo(f"{len(result.issues)} issue(s) in {result.out_dir} (index.html, feed.xml)")

@@ -4,13 +4,23 @@ unsubscribe endpoint."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from argparse import Namespace
 
-import click
+from newsletter.cli.params import existing_file, file_to_write, whole_number_in
+from newsletter.cli.parser import command, echo, group
 
-from newsletter.cli import cli
-from newsletter.cli.params import pass_workspace
-from newsletter.store.workspace import Workspace
+TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
+if TYPE_CHECKING:  # annotations only: the workspace loads dataclasses and inspect
+    from newsletter.cli.parser import Commands
+    from newsletter.store.workspace import Workspace
+
+SUBSCRIBERS = """\
+Look at and change the subscribers (held in the state database; CSV is for import and export).
+
+Example:
+    newsletter subscribers import mailchimp-export.csv --list readers
+    newsletter subscribers export --status subscribed --out readers.csv
+"""
 
 STATUSES = ("subscribed", "pending", "unsubscribed", "bounced", "complained")
 
@@ -22,24 +32,76 @@ def _vocabulary(ws: Workspace) -> dict[str, str]:
     return topic_vocabulary(load_taxonomy(ws.root))
 
 
-@cli.group("subscribers")
-def subscribers_group() -> None:
-    """Look at and change the subscribers (held in the state database; CSV is for import and export).
+def register(commands: Commands) -> None:
+    """Add `subscribers ...` and `serve-unsubscribe`."""
+    subscribers = group(commands, "subscribers", SUBSCRIBERS)
+    p = command(subscribers, "list", subscribers_list)
+    p.add_argument("--list", dest="list_name", metavar="NAME", help="Only this list (default: every list).")
 
-    \b
-    Example:
-        newsletter subscribers import mailchimp-export.csv --list readers
-        newsletter subscribers export --status subscribed --out readers.csv
-    """
+    p = command(subscribers, "add", subscribers_add)
+    p.add_argument("email", metavar="EMAIL", help="The subscriber's address.")
+    p.add_argument(
+        "--name",
+        default="",
+        metavar="TEXT",
+        help="The full name, split at the first space (or use --first/--last).",
+    )
+    p.add_argument(
+        "--first", dest="first_name", default="", metavar="TEXT", help="First name (a greeting uses it)."
+    )
+    p.add_argument("--last", dest="last_name", default="", metavar="TEXT", help="Last name.")
+    p.add_argument(
+        "--topics",
+        default="",
+        metavar="TEXT",
+        help="Preferences, ;-separated section titles or tags (empty: all).",
+    )
+    p.add_argument(
+        "--list", dest="list_name", default="readers", metavar="NAME", help="The list.  [default: readers]"
+    )
+
+    p = command(subscribers, "remove", subscribers_remove)
+    p.add_argument("email", metavar="EMAIL", help="The subscriber's address.")
+    p.add_argument(
+        "--list", dest="list_name", metavar="NAME", help="Only in this list (default: every list)."
+    )
+
+    p = command(subscribers, "erase", subscribers_erase)
+    p.add_argument("email", metavar="EMAIL", help="The subscriber's address.")
+
+    p = command(subscribers, "import", subscribers_import)
+    p.add_argument("file", type=existing_file, metavar="FILE", help="The CSV export.")
+    p.add_argument(
+        "--list", dest="list_name", default="readers", metavar="NAME", help="The list.  [default: readers]"
+    )
+
+    p = command(subscribers, "export", subscribers_export)
+    p.add_argument(
+        "--list", dest="lists", action="append", metavar="NAME", help="Only this list (repeatable)."
+    )
+    p.add_argument("--status", dest="statuses", action="append", choices=STATUSES, metavar="STATUS",
+                   help=f"Only this status: {', '.join(STATUSES)} (repeatable).")  # fmt: skip
+    p.add_argument("--out", type=file_to_write, metavar="FILE", help="Write here (default: stdout).")
+
+    p = command(commands, "serve-unsubscribe", serve_unsubscribe)
+    p.add_argument(
+        "--host", default="127.0.0.1", metavar="TEXT", help="Address to listen on.  [default: 127.0.0.1]"
+    )
+    p.add_argument(
+        "--port",
+        type=whole_number_in(0, 65535),
+        default=8025,
+        metavar="PORT",
+        help="[0..65535; default: 8025]",
+    )
+    p.add_argument(
+        "--dev-key", action="store_true", help="Use the development key when NEWSLETTER_SECRET is unset."
+    )
 
 
-@subscribers_group.command("list")
-@click.option("--list", "list_name", metavar="NAME", help="Only this list (default: every list).")
-@pass_workspace
-def subscribers_list(ws: Workspace, list_name: str | None) -> None:
+def subscribers_list(ws: Workspace, args: Namespace) -> None:
     """Show every subscriber, with list, status and topics.
 
-    \b
     Example:
         newsletter subscribers list --list readers
     """
@@ -49,29 +111,18 @@ def subscribers_list(ws: Workspace, list_name: str | None) -> None:
     from newsletter.db.state import open_state
 
     count = 0
-    for row in iter_memberships(open_state(ws.settings), [list_name] if list_name else None):
+    for row in iter_memberships(open_state(ws.settings), [args.list_name] if args.list_name else None):
         name = display_name(row["first_name"], row["last_name"])
         topics = f"  topics: {'; '.join(row['topics'])}" if row["topics"] else ""
         shown = f" ({name})" if name else ""
-        click.echo(safe(f"{row['list']:<12} {row['status']:<12} {row['email']}{shown}{topics}"))
+        echo(safe(f"{row['list']:<12} {row['status']:<12} {row['email']}{shown}{topics}"))
         count += 1
-    click.echo(f"{count} subscribers")
+    echo(f"{count} subscribers")
 
 
-@subscribers_group.command("add")
-@click.argument("email")
-@click.option("--name", default="", help="The full name, split at the first space (or use --first/--last).")
-@click.option("--first", "first_name", default="", help="First name (a greeting uses it).")
-@click.option("--last", "last_name", default="", help="Last name.")
-@click.option("--topics", default="", help="Preferences, ;-separated section titles or tags (empty: all).")
-@click.option("--list", "list_name", default="readers", show_default=True, metavar="NAME")
-@pass_workspace
-def subscribers_add(
-    ws: Workspace, email: str, name: str, first_name: str, last_name: str, topics: str, list_name: str
-) -> None:
+def subscribers_add(ws: Workspace, args: Namespace) -> None:
     """Add an address to a list (or update its name and topics); a suppressed address is refused.
 
-    \b
     Example:
         newsletter subscribers add ana@example.com --first Ana --last Reader --topics "Microglia"
     """
@@ -80,80 +131,69 @@ def subscribers_add(
     from newsletter.db.state import open_state
     from newsletter.db.subscribers import add_subscriber
 
+    name, first_name, last_name = args.name, args.first_name, args.last_name
     problem = check_name(name) if name else None
     if problem:
         raise SubscriberError(problem)  # before splitting, which would hide a line break
     if name and not (first_name or last_name):
         first_name, last_name = split_name(name)
-    chosen = [t.strip() for t in topics.split(";") if t.strip()]
+    chosen = [t.strip() for t in args.topics.split(";") if t.strip()]
     address, new = add_subscriber(
         open_state(ws.settings),
-        email,
-        list_name=list_name,
+        args.email,
+        list_name=args.list_name,
         first_name=first_name,
         last_name=last_name,
         topics=chosen,
         vocabulary=_vocabulary(ws),
     )
-    click.echo(f"{'added' if new else 'updated'} {address} in {list_name}")
+    echo(f"{'added' if new else 'updated'} {address} in {args.list_name}")
 
 
-@subscribers_group.command("remove")
-@click.argument("email")
-@click.option("--list", "list_name", metavar="NAME", help="Only in this list (default: every list).")
-@pass_workspace
-def subscribers_remove(ws: Workspace, email: str, list_name: str | None) -> None:
+def subscribers_remove(ws: Workspace, args: Namespace) -> None:
     """Unsubscribe an address: its memberships stay (status unsubscribed) and it is suppressed.
 
-    \b
     Example:
         newsletter subscribers remove ana@example.com
     """
     from newsletter.db.state import open_state
     from newsletter.db.suppression import remove_subscriber
 
+    email, list_name = args.email, args.list_name
     changed = remove_subscriber(open_state(ws.settings), email, [list_name] if list_name else None)
     if changed:
-        click.echo(f"unsubscribed {email} in {', '.join(changed)}; added to the suppression list")
+        echo(f"unsubscribed {email} in {', '.join(changed)}; added to the suppression list")
     else:
-        click.echo(f"{email} was already unsubscribed; nothing changed")
+        echo(f"{email} was already unsubscribed; nothing changed")
 
 
-@subscribers_group.command("erase")
-@click.argument("email")
-@pass_workspace
-def subscribers_erase(ws: Workspace, email: str) -> None:
+def subscribers_erase(ws: Workspace, args: Namespace) -> None:
     """Erase everything held about a person (a data-protection request); only a salted hash stays,
     so no later import can add them back.
 
-    \b
     Example:
         newsletter subscribers erase ana@example.com
     """
     from newsletter.db.state import open_state
     from newsletter.db.suppression import erase
 
+    email = args.email
     done = erase(open_state(ws.settings), email)
     if not done.found:
-        click.echo(f"{email} was not a subscriber; it is on the suppression list (as a hash) all the same")
+        echo(f"{email} was not a subscriber; it is on the suppression list (as a hash) all the same")
         return
-    click.echo(
+    echo(
         f"erased {email}: {done.memberships} list memberships, {done.events} events; "
         f"{done.ledger_rows} delivery records keep only a hash; it stays suppressed (as a hash)"
     )
 
 
-@subscribers_group.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--list", "list_name", default="readers", show_default=True, metavar="NAME")
-@pass_workspace
-def subscribers_import(ws: Workspace, file: Path, list_name: str) -> None:
+def subscribers_import(ws: Workspace, args: Namespace) -> None:
     """Import a CSV export (Mailchimp, Buttondown, Substack, listmonk, or this tool's own export).
 
     An opt-out anywhere in the file wins; a suppressed or erased address is never resubscribed;
     consent dates are kept. All of the file or, on an error, none of it.
 
-    \b
     Example:
         newsletter subscribers import mailchimp-export.csv --list readers
     """
@@ -161,20 +201,14 @@ def subscribers_import(ws: Workspace, file: Path, list_name: str) -> None:
     from newsletter.db.csvimport import import_csv
     from newsletter.db.state import open_state
 
-    report = import_csv(open_state(ws.settings), file, list_name, _vocabulary(ws))
+    report = import_csv(open_state(ws.settings), args.file, args.list_name, _vocabulary(ws))
     for line in report.lines():
-        click.echo(safe(line))
+        echo(safe(line))
 
 
-@subscribers_group.command("export")
-@click.option("--list", "lists", multiple=True, metavar="NAME", help="Only this list (repeatable).")
-@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Only this status.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here (default: stdout).")
-@pass_workspace
-def subscribers_export(ws: Workspace, lists: tuple[str, ...], statuses: tuple[str, ...], out: Path | None):
+def subscribers_export(ws: Workspace, args: Namespace) -> None:
     """Export memberships as CSV (it imports back unchanged); mind that it holds personal data.
 
-    \b
     Example:
         newsletter subscribers export --list readers --status subscribed --out readers.csv
     """
@@ -184,7 +218,8 @@ def subscribers_export(ws: Workspace, lists: tuple[str, ...], statuses: tuple[st
     from newsletter.store.fileio import atomic_write
 
     engine = open_state(ws.settings)
-    chosen = [Status(s) for s in statuses] or None
+    lists, out = args.lists, args.out
+    chosen = [Status(s) for s in args.statuses or ()] or None
     if out is None:
         export_csv(engine, sys.stdout, lists or None, chosen)
         return
@@ -193,25 +228,15 @@ def subscribers_export(ws: Workspace, lists: tuple[str, ...], statuses: tuple[st
     buffer = io.StringIO()
     written = export_csv(engine, buffer, lists or None, chosen)
     atomic_write(out, buffer.getvalue())
-    click.echo(f"wrote {written} rows to {out}", err=True)
+    echo(f"wrote {written} rows to {out}", err=True)
 
 
-@cli.command("serve-unsubscribe")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8025, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--dev-key", is_flag=True, help="Use the development key when NEWSLETTER_SECRET is unset.")
-@pass_workspace
-def serve_unsubscribe(ws: Workspace, host: str, port: int, dev_key: bool) -> None:
+def serve_unsubscribe(ws: Workspace, args: Namespace) -> None:
     """Run the one-click unsubscribe endpoint (POST unsubscribes; GET shows a button).
 
-    \b
     Example:
         NEWSLETTER_SECRET=... newsletter serve-unsubscribe --port 8025
     """
     from newsletter.web import unsubscribe
 
-    unsubscribe.serve(ws.settings, host, port, dev_key, click.echo)
-
-
-# The database commands live beside these (newsletter db upgrade, db copy).
-from newsletter.cli import database  # noqa: E402, F401
+    unsubscribe.serve(ws.settings, args.host, args.port, args.dev_key, echo)

@@ -2,68 +2,77 @@
 
 from __future__ import annotations
 
-import math
 import sys
-from datetime import datetime
+from argparse import SUPPRESS, Namespace
 
-import click
+from newsletter.cli.params import ISSUE_HELP, iso_datetime, issue_id, messages_per_second, whole_number_in
+from newsletter.cli.parser import UsageError, command, confirm, echo
+from newsletter.errors import ExitStatus, NewsletterError
 
-from newsletter.cli import cli
-from newsletter.cli.params import ISSUE, DateTimeParam, pass_workspace
-from newsletter.errors import ExitStatus
-from newsletter.store.workspace import Workspace
+TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
+if TYPE_CHECKING:  # annotations only: the workspace loads dataclasses and inspect
+    from datetime import datetime
 
-
-def _finite_rate(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    # FloatRange lets nan and inf through (nan compares false with every bound).
-    if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"{value} is not a number of messages per second; use e.g. 10", ctx, param)
-    return value
+    from newsletter.cli.parser import Commands
+    from newsletter.store.workspace import Workspace
 
 
-@cli.command("send")
-@click.argument("issue_id", metavar="ISSUE", type=ISSUE)
-@click.option("--list", "lists", multiple=True, metavar="NAME", help="Send to this list (repeatable).")
-@click.option("--provider", help="outbox, outbox:DIR, smtp://host:port, smtps://... (default: settings).")
-@click.option("--dry-run", is_flag=True, help="Show the plan (who, how many, how long) and stop.")
-@click.option(
-    "--show", is_flag=True, help="With --dry-run: also list the addresses of each part of the plan."
-)
-@click.option(
-    "--rate", type=click.FloatRange(min=0, min_open=True), callback=_finite_rate, help="Messages per second."
-)
-@click.option("--concurrency", type=click.IntRange(1, 64), help="Connections to the provider at once.")
-@click.option("--resume", is_flag=True, help="Resume a stopped run (sending again always resumes).")
-@click.option("--resend-unknown", is_flag=True, help="Also resend those a crash left unknown.")
-@click.option(
-    "--skip-invalid", is_flag=True, hidden=True, help="Kept for scripts: the database holds only valid rows."
-)
-@click.option("--test-to", multiple=True, metavar="ADDRESS", help="Send a [TEST] proof here (repeatable).")
-@click.option("--force", is_flag=True, help="Send although `newsletter check` finds errors (needs --reason).")
-@click.option("--reason", metavar="TEXT", default="", help="Why --force: stored with the run.")
-@click.option(
-    "--hold", is_flag=True, help="Hold the issue's run: send-due leaves it until a person resumes it."
-)
-@click.option("--yes", "-y", is_flag=True, help="Do not ask to confirm (needed when not at a terminal).")
-@pass_workspace
-def send_command(
-    ws: Workspace,
-    issue_id: str,
-    test_to: tuple[str, ...],
-    provider: str | None,
-    lists: tuple[str, ...],
-    dry_run: bool,
-    show: bool,
-    rate: float | None,
-    concurrency: int | None,
-    resume: bool,  # sending again always resumes; the flag only says so in a script
-    resend_unknown: bool,
-    skip_invalid: bool,
-    force: bool,
-    reason: str,
-    hold: bool,
-    yes: bool,
-) -> None:
+def register(commands: Commands) -> None:
+    """Add `send`, `status` and `send-due`."""
+    p = command(commands, "send", send_command)
+    p.add_argument("issue_id", type=issue_id, metavar="ISSUE", help=ISSUE_HELP)
+    p.add_argument(
+        "--list", dest="lists", action="append", metavar="NAME", help="Send to this list (repeatable)."
+    )
+    p.add_argument(
+        "--provider",
+        metavar="TEXT",
+        help="outbox, outbox:DIR, smtp://host:port, smtps://... (default: settings).",
+    )
+    p.add_argument("--dry-run", action="store_true", help="Show the plan (who, how many, how long) and stop.")
+    p.add_argument(
+        "--show",
+        action="store_true",
+        help="With --dry-run: also list the addresses of each part of the plan.",
+    )
+    p.add_argument(
+        "--rate", type=messages_per_second, metavar="FLOAT", help="Messages per second.  [above 0]"
+    )
+    p.add_argument("--concurrency", type=whole_number_in(1, 64), metavar="INTEGER",
+                   help="Connections to the provider at once.  [1..64]")  # fmt: skip
+    p.add_argument(
+        "--resume", action="store_true", help="Resume a stopped run (sending again always resumes)."
+    )
+    p.add_argument("--resend-unknown", action="store_true", help="Also resend those a crash left unknown.")
+    # Kept for scripts: the database holds only valid rows.
+    p.add_argument("--skip-invalid", action="store_true", help=SUPPRESS)
+    p.add_argument(
+        "--test-to", action="append", metavar="ADDRESS", help="Send a [TEST] proof here (repeatable)."
+    )
+    p.add_argument(
+        "--force", action="store_true", help="Send although `newsletter check` finds errors (needs --reason)."
+    )
+    p.add_argument("--reason", default="", metavar="TEXT", help="Why --force: stored with the run.")
+    p.add_argument(
+        "--hold",
+        action="store_true",
+        help="Hold the issue's run: send-due leaves it until a person resumes it.",
+    )
+    p.add_argument(
+        "-y", "--yes", action="store_true", help="Do not ask to confirm (needed when not at a terminal)."
+    )
+
+    p = command(commands, "status", status_command)
+    p.add_argument("issue_id", nargs="?", type=issue_id, metavar="ISSUE", help=ISSUE_HELP)
+    p.add_argument("--json", dest="as_json", action="store_true", help="Print JSON for scripts.")
+
+    p = command(commands, "send-due", send_due_command)
+    p.add_argument("--now", type=iso_datetime, metavar="DATETIME", help="Pretend it is this time (ISO 8601).")
+    p.add_argument("--max-late", default="24h", metavar="TEXT",
+                   help="Refuse an issue due longer ago (90m, 24h, 2d).  [default: 24h]")  # fmt: skip
+
+
+def send_command(ws: Workspace, args: Namespace) -> int:
     """Send an issue to its subscribers, or resume its stopped run.
 
     Runs the checks of `newsletter check` first and refuses an issue with errors (override with
@@ -72,7 +81,6 @@ def send_command(
     leaves it for `send-due`. Exit code: 0 all sent, 3 some failed or unknown, 4 paused after
     repeated errors or a fault, 130 stopped; 1 for a problem to fix first.
 
-    \b
     Example:
         newsletter send 2026-06 --dry-run
         newsletter send 2026-06 --test-to editor@example.org
@@ -82,49 +90,51 @@ def send_command(
     from newsletter import console
     from newsletter.delivery import plan, proof, send
 
-    if force != bool(reason.strip()):
-        raise click.UsageError("--force and --reason TEXT go together: say why the checks are overridden")
+    issue, provider, reason = args.issue_id, args.provider, args.reason
+    if args.force != bool(reason.strip()):
+        raise UsageError("--force and --reason TEXT go together: say why the checks are overridden")
     reporter = console.ConsoleReporter(console.ProgressPrinter())
-    if hold:
-        send.hold(ws.settings, issue_id)
-        click.echo(f"Issue {issue_id}: held; `newsletter send {issue_id}` resumes it, send-due leaves it.")
-        return
-    if test_to:
-        results = proof.send_test(ws.settings, issue_id, list(test_to), provider, reporter)
+    if args.hold:
+        send.hold(ws.settings, issue)
+        echo(f"Issue {issue}: held; `newsletter send {issue}` resumes it, send-due leaves it.")
+        return ExitStatus.OK
+    if args.test_to:
+        results = proof.send_test(ws.settings, issue, args.test_to, provider, reporter)
         for line in console.proof_lines(results):
-            click.echo(line)
-        raise SystemExit(ExitStatus.OK if all(p.result.ok for p in results) else ExitStatus.FAILURES)
+            echo(line)
+        return ExitStatus.OK if all(p.result.ok for p in results) else ExitStatus.FAILURES
+    # --resume is not read: sending again always resumes; the flag only says so in a script.
     request = plan.SendRequest(
-        issue_id,
-        tuple(lists) or None,
+        issue,
+        tuple(args.lists or ()) or None,
         provider,
-        rate,
-        concurrency,
-        resend_unknown,
-        skip_invalid,
+        args.rate,
+        args.concurrency,
+        args.resend_unknown,
+        args.skip_invalid,
         reason.strip(),
-        show and dry_run,
+        args.show and args.dry_run,
     )
     interactive = at_terminal()
-    with send.open_send(ws.settings, request, reporter, lock=not dry_run) as sending:
+    with send.open_send(ws.settings, request, reporter, lock=not args.dry_run) as sending:
         reporter.plan(sending.plan)
-        if dry_run:
-            click.echo("Dry run: nothing sent.")
-            return
+        if args.dry_run:
+            echo("Dry run: nothing sent.")
+            return ExitStatus.OK
         early = _before_send_at(ws, sending.issue.send_at)
         if early:
-            click.echo(f"Warning: {early}", err=True)
-        if not yes:
+            echo(f"Warning: {early}", err=True)
+        if not args.yes:
             if not interactive:
-                raise click.ClickException(
+                raise NewsletterError(
                     "not sending: nobody at a terminal can confirm; add --yes to send without asking"
                 )
-            if not click.confirm(f"Send issue {issue_id} to {sending.plan.to_send} recipients?"):
-                click.echo("Not sent.")
-                raise SystemExit(ExitStatus.REFUSED)
+            if not confirm(f"Send issue {issue} to {sending.plan.to_send} recipients?"):
+                echo("Not sent.")
+                return ExitStatus.REFUSED
         outcome = sending.run(reporter)
     reporter.outcome(outcome)
-    raise SystemExit(outcome.exit_code)
+    return outcome.exit_code
 
 
 def at_terminal() -> bool:
@@ -136,6 +146,8 @@ def _before_send_at(ws: Workspace, send_at: datetime | None) -> str:
     """A warning when a manual send comes before the issue's scheduled send_at, else ""."""
     if send_at is None:
         return ""
+    from datetime import datetime
+
     from newsletter.delivery.schedule import localize
 
     when = localize(send_at, ws.settings)
@@ -147,14 +159,9 @@ def _before_send_at(ws: Workspace, send_at: datetime | None) -> str:
     )
 
 
-@cli.command("status")
-@click.argument("issue_id", metavar="[ISSUE]", required=False, type=ISSUE)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-@pass_workspace
-def status_command(ws: Workspace, issue_id: str | None, as_json: bool) -> None:
+def status_command(ws: Workspace, args: Namespace) -> None:
     """Show each issue's send run: its state, recipients per state, and the failures with reasons.
 
-    \b
     Example:
         newsletter status 2026-06
         newsletter status --json
@@ -164,39 +171,34 @@ def status_command(ws: Workspace, issue_id: str | None, as_json: bool) -> None:
     from newsletter import console
     from newsletter.delivery.status import issue_status
 
-    statuses = issue_status(ws.settings, issue_id)
-    if as_json:
-        click.echo(json.dumps([s.as_dict() for s in statuses], indent=2))
+    statuses = issue_status(ws.settings, args.issue_id)
+    if args.as_json:
+        echo(json.dumps([s.as_dict() for s in statuses], indent=2))
     else:
         for line in console.status_lines(statuses):
-            click.echo(line)
+            echo(line)
 
 
-@cli.command("send-due")
-@click.option("--now", type=DateTimeParam(), help="Pretend it is this time (ISO 8601).")
-@click.option(
-    "--max-late", default="24h", show_default=True, help="Refuse an issue due longer ago (90m, 24h, 2d)."
-)
-@pass_workspace
-def send_due_command(ws: Workspace, now: datetime | None, max_late: str) -> None:
+def send_due_command(ws: Workspace, args: Namespace) -> int:
     """Send every issue whose send_at has come and that is not finished; for cron or a systemd timer.
 
     Resumes a partly sent run (also one stopped by SIGTERM); refuses an issue that `newsletter check`
     finds errors in, one held by an operator, or one too late. Overlapping runs are safe: a second
     one finds the first at work and does nothing.
 
-    \b
     Example:
         */5 * * * *  cd /srv/newsletter && newsletter send-due
         newsletter send-due --now 2026-06-02T09:05:00-04:00 --max-late 2d
     """
+    from datetime import datetime
+
     from newsletter import console
     from newsletter.delivery import schedule
 
     try:
-        late = schedule.parse_duration(max_late)
+        late = schedule.parse_duration(args.max_late)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--max-late") from None
+        raise UsageError(f"--max-late: {exc}") from None
     reporter = console.ConsoleReporter(console.ProgressPrinter(tty=False, every=30))
-    report = schedule.send_due(ws.settings, now or datetime.now().astimezone(), late, reporter)
-    raise SystemExit(report.exit_code)
+    report = schedule.send_due(ws.settings, args.now or datetime.now().astimezone(), late, reporter)
+    return report.exit_code

@@ -2,32 +2,40 @@
 
 from __future__ import annotations
 
-import logging
-import signal
 import sys
-from types import FrameType
+from argparse import Namespace
 
-import click
+from newsletter.cli.params import whole_number_in
+from newsletter.cli.parser import command, echo
 
-from newsletter.cli import cli
-from newsletter.cli.params import pass_workspace
-from newsletter.store.workspace import Workspace
+TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
+if TYPE_CHECKING:  # annotations only: the workspace loads dataclasses and inspect
+    from types import FrameType
+
+    from newsletter.cli.parser import Commands
+    from newsletter.store.workspace import Workspace
+
+
+def register(commands: Commands) -> None:
+    """Add `serve`."""
+    p = command(commands, "serve", serve_command)
+    p.add_argument(
+        "--host", default="127.0.0.1", metavar="TEXT", help="Address to listen on.  [default: 127.0.0.1]"
+    )
+    p.add_argument("--port", type=whole_number_in(0, 65535), default=8030, metavar="PORT",
+                   help="Port (0: any free).  [0..65535; default: 8030]")  # fmt: skip
 
 
 def _stop_on_sigterm() -> None:
+    import signal
+
     def stop(_signum: int, _frame: FrameType | None) -> None:
         sys.exit(0)  # waitress stops on SystemExit, after the requests in flight
 
     signal.signal(signal.SIGTERM, stop)
 
 
-@cli.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=8030, show_default=True, help="Port (0: any free)."
-)
-@pass_workspace
-def serve_command(ws: Workspace, host: str, port: int) -> None:
+def serve_command(ws: Workspace, args: Namespace) -> None:
     """Run the subscriber service: signup with double opt-in, confirm, preferences, one-click
     unsubscribe, download or erase one's data, and /health.
 
@@ -36,10 +44,11 @@ def serve_command(ws: Workspace, host: str, port: int) -> None:
     site's reverse proxy (README: "The subscriber service"). Logs go to standard error, one line
     per request, never a token or an address.
 
-    \b
     Example:
         NEWSLETTER_SECRET=... newsletter serve --port 8030
     """
+    import logging  # here, not at the top: `newsletter --help` need not load it
+
     from newsletter.db.engine import database_url, open_engine
     from newsletter.web.service import create_app
     from newsletter.web.service.server import make_server, serve_forever
@@ -50,9 +59,9 @@ def serve_command(ws: Workspace, host: str, port: int) -> None:
     engine = open_engine(database_url(ws.root, configured_database(ws.root)))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app(settings, engine, service=service)
-    server = make_server(app, host, port, service)
-    where = f"http://{host}:{server.effective_port}/"
-    click.echo(f"Subscriber service on {where} (public: {service.base_url}); Ctrl-C stops it")
+    server = make_server(app, args.host, args.port, service)
+    where = f"http://{args.host}:{server.effective_port}/"
+    echo(f"Subscriber service on {where} (public: {service.base_url}); Ctrl-C stops it")
     _stop_on_sigterm()
     try:
         serve_forever(server)

@@ -1,0 +1,143 @@
+"""The command line's own behaviour: help, version, one-line usage errors with exit 2, the prompt.
+
+What each command does is tested with its area (test_issues, test_delivery...); these are the habits
+every command shares, through `newsletter.cli.main` as the console script calls it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from factories import invoke, run
+
+from newsletter import __version__
+from newsletter.errors import ExitStatus
+
+
+def test_version():
+    result = invoke(["--version"])
+
+    assert result.exit_code == 0 and result.stdout == f"newsletter, version {__version__}\n"
+
+
+def test_help_lists_each_command_with_one_line_and_keeps_the_examples():
+    top = invoke(["--help"])
+    send = invoke(["send", "-h"])
+
+    assert top.exit_code == 0 and send.exit_code == 0
+    assert "    send-due            Send every issue whose send_at has come and that is" in top.stdout
+    assert "-w DIRECTORY, --workspace DIRECTORY" in top.stdout
+    assert "Example:\n    newsletter send 2026-06 --dry-run\n" in send.stdout
+    assert "--concurrency INTEGER" in send.stdout and "--skip-invalid" not in send.stdout  # hidden
+
+
+def test_a_group_or_nothing_at_all_shows_what_is_there_and_exits_2():
+    bare = invoke([])
+    group = invoke(["summaries"])
+
+    assert bare.exit_code == group.exit_code == ExitStatus.USAGE
+    assert bare.stdout == group.stdout == ""
+    assert "summaries" in bare.stderr and "send-due" in bare.stderr
+    assert (
+        group.stderr.startswith("usage: newsletter summaries")
+        and "    list      List summaries" in group.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["send", "2026-06", "--concurrency", "0"],
+         "newsletter send: error: --concurrency: 0 is not in 1..64"),
+        (["send", "2026-06", "--concurrency", "many"],
+         "newsletter send: error: --concurrency: 'many' is not a whole number; use one in 1..64"),
+        (["build"], "newsletter build: error: the following arguments are required: ISSUE"),
+        (["send", "2026-06", "--con", "2"], "newsletter send: error: unrecognized arguments: --con 2"),
+        (["-w"], "newsletter: error: -w/--workspace: expected one argument"),
+        (["status", "2026-06", "\x1b]0;owned\x07"],
+         "newsletter status: error: unrecognized arguments: \\x1b]0;owned\\x07"),
+        (["sned"], "newsletter: error: COMMAND: invalid choice: 'sned' (choose from 'summaries', 'import', "
+         "'new-issue', 'build', 'check', 'preview', 'archive', 'subscribers', 'serve-unsubscribe', 'db', "
+         "'send', 'status', 'send-due', 'bounces', 'serve')"),
+        (["summaries", "list", "--since", "tomorrow"],
+         "newsletter summaries list: error: --since: 'tomorrow' is not a date; use YYYY-MM-DD, e.g. "
+         "2026-05-01"),
+        (["send-due", "--now", "soon"],
+         "newsletter send-due: error: --now: 'soon' is not a date-time; use e.g. 2026-06-02T09:00:00-04:00"),
+        (["check", "drafts/2026-06.yaml"],
+         "newsletter check: error: ISSUE: 'drafts/2026-06.yaml' is not an issue: give its id (2026-06) or "
+         "issues/ID.yaml"),
+        (["subscribers", "export", "--status", "gone"],
+         "newsletter subscribers export: error: --status: invalid choice: 'gone' (choose from 'subscribed', "
+         "'pending', 'unsubscribed', 'bounced', 'complained')"),
+    ],
+)  # fmt: skip
+def test_a_usage_error_is_one_line_naming_the_command_and_exits_2(workspace: Path, args, line):
+    result = run(workspace, *args)
+
+    assert result.exit_code == ExitStatus.USAGE
+    assert result.stdout == ""
+    command = line.split(": error: ")[0]
+    assert result.stderr == f"{line} (see '{command} --help')\n"
+
+
+def test_the_workspace_must_be_a_folder_that_exists(tmp_path: Path):
+    missing = invoke(["-w", str(tmp_path / "nowhere"), "status"])
+    a_file = tmp_path / "newsletter.yaml"
+    a_file.write_text("name: x\n", encoding="utf-8")
+    not_a_folder = invoke(["--workspace", str(a_file), "status"])
+
+    assert missing.exit_code == not_a_folder.exit_code == ExitStatus.USAGE
+    assert missing.stderr == (
+        f"newsletter: error: -w/--workspace: folder '{tmp_path / 'nowhere'}' does not exist"
+        " (see 'newsletter --help')\n"
+    )
+    assert f"-w/--workspace: '{a_file}' is a file; give a folder" in not_a_folder.stderr
+
+
+def test_a_problem_to_fix_is_one_error_line_and_exits_1(workspace: Path):
+    result = run(workspace, "build", "2031-01")
+
+    assert result.exit_code == ExitStatus.ERROR
+    assert result.stderr == (
+        "Error: issues/2031-01.yaml: no such issue; draft one with `newsletter new-issue 2031-01`\n"
+    )
+
+
+def test_no_answer_at_the_prompt_sends_nothing(workspace: Path, monkeypatch):
+    from delivery_helpers import write_issue, write_readers
+
+    write_issue(workspace)
+    write_readers(workspace, 2)
+    monkeypatch.setattr("newsletter.cli.sending.at_terminal", lambda: True)  # as if someone were there
+
+    unsure = run(workspace, "send", "2026-06", env={"NEWSLETTER_SECRET": "s" * 40})  # input ends at once
+
+    assert unsure.exit_code == ExitStatus.ERROR and unsure.stderr.endswith("\nAborted!\n")
+    assert "Send issue 2026-06 to 2 recipients? [y/N]: " in unsure.stdout
+    assert "Traceback" not in unsure.output and not (workspace / "outbox").exists()
+
+
+def test_yes_at_the_prompt_sends(workspace: Path, monkeypatch):
+    from delivery_helpers import write_issue, write_readers
+
+    write_issue(workspace)
+    write_readers(workspace, 2)
+    monkeypatch.setattr("newsletter.cli.sending.at_terminal", lambda: True)
+
+    sent = invoke(["-w", str(workspace), "send", "2026-06"], env={"NEWSLETTER_SECRET": "s" * 40}, input="y\n")
+
+    assert sent.exit_code == ExitStatus.OK, sent.output
+    assert "Send issue 2026-06 to 2 recipients? [y/N]: " in sent.stdout and "Totals: 2 sent" in sent.stdout
+    assert len(list((workspace / "outbox").rglob("*.eml"))) == 2
+
+
+def test_the_prompt_asks_again_until_it_gets_yes_or_no(monkeypatch, capsys):
+    from newsletter.cli.parser import confirm
+
+    answers = iter(["maybe", " YES "])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+
+    assert confirm("Send?") is True
+    assert capsys.readouterr().err == "Error: invalid input; answer y or n\n"
