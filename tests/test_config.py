@@ -63,7 +63,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path):
 
 def test_invalid_yaml_names_the_line(tmp_path: Path):
     (tmp_path / "newsletter.yaml").write_text("name: Roundup\nsender: [unclosed\n")
-    result = invoke(["--workspace", str(tmp_path), "summaries", "list"])
+    result = invoke(["--workspace", str(tmp_path), "build", "2026-06"])
     assert result.exit_code == 1
     assert result.output.startswith("Error: newsletter.yaml:")
     assert "invalid YAML" in result.output

@@ -121,7 +121,7 @@ def register(commands: Commands) -> None:
 
 
 def summaries_list(ws: Workspace, args: Namespace) -> None:
-    """List summaries, newest first.
+    """List summaries, newest first. Reads summaries/ alone, not the settings.
 
     Example:
         newsletter summaries list --since 2026-05-01 --until 2026-05-31
@@ -131,7 +131,6 @@ def summaries_list(ws: Workspace, args: Namespace) -> None:
     since, until = args.since, args.until
     if since and until and since > until:
         raise UsageError(f"--since: {since} is after --until {until}; swap them")
-    ws.settings  # noqa: B018 - a broken newsletter.yaml is reported before anything else
     chosen = content.filter_summaries(content.load_summaries(ws.root).values(), since, until, args.topic)
     for s in chosen:
         kind = "teaser" if s.is_teaser else "full"
