@@ -111,7 +111,7 @@ def _vm_hwm_kb(pid: int) -> int:
 class _WorkerPeaks(threading.Thread):
     """Samples the peak RSS of the send's child processes (worker processes, if it uses any)."""
 
-    def __init__(self, pid: int, every: float = 0.2):
+    def __init__(self, pid: int, every: float = 0.05):
         super().__init__(daemon=True)
         self.pid, self.every = pid, every
         self.peaks: dict[int, int] = {}

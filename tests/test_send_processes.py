@@ -190,6 +190,45 @@ def test_workers_that_cannot_log_in_pause_the_run_with_one_line_saying_why(works
         assert ledger.counts(ISSUE_ID)[R.SENDING] == 0
 
 
+def test_send_hold_from_another_terminal_stops_every_worker(workspace, smtp_sink):
+    write_issue(workspace)
+    emails = write_readers(workspace, 100)
+    process = send_process(workspace, smtp(smtp_sink.port), rate="60")
+    wait_until(lambda: smtp_sink.count() >= 10, process)
+    hold = subprocess.run(
+        [sys.executable, "-m", "newsletter", "-w", str(workspace), "send", ISSUE_ID, "--hold"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    out, err = process.communicate(timeout=30)
+
+    assert hold.returncode == 0, hold.stderr
+    assert process.returncode == 130, out + err
+    assert "held by the operator (send --hold)" in out
+    with workspace_ledger(workspace) as ledger:
+        assert ledger.run(ISSUE_ID).state == RunState.INTERRUPTED
+        assert ledger.counts(ISSUE_ID)[R.SENDING] == 0
+    assert smtp_sink.count() < len(emails)
+
+
+def test_the_bounce_rate_pause_counts_the_attempts_of_all_workers_together(workspace, smtp_sink):
+    write_issue(workspace)
+    settings = workspace / "newsletter.yaml"
+    settings.write_text(
+        settings.read_text() + "bounces:\n  address: bounces@example.org\n  pause_min_attempts: 100\n"
+    )
+    emails = write_readers(workspace, 400)
+    dead = emails[::10]  # 10 %, over the 5 % limit, spread through the list
+    for email in dead:
+        smtp_sink.replies[email] = [f"550 5.1.1 <{email}>: Recipient address rejected: User unknown"]
+    process = send_process(workspace, smtp(smtp_sink.port), rate="100")
+    out, err = process.communicate(timeout=120)
+
+    assert process.returncode == 4, out + err
+    assert "bounced hard (" in out and f"Issue {ISSUE_ID}: paused." in out
+    attempts = smtp_sink.count() + sum(1 for e in dead if not smtp_sink.replies[e])
+    assert 100 <= attempts < len(emails)  # past the minimum over all workers, well before the end
+
+
 def run_worker(job: workers.Job) -> tuple:
     """One worker process started as a send starts it; returns its last report."""
     context = multiprocessing.get_context("spawn")
@@ -235,6 +274,7 @@ def test_connections_and_rate_are_split_over_the_processes_and_add_up():
     assert crew.processes_for("smtp", 4, cpus=2) == 2
     assert crew.processes_for("smtp", 3, cpus=8) == 3
     assert crew.processes_for("ses", 8, cpus=8) == 1  # HTTP under a quota: threads
+    assert crew.processes_for("outbox", 8, cpus=8) == 1  # its threads share each disk flush
     assert crew.shares(5, 2) == [3, 2] and crew.shares(4, 4) == [1, 1, 1, 1]
     jobs = crew.jobs_for("ws", ISSUE_ID, None, 10.0, 5, 2, 5, False, "d")
     assert [j.connections for j in jobs] == [3, 2]

@@ -30,10 +30,12 @@ from newsletter.delivery.records import TO_SEND, RunState
 from newsletter.delivery.reporting import Reporter, summed
 from newsletter.delivery.workers import Job
 
-# Processes pay off where each message costs CPU in Python: SMTP, and the outbox (its fsync waits
-# release the lock, but building the message does not). SES stays in threads: it is HTTP I/O held to
-# a per-second quota far below one core's rate, so processes would add start-up and memory for nothing.
-PROCESS_PROVIDERS = ("smtp", "outbox")
+# Processes pay off where each message costs CPU in Python while the wire waits little: SMTP. The
+# outbox stays in threads: it is bound by the disk's flush, which its threads share (one syncfs for
+# all files written meanwhile, a group commit per process) and which releases the lock. So does SES:
+# HTTP I/O held to a per-second quota far below one core's rate; processes would add start-up and
+# memory for nothing.
+PROCESS_PROVIDERS = ("smtp",)
 NOW_WAIT = 5.0  # seconds a worker told to stop at once has to exit before it is killed
 
 
