@@ -134,6 +134,29 @@ def test_a_killed_worker_pauses_the_run_and_the_next_send_finishes_it_without_du
     assert counts[R.SENT] == len(emails) - len(unknown)
 
 
+def test_killing_the_parent_takes_its_workers_with_it_and_the_next_send_resumes(ready, smtp_sink):
+    emails = write_readers(ready, 120)
+    process = send_process(ready, smtp(smtp_sink.port), rate="100")
+    wait_until(lambda: smtp_sink.count() >= 20, process)
+    helpers = worker_pids(process.pid)
+    process.kill()
+    process.communicate()
+    deadline = time.monotonic() + 30
+    while not all(pid_gone(pid) for pid in helpers):  # a safety limit only, not a timing assertion
+        assert time.monotonic() < deadline, "a worker outlived its parent"
+        time.sleep(0.01)
+
+    again = send_process(ready, smtp(smtp_sink.port))
+    out, err = again.communicate(timeout=120)
+    with workspace_ledger(ready) as ledger:
+        unknown = set(ledger.unknown(ISSUE_ID))
+    got = smtp_sink.per_recipient()
+    assert again.returncode in (0, 3), out + err
+    assert len(unknown) <= CONNECTIONS
+    assert [e for e in emails if e not in unknown and got.get(e, 0) != 1] == []
+    assert all(got.get(e, 0) <= 1 for e in unknown)
+
+
 def test_ctrl_c_to_the_process_group_stops_every_process_after_its_messages_in_flight(ready, smtp_sink):
     emails = write_readers(ready, 120)
     process = send_process(ready, smtp(smtp_sink.port), rate="80")

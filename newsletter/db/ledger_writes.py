@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, select, update
@@ -140,7 +141,7 @@ class Writes:
         self._local = threading.local()
         self._all_held: list[_Held] = []
         self._lock = threading.Lock()
-        self._queue = _WriterQueue(engine) if self._sqlite else None
+        self._queue = writer_queue(engine) if self._sqlite else None
 
     def step(self, statement: Statement, **values: Any) -> Step:
         """A statement with its values (bound by their `w_` names), stamped with the time now."""
@@ -194,14 +195,21 @@ class Writes:
     def _transaction(self, steps: list[Step]) -> tuple[list[Any], Exception | None, bool]:
         """Run the steps in one transaction: the last one's rows, or the driver's error and whether the
         line dropped."""
+        with self._queue.turn() if self._queue is not None else contextlib.nullcontext():
+            return self._transaction_now(steps)
+
+    def _transaction_now(self, steps: list[Step]) -> tuple[list[Any], Exception | None, bool]:
         connection = self.engine.raw_connection()  # a pooled connection each time: ~6 µs, never held
         cursor = None
         try:
             cursor = connection.cursor()
-            if self._queue is not None:  # the driver leaves transactions to us (engine.py)
-                with self._queue.turn():
-                    return self._steps(connection, cursor, steps)
-            return self._steps(connection, cursor, steps)
+            if self._sqlite:  # the driver leaves transactions to us (engine.py); take the write lock first
+                cursor.execute("BEGIN IMMEDIATE")
+            for statement, values in steps:
+                cursor.execute(statement.sql, statement.parameters(values))
+            rows = list(cursor.fetchall()) if cursor.description else []
+            connection.commit()
+            return rows, None, False
         except self.engine.dialect.loaded_dbapi.Error as error:
             gone = self.engine.dialect.is_disconnect(error, connection.dbapi_connection, cursor)
             if gone:
@@ -212,15 +220,6 @@ class Writes:
         finally:
             connection.close()
 
-    def _steps(self, connection: Any, cursor: Any, steps: list[Step]) -> tuple[list[Any], None, bool]:
-        if self._sqlite:
-            cursor.execute("BEGIN IMMEDIATE")  # the write lock first: no deadlock upgrading a read
-        for statement, values in steps:
-            cursor.execute(statement.sql, statement.parameters(values))
-        rows = list(cursor.fetchall()) if cursor.description else []
-        connection.commit()
-        return rows, None, False
-
 
 class _WriterQueue:
     """SQLite: the ledger's writers in all processes take turns on a lock file before BEGIN IMMEDIATE.
@@ -228,21 +227,20 @@ class _WriterQueue:
     SQLite's own wait for its write lock sleeps 1, 2, 5, 10... ms between tries, far longer than a
     ledger write (~0.1 ms); with several sending processes that sleep set the pace. A blocking
     `flock` wakes the next writer as soon as the lock is free. Threads queue on a lock in-process,
-    then hold this process's one descriptor of the file. Other writers (the service, an import)
+    then hold the process's one descriptor of the file. Other writers (the service, an import)
     still meet SQLite's busy wait, as before.
     """
 
-    def __init__(self, engine: Engine):
-        self.path = lock_folder(engine) / "ledger-writes.lock"
+    def __init__(self, path: Path):
+        self.path = path
         self._fd: int | None = None
-        self._pid = 0
         self._threads = threading.Lock()
 
     def _descriptor(self) -> int | None:
-        if self._fd is None or self._pid != os.getpid():
+        if self._fd is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fd, self._pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644), os.getpid()
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             except OSError:
                 return None  # a read-only folder: SQLite's own busy wait still keeps writes apart
         return self._fd
@@ -258,6 +256,20 @@ class _WriterQueue:
             finally:
                 if fd is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+_QUEUES: dict[tuple[int, Path], _WriterQueue] = {}  # one per database file and process
+_QUEUES_LOCK = threading.Lock()
+
+
+def writer_queue(engine: Engine) -> _WriterQueue:
+    """The process's writer queue for this SQLite database (one descriptor, however many Ledgers)."""
+    key = (os.getpid(), lock_folder(engine) / "ledger-writes.lock")
+    with _QUEUES_LOCK:
+        queue = _QUEUES.get(key)
+        if queue is None:
+            queue = _QUEUES[key] = _WriterQueue(key[1])
+        return queue
 
 
 def _rollback_quietly(connection: Any) -> None:
