@@ -87,6 +87,7 @@ class Crew:
         self._total = 0
         self._started = time.monotonic()
         self._going = False
+        self._last_end: float | None = None  # when the last worker said it was done (or ended)
 
     def run(self) -> RunOutcome:
         counts = self.ledger.counts(self.issue_id)
@@ -101,6 +102,9 @@ class Crew:
             # A killed worker's messages in flight become `unknown` now, as the next send would make them.
             with contextlib.suppress(LedgerError):
                 self.ledger.recover_unknown(self.issue_id)
+        # The send took from "go" to the last worker's end: its process's exit is not sending time (one
+        # process shows its final line as its threads end, too).
+        self._started += time.monotonic() - (self._last_end or time.monotonic())
         tally = self._tally()
         if self.reporter and tally.total:
             self.reporter.progress(tally, True)
@@ -163,10 +167,10 @@ class Crew:
         elif kind == "halt":
             self._stop_all(RunState(message[1]), message[2])
         elif kind == "done":
-            worker.said_end = True
+            worker.said_end, self._last_end = True, time.monotonic()
             worker.counts = message[3] or worker.counts
         elif kind == "failed":
-            worker.said_end = True
+            worker.said_end, self._last_end = True, time.monotonic()
             self._stop_all(
                 RunState.PAUSED,
                 f"paused: a sending process failed: {message[1]}. Fix it, then run"
@@ -190,7 +194,7 @@ class Crew:
         self._go_when_ready()  # the others need not wait for it
         if worker.said_end:
             return
-        self._died = True
+        self._died, self._last_end = True, time.monotonic()
         code = worker.process.exitcode or 0
         how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
         self._stop_all(
