@@ -148,8 +148,10 @@ def run_send(
     shutil.copytree(template, ws)
     command = send_command(ws, provider, concurrency, python)
     start = time.perf_counter()
+    # Started in the scratch folder: `python -c` puts the working folder first on sys.path, so a run
+    # from a checkout would import that checkout's package, whatever installation `python` belongs to.
     process = subprocess.Popen(
-        command, env=bench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, env=bench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=scratch
     )
     watcher = _WorkerPeaks(process.pid)
     watcher.start()
