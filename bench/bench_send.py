@@ -137,7 +137,8 @@ def rss_runs(args, root: Path, port: int) -> None:
         result = run_send(template, root, f"smtp://127.0.0.1:{port}?starttls=no", 4, size)
         shutil.rmtree(template)
         peaks.append(result.peak_mb + result.workers_mb)
-        workers = f" (+{result.workers_mb:.0f} MB in {result.workers} workers)" if result.workers else ""
+        children = result.workers
+        workers = f" (+{result.workers_mb:.0f} MB in {children} child processes)" if children else ""
         print(
             f"  {size:>7} recipients: peak RSS {result.peak_mb:.0f} MB{workers}, "
             f"{result.rate:.0f} msg/s, wall {result.wall:.1f} s",

@@ -121,8 +121,18 @@ class Crew:
             process = context.Process(
                 target=workers.work, args=(job, up_write, down_read), name=f"send-worker-{n}", daemon=True
             )
-            with _ignoring_ctrl_c():
-                process.start()
+            try:
+                with _ignoring_ctrl_c():
+                    process.start()
+            except OSError as exc:  # out of processes or memory: the ones started stop too
+                for end in (up_read, up_write, down_read, down_write):
+                    end.close()
+                self._stop_all(
+                    RunState.PAUSED,
+                    f"paused: cannot start a sending process ({exc.strerror or exc}). Fix it, then run"
+                    f" `newsletter send {self.issue_id}` again to resume",
+                )
+                return
             up_write.close()  # only the worker writes there: its exit closes the pipe
             down_read.close()
             self._workers.append(_Worker(process, up_read, down_write))
