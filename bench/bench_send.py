@@ -9,7 +9,8 @@ the range in brackets) of, all against one `smtp-sink` on 127.0.0.1:
   - `newsletter send` to the outbox (.eml files) on the workspace's disk and on tmpfs (/dev/shm);
 
 then the ratios the issue sets targets for (product/smtplib at c=1, product/smtp-source at c=4),
-trial by trial, and the send process's peak RSS (VmHWM) at larger lists, which should stay flat.
+trial by trial, and the send's peak RSS (VmHWM, summed over its processes) at larger lists, which
+should stay flat.
 Needs `smtp-sink`/`smtp-source` (Debian: apt-get install postfix). Nothing leaves 127.0.0.1; every
 process it starts is stopped by its own handle on any exit, Ctrl-C included.
 
@@ -129,14 +130,15 @@ def rss_runs(args, root: Path, port: int) -> None:
     sizes = [int(s) for s in args.rss_sizes.split(",") if s.strip()]
     if not sizes:
         return
-    print("\npeak RSS of the send process (SMTP, --concurrency 4), one run per size:")
+    print("\npeak RSS of the send, summed over its processes (SMTP, --concurrency 4), one run per size:")
     peaks = []
     for size in sizes:
         template = make_workspace(root / f"rss-{size}", size, args.ascii_names)
         result = run_send(template, root, f"smtp://127.0.0.1:{port}?starttls=no", 4, size)
         shutil.rmtree(template)
         peaks.append(result.peak_mb + result.workers_mb)
-        workers = f" (+{result.workers_mb:.0f} MB in {result.workers} workers)" if result.workers else ""
+        children = result.workers
+        workers = f" (+{result.workers_mb:.0f} MB in {children} child processes)" if children else ""
         print(
             f"  {size:>7} recipients: peak RSS {result.peak_mb:.0f} MB{workers}, "
             f"{result.rate:.0f} msg/s, wall {result.wall:.1f} s",

@@ -1,8 +1,10 @@
 """One `newsletter send` as a user runs it: a workspace with N subscribers, the send process, its figures.
 
 Each run gets a fresh copy of the workspace, so no ledger or outbox of an earlier run is resumed.
-The process reports its own peak RSS (VmHWM) as it exits; worker processes it starts, if any, are
-sampled while they run and their peaks added (an over-estimate: forked pages they share count twice).
+The process reports its own peak RSS (VmHWM) as it exits; the processes it starts (its worker
+processes at --concurrency > 1, multiprocessing's resource tracker) are sampled every 50 ms while
+they run and their peaks added: the send's memory summed over its processes (the pages of shared
+libraries count in each, as they do in each process's RSS).
 """
 
 from __future__ import annotations
@@ -109,9 +111,9 @@ def _vm_hwm_kb(pid: int) -> int:
 
 
 class _WorkerPeaks(threading.Thread):
-    """Samples the peak RSS of the send's child processes (worker processes, if it uses any)."""
+    """Samples the peak RSS (VmHWM, which only grows) of each of the send's child processes."""
 
-    def __init__(self, pid: int, every: float = 0.2):
+    def __init__(self, pid: int, every: float = 0.05):
         super().__init__(daemon=True)
         self.pid, self.every = pid, every
         self.peaks: dict[int, int] = {}
@@ -146,8 +148,10 @@ def run_send(
     shutil.copytree(template, ws)
     command = send_command(ws, provider, concurrency, python)
     start = time.perf_counter()
+    # Started in the scratch folder: `python -c` puts the working folder first on sys.path, so a run
+    # from a checkout would import that checkout's package, whatever installation `python` belongs to.
     process = subprocess.Popen(
-        command, env=bench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, env=bench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=scratch
     )
     watcher = _WorkerPeaks(process.pid)
     watcher.start()

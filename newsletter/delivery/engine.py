@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE, bounce_pause
 from newsletter.delivery import signals
 from newsletter.delivery.ledger import Ledger, LedgerError
-from newsletter.delivery.outcome import RunOutcome
+from newsletter.delivery.outcome import OPERATOR_STOP, RunOutcome, record_end
 from newsletter.delivery.pacing import DeliveryOptions, RateLimiter, backoff_delay
 from newsletter.delivery.queue import RecipientQueue
 from newsletter.delivery.records import TO_SEND, RecipientRow, RecipientState, Run, RunState
@@ -72,6 +72,8 @@ class Engine:
     pause_min_attempts: int = PAUSE_MIN_ATTEMPTS  # ... once this invocation made at least this many
     progress_interval: float = 1.0
     stop: threading.Event = field(default_factory=threading.Event)
+    on_halt: Callable[[RunState, str], None] | None = None  # told the first reason to stop, at once
+    records_end: bool = True  # False in a worker process: its parent records how the run ended
     rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
@@ -79,13 +81,18 @@ class Engine:
         self._halt_note = ""
         self._halt_lock = threading.Lock()
         self._run_at_start: Run | None = None
+        self._interrupted = False
+        self._build_lock = threading.Lock()
 
-    def _halt(self, state: RunState, note: str) -> None:
+    def halt(self, state: RunState, note: str) -> None:
         """Stop the run after the messages in flight; the first reason given is the one recorded."""
         with self._halt_lock:
-            if self._halt_state is None:
+            first = self._halt_state is None
+            if first:
                 self._halt_state, self._halt_note = state, note
         self.stop.set()
+        if first and self.on_halt is not None:
+            self.on_halt(state, note)
 
     def run(self) -> RunOutcome:
         self._run_at_start = self.ledger.run(self.issue_id)
@@ -116,16 +123,13 @@ class Engine:
 
     def _on_signal(self, sig: signal.Signals) -> None:
         if sig in signals.OPERATOR_SIGNALS:
-            if self.stop.is_set():
+            if self._interrupted:
                 # A second Ctrl-C means now: the ledger still holds `sending` for those in flight.
                 raise KeyboardInterrupt
-            self._halt(RunState.INTERRUPTED, "stopped by the operator after the messages in flight")
-        else:
-            self._halt(
-                RunState.STOPPED,
-                f"stopped by {sig.name} after the messages in flight; the next `newsletter send-due`"
-                f" (or `newsletter send {self.issue_id}`) resumes it",
-            )
+            # Only a Ctrl-C counts towards the second: a stop asked for otherwise (a hold, a fault, the
+            # parent of a worker process relaying the same Ctrl-C) still finishes the messages in flight.
+            self._interrupted = True
+        self.halt(*signals.stop_reason(sig, self.issue_id))
 
     def _notice_hold(self) -> None:
         """`send --hold` from another process marks the run interrupted: stop here too."""
@@ -133,43 +137,19 @@ class Engine:
             run = self.ledger.run(self.issue_id)
             # Only a change made during this run counts: the engine itself writes the run's state at the end.
             if run is not None and run.state == RunState.INTERRUPTED and run != self._run_at_start:
-                self._halt(RunState.INTERRUPTED, run.note or "held by the operator")
+                self.halt(RunState.INTERRUPTED, run.note or "held by the operator")
 
     def _finish(self, tally: Tally) -> RunOutcome:
-        try:
-            self.ledger.release(self.issue_id)  # what this process claimed but did not finish
-            others = self.ledger.others_at_work(self.issue_id)
-            counts = self.ledger.counts(self.issue_id)
-        except LedgerError:
-            others, counts = False, dict.fromkeys(RecipientState, 0)
-        if others and self._halt_state is None and not self.stop.is_set():
-            # Other processes still send this run: the last one to finish records how it ended.
-            return RunOutcome(
-                self.issue_id,
-                RunState.RUNNING,
-                "other senders are still working this run; `newsletter status` shows how it ends",
-                tally.sent,
-                counts,
-                time.monotonic() - tally.started,
-            )
-        if self._halt_state is not None:
-            state, note = self._halt_state, self._halt_note
-        elif self.stop.is_set():
-            state, note = RunState.INTERRUPTED, "stopped by the operator after the messages in flight"
-        elif any(counts[s] for s in (*TO_SEND, R.SENDING, R.UNKNOWN)):
-            state, note = (
-                RunState.INCOMPLETE,
-                "some recipients failed or are unknown; see `newsletter status`",
-            )
-        else:
-            state, note = RunState.FINISHED, ""
-        try:
-            self.ledger.set_run_state(self.issue_id, state, note)
-        except LedgerError as exc:
-            # The ledger still says `running`; `status` shows a run without a live sender as stopped.
-            state = RunState.PAUSED
-            note = f"{note} (not recorded in the ledger: {exc.message})" if note else exc.message
-        return RunOutcome(self.issue_id, state, note, tally.sent, counts, time.monotonic() - tally.started)
+        halt = None if self._halt_state is None else (self._halt_state, self._halt_note)
+        if self.records_end:
+            return record_end(self.ledger, self.issue_id, halt, self.stop.is_set(), tally.sent, tally.started)
+        # One of several worker processes: its parent records the run's end from what each one says.
+        with contextlib.suppress(LedgerError):
+            self.ledger.release(self.issue_id)
+        state, note = halt or (RunState.RUNNING, "")
+        if halt is None and self.stop.is_set():
+            state, note = RunState.INTERRUPTED, OPERATOR_STOP
+        return RunOutcome(self.issue_id, state, note, tally.sent, {}, time.monotonic() - tally.started)
 
     # -- workers ------------------------------------------------------------------------------
 
@@ -182,7 +162,7 @@ class Engine:
                     return
                 provider = self._deliver_one(row, provider, limiter, tally)
         except Exception as exc:  # noqa: BLE001 - any fault in a worker stops the whole run, recorded
-            self._halt(
+            self.halt(
                 RunState.PAUSED,
                 f"stopped: a sending thread failed: {_describe(exc)}. Fix it, then run"
                 f" `newsletter send {self.issue_id}` again to resume",
@@ -204,7 +184,10 @@ class Engine:
                 tally.skipped += 1
             return None
         try:
-            return self.build(row)
+            # In turn: building is Python work, which the interpreter lock runs one thread at a time
+            # anyway, and so two threads never render the same variant of the issue at once.
+            with self._build_lock:
+                return self.build(row)
         except Exception as exc:  # noqa: BLE001 - one bad message must not end the run; counted as an error
             self.ledger.mark_failed(self.issue_id, row.email, R.FAILED_TRANSIENT, f"could not build: {exc}")
             self._count_error(tally, f"could not build the message: {exc}", "failed_transient")
@@ -288,12 +271,12 @@ class Engine:
             attempts, hard = tally.sent + tally.failed_permanent + tally.unknown, tally.hard_bounces
         reason = bounce_pause(attempts, hard, self.pause_rate, self.pause_min_attempts)
         if reason:
-            self._halt(RunState.PAUSED, reason)
+            self.halt(RunState.PAUSED, reason)
 
     def _fatal(self, row: RecipientRow, message: str) -> None:
         """A problem no retry fixes (a refused login, a failed TLS check): pause the whole run."""
         self.ledger.mark_failed(self.issue_id, row.email, R.FAILED_TRANSIENT, message)
-        self._halt(RunState.PAUSED, f"paused: {message}. Fix it, then run `newsletter send` again to resume")
+        self.halt(RunState.PAUSED, f"paused: {message}. Fix it, then run `newsletter send` again to resume")
 
     def _retry_or_give_up(self, attempt: int, result: SendResult, tally: Tally) -> bool:
         """After a transient failure: wait and say True to retry, or count the failure and say False."""
@@ -317,7 +300,7 @@ class Engine:
             tally.consecutive_errors += 1
             errors = tally.consecutive_errors
         if errors >= self.options.pause_after:
-            self._halt(
+            self.halt(
                 RunState.PAUSED,
                 f"paused after {errors} errors in a row; last: {detail}. "
                 "Fix the cause, then run `newsletter send` again to resume",

@@ -71,3 +71,20 @@ class Silent:
 
     def outcome(self, outcome: RunOutcome) -> None:
         pass
+
+
+COUNTED = ("sent", "failed_permanent", "failed_transient", "unknown", "skipped", "hard_bounces", "retries")
+
+
+def counted(tally: Tally) -> tuple[int, ...]:
+    """A tally's counts as plain numbers (in COUNTED's order), to send from a worker process."""
+    with tally.lock:
+        return tuple(getattr(tally, name) for name in COUNTED)
+
+
+def summed(total: int, started: float, parts: list[tuple[int, ...]]) -> Tally:
+    """One tally of several worker processes' counts (each in COUNTED's order)."""
+    tally = Tally(total=total, started=started)
+    for name, values in zip(COUNTED, zip(*parts, strict=True), strict=False):
+        setattr(tally, name, sum(values))
+    return tally

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE, previous_issue_warning
 from newsletter.bounces.settings import BounceSettings, load_bounce_settings
 from newsletter.compose.ready import require_finished_intro
-from newsletter.delivery import audience, history
+from newsletter.delivery import audience, crew, history
 from newsletter.delivery.engine import Engine
 from newsletter.delivery.ledger import Ledger, open_ledger
 from newsletter.delivery.locks import issue_lock, shares_runs
@@ -23,6 +23,7 @@ from newsletter.delivery.pacing import DeliveryOptions
 from newsletter.delivery.plan import SendPlan, SendRequest, make_plan
 from newsletter.delivery.records import RunState
 from newsletter.delivery.reporting import Reporter
+from newsletter.delivery.workers import issue_digest
 from newsletter.errors import DeliveryError, NewsletterError, problems
 from newsletter.mail.factory import MessageFactory
 from newsletter.mail.tokens import signing_secret as token_secret
@@ -99,32 +100,50 @@ class Sending:
             if not created:
                 reporter.note(f"note: another sender started issue {issue.id}'s run; this one joins it")
         _report_unknown(ledger, issue.id, request.resend_unknown, reporter)
-        bounce_to = self.bounces.address if self.bounces else None
-        factory = MessageFactory.for_issue(
-            self.settings, issue, self.summaries, self.secret, bounce_to=bounce_to
-        )
-        settings = self.settings
         rate, minimum = (
             (self.bounces.pause_rate, self.bounces.pause_min_attempts)
             if self.bounces is not None
             else (PAUSE_RATE, PAUSE_MIN_ATTEMPTS)
         )
-        engine = Engine(
+        processes = crew.processes_for(self.plan.provider, self.plan.concurrency)
+        if processes > 1:
+            jobs = crew.jobs_for(
+                str(self.settings.workspace),
+                issue.id,
+                request.provider,
+                self.plan.rate,
+                self.plan.concurrency,
+                processes,
+                self.settings.delivery.max_attempts,
+                self.plan.provider == "outbox",
+                issue_digest(issue, self.summaries),
+            )
+            outcome = crew.Crew(ledger, issue.id, jobs, reporter, rate, minimum).run()
+        else:
+            outcome = self._engine(reporter, rate, minimum).run()
+        with contextlib.suppress(DeliveryError):  # a ledger fault was already reported in the outcome
+            outcome = replace(outcome, failures=tuple(ledger.failures(issue.id, limit=FAILURES_SHOWN)))
+        return outcome
+
+    def _engine(self, reporter: Reporter, pause_rate: float, pause_min_attempts: int) -> Engine:
+        """The send in this process, its connections in threads."""
+        ledger, settings, request = self.ledger, self.settings, self.request
+        bounce_to = self.bounces.address if self.bounces else None
+        factory = MessageFactory.for_issue(
+            settings, self.issue, self.summaries, self.secret, bounce_to=bounce_to
+        )
+        return Engine(
             ledger,
-            issue.id,
+            self.issue.id,
             build=factory.build,  # a ledger row is a reader as it is (first name, topics, edition)
             open_provider=lambda: open_provider(request.provider, settings),
             options=DeliveryOptions(self.plan.rate, self.plan.concurrency, settings.delivery.max_attempts),
             is_suppressed=audience.is_suppressed(ledger.engine),
             on_bounce=audience.mark_bounced(ledger.engine),
             reporter=reporter,
-            pause_rate=rate,
-            pause_min_attempts=minimum,
+            pause_rate=pause_rate,
+            pause_min_attempts=pause_min_attempts,
         )
-        outcome = engine.run()
-        with contextlib.suppress(DeliveryError):  # a ledger fault was already reported in the outcome
-            outcome = replace(outcome, failures=tuple(ledger.failures(issue.id, limit=FAILURES_SHOWN)))
-        return outcome
 
     def _settled(self) -> RunOutcome | None:
         """A run that ended and has nothing left to send: left as it is (its finish time and provider

@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from newsletter.delivery.records import RunState
+
 # Ctrl-C is a person at a terminal: the run is held until a person resumes it. SIGTERM and SIGHUP come
 # from a service manager or a closed session (systemd stopping `send-due`): the run stays resumable.
 OPERATOR_SIGNALS = (signal.SIGINT,)
@@ -29,3 +31,14 @@ def handled(on_signal: Callable[[signal.Signals], None]) -> Iterator[None]:
     finally:
         for sig, previous in saved.items():
             signal.signal(sig, previous)
+
+
+def stop_reason(sig: signal.Signals, issue_id: str) -> tuple[RunState, str]:
+    """The run state and note a stop by this signal records."""
+    if sig in OPERATOR_SIGNALS:
+        return RunState.INTERRUPTED, "stopped by the operator after the messages in flight"
+    return (
+        RunState.STOPPED,
+        f"stopped by {sig.name} after the messages in flight; the next `newsletter send-due`"
+        f" (or `newsletter send {issue_id}`) resumes it",
+    )
