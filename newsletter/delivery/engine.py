@@ -82,7 +82,6 @@ class Engine:
         self._halt_lock = threading.Lock()
         self._run_at_start: Run | None = None
         self._interrupted = False
-        self._build_lock = threading.Lock()
 
     def halt(self, state: RunState, note: str) -> None:
         """Stop the run after the messages in flight; the first reason given is the one recorded."""
@@ -184,10 +183,7 @@ class Engine:
                 tally.skipped += 1
             return None
         try:
-            # In turn: building is Python work, which the interpreter lock runs one thread at a time
-            # anyway, and so two threads never render the same variant of the issue at once.
-            with self._build_lock:
-                return self.build(row)
+            return self.build(row)  # the factory renders each variant once, whichever thread asks first
         except Exception as exc:  # noqa: BLE001 - one bad message must not end the run; counted as an error
             self.ledger.mark_failed(self.issue_id, row.email, R.FAILED_TRANSIENT, f"could not build: {exc}")
             self._count_error(tally, f"could not build the message: {exc}", "failed_transient")
