@@ -49,7 +49,16 @@ def send_process(workspace: Path, port: int, *extra: str, rate: str = "300") -> 
         *extra,
     ]  # fmt: skip
     env = {**os.environ, "NEWSLETTER_SECRET": SECRET}
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A session of its own, so a test can kill the whole send: the parent and its worker processes.
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
+def kill_send(process: subprocess.Popen) -> None:
+    """SIGKILL the send and its workers at once, as a crash of the machine's sending job would."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def wait_until(condition, process: subprocess.Popen | None = None, limit: float = 60.0) -> None:
@@ -75,8 +84,7 @@ def test_killing_send_at_several_points_never_skips_anyone_and_duplicates_only_u
     for received in kills_at:
         process = send_process(ready, smtp_sink.port)
         wait_until(lambda n=received: smtp_sink.count() >= n, process)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        kill_send(process)
         with ledger_of(ready) as ledger:
             unknown_after_kill.append(ledger.counts(ISSUE_ID)[RecipientState.SENDING])
     # The lock died with each killed process: the resume is not blocked and finishes the list.
@@ -257,7 +265,7 @@ def test_three_senders_share_one_postgresql_run_and_a_killed_one_loses_nobody(
     state(workspace)  # the lists move into PostgreSQL once, before the senders start
     senders = [send_process(workspace, smtp_sink.port, rate="150") for _ in range(3)]
     wait_until(lambda: smtp_sink.count() >= 60, senders[0])
-    senders[0].send_signal(signal.SIGKILL)
+    kill_send(senders[0])
     senders[0].wait()
     survivors = [p.communicate(timeout=120) for p in senders[1:]]
 
