@@ -67,6 +67,19 @@ def test_bad_rows_are_reported_with_file_line_and_reason(empty_workspace, tmp_pa
     assert [m.email for m in members] == ["ok@example.com"]  # the bad rows never reach an audience
 
 
+def test_a_file_with_no_valid_row_is_an_error(empty_workspace, tmp_path):
+    path = tmp_path / "import.csv"
+    path.write_text(
+        HEADER + "not-an-address,Bad,,subscribed,2026-01-01\n" + "@example.com,Bad,,subscribed,\n"
+    )
+    result = run(empty_workspace, "subscribers", "import", str(path))
+    assert result.exit_code == 1, result.output
+    assert f"{path}:2: 'not-an-address' is not a valid email address" in result.output
+    assert result.output.rstrip().endswith(
+        f"Error: {path}: no valid rows, nothing imported; fix the rows above and import again"
+    )
+
+
 def test_bom_mixed_case_duplicates_and_semicolon_topics(empty_workspace, tmp_path):
     readers = tmp_path / "readers.csv"
     readers.write_bytes(

@@ -8,6 +8,7 @@ from argparse import Namespace
 
 from newsletter.cli.params import existing_file, file_to_write, whole_number_in
 from newsletter.cli.parser import command, echo, group
+from newsletter.errors import NewsletterError
 
 TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
 if TYPE_CHECKING:  # annotations only: the workspace loads dataclasses and inspect
@@ -204,6 +205,10 @@ def subscribers_import(ws: Workspace, args: Namespace) -> None:
     report = import_csv(open_state(ws.settings), args.file, args.list_name, _vocabulary(ws))
     for line in report.lines():
         echo(safe(line))
+    if report.invalid and not report.valid_rows:  # a wrong file or a wrong export: say so to scripts too
+        raise NewsletterError(
+            f"{args.file}: no valid rows, nothing imported; fix the rows above and import again"
+        )
 
 
 def subscribers_export(ws: Workspace, args: Namespace) -> None:

@@ -41,6 +41,12 @@ class ImportReport:
     duplicates: list[str] = field(default_factory=list)
     unknown_topics: Counter[str] = field(default_factory=Counter)
 
+    @property
+    def valid_rows(self) -> int:
+        """Rows that were good enough to act on (a duplicate or a suppressed address included)."""
+        counted = self.added + self.updated + self.unchanged + self.opted_out
+        return counted + len(self.suppressed) + len(self.duplicates)
+
     def lines(self) -> list[str]:
         head = (
             f"{self.list_name}: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
