@@ -57,9 +57,13 @@ def test_a_group_or_nothing_at_all_shows_what_is_there_and_exits_2():
         (["-w"], "newsletter: error: -w/--workspace: expected one argument"),
         (["status", "2026-06", "\x1b]0;owned\x07"],
          "newsletter status: error: unrecognized arguments: \\x1b]0;owned\\x07"),
-        (["sned"], "newsletter: error: COMMAND: invalid choice: 'sned' (choose from 'summaries', 'import', "
-         "'new-issue', 'build', 'check', 'preview', 'archive', 'subscribers', 'serve-unsubscribe', 'db', "
-         "'send', 'status', 'send-due', 'bounces', 'serve')"),
+        (["sned"], "newsletter: error: COMMAND: invalid choice: 'sned'; did you mean 'send'?"),
+        (["publish"], "newsletter: error: COMMAND: invalid choice: 'publish' (choose from 'summaries', "
+         "'import', 'new-issue', 'build', 'check', 'preview', 'archive', 'subscribers', 'serve-unsubscribe', "
+         "'db', 'send', 'status', 'send-due', 'bounces', 'serve')"),
+        (["subscribers", "export", "--status", "unsubscibed"],
+         "newsletter subscribers export: error: --status: invalid choice: 'unsubscibed'; did you mean "
+         "'unsubscribed'?"),
         (["summaries", "list", "--since", "tomorrow"],
          "newsletter summaries list: error: --since: 'tomorrow' is not a date; use YYYY-MM-DD, e.g. "
          "2026-05-01"),

@@ -100,11 +100,26 @@ class Parser(argparse.ArgumentParser):
         """`newsletter send: error: --concurrency: 0 is not in 1..64 (see 'newsletter send --help')`."""
         # One line, and what was typed (an unrecognized argument) cannot restyle the terminal.
         text = escape_controls(" ".join(message.removeprefix("argument ").split()))
-        return f"{self.prog}: error: {text} (see '{self.prog} --help')"
+        return f"{self.prog}: error: {with_suggestion(text)} (see '{self.prog} --help')"
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(self.usage_line(message) + "\n")
         raise SystemExit(ExitStatus.USAGE)
+
+
+def with_suggestion(text: str) -> str:
+    """An invalid choice with the nearest valid one named instead of them all, when one is near:
+    `invalid choice: 'sned'; did you mean 'send'?`."""
+    import re
+
+    found = re.fullmatch(r"(.*invalid choice: '(.*?)') \(choose from (.*)\)", text)
+    if found is None:
+        return text
+    import difflib
+
+    choices = re.findall(r"'(.*?)'", found.group(3))
+    near = difflib.get_close_matches(found.group(2), choices, n=1)
+    return f"{found.group(1)}; did you mean '{near[0]}'?" if near else text
 
 
 def describe(run: Callable[..., object]) -> str:
