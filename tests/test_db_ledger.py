@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -236,3 +237,22 @@ def test_a_lock_held_by_a_killed_process_is_free_at_once(db):
             time.sleep(0.05)
     else:
         pytest.fail("the killed holder's lock was never released")
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 6, 2, 13, 0, tzinfo=UTC),  # no microseconds: isoformat must still write them
+        datetime(2026, 6, 2, 9, 0, 0, 123456, tzinfo=timezone(timedelta(hours=-4))),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+    ],
+)
+def test_the_ledgers_fast_sqlite_stamp_is_the_text_sqlalchemy_stores(moment):
+    from sqlalchemy.dialects import sqlite
+
+    from newsletter.db.ledger_writes import sqlite_stamp
+    from newsletter.db.schema import recipients
+
+    dialect = sqlite.dialect()
+    stored = recipients.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)  # as Core writes it
+    assert sqlite_stamp(moment) == stored(moment)

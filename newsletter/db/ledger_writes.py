@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,8 @@ class Statements:
             )
         )
         stamp = r.c.updated_at.type.bind_processor(dialect) or (lambda moment: moment)
+        if dialect.name == "sqlite":
+            stamp = sqlite_stamp  # the same text, made directly
         return cls(
             compile_for(sending, dialect),
             compile_for(sent, dialect),
@@ -108,6 +111,13 @@ class Statements:
             compile_for(_claim(dialect), dialect),
             stamp,
         )
+
+
+def sqlite_stamp(moment: datetime) -> str:
+    """The text SQLAlchemy's Core stores in SQLite for an aware moment (UTC, no offset), made
+    directly: its type machinery cost ~16 µs of every message's write. (The generic type's processor
+    used before gave sqlite3 a naive datetime, stored without microseconds when they were 0.)"""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", timespec="microseconds")
 
 
 def _claim(dialect: Dialect) -> Any:
