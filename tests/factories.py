@@ -96,18 +96,18 @@ def _environment(env: Mapping[str, str | None]) -> Iterator[None]:
     """os.environ with `env` set (None: removed) for the block, then as it was."""
     saved = {name: os.environ.get(name) for name in env}
     try:
-        for name, value in env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set_environment(env)
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set_environment(saved)
+
+
+def _set_environment(env: Mapping[str, str | None]) -> None:
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def invoke(argv: list[str], env: Mapping[str, str | None] | None = None, input: str | None = None) -> Result:

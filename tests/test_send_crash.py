@@ -266,7 +266,6 @@ def test_three_senders_share_one_postgresql_run_and_a_killed_one_loses_nobody(
     senders = [send_process(workspace, smtp_sink.port, rate="150") for _ in range(3)]
     wait_until(lambda: smtp_sink.count() >= 60, senders[0])
     kill_send(senders[0])
-    senders[0].wait()
     survivors = [p.communicate(timeout=120) for p in senders[1:]]
 
     with ledger_of(workspace) as ledger:

@@ -101,9 +101,10 @@ class Statements:
                 updated_at=at,
             )
         )
-        stamp = r.c.updated_at.type.bind_processor(dialect) or (lambda moment: moment)
         if dialect.name == "sqlite":
-            stamp = sqlite_stamp  # the same text, made directly
+            stamp: Any = sqlite_stamp  # the text Core would store, made directly
+        else:
+            stamp = r.c.updated_at.type.bind_processor(dialect) or (lambda moment: moment)
         return cls(
             compile_for(sending, dialect),
             compile_for(sent, dialect),
