@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -137,8 +136,7 @@ def test_readers_of_part_of_an_issue_are_never_promised_the_whole_of_it():
 
 
 def test_the_editor_may_word_the_lines_for_readers_of_part_of_the_issue():
-    issue = replace(
-        ISSUE,
+    issue = ISSUE._replace(
         filtered_subject="Your {count} picks from June: {topics}",
         filtered_preheader="{summaries} of {total}, chosen by your topics",
     )

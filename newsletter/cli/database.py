@@ -10,7 +10,7 @@ from newsletter.cli.parser import UsageError, command, echo, group
 from newsletter.db.announce import on_migration
 
 TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
-if TYPE_CHECKING:  # annotations only: the workspace loads dataclasses and inspect
+if TYPE_CHECKING:  # annotations only: `--help` need not load the workspace
     from newsletter.cli.parser import Commands
     from newsletter.store.workspace import Workspace
 

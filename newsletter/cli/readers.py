@@ -11,7 +11,7 @@ from newsletter.cli.parser import command, echo, group
 from newsletter.errors import NewsletterError
 
 TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
-if TYPE_CHECKING:  # annotations only: the workspace loads dataclasses and inspect
+if TYPE_CHECKING:  # annotations only: `--help` need not load the workspace
     from newsletter.cli.parser import Commands
     from newsletter.store.workspace import Workspace
 

@@ -10,7 +10,7 @@ from newsletter.cli.parser import UsageError, command, confirm, echo
 from newsletter.errors import ExitStatus, NewsletterError
 
 TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
-if TYPE_CHECKING:  # annotations only: the workspace loads dataclasses and inspect
+if TYPE_CHECKING:  # annotations only: `--help` need not load the workspace
     from datetime import datetime
 
     from newsletter.cli.parser import Commands

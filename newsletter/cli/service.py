@@ -9,7 +9,7 @@ from newsletter.cli.params import whole_number_in
 from newsletter.cli.parser import command, echo
 
 TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
-if TYPE_CHECKING:  # annotations only: the workspace loads dataclasses and inspect
+if TYPE_CHECKING:  # annotations only: `--help` need not load the workspace
     from types import FrameType
 
     from newsletter.cli.parser import Commands
