@@ -109,7 +109,9 @@ def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
             raise DatabaseError(
                 f"{path.parent}: cannot create the database folder ({error.strerror})"
             ) from None
-    engine = create_engine(url, connect_args={"timeout": busy_timeout, "check_same_thread": False})
+    engine = create_engine(
+        url, connect_args={"timeout": busy_timeout, "check_same_thread": False}, pool_use_lifo=True
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

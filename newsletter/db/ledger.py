@@ -17,7 +17,9 @@ from collections.abc import Iterable
 
 from sqlalchemy import Engine, func, select, update
 
+from newsletter.db import events
 from newsletter.db import schema as t
+from newsletter.db.addresses import address_hash, address_key
 from newsletter.db.engine import DatabaseError, reading, writing
 from newsletter.db.ledger_runs import RunBook
 from newsletter.db.ledger_types import (
@@ -89,8 +91,16 @@ class Ledger(RunBook):
         self.engine = engine
         self.worker = worker or uuid.uuid4().hex
         self._writes = Writes(engine)
+        self._hash_salt: str | None = None
         self._lease = worker_lease(engine, self.worker)
         self._lease.acquire()
+
+    def _salt(self) -> str:
+        """The database's salt for address hashes (an erased address is suppressed by its hash)."""
+        if self._hash_salt is None:
+            with reading(self.engine) as connection:
+                self._hash_salt = events.salt(connection)
+        return self._hash_salt
 
     def close(self) -> None:
         """Commit any `sent` still held back, give back what this worker still holds, then its lease (a
@@ -246,13 +256,24 @@ class Ledger(RunBook):
 
     # -- the per-message writes (ledger_writes: compiled once, one short transaction each) -----------
 
-    def mark_sending(self, issue_id: str, email: str) -> None:
+    def mark_sending(self, issue_id: str, email: str) -> bool:
         """Committed before the message goes to the provider: a crash now leaves `sending` -> `unknown`.
 
-        The same transaction commits this thread's held-back `sent` (see `mark_sent`).
+        False, and the row left as it was, when the address is on the suppression list now (someone
+        who unsubscribed, bounced or was erased during the run): that message must not go. The same
+        transaction commits this thread's held-back `sent` (see `mark_sent`).
         """
         w = self._writes
-        w.commit(w.step(w.statements.sending, issue=issue_id, email=email, worker=self.worker))
+        salt = self._salt()
+        step = w.step(
+            w.statements.sending,
+            issue=issue_id,
+            email=email,
+            worker=self.worker,
+            key=address_key(email),
+            hash=address_hash(salt, email),
+        )
+        return bool(w.commit(step))
 
     def mark_sent(
         self, issue_id: str, email: str, message_id: str, provider_id: str | None, *, later: bool = False

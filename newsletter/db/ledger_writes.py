@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Engine, bindparam, exists, or_, select, update
 from sqlalchemy.engine.interfaces import Dialect
 
 from newsletter.db import schema as t
@@ -53,13 +53,17 @@ def compile_for(statement: Any, dialect: Dialect) -> Statement:
 
 
 _THIS_ROW = (r.c.issue_id == bindparam("w_issue")) & (r.c.email == bindparam("w_email"))
+# The address is on the suppression list now (by its key, or by its hash once erased).
+_SUPPRESSED = exists().where(
+    or_(t.suppressions.c.email_key == bindparam("w_key"), t.suppressions.c.email_hash == bindparam("w_hash"))
+)
 
 
 @dataclass(frozen=True)
 class Statements:
     """The ledger's hot statements for one database (values are bound by the `w_` names)."""
 
-    sending: Statement
+    sending: Statement  # unless suppressed; returns the row's id when it was marked
     sent: Statement
     failed: Statement
     claim: Statement  # reserve the next rows and return them (RETURNING: no SELECT before the UPDATE)
@@ -68,15 +72,18 @@ class Statements:
     @classmethod
     def for_dialect(cls, dialect: Dialect) -> Statements:
         at: Any = bindparam("w_at")
+        # The suppression list is read in the write's own transaction: an unsubscribe during the run
+        # is seen at once, for ~nothing (a query of its own cost a read transaction per message).
         sending = (
             update(r)
-            .where(_THIS_ROW)
+            .where(_THIS_ROW, ~_SUPPRESSED)
             .values(
                 state=SENDING.value,
                 attempts=r.c.attempts + 1,
                 claimed_by=bindparam("w_worker"),
                 updated_at=at,
             )
+            .returning(r.c.id)
         )
         sent = (
             update(r)
@@ -206,18 +213,26 @@ class Writes:
     def _transaction(self, steps: list[Step]) -> tuple[list[Any], Exception | None, bool]:
         """Run the steps in one transaction: the last one's rows, or the driver's error and whether the
         line dropped."""
-        with self._queue.turn() if self._queue is not None else contextlib.nullcontext():
-            return self._transaction_now(steps)
+        # Everything that needs no lock is done before this process's turn to write: the other
+        # senders wait while a turn lasts.
+        prepared = [(statement.sql, statement.parameters(values)) for statement, values in steps]
+        connection = self.engine.raw_connection()  # a pooled connection each time: ~6 us, never held
+        try:
+            with self._queue.turn() if self._queue is not None else contextlib.nullcontext():
+                return self._transaction_on(connection, prepared)
+        finally:
+            connection.close()
 
-    def _transaction_now(self, steps: list[Step]) -> tuple[list[Any], Exception | None, bool]:
-        connection = self.engine.raw_connection()  # a pooled connection each time: ~6 µs, never held
+    def _transaction_on(
+        self, connection: Any, prepared: list[tuple[str, Any]]
+    ) -> tuple[list[Any], Exception | None, bool]:
         cursor = None
         try:
             cursor = connection.cursor()
             if self._sqlite:  # the driver leaves transactions to us (engine.py); take the write lock first
                 cursor.execute("BEGIN IMMEDIATE")
-            for statement, values in steps:
-                cursor.execute(statement.sql, statement.parameters(values))
+            for sql, parameters in prepared:
+                cursor.execute(sql, parameters)
             rows = list(cursor.fetchall()) if cursor.description else []
             connection.commit()
             return rows, None, False
@@ -228,8 +243,6 @@ class Writes:
             else:
                 _rollback_quietly(connection)
             return [], error, gone
-        finally:
-            connection.close()
 
 
 class _WriterQueue:

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
 
 from newsletter.db import events
 from newsletter.db import schema as t
-from newsletter.db.addresses import address_hash, address_key
-from newsletter.db.engine import DatabaseError, problem_message, writing
-from newsletter.db.ledger_writes import compile_for
+from newsletter.db.addresses import address_key
+from newsletter.db.engine import writing
+from newsletter.db.ledger_types import TO_SEND
 from newsletter.db.rows import SubscriberError, subscriber_id, suppress_in, suppression_of, valid_address
-from newsletter.db.schema import OPTED_OUT, EventKind, Status
+from newsletter.db.schema import OPTED_OUT, EventKind, RecipientState, Status
 
 
 @dataclass(frozen=True)
@@ -48,43 +48,6 @@ def is_suppressed(engine: Engine, email: str) -> bool:
     """Whether an address is suppressed now (one indexed lookup)."""
     with engine.connect() as connection:
         return suppression_of(connection, email) is not None
-
-
-class SuppressionCheck:
-    """`is_suppressed` for a send's every message: the lookup compiled once, run on the driver's cursor.
-
-    A send asks once per message, so an unsubscribe during the run lands at once; through SQLAlchemy
-    each ask cost more than the ledger's writes (~150 µs), on the driver's cursor it is a few µs.
-    """
-
-    def __init__(self, engine: Engine):
-        self.engine = engine
-        with engine.connect() as connection:
-            self.salt = events.salt(connection)
-        query = select(t.suppressions.c.id).where(
-            or_(
-                t.suppressions.c.email_key == bindparam("key"),
-                t.suppressions.c.email_hash == bindparam("hash"),
-            )
-        )
-        self.statement = compile_for(query.limit(1), engine.dialect)
-
-    def __call__(self, email: str) -> bool:
-        values = {"key": address_key(email), "hash": address_hash(self.salt, email)}
-        try:
-            connection = self.engine.raw_connection()
-            try:
-                cursor = connection.cursor()
-                cursor.execute(self.statement.sql, self.statement.parameters(values))
-                found = cursor.fetchone() is not None
-                cursor.close()
-                connection.commit()  # ends the read, so a later unsubscribe is seen
-            finally:
-                connection.close()
-        except Exception as error:  # noqa: BLE001 - a driver's error, told in one line
-            message = problem_message(self.engine.url, error) or f"cannot read the suppression list: {error}"
-            raise DatabaseError(message) from None
-        return found
 
 
 def opt_out(
@@ -200,9 +163,16 @@ def erase(engine: Engine, email: str, source: str = "editor") -> Erasure:
                 created_at=t.now(),
             )
         )
+        theirs = func.lower(t.recipients.c.email) == key
+        # A run still to send to them skips them: what is left of the row is no address to send to.
+        connection.execute(
+            update(t.recipients)
+            .where(theirs, t.recipients.c.state.in_([s.value for s in TO_SEND]))
+            .values(state=RecipientState.SKIPPED.value)
+        )
         ledger_rows = connection.execute(
             update(t.recipients)
-            .where(func.lower(t.recipients.c.email) == key)
+            .where(theirs)
             .values(email=f"erased-{digest[:16]}", name="", first_name="", last_error="")
         ).rowcount
         connection.execute(

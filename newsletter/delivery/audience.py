@@ -11,7 +11,7 @@ from newsletter.db import suppression
 from newsletter.db.audience import AudienceTally, Member, iter_audience
 from newsletter.delivery.records import NewRecipient
 
-__all__ = ["AudienceTally", "emails", "is_suppressed", "mark_bounced", "recipients"]
+__all__ = ["AudienceTally", "emails", "mark_bounced", "recipients"]
 
 
 def new_recipient(member: Member) -> NewRecipient:
@@ -39,11 +39,6 @@ def emails(engine: Engine, lists: tuple[str, ...] | None, tally: AudienceTally) 
     """Just the addresses of the audience, streamed (for counting who is already in a run)."""
     for member in iter_audience(engine, lists, tally):
         yield member.email
-
-
-def is_suppressed(engine: Engine) -> Callable[[str], bool]:
-    """Is an address suppressed now? One indexed lookup per message, so an unsubscribe lands at once."""
-    return suppression.SuppressionCheck(engine)
 
 
 def mark_bounced(engine: Engine) -> Callable[[str, str], None]:

@@ -48,10 +48,6 @@ def _close_quietly(provider: Provider) -> None:
         provider.close()
 
 
-def _never_suppressed(email: str) -> bool:
-    return False
-
-
 def _no_bounce(email: str, reason: str) -> None:
     return None
 
@@ -65,7 +61,6 @@ class Engine:
     build: Callable[[RecipientRow], OutgoingMessage]
     open_provider: Callable[[], Provider]
     options: DeliveryOptions
-    is_suppressed: Callable[[str], bool] = _never_suppressed
     on_bounce: Callable[[str, str], None] = _no_bounce
     reporter: Reporter | None = None
     pause_rate: float = PAUSE_RATE  # hard bounces per attempt that pause the run ...
@@ -174,14 +169,7 @@ class Engine:
             if provider is not None:
                 _close_quietly(provider)
 
-    def _skip_or_build(self, row: RecipientRow, tally: Tally) -> OutgoingMessage | None:
-        if self.is_suppressed(row.email):
-            self.ledger.mark_failed(
-                self.issue_id, row.email, R.SKIPPED, "unsubscribed or suppressed during the run"
-            )
-            with tally.lock:
-                tally.skipped += 1
-            return None
+    def _build(self, row: RecipientRow, tally: Tally) -> OutgoingMessage | None:
         try:
             return self.build(row)  # the factory renders each variant once, whichever thread asks first
         except Exception as exc:  # noqa: BLE001 - one bad message must not end the run; counted as an error
@@ -193,7 +181,7 @@ class Engine:
         self, row: RecipientRow, provider: Provider | None, limiter: RateLimiter, tally: Tally
     ) -> Provider | None:
         """Send to one recipient, retrying transient failures; returns the (possibly new) connection."""
-        message = self._skip_or_build(row, tally)
+        message = self._build(row, tally)
         if message is None:
             return provider
         for attempt in range(1, self.options.max_attempts + 1):
@@ -211,7 +199,13 @@ class Engine:
                     if self._retry_or_give_up(attempt, result, tally):
                         continue
                     return None
-            self.ledger.mark_sending(self.issue_id, row.email)
+            if not self.ledger.mark_sending(self.issue_id, row.email):  # suppressed during the run
+                self.ledger.mark_failed(
+                    self.issue_id, row.email, R.SKIPPED, "unsubscribed or suppressed during the run"
+                )
+                with tally.lock:
+                    tally.skipped += 1
+                return provider
             try:
                 result = provider.send(message)
             except NewsletterError as exc:

@@ -138,7 +138,6 @@ class Sending:
             build=factory.build,  # a ledger row is a reader as it is (first name, topics, edition)
             open_provider=lambda: open_provider(request.provider, settings),
             options=DeliveryOptions(self.plan.rate, self.plan.concurrency, settings.delivery.max_attempts),
-            is_suppressed=audience.is_suppressed(ledger.engine),
             on_bounce=audience.mark_bounced(ledger.engine),
             reporter=reporter,
             pause_rate=pause_rate,

@@ -140,7 +140,6 @@ def _send(job: Job, up: Up, down: Connection, reporter: PipeReporter) -> tuple[R
             build=factory.build,
             open_provider=lambda: open_provider(job.provider, settings),
             options=DeliveryOptions(job.rate, job.connections, job.max_attempts),
-            is_suppressed=audience.is_suppressed(ledger.engine),
             on_bounce=audience.mark_bounced(ledger.engine),
             reporter=reporter,
             pause_rate=bounces.pause_rate if bounces else PAUSE_RATE,
