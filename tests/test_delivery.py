@@ -33,7 +33,9 @@ class ScriptedProvider:
         self.world = world
         self.closed = False
 
-    def send(self, message: OutgoingMessage) -> SendResult:
+    def send(self, message: OutgoingMessage, ready=None) -> SendResult:
+        if ready is not None:
+            ready()
         with self.world.lock:
             replies = self.world.script.get(message.envelope_to, [])
             reply = replies.pop(0) if replies else "sent"
@@ -628,7 +630,9 @@ class HandedOverThenTimedOut:
         self.doubtful = doubtful
         self.attempts = attempts
 
-    def send(self, message: OutgoingMessage) -> SendResult:
+    def send(self, message: OutgoingMessage, ready=None) -> SendResult:
+        if ready is not None:
+            ready()
         self.attempts.append(message.envelope_to)
         if message.envelope_to == self.doubtful:
             return SendResult("unknown", "timed out waiting for the reply to the final '.'")  # type: ignore[arg-type]

@@ -340,6 +340,36 @@ def test_pipelined_late_final_reply_is_unknown():
     assert result.status == "unknown"
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_ready_runs_once_before_the_body_and_while_a_pipelining_server_answers(pipelining):
+    said = []
+    with HostileSmtpServer(SmtpBehaviour(pipelining=pipelining)) as server:
+        provider = provider_for(server)
+        # The ledger's `sending` in a real send; here it notes what the server had by then.
+        result = provider.send(outgoing("r@example.org"), ready=lambda: said.append(server.received()))
+        provider.close()
+        assert server.received() == {"r@example.org": 1}
+    assert result.status == "sent" and said == [{}]
+
+
+def test_when_ready_fails_nothing_is_handed_over_and_its_error_comes_out():
+    class LedgerDown(Exception):
+        pass
+
+    def ready() -> None:
+        raise LedgerDown("database is locked")
+
+    with pipelining_server() as server:
+        provider = provider_for(server)
+        with pytest.raises(LedgerDown, match="database is locked"):
+            provider.send(outgoing("r@example.org"), ready=ready)
+        after = provider.send(outgoing("next@example.org"))  # on a fresh connection
+        provider.close()
+        assert server.received() == {"next@example.org": 1}
+        assert server.connections == 2
+    assert after.status == "sent"
+
+
 _ADDRESS_CHARS = st.sampled_from(list("ab.@-+_'=Z9 <>\"()[],;:\\\n\r\tü"))
 
 

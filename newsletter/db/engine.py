@@ -109,6 +109,8 @@ def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
             raise DatabaseError(
                 f"{path.parent}: cannot create the database folder ({error.strerror})"
             ) from None
+    # LIFO: a thread gets back the connection it used last, whose page cache is still warm when no
+    # other connection wrote since (a send's thread reads and writes the ledger on it all the time).
     engine = create_engine(
         url, connect_args={"timeout": busy_timeout, "check_same_thread": False}, pool_use_lifo=True
     )

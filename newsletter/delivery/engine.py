@@ -48,6 +48,18 @@ def _close_quietly(provider: Provider) -> None:
         provider.close()
 
 
+class _Suppressed(Exception):
+    """The address was suppressed during the run (an unsubscribe, a bounce, an erasure): not sent."""
+
+
+class _NotMarked(Exception):
+    """The ledger could not record `sending`: nothing was handed over; the run stops on `error`."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
+
+
 def _no_bounce(email: str, reason: str) -> None:
     return None
 
@@ -199,15 +211,17 @@ class Engine:
                     if self._retry_or_give_up(attempt, result, tally):
                         continue
                     return None
-            if not self.ledger.mark_sending(self.issue_id, row.email):  # suppressed during the run
+            try:
+                result = provider.send(message, ready=lambda: self._mark_sending(row))
+            except _Suppressed:
                 self.ledger.mark_failed(
                     self.issue_id, row.email, R.SKIPPED, "unsubscribed or suppressed during the run"
                 )
                 with tally.lock:
                     tally.skipped += 1
                 return provider
-            try:
-                result = provider.send(message)
+            except _NotMarked as not_marked:
+                raise not_marked.error from None  # the ledger failed: this thread stops the run
             except NewsletterError as exc:
                 _close_quietly(provider)
                 self._fatal(row, exc.message)
@@ -223,6 +237,15 @@ class Engine:
             if not self._retry_or_give_up(attempt, result, tally):
                 return provider
         return provider
+
+    def _mark_sending(self, row: RecipientRow) -> None:
+        """The provider's `ready`: `sending` committed before the hand-over, or the message stays here."""
+        try:
+            marked = self.ledger.mark_sending(self.issue_id, row.email)
+        except Exception as error:
+            raise _NotMarked(error) from None  # told apart from the provider's own faults
+        if not marked:
+            raise _Suppressed
 
     def _record(self, row: RecipientRow, message: OutgoingMessage, result: SendResult, tally: Tally) -> bool:
         """Record a send's result; True when it is final (no retry), False for a transient failure."""

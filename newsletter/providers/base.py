@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -36,11 +37,19 @@ class SendResult:
         return self.status == "sent"
 
 
+Ready = Callable[[], None]  # see Provider.send
+
+
 class Provider(Protocol):
     """A connection to a mail system. One instance per concurrent connection."""
 
     name: str
 
-    def send(self, message: OutgoingMessage) -> SendResult: ...
+    def send(self, message: OutgoingMessage, ready: Ready | None = None) -> SendResult:
+        """Hand the message over. `ready` (the ledger's `sending`) is called once, after whatever cannot
+        deliver the message and before the hand-over: SMTP calls it while its envelope is on the way,
+        so the ledger's write and the server's reply overlap. If `ready` raises, nothing is handed
+        over and its exception comes out of `send` unchanged."""
+        ...
 
     def close(self) -> None: ...

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from newsletter.providers.base import OutgoingMessage, SendResult
+from newsletter.providers.base import OutgoingMessage, Ready, SendResult
 
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
@@ -151,8 +151,10 @@ class OutboxProvider:
     def path_for(self, message: OutgoingMessage) -> Path:
         return self.folder / message.issue_id / message_file_name(message)
 
-    def send(self, message: OutgoingMessage) -> SendResult:
+    def send(self, message: OutgoingMessage, ready: Ready | None = None) -> SendResult:
         path = self.path_for(message)
+        if ready is not None:
+            ready()
         # As a receiving server would on delivery (RFC 5321 4.4): the envelope sender, where bounces go.
         return_path = f"Return-Path: <{message.envelope_from}>\r\n".encode("ascii", "replace")
         try:

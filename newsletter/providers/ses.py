@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 from newsletter.errors import DeliveryError
-from newsletter.providers.base import OutgoingMessage, SendResult
+from newsletter.providers.base import OutgoingMessage, Ready, SendResult
 from newsletter.providers.shown import printable, shown_url
 
 SERVICE = "ses"
@@ -204,8 +204,10 @@ class SesProvider:
         )
         return signed, body
 
-    def send(self, message: OutgoingMessage) -> SendResult:
+    def send(self, message: OutgoingMessage, ready: Ready | None = None) -> SendResult:
         headers, body = self.request_for(message)
+        if ready is not None:
+            ready()
         last_error = ""
         for _attempt in range(2):
             conn = self._connection()

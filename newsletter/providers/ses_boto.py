@@ -13,7 +13,7 @@ import importlib.util
 from typing import Any
 
 from newsletter.errors import DeliveryError
-from newsletter.providers.base import OutgoingMessage, SendResult
+from newsletter.providers.base import OutgoingMessage, Ready, SendResult
 from newsletter.providers.ses import _FATAL_TYPES, _TRANSIENT_TYPES, CONNECT_TIMEOUT, RESPONSE_TIMEOUT
 from newsletter.providers.shown import printable, shown_url
 
@@ -78,9 +78,11 @@ class BotoSesProvider:
     def __repr__(self) -> str:
         return f"BotoSesProvider({self.region} at {self._where()})"
 
-    def send(self, message: OutgoingMessage) -> SendResult:
+    def send(self, message: OutgoingMessage, ready: Ready | None = None) -> SendResult:
         from botocore import exceptions as bx
 
+        if ready is not None:
+            ready()
         try:
             answer = self._client.send_email(**send_email_args(message, self.configuration_set))
         except bx.ClientError as error:

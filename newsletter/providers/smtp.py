@@ -24,7 +24,7 @@ import smtplib
 import ssl
 
 from newsletter.errors import DeliveryError
-from newsletter.providers.base import OutgoingMessage, SendResult
+from newsletter.providers.base import OutgoingMessage, Ready, SendResult
 from newsletter.providers.shown import printable
 
 SECURITIES = ("starttls", "ssl", "none")
@@ -77,6 +77,14 @@ def _command(verb: str, address: str, options: str) -> bytes:
     if "\r" in address or "\n" in address:
         raise DeliveryError(f"refusing the envelope address {printable(address)!r}: it contains a line break")
     return f"{verb}{quoted(address)}{options}\r\n".encode("ascii")
+
+
+class _NotReady(Exception):
+    """`ready` raised: the message must not be handed over; carries its exception out of `send`."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
 
 
 class _ServiceClosing(Exception):
@@ -183,14 +191,16 @@ class SmtpProvider:
             with contextlib.suppress(OSError):
                 conn.close()
 
-    def send(self, message: OutgoingMessage) -> SendResult:
+    def send(self, message: OutgoingMessage, ready: Ready | None = None) -> SendResult:
         """Hand one message to the server; reconnect once if the connection failed before the hand-over."""
         last_error = ""
         for _attempt in range(2):
             try:
                 if self._conn is None:
                     self._conn = self._connect()
-                return self._transaction(self._conn, message)
+                return self._transaction(self._conn, message, ready)
+            except _NotReady as not_ready:
+                raise not_ready.error from None
             except _ServiceClosing as exc:  # "service closing": the server is going away, try afresh
                 self._drop()
                 last_error = str(exc)
@@ -208,11 +218,12 @@ class SmtpProvider:
                 last_error = f"cannot reach {self._where()}: {printable(str(exc.strerror or exc))}"
         return SendResult("transient", last_error)
 
-    def _transaction(self, conn: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
+    def _transaction(self, conn: smtplib.SMTP, message: OutgoingMessage, ready: Ready | None) -> SendResult:
         """MAIL, RCPT, DATA and the body, step by step, so that we know when the message left us.
 
         `smtplib.sendmail` would say "disconnected" alike before and after the final "."; here a
-        failure raised before `_final_reply` is one the server cannot have acted on.
+        failure raised before `_final_reply` is one the server cannot have acted on. `ready` is
+        called before the envelope, or while the server answers it when it pipelines.
         """
         conn.ehlo_or_helo_if_needed()
         options = f" SIZE={len(message.data)}" if conn.has_extn("size") else ""
@@ -222,8 +233,9 @@ class SmtpProvider:
             (b"DATA\r\n", (354,)),
         )
         if conn.has_extn("pipelining"):
-            refused = self._pipelined(conn, commands)
+            refused = self._pipelined(conn, commands, ready)
         else:
+            self._call(ready)
             refused = self._one_by_one(conn, commands)
         if refused is not None:
             return refused
@@ -244,9 +256,11 @@ class SmtpProvider:
                 return result_for_code(code, reply)
         return None
 
-    def _pipelined(self, conn: smtplib.SMTP, commands: _Commands) -> SendResult | None:
-        """The commands in one write, then their replies in order (RFC 2920); as `_one_by_one`."""
+    def _pipelined(self, conn: smtplib.SMTP, commands: _Commands, ready: Ready | None) -> SendResult | None:
+        """The commands in one write, then their replies in order (RFC 2920); as `_one_by_one`.
+        `ready` runs while the server answers."""
         conn.send(b"".join(line for line, _ in commands))
+        self._call(ready)
         replies = []
         for _ in commands:
             code, reply = conn.getreply()
@@ -263,6 +277,17 @@ class SmtpProvider:
                     self._reset()
                 return result_for_code(code, reply)
         return None
+
+    def _call(self, ready: Ready | None) -> None:
+        """Call `ready`; if it raises, hang up before any body (so nothing can be delivered) and
+        carry its exception out of `send`. The next message reconnects."""
+        if ready is None:
+            return
+        try:
+            ready()
+        except Exception as error:
+            self._drop()
+            raise _NotReady(error) from None
 
     def _final_reply(self, conn: smtplib.SMTP) -> SendResult:
         """The server's answer to the final "." (the message is now with it, whatever comes next)."""
