@@ -297,6 +297,16 @@ def test_a_pipelining_server_gets_every_message_once_on_one_connection():
     assert provider.connections == 1
 
 
+def test_the_connection_sends_each_write_at_once():
+    # Without TCP_NODELAY the body waits for the acknowledgement of the pipelined envelope (Nagle).
+    with pipelining_server() as server:
+        provider = provider_for(server)
+        provider.send(outgoing("r@example.org"))
+        assert provider._conn is not None
+        assert provider._conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        provider.close()
+
+
 def test_pipelined_refused_recipient_is_permanent_and_the_next_one_still_goes():
     refused = {"gone@example.org": "550 5.1.1 no such user"}
     with pipelining_server(rcpt_replies=refused) as server:

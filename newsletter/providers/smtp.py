@@ -21,6 +21,7 @@ import contextlib
 import ipaddress
 import re
 import smtplib
+import socket
 import ssl
 
 from newsletter.errors import DeliveryError
@@ -139,6 +140,10 @@ class SmtpProvider:
                 )
             else:
                 conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            # Each write is a whole step (the pipelined envelope, the body, a command): Nagle's wait
+            # for the previous write's acknowledgement before a small one only delays the server.
+            if conn.sock is not None:
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.ehlo()
             secure = self.security == "ssl"
             if context is not None and self.security == "starttls" and conn.has_extn("starttls"):
