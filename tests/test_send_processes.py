@@ -277,15 +277,25 @@ def test_a_worker_refuses_to_start_a_run_or_to_send_an_issue_changed_since_the_c
     state(workspace)
     job = workers.Job(str(workspace), ISSUE_ID, "outbox", 10.0, 1, 3, True, digest="")
 
-    changed = run_worker(job)
-    assert changed == ("failed", f"issue {ISSUE_ID} changed on disk after `newsletter send` checked it;"
-                                 " run the send again")  # fmt: skip
+    changed = (
+        "failed",
+        f"issue {ISSUE_ID} or its settings, topics or templates changed on disk after `newsletter send`"
+        " checked it; run the send again",
+    )
+    assert run_worker(job) == changed
 
     from newsletter.store import issues
     from newsletter.store.config import load_settings
 
-    issue, summaries = issues.load_issue_content(load_settings(workspace).workspace, ISSUE_ID)
-    no_run = run_worker(workers.Job(**{**job.__dict__, "digest": workers.issue_digest(issue, summaries)}))
+    root = load_settings(workspace).workspace
+    issue, summaries = issues.load_issue_content(root, ISSUE_ID)
+    checked = workers.Job(**{**job.__dict__, "digest": workers.issue_digest(root, issue, summaries)})
+    # A template override saved after the check changes the email: the worker will not send it.
+    (workspace / "templates").mkdir(exist_ok=True)
+    (workspace / "templates" / "footer.txt").write_text("edited after the check\n", encoding="utf-8")
+    assert run_worker(checked) == changed
+    (workspace / "templates" / "footer.txt").unlink()
+    no_run = run_worker(checked)
     assert no_run == ("failed", f"a worker process only joins a running send of issue {ISSUE_ID}, and its"
                                 " run is not started")  # fmt: skip
     with workspace_ledger(workspace) as ledger:

@@ -116,7 +116,7 @@ class Sending:
                 processes,
                 self.settings.delivery.max_attempts,
                 self.plan.provider == "outbox",
-                issue_digest(issue, self.summaries),
+                issue_digest(self.settings.workspace, issue, self.summaries),
             )
             outcome = crew.Crew(ledger, issue.id, jobs, reporter, rate, minimum).run()
         else:

@@ -44,9 +44,23 @@ class Job:
     digest: str  # of the issue the parent checked: a worker refuses an issue changed since
 
 
-def issue_digest(issue: object, summaries: dict[str, Any]) -> str:
-    """A fingerprint of an issue as loaded, so a worker sends only what its parent checked."""
-    return hashlib.sha256(repr((issue, sorted(summaries.items()))).encode()).hexdigest()
+# The workspace's files a message is made from, besides the issue and its summaries.
+SHAPING_FILES = ("newsletter.yaml", "topics.yaml")
+SHAPING_FOLDER = "templates"
+
+
+def issue_digest(workspace: Path, issue: object, summaries: dict[str, Any]) -> str:
+    """A fingerprint of what the messages are made from (the issue and its summaries as loaded, the
+    settings, the topics and the template overrides), so a worker sends what its parent would."""
+    digest = hashlib.sha256(repr((issue, sorted(summaries.items()))).encode())
+    files = [workspace / name for name in SHAPING_FILES]
+    files += sorted((workspace / SHAPING_FOLDER).rglob("*"))
+    for path in files:
+        with contextlib.suppress(OSError):  # a file absent (or unreadable) counts as its absence
+            data = path.read_bytes()
+            digest.update(f"\0{path.relative_to(workspace)}\0{len(data)}\0".encode())
+            digest.update(data)
+    return digest.hexdigest()
 
 
 class Up:
@@ -117,9 +131,10 @@ def _send(job: Job, up: Up, down: Connection, reporter: PipeReporter) -> tuple[R
 
     settings = load_settings(Path(job.workspace))
     issue, summaries = issues.load_issue_content(settings.workspace, job.issue_id)
-    if issue_digest(issue, summaries) != job.digest:
+    if issue_digest(settings.workspace, issue, summaries) != job.digest:
         raise DeliveryError(
-            f"issue {job.issue_id} changed on disk after `newsletter send` checked it; run the send again"
+            f"issue {job.issue_id} or its settings, topics or templates changed on disk after"
+            " `newsletter send` checked it; run the send again"
         )
     secret, _ = signing_secret(dev_ok=job.dev_key_ok)
     bounces = load_bounce_settings(settings.workspace)
