@@ -58,23 +58,12 @@ getattr(importlib.import_module("{module}"), "{function}")()
 """
 
 
-def startup_env() -> dict[str, str]:
-    """The product's environment, where Python keeps compiled modules, as it does by default.
-
-    With PYTHONDONTWRITEBYTECODE set (some sandboxes and CI images set it), an editable install
-    compiles every module from source at every start, which no installed tool does.
-    """
-    env = bench_env()
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
-
-
 def timed(command: list[str], cwd: Path) -> Callable[[], float]:
     """A variant: run `command` once, return its wall time in milliseconds (failing loudly)."""
 
     def run() -> float:
         start = time.perf_counter()
-        done = subprocess.run(command, cwd=cwd, env=startup_env(), capture_output=True, timeout=120)
+        done = subprocess.run(command, cwd=cwd, env=bench_env(), capture_output=True, timeout=120)
         elapsed = (time.perf_counter() - start) * 1000
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr.decode()}")

@@ -256,3 +256,17 @@ def test_the_ledgers_fast_sqlite_stamp_is_the_text_sqlalchemy_stores(moment):
     dialect = sqlite.dialect()
     stored = recipients.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)  # as Core writes it
     assert sqlite_stamp(moment) == stored(moment)
+
+
+def test_the_editions_still_to_send_come_most_common_first(ledger):
+    readers = [
+        lg.NewRecipient("ann@example.org", topics=("MRI",)),
+        lg.NewRecipient("bo@example.org", topics=("Gut", "MRI")),
+        lg.NewRecipient("cy@example.org", topics=("Gut", "MRI")),
+        lg.NewRecipient("di@example.org", large_text=True),
+    ]
+    ledger.start_run("2026-06", "smtp", [], readers)
+    ledger.mark_sending("2026-06", "ann@example.org")  # no longer to send
+
+    assert ledger.editions("2026-06", limit=5) == [(("Gut", "MRI"), False), ((), True)]
+    assert ledger.editions("2026-06", limit=1) == [(("Gut", "MRI"), False)]

@@ -312,3 +312,33 @@ def test_connections_and_rate_are_split_over_the_processes_and_add_up():
     jobs = crew.jobs_for("ws", ISSUE_ID, None, 10.0, 5, 2, 5, False, "d")
     assert [j.connections for j in jobs] == [3, 2]
     assert sum(j.rate for j in jobs) == pytest.approx(10.0) and jobs[0].rate == pytest.approx(6.0)
+
+
+def test_a_worker_given_its_parents_renderings_makes_the_same_messages_without_rendering(
+    workspace, monkeypatch
+):
+    import pickle
+
+    from newsletter import render
+    from newsletter.compose.reader import Reader
+    from newsletter.mail.factory import MessageFactory
+    from newsletter.store import issues
+    from newsletter.store.config import load_settings
+
+    write_issue(workspace)
+    settings = load_settings(workspace)
+    issue, summaries = issues.load_issue_content(settings.workspace, ISSUE_ID)
+    readers = [
+        Reader("ann@example.org", "Ann"),
+        Reader("bo@example.org", "Bo", topics=("Immune cells and inflammation",)),
+        Reader("cy@example.org", "Cy", large_text=True),
+    ]
+    parent = MessageFactory.for_issue(settings, issue, summaries, b"k" * 32)
+    renderings = pickle.loads(pickle.dumps(parent.renderings_for(readers)))  # as a Job carries them
+    assert len(renderings) == 2  # Bo's topic picks every section of this issue: Ann's rendering
+
+    monkeypatch.setattr(render, "render_issue", lambda *args, **kwargs: pytest.fail("rendered again"))
+    worker = MessageFactory.for_issue(settings, issue, summaries, b"k" * 32, prepared=renderings)
+    for reader in readers:
+        made, expected = worker.parts(reader), parent.parts(reader)
+        assert (made.subject, made.html, made.text) == (expected.subject, expected.html, expected.text)

@@ -218,6 +218,23 @@ class Ledger(RunBook):
         with reading(self.engine) as connection:
             return [recipient_row(x) for x in connection.execute(query)]
 
+    def editions(self, issue_id: str, limit: int) -> list[tuple[tuple[str, ...], bool]]:
+        """The (topics, large text) pairs of the recipients still to send, the most common first: what
+        decides which rendering of the issue each one gets."""
+        count = func.count()
+        query = (
+            select(r.c.topics, r.c.large_text)
+            .where(r.c.issue_id == issue_id, r.c.state.in_(_TO_SEND))
+            .group_by(r.c.topics, r.c.large_text)
+            .order_by(count.desc(), r.c.topics, r.c.large_text)
+            .limit(limit)
+        )
+        with reading(self.engine) as connection:
+            return [
+                (tuple(x for x in topics.split(";") if x), bool(large))
+                for topics, large in connection.execute(query)
+            ]
+
     def count_known(self, issue_id: str, emails: Iterable[str], batch: int = 500) -> int:
         """How many of these addresses the issue's run already holds (in any state)."""
         known, chunk = 0, []

@@ -23,12 +23,14 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from newsletter.bounces.health import bounce_pause
+from newsletter.compose.reader import Variant
 from newsletter.delivery import signals, workers
 from newsletter.delivery.ledger import Ledger, LedgerError
 from newsletter.delivery.outcome import RunOutcome, record_end
 from newsletter.delivery.records import TO_SEND, RunState
 from newsletter.delivery.reporting import Reporter, summed
 from newsletter.delivery.workers import Job
+from newsletter.mail.renderings import Rendered
 
 # Processes pay off where each message costs CPU in Python while the wire waits little: SMTP. The
 # outbox stays in threads: it is bound by the disk's flush, which its threads share (one syncfs for
@@ -297,9 +299,20 @@ def jobs_for(
     max_attempts: int,
     dev_key_ok: bool,
     digest: str,
+    rendered: tuple[tuple[Variant, Rendered], ...] = (),
 ) -> list[Job]:
     """One job per process: the connections split as evenly as can be, and the rate in proportion."""
     return [
-        Job(workspace, issue_id, provider, rate * n / connections, n, max_attempts, dev_key_ok, digest)
+        Job(
+            workspace,
+            issue_id,
+            provider,
+            rate * n / connections,
+            n,
+            max_attempts,
+            dev_key_ok,
+            digest,
+            rendered,
+        )
         for n in shares(connections, processes)
     ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE, previous_issue_warning
 from newsletter.bounces.settings import BounceSettings, load_bounce_settings
+from newsletter.compose.reader import Reader, Variant
 from newsletter.compose.ready import require_finished_intro
 from newsletter.delivery import audience, crew, history
 from newsletter.delivery.engine import Engine
@@ -26,6 +27,7 @@ from newsletter.delivery.reporting import Reporter
 from newsletter.delivery.workers import issue_digest
 from newsletter.errors import DeliveryError, NewsletterError, problems
 from newsletter.mail.factory import MessageFactory
+from newsletter.mail.renderings import Rendered
 from newsletter.mail.tokens import signing_secret as token_secret
 from newsletter.providers import open_provider
 from newsletter.providers.base import Provider
@@ -35,6 +37,7 @@ from newsletter.store.models import Issue, Summary
 
 UNKNOWN_SHOWN = 20
 FAILURES_SHOWN = 20
+PREPARED_EDITIONS = 32  # renderings made once for the worker processes; rarer editions render there
 
 
 class NotReady(DeliveryError):
@@ -117,6 +120,7 @@ class Sending:
                 self.settings.delivery.max_attempts,
                 self.plan.provider == "outbox",
                 issue_digest(self.settings.workspace, issue, self.summaries),
+                self._renderings(),
             )
             outcome = crew.Crew(ledger, issue.id, jobs, reporter, rate, minimum).run()
         else:
@@ -125,13 +129,25 @@ class Sending:
             outcome = replace(outcome, failures=tuple(ledger.failures(issue.id, limit=FAILURES_SHOWN)))
         return outcome
 
+    def _factory(self) -> MessageFactory:
+        bounce_to = self.bounces.address if self.bounces else None
+        return MessageFactory.for_issue(
+            self.settings, self.issue, self.summaries, self.secret, bounce_to=bounce_to
+        )
+
+    def _renderings(self) -> tuple[tuple[Variant, Rendered], ...]:
+        """The renderings of the run's most common editions, made once here for every worker process."""
+        editions = self.ledger.editions(self.issue.id, PREPARED_EDITIONS)
+        readers = [Reader("", topics=topics, large_text=large) for topics, large in editions]
+        try:
+            return tuple(self._factory().renderings_for(readers).items())
+        except NewsletterError:
+            return ()  # each worker renders for itself and reports the problem per message, as ever
+
     def _engine(self, reporter: Reporter, pause_rate: float, pause_min_attempts: int) -> Engine:
         """The send in this process, its connections in threads."""
         ledger, settings, request = self.ledger, self.settings, self.request
-        bounce_to = self.bounces.address if self.bounces else None
-        factory = MessageFactory.for_issue(
-            settings, self.issue, self.summaries, self.secret, bounce_to=bounce_to
-        )
+        factory = self._factory()
         return Engine(
             ledger,
             self.issue.id,

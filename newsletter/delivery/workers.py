@@ -22,9 +22,11 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from newsletter.compose.reader import Variant
 from newsletter.delivery.records import RunState
 from newsletter.delivery.reporting import Tally, counted
 from newsletter.errors import DeliveryError, NewsletterError
+from newsletter.mail.renderings import Rendered
 
 PROGRESS_EVERY = 0.5  # seconds between a worker's counts: the parent's progress line and bounce check
 NOW_EXIT = 130  # a worker told to stop at once leaves its messages in flight `sending` (-> unknown)
@@ -42,6 +44,9 @@ class Job:
     max_attempts: int
     dev_key_ok: bool  # the outbox may sign with the development key, as the parent decided
     digest: str  # of the issue the parent checked: a worker refuses an issue changed since
+    # The renderings most of the run's readers get, made once by the parent: a worker given them
+    # neither renders them again nor loads the renderer (Jinja2, MJML, premailer).
+    rendered: tuple[tuple[Variant, Rendered], ...] = ()
 
 
 # The workspace's files a message is made from, besides the issue and its summaries.
@@ -147,7 +152,12 @@ def _send(job: Job, up: Up, down: Connection, reporter: PipeReporter) -> tuple[R
                 f"{run.state if run else 'not started'}"
             )
         factory = MessageFactory.for_issue(
-            settings, issue, summaries, secret, bounce_to=bounces.address if bounces else None
+            settings,
+            issue,
+            summaries,
+            secret,
+            bounce_to=bounces.address if bounces else None,
+            prepared=dict(job.rendered),
         )
         engine = Engine(
             ledger,

@@ -31,7 +31,15 @@ from newsletter.mail.dotstuff import END, ends_lines, stuffed
 from newsletter.mail.headers import address, check_header, fold, to_header
 from newsletter.mail.mime import QpTemplate
 from newsletter.mail.outgoing import OutgoingMessage
-from newsletter.mail.renderings import FixedRendering, IssueRendering, RenderedParts, Rendering
+from newsletter.mail.renderings import (
+    FixedRendering,
+    IssueRendering,
+    PreparedRendering,
+    Rendered,
+    RenderedParts,
+    Rendering,
+    plain,
+)
 from newsletter.mail.tokens import make_token
 from newsletter.mail.verp import bounce_address
 from newsletter.render import personal
@@ -146,10 +154,14 @@ class MessageFactory:
         test: bool = False,
         taxonomy: Taxonomy | None = None,
         bounce_to: str | None = None,
+        prepared: dict[Variant, RenderedParts] | None = None,
     ) -> MessageFactory:
-        """A factory that renders the issue, once per set of sections readers' topics pick."""
+        """A factory that renders the issue, once per set of sections readers' topics pick (`prepared`:
+        renderings already made, see `renderings_for`)."""
         taxonomy = taxonomy if taxonomy is not None else load_taxonomy(settings.workspace)
-        rendering = IssueRendering(settings, issue, summaries, taxonomy)
+        rendering: Rendering = IssueRendering(settings, issue, summaries, taxonomy)
+        if prepared:
+            rendering = PreparedRendering(rendering, prepared)
         return cls(settings, rendering, secret, test, bounce_to)
 
     @classmethod
@@ -176,6 +188,12 @@ class MessageFactory:
                     self._skeletons[variant] = skeleton
                     self.renders += 1
         return skeleton
+
+    def renderings_for(self, readers: list[Reader]) -> dict[Variant, Rendered]:
+        """The renderings these readers get, made here once, as plain data for another process."""
+        return {
+            variant: plain(self._rendering(variant).rendered) for variant in map(self.variant_for, readers)
+        }
 
     @staticmethod
     def reader(who: ReaderLike | str) -> Reader:
