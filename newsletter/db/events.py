@@ -33,6 +33,14 @@ def salt(connection: Connection) -> str:
     return _salts[engine]
 
 
+def salt_of(engine: Engine) -> str:
+    """`salt` where no connection is at hand (a send asks once per message): read once per database."""
+    if engine not in _salts:
+        with engine.connect() as connection:
+            return salt(connection)
+    return _salts[engine]
+
+
 def hash_of(connection: Connection, email: str) -> str:
     return address_hash(salt(connection), email)
 

@@ -91,16 +91,8 @@ class Ledger(RunBook):
         self.engine = engine
         self.worker = worker or uuid.uuid4().hex
         self._writes = Writes(engine)
-        self._hash_salt: str | None = None
         self._lease = worker_lease(engine, self.worker)
         self._lease.acquire()
-
-    def _salt(self) -> str:
-        """The database's salt for address hashes (an erased address is suppressed by its hash)."""
-        if self._hash_salt is None:
-            with reading(self.engine) as connection:
-                self._hash_salt = events.salt(connection)
-        return self._hash_salt
 
     def close(self) -> None:
         """Commit any `sent` still held back, give back what this worker still holds, then its lease (a
@@ -281,14 +273,13 @@ class Ledger(RunBook):
         transaction commits this thread's held-back `sent` (see `mark_sent`).
         """
         w = self._writes
-        salt = self._salt()
         step = w.step(
             w.statements.sending,
             issue=issue_id,
             email=email,
             worker=self.worker,
             key=address_key(email),
-            hash=address_hash(salt, email),
+            hash=address_hash(events.salt_of(self.engine), email),  # an erased address is suppressed by it
         )
         return bool(w.commit(step))
 

@@ -46,18 +46,16 @@ def _check_events(text: str, shown: Path) -> None:
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    line = event.start_mark.line + 1 if event.start_mark else 0
                     raise ContentError(
-                        f"{shown}:{line}: invalid YAML: nested more than {MAX_DEPTH} levels deep"
+                        f"{shown}:{_line(event)}: invalid YAML: nested more than {MAX_DEPTH} levels deep"
                     )
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
             elif isinstance(event, yaml.AliasEvent):
                 aliases += 1
                 if aliases > MAX_ALIASES:
-                    line = event.start_mark.line + 1 if event.start_mark else 0
                     raise ContentError(
-                        f"{shown}:{line}: invalid YAML: more than {MAX_ALIASES} aliases (*name); "
+                        f"{shown}:{_line(event)}: invalid YAML: more than {MAX_ALIASES} aliases (*name); "
                         "write the values out instead"
                     )
     finally:
@@ -68,6 +66,11 @@ def _check_events(text: str, shown: Path) -> None:
 # message); every other control character (C0, DEL, C1) and the Unicode line separators are not:
 # written as YAML escapes ("\x1b") they would reach headers, terminals and XML.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _line(event: yaml.Event) -> int:
+    """The 1-based line an event starts on (0 if the parser gave none)."""
+    return event.start_mark.line + 1 if event.start_mark else 0
 
 
 def _scalar_problem(node: yaml.ScalarNode, prefix: tuple, shown: Path) -> str | None:
