@@ -342,3 +342,15 @@ def test_a_worker_given_its_parents_renderings_makes_the_same_messages_without_r
     for reader in readers:
         made, expected = worker.parts(reader), parent.parts(reader)
         assert (made.subject, made.html, made.text) == (expected.subject, expected.html, expected.text)
+
+
+def test_the_fingerprint_covers_the_template_files_and_skips_what_is_not_a_file(tmp_path):
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "footer.txt").write_text("As sent.\n", encoding="utf-8")
+    os.mkfifo(templates / "pipe")  # read, it would wait for a writer for ever
+    before = workers.issue_digest(tmp_path, "the issue", {})
+
+    (templates / "footer.txt").write_text("Edited.\n", encoding="utf-8")
+
+    assert workers.issue_digest(tmp_path, "the issue", {}) != before

@@ -60,8 +60,8 @@ def issue_digest(workspace: Path, issue: object, summaries: dict[str, Any]) -> s
     digest = hashlib.sha256(repr((issue, sorted(summaries.items()))).encode())
     files = [workspace / name for name in SHAPING_FILES]
     files += sorted((workspace / SHAPING_FOLDER).rglob("*"))
-    for path in files:
-        with contextlib.suppress(OSError):  # a file absent (or unreadable) counts as its absence
+    for path in filter(Path.is_file, files):  # regular files only: reading a FIFO would wait forever
+        with contextlib.suppress(OSError):  # a file that cannot be read counts as its absence
             data = path.read_bytes()
             digest.update(f"\0{path.relative_to(workspace)}\0{len(data)}\0".encode())
             digest.update(data)
