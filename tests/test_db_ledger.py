@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -97,6 +98,14 @@ def test_a_live_workers_sending_rows_are_left_alone(db, ledger):
     assert ledger.counts("2026-06")[lg.SENT] == 1
 
 
+def wait_until_gone(db, worker: str, timeout: float = 10.0) -> None:
+    """PostgreSQL ends a dead client's session (and frees its lease) a moment after the process ends."""
+    deadline = time.monotonic() + timeout
+    while locks.worker_lease(db, worker).held_elsewhere():
+        assert time.monotonic() < deadline, f"worker {worker}'s lease is still held"
+        time.sleep(0.05)
+
+
 def test_a_sent_held_back_commits_with_the_next_sending_so_a_worker_has_one_row_in_doubt_at_most(db, ledger):
     ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "bo@example.org"))
     # A worker in its own process: it holds bo's `sent` back, then dies before its next write.
@@ -117,6 +126,7 @@ def test_a_sent_held_back_commits_with_the_next_sending_so_a_worker_has_one_row_
     worker = subprocess.run([sys.executable, "-c", steps], capture_output=True, text=True, timeout=60)
     # accepted, not yet recorded: still in doubt; then one transaction: ann `sent`, bo `sending`
     assert worker.stdout.split("\n")[:2] == ["1 0", "1 1"], worker.stderr
+    wait_until_gone(db, "w1")
 
     assert ledger.recover_unknown("2026-06") == ["bo@example.org"]
     assert [(f.email, f.state) for f in ledger.failures("2026-06")] == [("bo@example.org", lg.UNKNOWN)]
@@ -232,8 +242,6 @@ def test_a_lock_held_by_a_killed_process_is_free_at_once(db):
             with locks.issue_lock(db, "2026-06"):
                 break
         except locks.LockedError:  # PostgreSQL notices the closed socket within moments
-            import time
-
             time.sleep(0.05)
     else:
         pytest.fail("the killed holder's lock was never released")
