@@ -10,9 +10,8 @@ from message_helpers import tiny_factory
 
 from newsletter.db.audience import load_audience
 from newsletter.db.state import open_state
-from newsletter.providers import open_provider
+from newsletter.providers import open_provider, outbox
 from newsletter.providers.base import OutgoingMessage
-from newsletter.providers import outbox
 from newsletter.providers.outbox import OutboxProvider
 from newsletter.store.config import load_settings
 

@@ -1,8 +1,7 @@
 """Reading files with limits, YAML documents with line numbers, and writing files atomically.
 
 Every file the tool reads is someone's input: only regular files are read, up to a size limit.
-Parsing is store/yamltext.py's job, imported only when a file is parsed: PyYAML costs ~13 ms to
-import, which a command reading only cached files (store/yamlcache.py) does not pay.
+Parsing is store/yamltext.py's job.
 """
 
 from __future__ import annotations
