@@ -12,7 +12,8 @@ import functools
 import os
 import sys
 
-from newsletter.errors import ExitStatus, escape_controls
+from newsletter.errors import ExitStatus
+from newsletter.text import printable
 
 TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ class Parser(argparse.ArgumentParser):
     def usage_line(self, message: str) -> str:
         """`newsletter send: error: --concurrency: 0 is not in 1..64 (see 'newsletter send --help')`."""
         # One line, and what was typed (an unrecognized argument) cannot restyle the terminal.
-        text = escape_controls(" ".join(message.removeprefix("argument ").split()))
+        text = printable(" ".join(message.removeprefix("argument ").split()))
         return f"{self.prog}: error: {with_suggestion(text)} (see '{self.prog} --help')"
 
     def error(self, message: str) -> NoReturn:

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 from newsletter.errors import DeliveryError
 from newsletter.providers.base import OutgoingMessage, Provider, SendResult
 from newsletter.providers.outbox import OutboxProvider
-from newsletter.providers.shown import printable, redact_url, shown_url
+from newsletter.providers.shown import redact_url, shown_url
 from newsletter.providers.smtp import COMMAND_TIMEOUT, DATA_TIMEOUT, SmtpProvider, _is_loopback
 from newsletter.store.config import Settings
 
@@ -25,7 +25,6 @@ __all__ = [
     "SendResult",
     "open_provider",
     "FORMS",
-    "printable",
     "redact_url",
     "shown_url",
 ]

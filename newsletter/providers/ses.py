@@ -17,7 +17,8 @@ from typing import Any
 
 from newsletter.errors import DeliveryError
 from newsletter.providers.base import OutgoingMessage, Ready, SendResult
-from newsletter.providers.shown import printable, shown_url
+from newsletter.providers.shown import shown_url
+from newsletter.text import printable
 
 CONNECT_TIMEOUT = 15.0  # seconds to connect and to write the request
 RESPONSE_TIMEOUT = 60.0  # seconds to wait for the answer once the request is sent (the AWS SDKs' default)
@@ -111,18 +112,21 @@ class SesProvider:
         except bx.ClientError as error:
             return _client_error(error)
         except bx.ConnectionError as error:
+            shown = printable(str(error), limit=300)
             # Connecting failed: the request never left, SES cannot have acted on it.
-            return SendResult("transient", f"cannot reach {self._where()}: {printable(str(error), 300)}")
+            return SendResult("transient", f"cannot reach {self._where()}: {shown}")
         except bx.HTTPClientError as error:  # a read timeout, a connection closed before the answer
+            shown = printable(str(error), limit=300)
             return SendResult(
                 "unknown",
-                f"no answer from {self._where()} after the request was sent ({printable(str(error), 300)});"
+                f"no answer from {self._where()} after the request was sent ({shown});"
                 " SES may have accepted it, so it is not sent again unless you ask (--resend-unknown)",
             )
         except bx.NoCredentialsError as error:
             raise DeliveryError(f"SES: {error}; see the AWS credential chain") from None
         except bx.ParamValidationError as error:
-            return SendResult("permanent", f"SES refused the request's form: {printable(str(error), 300)}")
+            shown = printable(str(error), limit=300)
+            return SendResult("permanent", f"SES refused the request's form: {shown}")
         return SendResult("sent", "SES accepted (200)", provider_id=answer.get("MessageId"))
 
     def close(self) -> None:
@@ -132,8 +136,8 @@ class SesProvider:
 def _client_error(error: Any) -> SendResult:
     """An error answer of SES: fatal for the account or keys, transient for "not now", else permanent."""
     found = error.response.get("Error", {})
-    kind = printable(str(found.get("Code", "")), 100)
-    text = printable(str(found.get("Message", "")), 300)
+    kind = printable(str(found.get("Code", "")), limit=100)
+    text = printable(str(found.get("Message", "")), limit=300)
     status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
     detail = f"{status} {kind}: {text}".strip()
     if kind in _FATAL_TYPES or status in (401, 403):

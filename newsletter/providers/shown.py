@@ -1,14 +1,11 @@
-"""What a provider may show: outside text with its control characters escaped, URLs without credentials."""
+"""What a provider may show: URLs without credentials (outside text goes through newsletter.text)."""
 
 from __future__ import annotations
 
 import re
-import unicodedata
 
-# Control (Cc), format (Cf: bidi overrides, zero-width) and line/paragraph separators: a reply from
-# a server can use them to retitle a terminal, fake coloured output or reorder what is shown.
-_HIDDEN = frozenset(("Cc", "Cf", "Zl", "Zp"))
-_WHITESPACE = {"\r\n": " ", "\n": " ", "\r": " ", "\t": " "}
+from newsletter.text import printable
+
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@", re.IGNORECASE)
 _SECRET_PARAM = re.compile(
     r"(?P<name>[?&;](?:[\w.-]*?)(?:password|passwd|pass|secret|token|key|signature|sig|auth|credential)"
@@ -16,30 +13,6 @@ _SECRET_PARAM = re.compile(
     re.IGNORECASE,
 )
 REDACTED = "***"
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
-def printable(text: str | bytes, limit: int = 500) -> str:
-    """`text` from outside (a server's reply) made safe to print: one line, controls escaped, bounded.
-
-    Line breaks become spaces (a multi-line SMTP reply reads as one line); every other control or
-    invisible formatting character is shown as its escape (ESC as `\\x1b`), so it is seen, not obeyed.
-    """
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    if len(text) <= limit and text.isascii() and text.isprintable():  # the usual reply, checked in C
-        return text
-    for newline, space in _WHITESPACE.items():
-        text = text.replace(newline, space)
-    if len(text) > limit:
-        text = text[:limit] + "..."
-    if text.isascii() and text.isprintable():  # nothing (more) to escape
-        return text
-    return "".join(_escape(c) if unicodedata.category(c) in _HIDDEN else c for c in text)
 
 
 def redact_url(text: str) -> str:

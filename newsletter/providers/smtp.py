@@ -25,7 +25,7 @@ import ssl
 
 from newsletter.errors import DeliveryError
 from newsletter.providers.base import OutgoingMessage, Ready, SendResult
-from newsletter.providers.shown import printable
+from newsletter.text import printable
 
 SECURITIES = ("starttls", "ssl", "none")
 COMMAND_TIMEOUT = 60.0  # connect, greeting, EHLO, AUTH, MAIL, RCPT, DATA and writing the body
