@@ -13,6 +13,10 @@ rule for all of them, so no two places disagree:
   server's multi-line reply reads as one line and nothing can start a fake line of output; with
   `lines=True` (a message of several lines, such as a list of problems) LF and CR LF stay line
   breaks, a lone CR is escaped and a tab is a space.
+
+A URL shown anywhere goes through `shown_url()`: its credentials replaced by *** (`redact_url`),
+however it is written, including the one-slash typos (`smtp:/user:pw@host`) that URL parsers
+take for a path.
 """
 
 from __future__ import annotations
@@ -52,3 +56,37 @@ def printable(text: object, *, lines: bool = False, limit: int | None = None) ->
     return "".join(
         _escape(c) if unicodedata.category(c) in _HIDDEN and not (lines and c == "\n") else c for c in value
     )
+
+
+# A URL's user-info: after `scheme://` (or any number of slashes, typos included), or, with no
+# slash, when it holds a colon (`smtp:user:pw@host`); `key: ana@example.org` keeps its address.
+_URL_USERINFO = re.compile(
+    r"(?P<scheme>\b[a-z][a-z0-9+.-]*:)(?:(?P<slashes>/+)(?P<info>[^/?#\s]*)|(?P<colon>[^/?#\s:@]*:[^/?#\s]*))@",
+    re.IGNORECASE,
+)
+_SECRET_PARAM = re.compile(
+    r"(?P<name>[?&;](?:[\w.-]*?)(?:password|passwd|pass|secret|token|key|signature|sig|auth|credential)"
+    r"[\w.-]*=)(?P<value>[^&;#\s]*)",
+    re.IGNORECASE,
+)
+REDACTED = "***"
+
+
+def _hide_userinfo(m: re.Match[str]) -> str:
+    if m["slashes"] is not None:
+        return f"{m['scheme']}{m['slashes']}{REDACTED}@" if m["info"] else m[0]
+    return f"{m['scheme']}{REDACTED}@"
+
+
+def redact_url(text: str) -> str:
+    """`text` with the credentials of every URL in it replaced by ***.
+
+    The whole user-info part goes (`ses://KEY:SECRET@region` -> `ses://***@region`), since a secret
+    pasted as the user name is as secret as a password; so do query values named like secrets.
+    """
+    return _SECRET_PARAM.sub(lambda m: m["name"] + REDACTED, _URL_USERINFO.sub(_hide_userinfo, text))
+
+
+def shown_url(url: str) -> str:
+    """A URL as it may appear in an error or a repr: credentials redacted, controls escaped."""
+    return printable(redact_url(url))

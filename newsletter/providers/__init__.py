@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 from newsletter.errors import DeliveryError
 from newsletter.providers.base import OutgoingMessage, Provider, SendResult
 from newsletter.providers.outbox import OutboxProvider
-from newsletter.providers.shown import redact_url, shown_url
 from newsletter.providers.smtp import COMMAND_TIMEOUT, DATA_TIMEOUT, SmtpProvider, _is_loopback
 from newsletter.store.config import Settings
+from newsletter.text import redact_url, shown_url
 
 __all__ = [
     "OutgoingMessage",

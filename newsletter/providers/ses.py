@@ -17,8 +17,7 @@ from typing import Any
 
 from newsletter.errors import DeliveryError
 from newsletter.providers.base import OutgoingMessage, Ready, SendResult
-from newsletter.providers.shown import shown_url
-from newsletter.text import printable
+from newsletter.text import printable, shown_url
 
 CONNECT_TIMEOUT = 15.0  # seconds to connect and to write the request
 RESPONSE_TIMEOUT = 60.0  # seconds to wait for the answer once the request is sent (the AWS SDKs' default)
