@@ -410,7 +410,7 @@ def test_a_bad_logo_is_reported_field_by_field(workspace: Path):
     with pytest.raises(ConfigError) as caught:
         load_settings(workspace)
     message = str(caught.value)
-    for field in ("logo.src: required: the image's absolute https URL", "logo.alt: required", "logo.width:",
+    for field in ("logo.src: expected the image's absolute https URL", "logo.alt: required", "logo.width:",
                   "logo.height: required"):  # fmt: skip
         assert field in message, message
 
