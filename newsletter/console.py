@@ -11,15 +11,17 @@ from __future__ import annotations
 import sys
 import time
 import unicodedata
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from newsletter.bounces.health import BOUNCE_LIMITS, COMPLAINT_LIMITS, Health
-from newsletter.delivery.outcome import RunOutcome
-from newsletter.delivery.plan import SendPlan
-from newsletter.delivery.proof import ProofResult
 from newsletter.delivery.records import Failure, RecipientState, RunState
-from newsletter.delivery.reporting import Tally
-from newsletter.delivery.status import IssueStatus
+
+if TYPE_CHECKING:  # types only: `status` and `subscribers` need not load the renderer behind a proof
+    from newsletter.delivery.outcome import RunOutcome
+    from newsletter.delivery.plan import SendPlan
+    from newsletter.delivery.proof import ProofResult
+    from newsletter.delivery.reporting import Tally
+    from newsletter.delivery.status import IssueStatus
 
 R = RecipientState
 # Characters that reorder text on display: shown escaped, like control characters.
