@@ -14,6 +14,7 @@ PACKAGE = Path(newsletter.__file__).parent
 # Each stage may import its own package and the stages ranked below it, never one ranked above.
 RANK = {
     "errors": 0,
+    "text": -1,  # the one printable(): errors and everything above show outside text through it
     "store": 1,
     "importers": 2,
     "compose": 2,

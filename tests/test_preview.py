@@ -190,3 +190,17 @@ def test_preview_for_someone_who_is_not_a_subscriber_says_so(workspace: Path):
     assert result.exit_code == 1
     assert result.output.count("\n") == 1
     assert "stranger@example.org is not a subscriber" in result.output
+
+
+def test_the_watcher_wakes_for_the_issue_inputs_only(workspace: Path):
+    from newsletter.render import PACKAGED_TEMPLATES
+    from newsletter.web.live import is_watched
+
+    root = workspace.resolve()
+    assert is_watched(root, root / "issues" / f"{ISSUE}.yaml")
+    assert is_watched(root, root / "newsletter.yaml")
+    assert is_watched(root, root / "templates" / "email.mjml")
+    assert is_watched(root, PACKAGED_TEMPLATES.resolve() / "email.mjml")
+    assert not is_watched(root, root / ".newsletter" / "state.sqlite3-wal")  # the database the page reads
+    assert not is_watched(root, root / "outbox" / ISSUE / "a.eml")
+    assert not is_watched(root, root / "issues" / f".{ISSUE}.yaml.swp")  # an editor's swap file

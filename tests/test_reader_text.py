@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import pytest
@@ -136,7 +137,8 @@ def test_readers_of_part_of_an_issue_are_never_promised_the_whole_of_it():
 
 
 def test_the_editor_may_word_the_lines_for_readers_of_part_of_the_issue():
-    issue = ISSUE._replace(
+    issue = dataclasses.replace(
+        ISSUE,
         filtered_subject="Your {count} picks from June: {topics}",
         filtered_preheader="{summaries} of {total}, chosen by your topics",
     )

@@ -307,7 +307,10 @@ def test_building_never_touches_the_network(settings, empty_workspace: Path, mon
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    for s in [full("one", date(2026, 5, 2)), full("two", date(2026, 5, 3))._replace(needs_review=True)]:
+    for s in [
+        full("one", date(2026, 5, 2)),
+        replace(full("two", date(2026, 5, 3)), needs_review=True),
+    ]:
         content.write_summary(empty_workspace, s)
     (empty_workspace / "issues" / "2026-06.yaml").write_text(
         "title: June\nsubject: Hello\npreheader: Hi\nwindow: {since: 2026-05-01, until: 2026-05-31}\n"
@@ -414,5 +417,5 @@ def test_a_bad_logo_is_reported_field_by_field(workspace: Path):
 
 def test_who_should_care_is_never_cut_mid_sentence():
     long = "Carers should care because " + "this matters a great deal, " * 12 + "in the end. More."
-    card = render.card(full("x", date(2026, 5, 2))._replace(who_should_care=long, considerations=None))
+    card = render.card(replace(full("x", date(2026, 5, 2)), who_should_care=long, considerations=None))
     assert card.who_should_care == " ".join(long.split()[:-1]) and card.keep_in_mind is None

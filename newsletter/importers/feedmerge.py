@@ -10,7 +10,7 @@ flag clears once nothing is missing, unless the editor set it by hand.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from newsletter.importers.feed import FeedEntry
@@ -133,7 +133,8 @@ def _completed(existing: Summary, entry: FeedEntry, problems: list[str]) -> Summ
     # An editor may flag a summary by hand (needs_review without missing fields); keep that flag.
     flagged = existing.needs_review and not existing.missing_fields
     still = tuple(name for name in existing.missing_fields if name not in filled)
-    return existing._replace(
+    return replace(
+        existing,
         title=entry.title if "title" in filled and entry.title else existing.title,
         url=entry.link if "url" in filled and entry.link else existing.url,
         published=entry.published if "published" in filled and entry.published else existing.published,

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from newsletter.errors import ConfigError, problems
 from newsletter.store import validate as v
 from newsletter.store.branding import Logo, parse_logo, parse_signature
+from newsletter.store.fileio import load_yaml
 from newsletter.store.workspace import SETTINGS_FILE
-from newsletter.store.yamlcache import load_cached
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def load_settings(workspace: Path) -> Settings:
     path = workspace / SETTINGS_FILE
     if not path.is_file():
         raise ConfigError(f"{path}: not found; a workspace needs a {SETTINGS_FILE}")
-    doc = load_cached(workspace, path, SETTINGS_FILE)
+    doc = load_yaml(path, SETTINGS_FILE)
     data = doc.data
     if not isinstance(data, dict):
         raise ConfigError(f"{SETTINGS_FILE}: expected a mapping of settings (key: value)")
