@@ -54,7 +54,10 @@ def test_the_readme_is_short_and_keeps_the_two_set_up_commands_exactly():
     assert ". .venv/bin/activate" in text  # `newsletter` on PATH before the month's commands
 
 
-@pytest.mark.parametrize("page", [README, *sorted(DOCS.rglob("*.md"))], ids=lambda p: str(p.relative_to(ROOT)))
+PAGES = [README, *sorted(DOCS.rglob("*.md"))]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_relative_link_points_at_a_file_that_exists(page):
     links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text())
 
