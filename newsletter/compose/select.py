@@ -124,6 +124,15 @@ class SentRecord:
     summaries: frozenset[str] = frozenset()  # what the sent issues carried, recorded as they were sent
 
 
+def sent_before(previous: Iterable[Issue], window: Window, ledger: SentRecord) -> list[Issue]:
+    """The earlier issues that went out, oldest first (the rule of `already_carried`)."""
+    return [
+        issue
+        for issue in sorted(previous, key=lambda i: (i.until, i.id))
+        if issue.id in ledger.sent or (issue.id not in ledger.runs and issue.until < window.since)
+    ]
+
+
 def already_carried(
     previous: Iterable[Issue],
     window: Window,
@@ -140,10 +149,9 @@ def already_carried(
     """
     ledger = ledger or SentRecord()
     carried: dict[str, str | None] = {}
-    for issue in sorted(previous, key=lambda i: (i.until, i.id)):
-        if issue.id in ledger.sent or (issue.id not in ledger.runs and issue.until < window.since):
-            for item in issue.summary_ids:
-                carried.setdefault(item, issue.id)
+    for issue in sent_before(previous, window, ledger):
+        for item in issue.summary_ids:
+            carried.setdefault(item, issue.id)
     own = set(current.summary_ids) if current is not None and current.id in ledger.sent else set()
     for item in sorted(ledger.summaries - carried.keys() - own):
         carried[item] = None
