@@ -235,7 +235,8 @@ class ConsoleReporter:
         self.printer = progress
 
     def note(self, text: str) -> None:
-        echo(safe(text))
+        for line in text.splitlines():  # a refusal's findings are lines, not one escaped string
+            echo(safe(line))
 
     def plan(self, plan: SendPlan) -> None:
         for line in plan_lines(plan, show=bool(plan.shown)):
