@@ -5,14 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from newsletter.render.reader_text import (
     count_phrase,
     filtered_line,
     first_name,
-    first_sentences,
     given_name,
     greeting,
     sentences,
@@ -44,24 +41,6 @@ def test_sentences_split_where_a_reader_would():
     # "MS" is the disease, not an abbreviation: a sentence may end with it.
     assert sentences("It matters in MS. Then more.") == ["It matters in MS.", "Then more."]
     assert sentences('He said "stop." Then left.') == ['He said "stop."', "Then left."]
-
-
-def test_first_sentences_never_cut_a_sentence():
-    # The first sentence is longer than the limit: it comes whole, not "...which could…".
-    one = first_sentences(WHO, limit=200)
-    assert one.endswith("change how we think about treatments.") and len(one) > 200
-    assert first_sentences(WHO, limit=330) == " ".join(sentences(WHO)[:2])
-    assert first_sentences(WHO, limit=10_000) == " ".join(WHO.split())
-    assert first_sentences("", 100) == "" and first_sentences(None, 100) == ""
-
-
-@given(st.lists(st.sampled_from(["Microglia help.", "B cells matter in MS.", "Why?", "Yes!"]), max_size=8))
-def test_first_sentences_are_always_a_run_of_whole_sentences(parts: list[str]):
-    text = " ".join(parts)
-    chosen = first_sentences(text, limit=40)
-    assert text.startswith(chosen)
-    assert chosen == "" or chosen[-1] in ".?!"
-    assert (chosen == "") == (text == "")
 
 
 @pytest.mark.parametrize(

@@ -48,19 +48,6 @@ def sentences(text: str) -> list[str]:
     return found
 
 
-def first_sentences(text: str | None, limit: int = 300) -> str:
-    """As many whole sentences from the start as fit in `limit` characters, and always the first.
-
-    Medical text is never cut mid-sentence: a first sentence longer than `limit` comes whole.
-    """
-    chosen: list[str] = []
-    for sentence in sentences(text or ""):
-        if chosen and len(" ".join([*chosen, sentence])) > limit:
-            break
-        chosen.append(sentence)
-    return " ".join(chosen)
-
-
 def first_name(full_name: str) -> str:
     """The given name in a list's name field, or "" when there is none to address the reader by.
 
