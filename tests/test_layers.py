@@ -14,6 +14,7 @@ PACKAGE = Path(newsletter.__file__).parent
 # Each stage may import its own package and the stages ranked below it, never one ranked above.
 RANK = {
     "errors": 0,
+    "names": 0.5,  # people's names and greetings: pure, used by every stage that meets a name
     "store": 1,
     "importers": 2,
     "compose": 2,

@@ -1,17 +1,12 @@
-"""The reader's words: whole sentences, a natural greeting, an honest line for filtered readers."""
+"""The reader's words: whole sentences and an honest line for filtered readers (greetings: test_names.py)."""
 
 from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
 from newsletter.render.reader_text import (
     count_phrase,
     filtered_line,
-    first_name,
-    given_name,
-    greeting,
     sentences,
     topic_list,
     variant_line,
@@ -43,34 +38,6 @@ def test_sentences_split_where_a_reader_would():
     assert sentences('He said "stop." Then left.') == ['He said "stop."', "Then left."]
 
 
-@pytest.mark.parametrize(
-    ("raw", "given_name"),
-    [
-        ("Erin Nurse", "Erin"),
-        ("Nurse, Erin", "Erin"),  # family name first, as a spreadsheet export writes it
-        ("Dr. Ana Reader", "Ana"),
-        ("ana reader", "Ana"),
-        ("ZOË ÅNGSTRÖM", "Zoë"),
-        ("Jean-Luc Picard", "Jean-Luc"),
-        ("O'Neil", "O'Neil"),
-        ('Zoë "Z" <O\'Neil>', "Zoë"),
-        ("", ""),
-        ("   ", ""),
-        ("ana@example.org", ""),
-        ("J.", ""),
-        ("Dr.", ""),
-        ("1234", ""),
-    ],
-)
-def test_first_name_finds_the_given_name_or_nothing(raw: str, given_name: str):
-    assert first_name(raw) == given_name
-
-
-def test_the_greeting_reads_naturally_with_and_without_a_name():
-    assert greeting(first_name("Nurse, Erin")) == "Hi Erin,"
-    assert greeting(first_name("")) == "Hello,"
-
-
 def test_a_filtered_reader_is_told_their_topics_and_how_many_of_the_issue():
     assert topic_list(["MRI"]) == "MRI"
     assert topic_list(["MRI", "Caregivers"]) == "MRI and Caregivers"
@@ -81,15 +48,6 @@ def test_a_filtered_reader_is_told_their_topics_and_how_many_of_the_issue():
     assert count_phrase(1) == "1 summary" and count_phrase(3) == "3 summaries"
     # Nothing to say when the reader gets everything.
     assert filtered_line([], 9, 9) == "" and filtered_line(["MRI"], 9, 9) == ""
-
-
-def test_a_first_name_field_wins_over_the_name_and_keeps_its_double_name():
-    assert given_name("Erin", "Nurse, Erin") == "Erin"
-    assert given_name("mary ann", "Mary Ann Smith") == "Mary Ann"
-    assert given_name("ERIN", "") == "Erin"
-    assert given_name("", "Nurse, Erin") == "Erin"  # no field: found in the name
-    assert given_name("erin@example.org", "Dev Patel") == "Dev"  # a misplaced address is no name
-    assert greeting(given_name("", "")) == "Hello,"
 
 
 ISSUE = Issue(

@@ -321,7 +321,7 @@ def test_building_never_touches_the_network(settings, empty_workspace: Path, mon
     # The built email is a proof for a reader without a name: no raw tokens for the editor to see.
     for name in ("email.html", "email.txt"):
         built = (result.out_dir / name).read_text()
-        assert "__NL_" not in built and "Hello," in built
+        assert "__NL_" not in built and "Hi there," in built
         assert "https://msresearch.example.org/newsletter/unsubscribe?token=proof" in built
     assert [a["aria-label"] for a, t in web.links if t == "Read the full summary"] == [
         "Read the full summary: Study one",
