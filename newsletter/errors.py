@@ -1,8 +1,14 @@
-"""The project's errors: each prints as one clear message and a non-zero exit, never a traceback."""
+"""The project's errors: each prints as one clear message and a non-zero exit, never a traceback.
+
+`NewsletterError` is a `click.ClickException` (as MkDocs's errors are): a library error that reaches
+the command line prints as `Error: <message>` and exits with its status, with no code of its own.
+"""
 
 from __future__ import annotations
 
 from enum import IntEnum
+
+import click
 
 from newsletter.text import printable
 
@@ -19,7 +25,7 @@ class ExitStatus(IntEnum):
     INTERRUPTED = 130  # Ctrl-C or SIGTERM; `send` again resumes
 
 
-class NewsletterError(Exception):
+class NewsletterError(click.ClickException):
     """A problem the user can fix; the command line prints `Error: <message>` and exits with status 1.
 
     Messages often quote what came from outside (a file name, a server's reply, a field's value),
@@ -30,7 +36,6 @@ class NewsletterError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.message = message
 
     def __str__(self) -> str:
         return self.message

@@ -79,7 +79,11 @@ def test_the_feed_completes_the_copied_pages_and_clears_their_review(empty_works
     assert all("published" in s.missing_fields for s in guessed.values())
     report = import_feed(empty_workspace, FEEDS / "atom.xml", today=TODAY)
     assert [c.action for c in report.changes] == [Action.UPDATED] * 5
-    assert {c.summary.id for c in report.changes} == set(guessed)  # matched, not duplicated
+    # Matched, not duplicated; a page without a title takes the id its feed title gives.
+    renamed = dict(report.renamed)
+    assert {c.summary.id for c in report.changes} == {renamed.get(i, i) for i in guessed}
+    assert sorted(renamed) == sorted(i for i, s in guessed.items() if "title" in s.missing_fields)
+    assert not any((empty_workspace / "summaries" / f"{old}.yaml").exists() for old in renamed)
     assert report.needs_review == () and report.problems == ()
     sample = load_summaries(copy_sample_workspace(tmp_path / "sample"))
     for change in report.changes:

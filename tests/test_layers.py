@@ -15,6 +15,7 @@ PACKAGE = Path(newsletter.__file__).parent
 RANK = {
     "errors": 0,
     "text": -1,  # the one printable(): errors and everything above show outside text through it
+    "names": 0.5,  # people's names and greetings: pure, used by every stage that meets a name
     "store": 1,
     "importers": 2,
     "compose": 2,

@@ -17,7 +17,6 @@ One rule per kind of value: a `Number` is finite (`.nan` and `.inf` are refused 
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import math
 import re
@@ -321,6 +320,14 @@ SCHEMA = Section(
             },
         ),
         "http_api": AnyMapping("a mapping", default={}),
+        "import": Section(
+            "a mapping with ignore_categories",
+            keys={
+                "ignore_categories": ListOf(
+                    "a list of category names, e.g. [Research, News]", item=Text("a category name")
+                ),
+            },
+        ),
         "logo": Section(
             "a mapping with src, alt, width, height and optionally dark_src",
             keys={
@@ -433,9 +440,7 @@ def check(doc: YamlDocument, schema: Section = SCHEMA) -> tuple[dict[str, Any], 
 
 
 def _section(section: Section, data: dict, where: tuple, p: v.Problems) -> dict[str, Any]:
-    for key in data:
-        if key not in section.keys:
-            p.add(where + (key,), _unknown(str(key), section.keys))
+    v.unknown_keys(p, data, set(section.keys), where)
     values: dict[str, Any] = {}
     for key, option in section.keys.items():
         keys = where + (key,)
@@ -461,9 +466,3 @@ def _section(section: Section, data: dict, where: tuple, p: v.Problems) -> dict[
         except Invalid as problem:
             p.add(keys, str(problem))
     return values
-
-
-def _unknown(key: str, known: dict[str, Option]) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1)
-    hint = f"did you mean {close[0]}? " if close else ""
-    return f"unknown field; {hint}expected one of: {', '.join(sorted(known))}"
