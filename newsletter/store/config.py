@@ -86,6 +86,8 @@ class Settings:
     feed_url: str | None = None  # the site's RSS/Atom/JSON feed, for `newsletter import --feed`
     # `import.ignore_categories`: feed categories that are not topics; None: the importer's generic ones.
     ignore_categories: tuple[str, ...] | None = None
+    # `import.allow_private_hosts`: an intranet site, whose pages are on private addresses.
+    allow_private_hosts: bool = False
     logo: Logo | None = None  # the masthead's image (store/branding.py); None: the name in type
     signature: str = ""  # who signs the editor's note; "" lets the template say "The editors"
     # The state database's URL (or a SQLite path); None: the embedded SQLite file. Never a password:
@@ -146,6 +148,7 @@ def load_settings(workspace: Path) -> Settings:
         http_api=values["http_api"],
         feed_url=values["feed_url"],
         ignore_categories=values["import"]["ignore_categories"] if values["import"] else None,
+        allow_private_hosts=bool(values["import"] and values["import"]["allow_private_hosts"]),
         logo=Logo(**logo) if logo else None,
         signature=values["signature"],
         database=values["database"],

@@ -321,8 +321,9 @@ SCHEMA = Section(
         ),
         "http_api": AnyMapping("a mapping", default={}),
         "import": Section(
-            "a mapping with ignore_categories",
+            "a mapping with ignore_categories, allow_private_hosts",
             keys={
+                "allow_private_hosts": Flag("true or false (true: an intranet site)", default=False),
                 "ignore_categories": ListOf(
                     "a list of category names, e.g. [Research, News]", item=Text("a category name")
                 ),
