@@ -15,6 +15,7 @@ from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE, previous_i
 from newsletter.bounces.settings import BounceSettings, bounce_settings
 from newsletter.compose.reader import Reader, Variant
 from newsletter.compose.ready import require_finished_intro
+from newsletter.db.identity import remember_send, require_known_database
 from newsletter.delivery import audience, crew, history
 from newsletter.delivery.engine import Engine
 from newsletter.delivery.ledger import Ledger, open_ledger
@@ -102,6 +103,7 @@ class Sending:
                 )
             if not created:
                 reporter.note(f"note: another sender started issue {issue.id}'s run; this one joins it")
+        remember_send(ledger.engine, self.settings.workspace, issue.id)
         _report_unknown(ledger, issue.id, request.resend_unknown, reporter)
         rate, minimum = (
             (self.bounces.pause_rate, self.bounces.pause_min_attempts)
@@ -228,6 +230,7 @@ def open_send(
         if lock:
             stack.enter_context(held)  # before the plan, so the plan's counts cannot change under it
         ledger = stack.enter_context(open_ledger(settings))
+        require_known_database(ledger.engine, settings.workspace)  # never the wrong ledger (db/identity.py)
         plan = make_plan(ledger, issue.id, issue.subject, request, (probe.name, rate, concurrency))
         warning = previous_issue_warning(ledger.engine, issue.id)
         if warning:  # before the confirmation, so the editor can still stop and look at the list
