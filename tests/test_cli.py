@@ -202,3 +202,37 @@ def test_tab_completion_offers_the_commands_that_start_with_what_was_typed():
     result = invoke([], env=env)
 
     assert result.exit_code == 0 and result.stdout.split() == ["plain,send", "plain,send-due"]
+
+
+def test_ctrl_c_is_one_line_aborted_without_a_traceback(workspace: Path, monkeypatch):
+    def interrupted(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("newsletter.store.content.load_summaries", interrupted)
+
+    result = run(workspace, "summaries", "list")
+
+    assert result.exit_code == ExitStatus.ERROR and result.stderr.strip() == "Aborted!"
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args", [["--help"], ["summaries", "list"]], ids=" ".join)
+def test_a_reader_that_left_the_pipe_gets_no_traceback(workspace: Path, args):
+    import os
+    import subprocess
+    import sys
+
+    reader, writer = os.pipe()
+    os.close(reader)  # as `newsletter ... | head -1` once head has its line: every write fails
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "newsletter", "-w", str(workspace), *args],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(writer)
+
+    assert done.returncode == ExitStatus.ERROR and done.stderr == ""
