@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
+from delivery_helpers import ISSUE_ID, state, write_issue, write_readers
 
 from newsletter.db import locks
 from newsletter.delivery import claims
@@ -248,3 +251,60 @@ def test_a_lock_held_by_a_killed_process_is_free_at_once(db):
             time.sleep(0.05)
     else:
         pytest.fail("the killed holder's lock was never released")
+
+
+def test_an_issue_named_like_a_command_never_takes_that_commands_lock(db):
+    # Each kind of lock is its own namespace: an issue whose id is `send-due` (or `fetch`) is sent
+    # while the scheduler and the bounce fetcher hold theirs, and keeps them out of nothing.
+    with locks.scheduler_lock(db), locks.bounce_fetcher_lock(db):
+        with (
+            locks.issue_lock(db, "send-due"),
+            locks.issue_lock(db, "fetch"),
+            pytest.raises(locks.LockedError, match="a send of issue send-due is already running"),
+        ):
+            locks.issue_lock(db, "send-due").acquire()
+        with pytest.raises(locks.LockedError, match="send-due is already running"):
+            locks.scheduler_lock(db).acquire()
+
+
+@contextlib.contextmanager
+def unwritable(folder: Path):
+    """`folder` made so this process cannot create anything in it: read-only for a user, immutable for
+    root (whom permissions do not stop), as a lock folder made by root is for the user who sends."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
+    else:
+        folder.chmod(0o500)
+    try:
+        yield
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    ("command", "refused"), [(["send", ISSUE_ID, "--yes"], True), (["send-due"], True), (["status"], False)]
+)
+def test_an_unwritable_lock_folder_is_one_line_naming_it_and_the_fix(workspace, command, refused):
+    write_issue(workspace)
+    write_readers(workspace, 3)
+    with lg.Ledger(state(workspace)) as ledger:  # a run the last send left running: status probes its lock
+        ledger.start_run(ISSUE_ID, "outbox", [], [rec.NewRecipient("reader0000@example.org")])
+    env = {**os.environ, "NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"}
+    provider = ["--provider", "outbox"] if command[0] == "send" else []
+    with unwritable(workspace / ".newsletter" / "locks"):
+        done = subprocess.run(
+            [sys.executable, "-m", "newsletter", "-w", str(workspace), *command, *provider],
+            capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output
+    if not refused:  # status only reads: a lock file that was never made is held by nobody
+        assert done.returncode == 0, output
+        return
+    assert done.returncode != 0, output
+    lines = [line for line in output.splitlines() if "lock folder" in line]
+    assert len(lines) == 1, output
+    assert f"{workspace}/.newsletter/locks/" in lines[0] and "writable" in lines[0], output

@@ -1,15 +1,18 @@
 """The send's one writer: a thread that commits the ledger's per-message marks, many to a transaction.
 
 Sending threads hand it `sending` (and wait until it is committed: it must be before the message's
-final "."), then `sent` or a failure (and go on). It takes whatever has queued while it committed
-the last batch and commits it all together, so under load a transaction carries many messages' marks
-(a group commit), and the database sees one writer. Its order: outcomes first, then the `sending`
-marks, so a row retried after a failure ends `sending`. A mark not committed when a sender dies
-leaves its row `sending`, which becomes `unknown`: in doubt, never lost.
+final "."), then `sent` or a failure (and go on). Outcomes are held back and ride with the next
+`sending` (or go after `HOLD_OUTCOMES` seconds of quiet, or at the end); whatever has queued while
+it committed the last batch goes in the next one. So a transaction carries a message's `sent` and
+the next one's `sending` at least, many messages' marks under load (a group commit), and the
+database sees one writer. Its order: outcomes first, then the `sending` marks, so a row retried
+after a failure ends `sending`. A mark not committed when the process dies leaves its row
+`sending`, which becomes `unknown`: in doubt, never lost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -19,11 +22,12 @@ from sqlalchemy import Connection, Engine, bindparam, exists, or_, select, updat
 
 from newsletter.db import schema as t
 from newsletter.db.addresses import address_hash, address_key
-from newsletter.db.engine import writing
+from newsletter.db.engine import writer_connection, writing
 from newsletter.delivery.records import NOT_SENT, SENDING, SENT, RecipientRow, RecipientState
 
 r, s = t.recipients, t.suppressions
 BATCH = 512  # marks at most in one transaction
+HOLD_OUTCOMES = 0.05  # seconds an outcome waits for a `sending` to ride with
 
 # The statements take their values by name, so one execution carries a whole batch (executemany).
 _SENDING = (
@@ -100,17 +104,28 @@ def failed_mark(rowid: int, state: RecipientState, error: str, sender: str | Non
 
 def commit(engine: Engine, marks: list[Mark]) -> None:
     """Commit these marks in one transaction, and tell each `sending` whether its row was marked."""
+    with writing(engine) as connection:
+        commit_on(connection, marks)
+
+
+def commit_on(connection: Connection, marks: list[Mark]) -> None:
+    """The marks' statements, in the transaction open on `connection`."""
     at = t.now()
     groups: dict[str, list[Mark]] = {"sent": [], "failed": [], "sending": []}
     for mark in marks:
         mark.values["b_at"] = at
         groups[mark.kind].append(mark)
-    with writing(engine) as connection:
-        for kind, statement in (("sent", _SENT), ("failed", _FAILED), ("sending", _SENDING)):
-            if groups[kind]:
-                connection.execute(statement, [mark.values for mark in groups[kind]])
-        if groups["sending"]:
-            _learn_marked(connection, groups["sending"])
+    for kind, statement in (("sent", _SENT), ("failed", _FAILED)):
+        if groups[kind]:
+            connection.execute(statement, [mark.values for mark in groups[kind]])
+    sending = groups["sending"]
+    if sending:
+        marked = connection.execute(_SENDING, [mark.values for mark in sending]).rowcount
+        if marked == len(sending):  # the usual case: nobody suppressed since the run began
+            for mark in sending:
+                mark.marked = True
+        else:
+            _learn_marked(connection, sending)
 
 
 def _learn_marked(connection: Connection, marks: list[Mark]) -> None:
@@ -131,6 +146,7 @@ class Writer:
     engine: Engine
     _queue: queue.SimpleQueue[Mark | None] = field(default_factory=queue.SimpleQueue)
     _thread: threading.Thread | None = None
+    _connection: Connection | None = None  # the writer thread's own, for the whole send
     error: BaseException | None = None  # the first failure: later marks fail at once with it
 
     def start(self) -> Writer:
@@ -161,27 +177,44 @@ class Writer:
         return self.error
 
     def _loop(self) -> None:
+        try:
+            self._connection = writer_connection(self.engine)
+        except Exception as error:  # noqa: BLE001 - every mark fails with it; the run stops on it
+            self.error = error
+        try:
+            self._take_marks()
+        finally:
+            if self._connection is not None:
+                with contextlib.suppress(Exception):  # a broken connection: nothing more to do with it
+                    self._connection.close()
+
+    def _take_marks(self) -> None:
+        batch: list[Mark] = []  # outcomes held back, then whatever else has queued
         ending = False
         while not ending:
-            first = self._queue.get()
-            batch: list[Mark] = [] if first is None else [first]
-            ending = first is None
-            while len(batch) < BATCH and not ending:
+            try:
+                mark = self._queue.get(timeout=HOLD_OUTCOMES if batch else None)
+            except queue.Empty:  # quiet: the held outcomes go now
+                self._commit(batch)
+                batch = []
+                continue
+            ending, urgent = _take(mark, batch)
+            while not ending and len(batch) < BATCH:  # what else queued meanwhile goes along
                 try:
                     mark = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if mark is None:
-                    ending = True
-                else:
-                    batch.append(mark)
-            if batch:
+                end, waited = _take(mark, batch)
+                ending, urgent = ending or end, urgent or waited
+            if ending or urgent or len(batch) >= BATCH:
                 self._commit(batch)
+                batch = []
 
     def _commit(self, batch: list[Mark]) -> None:
-        if self.error is None:
+        if batch and self.error is None and self._connection is not None:
             try:
-                commit(self.engine, batch)
+                with self._connection.begin():
+                    commit_on(self._connection, batch)
             except Exception as error:  # noqa: BLE001 - told to every sender waiting; the run stops on it
                 self.error = error
         for mark in batch:
@@ -189,3 +222,11 @@ class Writer:
                 mark.error = self.error
             if mark.done is not None:
                 mark.done.set()
+
+
+def _take(mark: Mark | None, batch: list[Mark]) -> tuple[bool, bool]:
+    """Add a mark to the batch: (the end was asked for, a sender waits for this batch)."""
+    if mark is None:
+        return True, False
+    batch.append(mark)
+    return False, mark.done is not None
