@@ -40,7 +40,8 @@ def test_the_sample_workspace_moves_once_and_the_audience_is_the_same(db, worksp
     with lg.Ledger(db) as ledger:
         assert ledger.counts("2026-05")[rec.SENT] == 1 and ledger.run("2026-05").note == "killed"
         assert ledger.run("2026-05").forced_reason == "the editor checked by hand"
-        assert ledger.recover_unknown("2026-05") == ["ben.caregiver@example.org"]  # the old crash, recovered
+        assert ledger.doubt_all("2026-05") == 1  # the old crash, recovered
+        assert ledger.unknown("2026-05") == ["ben.caregiver@example.org"]
     assert lg.carried_summaries(db) == {"cd29"}
     assert migrate.migrate_workspace(db, workspace, vocabulary).already
 
