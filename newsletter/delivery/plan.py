@@ -72,8 +72,9 @@ class SendPlan:
 
     @property
     def seconds(self) -> float:
-        """How long sending `to_send` should take at the plan's rate."""
-        return self.to_send / self.rate
+        """How long sending `to_send` should take at the plan's rate (a warm-up's share at a tenth)."""
+        slow = min(self.ramp, self.to_send)
+        return (self.to_send - slow) / self.rate + slow * 10 / self.rate
 
     @property
     def left_out(self) -> dict[str, int]:
