@@ -80,3 +80,15 @@ def test_a_run_pauses_itself_only_after_200_attempts_over_the_threshold():
         "reputation: clean it, then `newsletter send` again resumes"
     )
     assert bounce_pause(1000, 30, threshold=0.02) is not None
+
+
+def test_the_next_send_is_warned_about_the_previous_issues_hard_bounces_reported_after_it(db):
+    sent_issue(db)  # 12 recipients, all accepted by the relay
+    apply(db, "postfix-unknown-user.eml")  # reported later: 1 of 12, over 5 %
+    with lg.Ledger(db) as ledger:
+        ledger.start_run("2026-06", "smtp", [], [])
+    (warning,) = previous_issue_warnings(db, "2026-06")
+    assert warning.startswith(
+        "warning: the previous issue (2026-05) had a hard-bounce rate of 8.33% (1 of 12)"
+    )
+    assert "`newsletter bounces fetch`" in warning
