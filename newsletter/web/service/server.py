@@ -15,8 +15,8 @@ from typing import Any
 import waitress
 from flask import Flask
 
-from newsletter.errors import NewsletterError
 from newsletter.bounces.sns import MAX_BODY as MAX_SNS_BODY
+from newsletter.errors import NewsletterError
 from newsletter.web.service.settings import ServiceSettings
 
 log = logging.getLogger("newsletter.service")
