@@ -19,7 +19,7 @@ from email.utils import format_datetime
 import jinja2
 from sqlalchemy import Engine, select
 
-from newsletter import render
+from newsletter import names, render
 from newsletter.db import schema as t
 from newsletter.db.engine import reading
 from newsletter.db.schema import RecipientState
@@ -43,7 +43,8 @@ class Links:
 
 
 def greeting(first_name: str) -> str:
-    return f"Hi {first_name}," if first_name else "Hello,"
+    """The same first line as the newsletter's: "Hi Erin," or "Hi there,"."""
+    return names.greeting(names.greeting_name(first_name, ""))
 
 
 def render_parts(settings: Settings, name: str, context: dict) -> tuple[str, str]:
