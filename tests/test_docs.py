@@ -6,10 +6,9 @@ import re
 import shlex
 from pathlib import Path
 
+import click
 import pytest
 import yaml
-
-import click
 from mkdocs_click._docs import make_command_docs
 
 from newsletter.cli import cli
