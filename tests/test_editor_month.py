@@ -38,9 +38,9 @@ def newsletter(ws: Path, *args: str):
 
 def init(folder: Path) -> Path:
     made = invoke([
-        "init", str(folder), "--yes", "--name", "MS Research Monthly", "--site-url", "https://msresearch.example.org",
-        "--sender-email", "news@msresearch.example.org", "--postal-address", "MS Research Monthly, 1 Main St, Town",
-        "--timezone", "America/New_York",
+        "init", str(folder), "--yes", "--name", "MS Research Monthly",
+        "--site-url", "https://msresearch.example.org", "--sender-email", "news@msresearch.example.org",
+        "--postal-address", "MS Research Monthly, 1 Main St, Town", "--timezone", "America/New_York",
     ])  # fmt: skip
     assert made.exit_code == 0, made.output
     return folder
@@ -115,15 +115,14 @@ def test_an_editors_month_from_init_to_the_archive(tmp_path: Path, smtp_sink):
     assert checked.exit_code == 0, checked.output
 
     provider = f"smtp://127.0.0.1:{smtp_sink.port}?starttls=no"
-    proof = newsletter(
-        ws, "send", "2026-06", "--provider", provider, "--test-to", "editor@msresearch.example.org"
-    )
+    editor = "editor@msresearch.example.org"
+    proof = newsletter(ws, "send", "2026-06", "--provider", provider, "--test-to", editor)
     assert proof.exit_code == 0, proof.output
     sent = newsletter(ws, "send", "2026-06", "--provider", provider, "--yes")
     assert sent.exit_code == 0, sent.output
 
     received = [recipient for recipient, _ in smtp_sink.received]
-    assert sorted(received) == sorted(["editor@msresearch.example.org", *READERS])
+    assert sorted(received) == sorted([editor, *READERS])
     assert not set(received) & sample_readers()  # the sample's readers get nothing, ever
 
     status = newsletter(ws, "status", "2026-06")
