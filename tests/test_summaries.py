@@ -157,3 +157,24 @@ def test_cli_reports_a_bad_store_in_one_message(workspace: Path):
     assert result.exit_code == 1
     assert result.output.startswith("Error: summaries/http.yaml:2: url: expected an absolute https URL")
     assert "Traceback" not in result.output
+
+
+def test_considerations_the_site_does_not_give_are_acknowledged_not_invented(workspace):
+    from factories import run
+
+    from newsletter.store import issues as issue_files
+    from newsletter.store.content import load_summaries, write_summary
+
+    first = issue_files.load_issue(workspace, "2026-06").summary_ids[0]
+    summary = load_summaries(workspace)[first]
+    write_summary(workspace, summary._replace(considerations=None))
+    missing = run(workspace, "check", "2026-06")
+    fix = "acknowledge it with the line `considerations: none on the site`"
+    write_summary(workspace, summary._replace(considerations="None on the site"))
+    acknowledged = run(workspace, "check", "2026-06")
+    built = run(workspace, "build", "2026-06", "--out", str(workspace / "out"))
+
+    assert missing.exit_code == 1 and fix in missing.output
+    assert "(considerations)" not in acknowledged.output, acknowledged.output
+    assert built.exit_code == 0
+    assert "none on the site" not in (workspace / "out" / "2026-06" / "email.html").read_text().lower()

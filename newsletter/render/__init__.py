@@ -39,7 +39,7 @@ __all__ = [
 from newsletter.store import issues
 from newsletter.store.config import Settings
 from newsletter.store.fileio import atomic_write
-from newsletter.store.models import Issue, Summary
+from newsletter.store.models import Issue, Summary, stated_considerations
 
 EMAIL_MJML, EMAIL_TEXT, WEB_HTML = "email.mjml", "email.txt", "web.html"
 CAUTION = (
@@ -138,7 +138,7 @@ def card(summary: Summary) -> Card:
         # Whole sentences only: medical text cut mid-sentence can say the opposite of the study.
         who_should_care=reader_text.first_sentences(summary.who_should_care, 0) or None,
         is_teaser=summary.is_teaser,
-        keep_in_mind=reader_text.first_sentences(summary.considerations, 0) or None,
+        keep_in_mind=reader_text.first_sentences(stated_considerations(summary), 0) or None,
     )
 
 
