@@ -182,10 +182,15 @@ def build_command(ws: Workspace, issue_id: str, out_dir: Path | None) -> None:
         newsletter build 2026-06
     """
     from newsletter import render  # loaded here: rendering pulls in MJML and premailer
+    from newsletter.check import html_as_sent
+    from newsletter.check.findings import GMAIL_CLIP_BYTES
 
     result = render.build_issue(ws.settings, issue_id, out_dir)
     for path, size in result.files:
-        echo(f"{path}  {size / 1024:.1f} KB")
+        # Gmail clips the HTML part by its size as sent (quoted-printable): the size `check` gives.
+        sent = html_as_sent(ws.settings, issue_id) if path.name == "email.html" else None
+        limit = f" ({sent / 1024:.1f} KB as sent, of Gmail's {GMAIL_CLIP_BYTES // 1024} KB)" if sent else ""
+        echo(f"{path}  {size / 1024:.1f} KB{limit}")
     for warning in result.warnings:
         echo(f"warning: {warning}")
 
