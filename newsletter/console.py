@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 import time
-import unicodedata
 from datetime import tzinfo
 from typing import TYPE_CHECKING, TextIO
 
@@ -18,6 +17,7 @@ import click
 
 from newsletter.bounces.health import BOUNCE_LIMITS, COMPLAINT_LIMITS, Health
 from newsletter.delivery.records import Failure, RecipientState, RunState, local_time
+from newsletter.text import printable as safe  # the one rule (newsletter.text); `safe` for short
 
 if TYPE_CHECKING:  # types only: `status` and `subscribers` need not load the renderer behind a proof
     from click._termui_impl import ProgressBar
@@ -29,19 +29,6 @@ if TYPE_CHECKING:  # types only: `status` and `subscribers` need not load the re
     from newsletter.delivery.status import IssueStatus
 
 R = RecipientState
-# Characters that reorder text on display: shown escaped, like control characters.
-_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def safe(text: object) -> str:
-    """`text` with control characters (C0, DEL, C1) and bidi overrides escaped as \\x1b, \\n, \\u202e."""
-    value = str(text)
-    if value.isprintable():
-        return value
-    return "".join(
-        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) == "Cc" or ch in _BIDI else ch
-        for ch in value
-    )
 
 
 def _duration(seconds: float) -> str:

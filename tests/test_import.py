@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 
@@ -325,7 +326,8 @@ def test_reimport_changes_nothing(empty_workspace: Path):
 def test_reimport_keeps_the_editors_work(empty_workspace: Path):
     report = import_pages(empty_workspace, [PAGE["003"]], today=TODAY)
     full = report.written[0].summary
-    edited = full._replace(
+    edited = dataclasses.replace(
+        full,
         title="How Invading Immune Cells Damage Nerves",
         published=date(2026, 5, 20),
         url="https://msresearch.example.org/research/invading-cells",
@@ -344,7 +346,7 @@ def test_reimport_keeps_the_editors_work(empty_workspace: Path):
     assert report.written[0].action == "updated"
     again = load_summaries(empty_workspace)[full.id]
     assert "monocyte-derived macrophages damage nerve tissue mainly" in again.takeaway
-    assert again == edited._replace(takeaway=again.takeaway)
+    assert again == dataclasses.replace(edited, takeaway=again.takeaway)
 
 
 # --- refused pages: nothing is written ---------------------------------------------------------
@@ -498,7 +500,7 @@ def test_reimport_keeps_what_the_editor_wrote_that_the_page_lacks(empty_workspac
     page.write_text("\n".join(lines[:start] + lines[start + 3 :]) + "\n", encoding="utf-8")
     (written, *_) = import_pages(empty_workspace, [page], today=TODAY).written
     assert written.summary.considerations is None
-    edited = written.summary._replace(considerations="A small study in mice.")
+    edited = dataclasses.replace(written.summary, considerations="A small study in mice.")
     write_summary(empty_workspace, edited)
     import_pages(empty_workspace, [page], today=TODAY)
     assert load_summaries(empty_workspace)[edited.id].considerations == "A small study in mice."

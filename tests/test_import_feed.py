@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -162,7 +163,7 @@ def test_an_undated_entry_still_fills_what_else_a_summary_lacks(empty_workspace:
 def test_an_editor_s_own_value_stays_and_the_difference_is_reported(workspace: Path):
     store = load_summaries(workspace)
     summary = store["2026-05-06-microglia-affect-ms-healing-harm-explained"]
-    write_summary(workspace, summary._replace(title="Microglia: Both Sides"))
+    write_summary(workspace, dataclasses.replace(summary, title="Microglia: Both Sides"))
     report = import_feed(workspace, FEEDS / "rss.xml", today=TODAY)
     assert load_summaries(workspace)[summary.id].title == "Microglia: Both Sides"
     assert report.problems == (

@@ -33,7 +33,7 @@ from newsletter.store.topics import load_taxonomy
 
 SAMPLE_RECIPIENT = Subscriber(
     email="reader@example.org",
-    name="Sample Reader",
+    name="",  # greeted "Hi there,", as a reader without a name is
     topics=(),
     status="subscribed",
     subscribed_at="2026-01-01",

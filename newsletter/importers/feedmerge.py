@@ -97,7 +97,7 @@ def plan_feed(
                 del current[existing.id]
                 touched = [i for i in touched if i != existing.id]
                 renamed[existing.id] = new_id
-                summary = summary._replace(id=new_id)
+                summary = replace(summary, id=new_id)
                 said = [p.replace(f"/{existing.id}.yaml", f"/{new_id}.yaml") for p in said]
             problems += said
         claimed[summary.id] = entry
@@ -193,7 +193,8 @@ def completed(existing: Summary, entry: FeedEntry, problems: list[str]) -> Summa
     # An editor may flag a summary by hand (needs_review without missing fields); keep that flag.
     flagged = existing.needs_review and not existing.missing_fields
     still = tuple(name for name in existing.missing_fields if name not in filled)
-    return existing._replace(
+    return replace(
+        existing,
         title=entry.title if "title" in filled and entry.title else existing.title,
         url=entry.link if "url" in filled and entry.link else existing.url,
         published=entry.published if "published" in filled and entry.published else existing.published,

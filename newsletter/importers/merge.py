@@ -9,7 +9,7 @@ and the summary is marked `needs_review`, until a page, an option or the editor 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from newsletter.importers.links import same_link
@@ -121,7 +121,8 @@ def _finish(
     # An editor may flag a summary by hand (needs_review without missing fields); keep that flag.
     flagged = existing is not None and existing.needs_review and not existing.missing_fields
     assert isinstance(published[0], date)
-    return base._replace(
+    return replace(
+        base,
         title=str(title[0]),
         published=published[0],
         url=str(url[0]),
