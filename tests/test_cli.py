@@ -138,7 +138,8 @@ def test_a_problem_to_fix_is_one_error_line_and_exits_1(workspace: Path):
 
     assert result.exit_code == ExitStatus.ERROR
     assert result.stderr == (
-        "Error: issues/2031-01.yaml: no such issue; draft one with `newsletter new-issue 2031-01`\n"
+        "Error: issues/2031-01.yaml: no such issue (the issues: 2026-06); "
+        "draft it with `newsletter new-issue 2031-01`\n"
     )
 
 
