@@ -86,7 +86,7 @@ class Settings:
     feed_url: str | None = None  # the site's RSS/Atom/JSON feed, for `newsletter import --feed`
     # `import.ignore_categories`: feed categories that are not topics; None: the importer's generic ones.
     ignore_categories: tuple[str, ...] | None = None
-    # `import.allow_private_hosts`: an intranet site, whose pages are on private addresses.
+    # `import.allow_private_hosts`: the site is on an intranet; fetches may reach private addresses.
     allow_private_hosts: bool = False
     logo: Logo | None = None  # the masthead's image (store/branding.py); None: the name in type
     signature: str = ""  # who signs the editor's note; "" lets the template say "The editors"
@@ -147,8 +147,8 @@ def load_settings(workspace: Path) -> Settings:
         dkim=DkimSettings(**dkim) if dkim else None,
         http_api=values["http_api"],
         feed_url=values["feed_url"],
-        ignore_categories=values["import"]["ignore_categories"] if values["import"] else None,
-        allow_private_hosts=bool(values["import"] and values["import"]["allow_private_hosts"]),
+        ignore_categories=values["import"]["ignore_categories"],
+        allow_private_hosts=values["import"]["allow_private_hosts"],
         logo=Logo(**logo) if logo else None,
         signature=values["signature"],
         database=values["database"],

@@ -284,6 +284,20 @@ SCHEMA = Section(
         ),
         "archive_url": HttpsUrl("an absolute https URL (default: the site's /newsletter/)"),
         "feed_url": HttpsUrl("the site's feed as an absolute https URL"),
+        "import": Section(
+            "a mapping with ignore_categories, allow_private_hosts",
+            always=True,
+            keys={
+                # None: the site's generic categories (importers/feedmerge.py); [] ignores none.
+                "ignore_categories": ListOf(
+                    "a list of category names, e.g. [Research, News]", item=Text("a category name")
+                ),
+                "allow_private_hosts": Flag(
+                    "true or false (true: the site is on an intranet; import may fetch private addresses)",
+                    default=False,
+                ),
+            },
+        ),
         "smtp": Section(
             "a mapping with host, port, security, username",
             always=True,
@@ -320,15 +334,6 @@ SCHEMA = Section(
             },
         ),
         "http_api": AnyMapping("a mapping", default={}),
-        "import": Section(
-            "a mapping with ignore_categories, allow_private_hosts",
-            keys={
-                "allow_private_hosts": Flag("true or false (true: an intranet site)", default=False),
-                "ignore_categories": ListOf(
-                    "a list of category names, e.g. [Research, News]", item=Text("a category name")
-                ),
-            },
-        ),
         "logo": Section(
             "a mapping with src, alt, width, height and optionally dark_src",
             keys={
