@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,6 @@ from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.tokens import CommentToken
-from ruamel.yaml.util import load_yaml_guess_indent
 
 from newsletter.errors import ContentError
 from newsletter.store.fileio import atomic_write, locked, read_bytes
@@ -95,6 +95,25 @@ def dump_text(data: Any, indent: tuple[int, int, int] = (2, 4, 2)) -> str:
     return out.getvalue()
 
 
+_BLOCK_ITEM = re.compile(r"^( *)[^\s#-][^\n]*:[ \t]*(?:#[^\n]*)?\n(?:[ \t]*(?:#[^\n]*)?\n)*( *)- ", re.M)
+_NESTED_KEY = re.compile(r"^( *)[^\s#-][^\n:]*:[ \t]*\n( +)[^\s#-][^\n:]*:", re.M)
+
+
+def guess_indent(text: str) -> tuple[int, int, int]:
+    """(mapping, sequence, offset) indentation as the file uses them, from its first nested block.
+
+    `key:` then `  - item` is offset 2 (sequence 4); `key:` then `- item` is offset 0 (sequence 2).
+    Reading the text, not parsing it: a parse takes longer than the whole edit.
+    """
+    offset = 2
+    item = _BLOCK_ITEM.search(text)
+    if item:
+        offset = max(len(item.group(2)) - len(item.group(1)), 0)
+    nested = _NESTED_KEY.search(text)
+    mapping = len(nested.group(2)) - len(nested.group(1)) if nested else 2
+    return (mapping if mapping > 0 else 2), offset + 2, offset
+
+
 def load_document(path: Path, shown: str | Path) -> Document:
     """A YAML file for editing; unreadable or invalid YAML is a ContentError naming the file."""
     raw = read_bytes(path, shown)
@@ -103,9 +122,7 @@ def load_document(path: Path, shown: str | Path) -> Document:
     except UnicodeDecodeError:
         raise ContentError(f"{shown}: not UTF-8 text; save it as UTF-8") from None
     try:
-        _, sequence, offset = load_yaml_guess_indent(text)
-        indent = ((sequence - offset if offset else sequence) or 2, sequence or 2, offset or 0)
-        data = _yaml(indent).load(text)
+        data = _yaml(indent := guess_indent(text)).load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

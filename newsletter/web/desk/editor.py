@@ -17,9 +17,10 @@ from newsletter.check.findings import CheckReport, Finding
 from newsletter.compose.ready import SUBJECT_ADVICE
 from newsletter.errors import NewsletterError
 from newsletter.store import content, issues
-from newsletter.store.approval import approval_from, content_digest, item_ids
-from newsletter.store.fileio import YamlDocument, load_yaml
+from newsletter.store.approval import approval_from, content_digest, item_ids, summary_texts
+from newsletter.store.fileio import YamlDocument
 from newsletter.store.models import Summary
+from newsletter.store.yamlcache import yaml_cache
 from newsletter.web.desk import edits
 from newsletter.web.desk.context import desk
 from newsletter.web.desk.pages import change_file, issue_validator, open_file, page, say
@@ -28,6 +29,7 @@ from newsletter.web.preview import force_dark
 
 blueprint = Blueprint("editor", __name__)
 
+CANDIDATES_SHOWN = 40  # newest first; the filters narrow a long window down
 PREHEADER_ADVICE = 90  # characters an inbox shows after the subject, roughly, on a desktop
 
 
@@ -99,46 +101,45 @@ def edit(issue_id: str) -> Response:
     path = issues.issue_path(d.workspace, issue_id)
     if not content.ID_PATTERN.match(issue_id) or not path.is_file():
         abort(404, f"no issue {issue_id}; draft one on the issues page")
-    doc = open_file(path)
-    parsed = load_yaml(path, path.relative_to(d.workspace))
-    store = content.load_summaries(d.workspace)
+    version = open_file(path)
     try:
-        issue = issues.load_issue(d.workspace, issue_id)
-        problem = ""
+        with yaml_cache(d.workspace) as cache:
+            parsed = cache.load(path, path.relative_to(d.workspace))
+            issue, found = issues.issue_problems(parsed, issue_id)
+            ids = item_ids(parsed.data)
+            texts = summary_texts(cache, d.workspace, ids)
+        if issue is None:
+            raise NewsletterError(found[0] if len(found) == 1 else "\n".join(found))
     except NewsletterError as exc:
-        return page("issue_broken.html", 422, issue_id=issue_id, problem=exc.message, text=doc.text)
-    ids = item_ids(parsed.data)
-    summaries_data = {sid: _summary_data(sid) for sid in ids}
-    approval = approval_from(parsed.data, content_digest(parsed.data, summaries_data))
+        text = d.snapshots.get(version, "")
+        return page("issue_broken.html", 422, issue_id=issue_id, problem=exc.message, text=text)
+    store = content.load_summaries(d.workspace)
+    approval = approval_from(parsed.data, content_digest(parsed.data, texts))
     report: CheckReport = report_for(issue_id)
-    located = [locate_finding(f, issue_id, parsed, doc.data) for f in report.findings]
+    located = [locate_finding(f, issue_id, parsed, parsed.data) for f in report.findings]
     window = (issue.since, issue.until)
     candidates = _candidates(window, set(ids), store, request.args)
+    shown_candidates = candidates[:CANDIDATES_SHOWN]
     topics = sorted(
         {t for s in store.values() if issue.since <= s.published <= issue.until for t in s.topics}
     )
     return page(
         "issue.html",
         issue=issue,
-        data=doc.data,
-        version=doc.version,
+        data=parsed.data,
+        version=version,
         store=store,
         approval=approval,
         report=report,
         findings=located,
-        candidates=candidates,
+        candidates=shown_candidates,
+        more_candidates=len(candidates) - len(shown_candidates),
         topics=topics,
         filters={k: request.args.get(k, "") for k in ("topic", "kind", "review")},
         subject_limit=SUBJECT_ADVICE,
         preheader_limit=PREHEADER_ADVICE,
-        problem=problem,
         tz=d.settings.timezone,
     )
-
-
-def _summary_data(sid: str) -> Any:
-    path = desk().workspace / content.SUMMARIES_DIR / f"{sid}.yaml"
-    return load_yaml(path, path.relative_to(desk().workspace)).data if path.is_file() else None
 
 
 def _after(issue_id: str, message: str, focus: str = "") -> Response:

@@ -21,8 +21,8 @@ from werkzeug.exceptions import HTTPException
 from newsletter import render
 from newsletter.errors import NewsletterError
 from newsletter.store import content, issues
-from newsletter.store.fileio import parse_yaml
-from newsletter.store.yamledit import Conflict, Document, load_document, save_document
+from newsletter.store.fileio import parse_yaml, read_bytes
+from newsletter.store.yamledit import Conflict, load_document, save_document, version_of
 from newsletter.web.desk.context import desk
 from newsletter.web.desk.security import csrf_token, editor
 
@@ -69,11 +69,12 @@ def shown(path: Path) -> str:
     return str(path.relative_to(desk().workspace))
 
 
-def open_file(path: Path) -> Document:
-    """A file for a page: loaded for editing, and its version remembered for a later conflict."""
-    doc = load_document(path, shown(path))
-    desk().remember(doc.version, doc.text)
-    return doc
+def open_file(path: Path) -> str:
+    """The version of a file a page shows (its forms send it back); remembered to show a conflict."""
+    raw = read_bytes(path, shown(path))
+    version = version_of(raw)
+    desk().remember(version, raw.decode("utf-8", errors="replace"))
+    return version
 
 
 def change_file(

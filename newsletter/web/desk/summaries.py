@@ -10,6 +10,7 @@ from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString, Sc
 
 from newsletter.store import content
 from newsletter.store.topics import load_taxonomy
+from newsletter.store.yamlcache import load_cached
 from newsletter.web.desk.context import desk
 from newsletter.web.desk.edits import EditError
 from newsletter.web.desk.pages import change_file, open_file, page, say, summary_validator
@@ -68,15 +69,18 @@ def _path(summary_id: str) -> Any:
 @blueprint.get("/summaries/<summary_id>")
 def edit(summary_id: str) -> Response:
     path = _path(summary_id)
-    doc = open_file(path)
-    summary = content.load_summary(path, path.relative_to(desk().workspace))
+    version = open_file(path)
+    doc = load_cached(desk().workspace, path, path.relative_to(desk().workspace))
+    summary, found = content.summary_problems(doc)
+    if summary is None:
+        return page("error.html", 422, code=422, problem="; ".join(found) + " (fix it in a text editor)")
     vocabulary = load_taxonomy(desk().workspace).vocabulary
     known = {t.casefold() for t in vocabulary}
     return page(
         "summary.html",
         summary=summary,
         data=doc.data,
-        version=doc.version,
+        version=version,
         labels=LABELS,
         lines=LINES,
         texts=TEXTS,
