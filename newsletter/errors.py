@@ -1,9 +1,15 @@
-"""The project's errors: each prints as one clear message and a non-zero exit, never a traceback."""
+"""The project's errors: each prints as one clear message and a non-zero exit, never a traceback.
+
+`NewsletterError` is a `click.ClickException` (as MkDocs's errors are): a library error that reaches
+the command line prints as `Error: <message>` and exits with its status, with no code of its own.
+"""
 
 from __future__ import annotations
 
 import re
 from enum import IntEnum
+
+import click
 
 
 class ExitStatus(IntEnum):
@@ -28,7 +34,7 @@ def escape_controls(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
-class NewsletterError(Exception):
+class NewsletterError(click.ClickException):
     """A problem the user can fix; the command line prints `Error: <message>` and exits with status 1.
 
     Messages often quote what came from outside (a file name, a server's reply, a field's value),
@@ -39,7 +45,6 @@ class NewsletterError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.message = message
 
     def __str__(self) -> str:
         return self.message

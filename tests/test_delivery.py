@@ -274,18 +274,26 @@ def test_progress_lines_are_plain_when_not_on_a_terminal_and_the_end_is_shown_on
 def test_on_a_terminal_the_progress_bar_is_redrawn_in_place_and_ends_its_line():
     import io
 
-    stream = io.StringIO()
-    printer = ProgressPrinter(stream, tty=True)
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    printer = ProgressPrinter(stream)
     tally = Tally(total=8, sent=2)
     printer(tally, False)
     tally.sent = 8
     printer(tally, True)
 
-    draws = [masked(draw) for draw in stream.getvalue().split("\r")]
+    import re
+
+    # Click's own cursor hiding (8.2 on) and its padding over a longer earlier line are not ours to test.
+    shown = re.sub(r"\x1b\[\?25[lh]", "", stream.getvalue())
+    draws = [re.sub(r" +(\n?)$", r"\1", masked(draw)) for draw in shown.split("\r")]
     assert draws == [
         "",
-        "[######------------------]  2/8  sent 2  failed 0  skipped 0  R/s  T left\x1b[K",
-        "[########################]  8/8  sent 8  failed 0  skipped 0  R/s  T left\x1b[K\n",
+        "[######------------------]  2/8  sent 2  failed 0  skipped 0  R/s  T left",
+        "[########################]  8/8  sent 8  failed 0  skipped 0  R/s  T left\n",
     ]
 
 

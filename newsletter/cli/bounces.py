@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import os
-from argparse import Namespace
+from typing import TYPE_CHECKING
 
-from newsletter.cli.params import whole_number_in
-from newsletter.cli.parser import command, echo, group
+import click
 
-TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
+from newsletter.cli.core import command, echo, group
+from newsletter.cli.params import WholeNumber
+
 if TYPE_CHECKING:  # the commands import what they use when run: `newsletter --help` stays quick
     from sqlalchemy import Engine
 
     from newsletter.bounces.mailbox import FetchReport
-    from newsletter.cli.parser import Commands
     from newsletter.store.workspace import Workspace
 
 
-def register(commands: Commands) -> None:
-    """Add `bounces fetch`."""
-    bounces = group(
-        commands, "bounces", "Delivery reports, complaints and auto-replies that arrive after the send."
-    )
-    p = command(bounces, "fetch", fetch)
-    p.add_argument("--limit", type=whole_number_in(1, 100_000), default=500, metavar="INTEGER",
-                   help="Read at most this many messages this time.  [1..100000; default: 500]")  # fmt: skip
+bounces = group("bounces", "Delivery reports, complaints and auto-replies that arrive after the send.")
 
 
 def _state_database(ws: Workspace) -> Engine:
@@ -42,7 +35,10 @@ def _state_database(ws: Workspace) -> Engine:
     return engine
 
 
-def fetch(ws: Workspace, args: Namespace) -> None:
+@command("fetch", bounces)
+@click.option("--limit", type=WholeNumber(1, 100_000), default=500, metavar="INTEGER",
+              help="Read at most this many messages this time.  [1..100000; default: 500]")  # fmt: skip
+def fetch(ws: Workspace, limit: int) -> None:
     """Read the bounce mailbox (IMAP over TLS) and act on each report.
 
     Hard bounces and complaints are suppressed at once; soft bounces are counted and suppressed
@@ -68,7 +64,7 @@ def fetch(ws: Workspace, args: Namespace) -> None:
     password = imap_password()
     engine = _state_database(ws)
     try:
-        report = fetch_bounces(engine, settings, secret, password, ws.root, args.limit)
+        report = fetch_bounces(engine, settings, secret, password, ws.root, limit)
     finally:
         engine.dispose()
     for line in report_lines(report, settings.imap.folder, settings.imap.processed_folder):
@@ -95,3 +91,6 @@ def report_lines(report: FetchReport, folder: str, processed: str) -> list[str]:
     if report.remaining:
         lines.append(f"{report.remaining} more messages wait; run the command again.")
     return lines
+
+
+COMMANDS = [bounces]
