@@ -1,4 +1,4 @@
-"""The editor's commands: import, summaries, new-issue, build, check, preview, archive."""
+"""The editor's commands: import, summaries, new-issue, build, check, preview, desk, archive."""
 
 from __future__ import annotations
 
@@ -245,6 +245,35 @@ def preview_command(
     preview.serve(ws.root, issue_id, port, recipient, ready)
 
 
+@command("desk")
+@argument("issue_id", required=False, type=IssueId(), metavar="ISSUE", help="Open this issue first.")
+@click.option("--port", type=WholeNumber(0, 65535), default=8027, metavar="PORT",
+              help="0: any free port.  [0..65535; default: 8027]")  # fmt: skip
+@click.option("--host", default="127.0.0.1", metavar="ADDRESS",
+              help="Listen here; beyond 127.0.0.1 only with NEWSLETTER_DESK_TOKEN or "
+                   "NEWSLETTER_DESK_USER_HEADER set.  [default: 127.0.0.1]")  # fmt: skip
+@click.option("--open", "open_browser", is_flag=True, help="Open the desk in the default browser.")
+def desk_command(ws: Workspace, issue_id: str | None, port: int, host: str, open_browser: bool) -> None:
+    """Serve the editor's desk: assemble, edit, check, test and approve issues in the browser.
+
+    Every change is written to the same YAML files the CLI reads (comments and layout kept); a
+    file changed on disk meanwhile is never overwritten. Stop with Ctrl-C.
+
+    Example:
+        newsletter desk 2026-06 --open
+    """
+    import webbrowser
+
+    from newsletter.web.desk import server
+
+    def ready(url: str) -> None:
+        echo(f"The desk is at {url} (Ctrl-C to stop)")
+        if open_browser:
+            webbrowser.open(url)
+
+    server.serve(ws.root, issue_id, host, port, ready)
+
+
 @command("archive")
 @click.option("--out", "out_dir", type=FOLDER_TO_WRITE, metavar="DIRECTORY", help="Default: archive/.")
 @click.option("--all", "all_built", is_flag=True, help="Every issue that builds, not only the sent ones.")
@@ -265,4 +294,4 @@ def archive_command(ws: Workspace, out_dir: Path | None, all_built: bool) -> Non
 
 
 COMMANDS = [summaries, import_command, new_issue_command, build_command, check_command, preview_command,
-            archive_command]  # fmt: skip
+            desk_command, archive_command]  # fmt: skip
