@@ -30,7 +30,8 @@ def require_guarded(host: str, access: Access) -> None:
     if not is_loopback(host) and not (access.token or access.user_header):
         raise NewsletterError(
             f"--host {host} would open the desk to the network without a sign-in; set {TOKEN_ENV} "
-            f"(a shared token) or {HEADER_ENV} (a reverse proxy's header naming the editor), or keep 127.0.0.1"
+            f"(a shared token) or {HEADER_ENV} (a reverse proxy's header naming the editor), "
+            "or keep 127.0.0.1"
         )
 
 
