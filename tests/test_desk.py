@@ -328,3 +328,14 @@ def test_a_workspace_overrides_a_desk_page_one_block_at_a_time(workspace):
     d = Desk(workspace)
     d.get("/")
     assert "<title>Our issues" in d.page and "New issue" in d.page
+
+
+def test_scheduling_writes_send_at_with_the_newsletters_offset(desk):
+    before = desk.text(ISSUE_FILE)
+    desk.post(f"/issues/{ISSUE}/lines", {"send_at": "2026-06-03T10:30"})
+    assert changed_lines(before, desk.text(ISSUE_FILE)) == [
+        "-send_at: 2026-06-02T09:00:00-04:00",
+        "+send_at: 2026-06-03T10:30:00-04:00",
+    ]
+    desk.post(f"/issues/{ISSUE}/lines", {"send_at": ""})
+    assert issues.load_issue(desk.workspace, ISSUE).send_at is None

@@ -139,6 +139,9 @@ def edit(issue_id: str) -> Response:
         subject_limit=SUBJECT_ADVICE,
         preheader_limit=PREHEADER_ADVICE,
         tz=d.settings.timezone,
+        send_local=issue.send_at.astimezone(d.settings.tz).strftime("%Y-%m-%dT%H:%M")
+        if issue.send_at
+        else "",
     )
 
 
@@ -174,6 +177,8 @@ def lines(issue_id: str) -> Response:
         said = [edits.set_line(data, key, form[key]) for key in edits.LINE_FIELDS if key in form]
         if "intro" in form:
             said.append(edits.set_intro(data, form["intro"]))
+        if "send_at" in form:
+            said.append(edits.set_send_at(data, form["send_at"], desk().settings.tz))
         return " ".join(s for s in said if s)
 
     return _after(issue_id, _change(issue_id, change), form.get("focus", ""))

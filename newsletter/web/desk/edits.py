@@ -7,6 +7,7 @@ CLI's own loader before anything is written.
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
@@ -14,7 +15,7 @@ from ruamel.yaml.scalarstring import LiteralScalarString, ScalarString
 
 from newsletter.errors import ContentError
 from newsletter.store.models import Summary
-from newsletter.store.yamledit import new_seq, seq_insert, seq_pop, seq_reorder
+from newsletter.store.yamledit import Moment, new_seq, seq_insert, seq_pop, seq_reorder
 
 LINE_FIELDS = ("title", "subject", "preheader")
 
@@ -82,6 +83,31 @@ def set_intro(data: Any, text: str) -> str:
         return ""
     data["intro"] = LiteralScalarString(text)
     return "Intro saved."
+
+
+def set_send_at(data: Any, local: str, tz: tzinfo) -> str:
+    """Schedule the issue at a local date and time (as a datetime-local field gives it), or unschedule it."""
+    local = local.strip()
+    if not local:
+        if "send_at" not in data:
+            return ""
+        del data["send_at"]
+        return "Unscheduled: `send-due` will not send it."
+    try:
+        when = datetime.fromisoformat(local)
+    except ValueError:
+        raise EditError(f"{local!r} is not a date and time (YYYY-MM-DDTHH:MM)") from None
+    when = (when.replace(tzinfo=tz) if when.tzinfo is None else when).replace(microsecond=0)
+    old = data.get("send_at")
+    if isinstance(old, datetime) and old == when:
+        return ""
+    moment = Moment.of(when)
+    if "send_at" in data:
+        data["send_at"] = moment
+    else:  # after the window, where `new-issue` puts it
+        keys = list(data)
+        data.insert(keys.index("window") + 1 if "window" in keys else len(keys), "send_at", moment)
+    return f"Scheduled for {when.isoformat()}."
 
 
 def move_item(data: Any, sid: str, direction: str) -> str:
