@@ -42,8 +42,9 @@ pytestmark = [
 ]
 
 WIDE = """
-return [...document.querySelectorAll('body *')].filter(el => el.getBoundingClientRect().right > arguments[0] + 1)
-  .slice(0, 5).map(el => el.tagName + '#' + el.id + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right));
+return [...document.querySelectorAll('body *')]
+  .filter(el => el.getBoundingClientRect().right > arguments[0] + 1).slice(0, 5)
+  .map(el => el.tagName + '#' + el.id + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right));
 """
 UNLABELLED = """
 return [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
@@ -90,7 +91,8 @@ def axe(driver: Any) -> list[dict[str, Any]]:
         """
         const done = arguments[arguments.length - 1];
         axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations.map(v => ({
-          id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 4).map(n => n.target.join(' '))}))));
+          id: v.id, impact: v.impact, help: v.help,
+          nodes: v.nodes.slice(0, 4).map(n => n.target.join(' '))}))));
         """
     )
 
