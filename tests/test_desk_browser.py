@@ -44,7 +44,7 @@ pytestmark = [
 WIDE = """
 return [...document.querySelectorAll('body *')]
   .filter(el => el.getBoundingClientRect().right > arguments[0] + 1).slice(0, 5)
-  .map(el => el.tagName + '#' + el.id + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right));
+  .map(el => el.tagName + '#' + el.id + ' ' + Math.round(el.getBoundingClientRect().right));
 """
 UNLABELLED = """
 return [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
