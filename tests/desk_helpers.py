@@ -35,7 +35,9 @@ class Desk:
 
     def post(self, url: str, data: dict, follow: bool = True, **kw):
         back = re.search(r'name="back" value="([^"]*)"', self.page)
-        form = {"csrf": self.field("csrf"), "version": self.field("version"), **data}
+        form = {"csrf": self.field("csrf"), **data}
+        if 'name="version"' in self.page:
+            form.setdefault("version", self.field("version"))
         if back and "back" not in form:
             form["back"] = back.group(1)
         response = self.client.post(

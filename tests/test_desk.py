@@ -283,15 +283,22 @@ def test_saving_a_summary_changes_only_the_edited_fields(desk):
     assert "It was a mouse study." in after and max(len(line) for line in after.splitlines()) <= 110
 
 
-def test_new_issue_drafts_the_next_month_and_opens_it(desk):
-    response = desk.client.post(
-        "/issues/new", data={"csrf": desk.field("csrf")}, headers={"Host": "127.0.0.1:8027"}
-    )
+def test_new_issue_drafts_the_next_month_and_opens_it(workspace):
+    (workspace / ISSUE_FILE).unlink()
+    d = Desk(workspace)
+    d.get("/")
+    response = d.post("/issues/new", {}, follow=False)
     assert response.status_code == 303
     drafted = response.headers["Location"].rsplit("/", 1)[1]
-    assert (desk.workspace / "issues" / f"{drafted}.yaml").is_file()
-    desk.get(response.headers["Location"])
-    assert "Drafted" in desk.messages()[0]
+    assert issues.load_issue(workspace, drafted).summary_ids  # the CLI reads what the desk drafted
+    d.get(response.headers["Location"])
+    assert d.messages()[0].startswith(f"Drafted {drafted} with ")
+
+
+def test_new_issue_says_why_when_there_is_nothing_to_draft(desk):
+    desk.get("/")
+    desk.post("/issues/new", {})
+    assert any("no summaries to draft" in m for m in desk.messages())
 
 
 def test_a_test_send_reaches_the_smtp_server_and_is_recorded_nowhere(workspace, smtp_sink, monkeypatch):

@@ -22,7 +22,7 @@ from typing import Any
 
 from newsletter.errors import ContentError
 from newsletter.store import content, issues
-from newsletter.store.yamlcache import YamlCache, yaml_cache
+from newsletter.store.fileio import load_yaml
 
 KEY = "approved"
 
@@ -68,23 +68,22 @@ def content_digest(issue_data: dict, summaries: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical([body, sorted(summaries.items())]).encode("utf-8")).hexdigest()[:32]
 
 
-def summary_texts(cache: YamlCache, workspace: Path, ids: list[str]) -> dict[str, Any]:
+def summary_texts(workspace: Path, ids: list[str]) -> dict[str, Any]:
     """Each named summary's raw data (None for a missing file)."""
     summaries: dict[str, Any] = {}
     for sid in ids:
         path = workspace / content.SUMMARIES_DIR / f"{sid}.yaml"
-        summaries[sid] = cache.load(path, path.relative_to(workspace)).data if path.is_file() else None
+        summaries[sid] = load_yaml(path, path.relative_to(workspace)).data if path.is_file() else None
     return summaries
 
 
 def issue_texts(workspace: Path, issue_id: str) -> tuple[dict, dict[str, Any]]:
     """The issue's raw data and each named summary's raw data (None for a missing file)."""
     path = issues.issue_path(workspace, issue_id)
-    with yaml_cache(workspace) as cache:
-        data = cache.load(path, path.relative_to(workspace)).data
-        if not isinstance(data, dict):
-            raise ContentError(f"{path.relative_to(workspace)}: expected a mapping")
-        return data, summary_texts(cache, workspace, item_ids(data))
+    data = load_yaml(path, path.relative_to(workspace)).data
+    if not isinstance(data, dict):
+        raise ContentError(f"{path.relative_to(workspace)}: expected a mapping")
+    return data, summary_texts(workspace, item_ids(data))
 
 
 def current_digest(workspace: Path, issue_id: str) -> str:

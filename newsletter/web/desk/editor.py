@@ -18,9 +18,8 @@ from newsletter.compose.ready import SUBJECT_ADVICE
 from newsletter.errors import NewsletterError
 from newsletter.store import content, issues
 from newsletter.store.approval import approval_from, content_digest, item_ids, summary_texts
-from newsletter.store.fileio import YamlDocument
+from newsletter.store.fileio import YamlDocument, load_yaml
 from newsletter.store.models import Summary
-from newsletter.store.yamlcache import yaml_cache
 from newsletter.web.desk import edits
 from newsletter.web.desk.context import desk
 from newsletter.web.desk.pages import change_file, issue_validator, open_file, page, say
@@ -103,11 +102,10 @@ def edit(issue_id: str) -> Response:
         abort(404, f"no issue {issue_id}; draft one on the issues page")
     version = open_file(path)
     try:
-        with yaml_cache(d.workspace) as cache:
-            parsed = cache.load(path, path.relative_to(d.workspace))
-            issue, found = issues.issue_problems(parsed, issue_id)
-            ids = item_ids(parsed.data)
-            texts = summary_texts(cache, d.workspace, ids)
+        parsed = load_yaml(path, path.relative_to(d.workspace))
+        issue, found = issues.issue_problems(parsed, issue_id)
+        ids = item_ids(parsed.data)
+        texts = summary_texts(d.workspace, ids)
         if issue is None:
             raise NewsletterError(found[0] if len(found) == 1 else "\n".join(found))
     except NewsletterError as exc:

@@ -77,5 +77,6 @@ def new_issue() -> Response:
     draft = draft_issue(settings, today=d.clock().astimezone(settings.tz).date(), sent=sent_record(settings))
     count = sum(len(s.items) for s in draft.sections)
     parts = len(draft.sections)
-    say(f"Drafted {draft.issue_id} with {count} summaries in {parts} sections. {draft.note}".strip())
+    left = f" {len(draft.left_out)} left out (see the comments in the file)." if draft.left_out else ""
+    say(f"Drafted {draft.issue_id} with {count} summaries in {parts} sections.{left}")
     return redirect(url_for("editor.edit", issue_id=draft.issue_id), 303)  # type: ignore[return-value]

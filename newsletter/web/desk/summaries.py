@@ -9,8 +9,8 @@ from flask import Blueprint, Response, abort, redirect, request, url_for
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString, ScalarString
 
 from newsletter.store import content
+from newsletter.store.fileio import load_yaml
 from newsletter.store.topics import load_taxonomy
-from newsletter.store.yamlcache import load_cached
 from newsletter.web.desk.context import desk
 from newsletter.web.desk.edits import EditError
 from newsletter.web.desk.pages import change_file, open_file, page, say, summary_validator
@@ -70,7 +70,7 @@ def _path(summary_id: str) -> Any:
 def edit(summary_id: str) -> Response:
     path = _path(summary_id)
     version = open_file(path)
-    doc = load_cached(desk().workspace, path, path.relative_to(desk().workspace))
+    doc = load_yaml(path, path.relative_to(desk().workspace))
     summary, found = content.summary_problems(doc)
     if summary is None:
         return page("error.html", 422, code=422, problem="; ".join(found) + " (fix it in a text editor)")
