@@ -1,4 +1,4 @@
-"""The editor's commands: import, summaries, new-issue, build, check, preview, desk, archive."""
+"""The editor's commands: import, summaries, new-issue, build, check, approve, preview, desk, archive."""
 
 from __future__ import annotations
 
@@ -215,6 +215,38 @@ def check_command(ws: Workspace, issue_id: str, strict: bool, recipient: str | N
     echo(report.summary_line())
 
 
+@command("approve")
+@argument("issue_id", type=IssueId(), metavar="ISSUE", help=ISSUE_HELP)
+@click.option("--by", "by", metavar="NAME", help="Who approves it.  [default: this machine's user]")
+def approve_command(ws: Workspace, issue_id: str, by: str | None) -> None:
+    """Approve an issue as it is now: records who and when, with a digest of its content, in its file.
+
+    Refused while `newsletter check` finds errors. Any later edit to the issue or to one of its
+    summaries withdraws the approval; with `schedule.require_approval: true` in newsletter.yaml,
+    `send-due` sends only approved issues and `send` asks --force --reason for another.
+
+    Example:
+        newsletter approve 2026-06 --by "Ana Lima"
+    """
+    import getpass
+    from datetime import datetime
+
+    from newsletter import check
+    from newsletter.delivery.history import sent_record
+    from newsletter.errors import NewsletterError
+    from newsletter.store.approval import approve
+
+    report = check.check_issue(ws.settings, issue_id, spam=False, sent=sent_record(ws.settings))
+    if report.errors:
+        raise NewsletterError(
+            f"not approved: {report.summary_line()}; `newsletter check {issue_id}` lists them"
+        )
+    when = datetime.now(ws.settings.tz)
+    who = by or getpass.getuser()
+    approve(ws.root, issue_id, who, when)
+    echo(f"Issue {issue_id} approved by {who} at {when:%Y-%m-%d %H:%M %Z}; any edit withdraws it.")
+
+
 @command("preview")
 @argument("issue_id", type=IssueId(), metavar="ISSUE", help=ISSUE_HELP)
 @click.option("--port", type=WholeNumber(0, 65535), default=8026, metavar="PORT",
@@ -292,5 +324,5 @@ def archive_command(ws: Workspace, out_dir: Path | None, all_built: bool) -> Non
     echo(f"{len(result.issues)} issue(s) in {result.out_dir} (index.html, feed.xml)")
 
 
-COMMANDS = [summaries, import_command, new_issue_command, build_command, check_command, preview_command,
-            desk_command, archive_command]  # fmt: skip
+COMMANDS = [summaries, import_command, new_issue_command, build_command, check_command, approve_command,
+            preview_command, desk_command, archive_command]  # fmt: skip

@@ -22,7 +22,7 @@ from typing import Any
 
 from newsletter.errors import ContentError
 from newsletter.store import content, issues
-from newsletter.store.fileio import load_yaml
+from newsletter.store.fileio import load_yaml, parse_yaml
 
 KEY = "approved"
 
@@ -128,3 +128,36 @@ def approval_problems(record: Any) -> list[tuple[tuple[str, ...], str]]:
     if not isinstance(record.get("digest"), str) or not record["digest"].strip():
         found.append(((KEY, "digest"), "required: the digest of what was approved; approve again"))
     return found
+
+
+def approve(workspace: Path, issue_id: str, by: str, at: datetime, expected: str | None = None) -> str:
+    """Write `approved: {by, at, digest}` into the issue file (comments and layout kept).
+
+    `expected` is the file's version the approver looked at (store/yamledit.py): a file changed
+    since is refused with yamledit.Conflict. Returns the new version. The caller decides whether the
+    issue may be approved (`check` finds no errors).
+    """
+    from ruamel.yaml.comments import CommentedMap
+
+    from newsletter.store import yamledit
+
+    by = " ".join(by.split())
+    if not by:
+        raise ContentError("say who approves the issue")
+    path = issues.issue_path(workspace, issue_id)
+    shown = path.relative_to(workspace)
+    if not path.is_file():
+        issues.load_issue(workspace, issue_id)  # raises the loader's "no such issue" advice
+    doc = yamledit.load_document(path, shown)
+    if expected is not None and doc.version != expected:
+        raise yamledit.Conflict(path, expected, doc.version)
+    data, summaries = issue_texts(workspace, issue_id)
+    record = CommentedMap([("by", by), ("at", yamledit.Moment.of(at.replace(microsecond=0))), ("digest", "")])
+    record["digest"] = content_digest(data, summaries)
+    record.fa.set_flow_style()
+    doc.data[KEY] = record
+    text = doc.dump()
+    _, found = issues.issue_problems(parse_yaml(text, shown), issue_id)
+    if found:
+        raise ContentError(found[0])
+    return yamledit.save_document(doc, doc.version, workspace / ".newsletter" / "desk.lock", text)

@@ -89,6 +89,9 @@ class Settings:
     # The state database's URL (or a SQLite path); None: the embedded SQLite file. Never a password:
     # that comes from NEWSLETTER_DATABASE_PASSWORD (or the whole URL from NEWSLETTER_DATABASE_URL).
     database: str | None = None
+    # `schedule.require_approval`: send only an issue approved as it is now (store/approval.py);
+    # `send` then needs --force --reason for an unapproved one. Off when absent (older workspaces).
+    require_approval: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
@@ -123,6 +126,7 @@ _TOP = {
     "database",
     "import",
     "bounces",  # read by newsletter.bounces.settings (VERP address, mailbox, SNS, limits)
+    "schedule",
 }
 
 
@@ -228,6 +232,18 @@ def load_settings(workspace: Path) -> Settings:
         p.add(("database",), "expected a URL such as postgresql+psycopg://user@host/db, or a file path")
         database = None
 
+    require_approval = False
+    schedule = data.get("schedule")
+    if schedule is not None:
+        if not isinstance(schedule, dict):
+            p.add(("schedule",), "expected a mapping, e.g. {require_approval: true}")
+        else:
+            v.unknown_keys(p, schedule, {"require_approval"}, ("schedule",))
+            require_approval = schedule.get("require_approval", False)
+            if not isinstance(require_approval, bool):
+                p.add(("schedule", "require_approval"), "expected true or false")
+                require_approval = False
+
     if p:
         raise ConfigError(problems(SETTINGS_FILE, p.items))
     return Settings(
@@ -256,6 +272,7 @@ def load_settings(workspace: Path) -> Settings:
         logo=logo,
         signature=signature,
         database=None if database is None else str(database).strip(),
+        require_approval=require_approval,
     )
 
 

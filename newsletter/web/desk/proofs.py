@@ -8,18 +8,15 @@ delivery. "Approve" writes who and when, with the digest of what was approved, i
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from flask import Blueprint, Response, abort, redirect, request, url_for
-from ruamel.yaml.comments import CommentedMap
 
 from newsletter.errors import NewsletterError
 from newsletter.store import issues
-from newsletter.store.approval import KEY, content_digest, issue_texts
-from newsletter.store.yamledit import Moment
+from newsletter.store.approval import approve as approve_issue
 from newsletter.web.desk.context import desk
 from newsletter.web.desk.edits import EditError
-from newsletter.web.desk.pages import change_file, issue_validator, say
+from newsletter.web.desk.pages import say
 from newsletter.web.desk.reports import report_for
 from newsletter.web.desk.security import editor
 
@@ -69,27 +66,7 @@ def approve(issue_id: str) -> Response:
     if not who:
         raise EditError("not approved: say who approves")
     now = d.clock().astimezone(d.settings.tz).replace(microsecond=0)
-
-    def change(data: Any) -> str:
-        _, summaries = issue_texts(d.workspace, issue_id)
-        digest = content_digest(_plain(data), summaries)
-        record = CommentedMap([("by", who), ("at", Moment.of(now)), ("digest", digest)])
-        record.fa.set_flow_style()
-        data[KEY] = record
-        return (
-            f"Approved by {who} at {now:%Y-%m-%d %H:%M}. Any edit to the issue or its summaries withdraws it."
-        )
-
-    path = issues.issue_path(d.workspace, issue_id)
-    say(change_file(path, request.form.get("version", ""), change, issue_validator(issue_id)))
+    version = approve_issue(d.workspace, issue_id, who, now, request.form.get("version", ""))
+    d.remember(version, issues.issue_path(d.workspace, issue_id).read_text(encoding="utf-8"))
+    say(f"Approved by {who} at {now:%Y-%m-%d %H:%M}. Any edit to the issue or its summaries withdraws it.")
     return redirect(url_for("editor.edit", issue_id=issue_id, focus="approval") + "#approval", 303)  # type: ignore[return-value]
-
-
-def _plain(data: Any) -> dict:
-    """Round-trip data as the plain values PyYAML would read from the same file (for the digest)."""
-    from newsletter.store.fileio import parse_yaml
-    from newsletter.store.yamledit import dump_text
-
-    parsed = parse_yaml(dump_text(data), desk().workspace / "approval").data
-    assert isinstance(parsed, dict)
-    return parsed
