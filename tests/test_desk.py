@@ -200,6 +200,8 @@ def test_approve_records_who_and_when_and_an_edit_withdraws_it(desk):
     assert approval_of(ws, ISSUE).state is ApprovalState.WITHDRAWN
     desk.get(f"/issues/{ISSUE}")
     assert "Approval withdrawn" in desk.page
+    assert "What changed since the approval" in desk.page
+    assert '<span class="add">+  Scientists are using' in desk.page
     desk.post(f"/issues/{ISSUE}/approve", {})
     assert is_approved(ws, ISSUE)
     desk.post(f"/issues/{ISSUE}/items/{MICROGLIA}", {"action": "up"})  # and so does one in the desk

@@ -25,6 +25,7 @@ from newsletter.store import content, issues
 from newsletter.store.fileio import load_yaml, parse_yaml
 
 KEY = "approved"
+APPROVED_TEXTS = Path(".newsletter") / "approved"  # the files as approved, for "what changed since"
 
 
 class ApprovalState(StrEnum):
@@ -160,4 +161,62 @@ def approve(workspace: Path, issue_id: str, by: str, at: datetime, expected: str
     _, found = issues.issue_problems(parse_yaml(text, shown), issue_id)
     if found:
         raise ContentError(found[0])
-    return yamledit.save_document(doc, doc.version, workspace / ".newsletter" / "desk.lock", text)
+    version = yamledit.save_document(doc, doc.version, workspace / ".newsletter" / "desk.lock", text)
+    _keep_approved_texts(workspace, issue_id, text, list(summaries))
+    return version
+
+
+def _approved_texts_path(workspace: Path, issue_id: str) -> Path:
+    return workspace / APPROVED_TEXTS / f"{issue_id}.json"
+
+
+def _files(workspace: Path, issue_id: str, issue_text: str, ids: list[str]) -> dict[str, str]:
+    files = {f"{issues.ISSUES_DIR}/{issue_id}.yaml": _without_record(issue_text)}
+    for sid in ids:
+        path = workspace / content.SUMMARIES_DIR / f"{sid}.yaml"
+        files[f"{content.SUMMARIES_DIR}/{sid}.yaml"] = (
+            path.read_text(encoding="utf-8") if path.is_file() else ""
+        )
+    return files
+
+
+def _without_record(text: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith(f"{KEY}:"))
+
+
+def _keep_approved_texts(workspace: Path, issue_id: str, issue_text: str, ids: list[str]) -> None:
+    """The files as approved, so a withdrawn approval can show what changed since (state, not content)."""
+    from newsletter.store.fileio import atomic_write
+
+    files = _files(workspace, issue_id, issue_text, ids)
+    atomic_write(_approved_texts_path(workspace, issue_id), json.dumps(files, ensure_ascii=False, indent=1))
+
+
+def changes_since_approval(workspace: Path, issue_id: str) -> list[str]:
+    """A unified diff of the issue and its summaries now against the files as approved ([] if unknown)."""
+    import difflib
+
+    try:
+        before = json.loads(_approved_texts_path(workspace, issue_id).read_text(encoding="utf-8"))
+        now_text = issues.issue_path(workspace, issue_id).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return []
+    data = load_yaml(issues.issue_path(workspace, issue_id), f"{issues.ISSUES_DIR}/{issue_id}.yaml").data
+    ids = [
+        i
+        for i in dict.fromkeys(
+            [
+                *item_ids(data),
+                *(k.split("/", 1)[1][:-5] for k in before if k.startswith(content.SUMMARIES_DIR)),
+            ]
+        )
+    ]
+    now = _files(workspace, issue_id, now_text, ids)
+    lines: list[str] = []
+    for name in sorted(set(before) | set(now)):
+        old, new = before.get(name, ""), now.get(name, "")
+        if old != new:
+            lines += difflib.unified_diff(
+                old.splitlines(), new.splitlines(), f"{name} (approved)", f"{name} (now)", lineterm="", n=1
+            )
+    return lines

@@ -17,7 +17,14 @@ from newsletter.check.findings import CheckReport, Finding
 from newsletter.compose.ready import SUBJECT_ADVICE
 from newsletter.errors import NewsletterError
 from newsletter.store import content, issues
-from newsletter.store.approval import approval_from, content_digest, item_ids, summary_texts
+from newsletter.store.approval import (
+    ApprovalState,
+    approval_from,
+    changes_since_approval,
+    content_digest,
+    item_ids,
+    summary_texts,
+)
 from newsletter.store.fileio import YamlDocument, load_yaml
 from newsletter.store.models import Summary
 from newsletter.web.desk import edits
@@ -113,6 +120,7 @@ def edit(issue_id: str) -> Response:
         return page("issue_broken.html", 422, issue_id=issue_id, problem=exc.message, text=text)
     store = content.load_summaries(d.workspace)
     approval = approval_from(parsed.data, content_digest(parsed.data, texts))
+    since = changes_since_approval(d.workspace, issue_id) if approval.state is ApprovalState.WITHDRAWN else []
     report: CheckReport = report_for(issue_id)
     located = [locate_finding(f, issue_id, parsed, parsed.data) for f in report.findings]
     window = (issue.since, issue.until)
@@ -128,6 +136,7 @@ def edit(issue_id: str) -> Response:
         version=version,
         store=store,
         approval=approval,
+        since_approval=since,
         report=report,
         findings=located,
         candidates=shown_candidates,
