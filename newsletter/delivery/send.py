@@ -237,12 +237,8 @@ def open_send(
     try:
         issue, summaries = load_ready_issue(settings, request.issue_id)
         require_checked(settings, issue.id, request.force_reason, reporter)
-<<<<<<< HEAD
         require_approved(settings, issue.id, request.force_reason, reporter)
-        bounces = load_bounce_settings(settings.workspace)
-=======
         bounces = bounce_settings(settings)
->>>>>>> main
     except NotReady:
         raise
     except NewsletterError as exc:
