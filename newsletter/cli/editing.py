@@ -1,4 +1,4 @@
-"""The editor's commands: import, summaries, new-issue, build, check, preview, archive."""
+"""The editor's commands: import, summaries, new-issue, build, check, approve, preview, desk, archive."""
 
 from __future__ import annotations
 
@@ -182,10 +182,15 @@ def build_command(ws: Workspace, issue_id: str, out_dir: Path | None) -> None:
         newsletter build 2026-06
     """
     from newsletter import render  # loaded here: rendering pulls in MJML and premailer
+    from newsletter.check import html_as_sent
+    from newsletter.check.findings import GMAIL_CLIP_BYTES
 
     result = render.build_issue(ws.settings, issue_id, out_dir)
     for path, size in result.files:
-        echo(f"{path}  {size / 1024:.1f} KB")
+        # Gmail clips the HTML part by its size as sent (quoted-printable): the size `check` gives.
+        sent = html_as_sent(ws.settings, issue_id) if path.name == "email.html" else None
+        limit = f" ({sent / 1024:.1f} KB as sent, of Gmail's {GMAIL_CLIP_BYTES // 1024} KB)" if sent else ""
+        echo(f"{path}  {size / 1024:.1f} KB{limit}")
     for warning in result.warnings:
         echo(f"warning: {warning}")
 
@@ -213,6 +218,38 @@ def check_command(ws: Workspace, issue_id: str, strict: bool, recipient: str | N
     if report.failed(strict):
         raise NewsletterError(report.summary_line())
     echo(report.summary_line())
+
+
+@command("approve")
+@argument("issue_id", type=IssueId(), metavar="ISSUE", help=ISSUE_HELP)
+@click.option("--by", "by", metavar="NAME", help="Who approves it.  [default: this machine's user]")
+def approve_command(ws: Workspace, issue_id: str, by: str | None) -> None:
+    """Approve an issue as it is now: records who and when, with a digest of its content, in its file.
+
+    Refused while `newsletter check` finds errors. Any later edit to the issue or to one of its
+    summaries withdraws the approval; with `schedule.require_approval: true` in newsletter.yaml,
+    `send-due` sends only approved issues and `send` asks --force --reason for another.
+
+    Example:
+        newsletter approve 2026-06 --by "Ana Lima"
+    """
+    import getpass
+    from datetime import datetime
+
+    from newsletter import check
+    from newsletter.delivery.history import sent_record
+    from newsletter.errors import NewsletterError
+    from newsletter.store.approval import approve
+
+    report = check.check_issue(ws.settings, issue_id, spam=False, sent=sent_record(ws.settings))
+    if report.errors:
+        raise NewsletterError(
+            f"not approved: {report.summary_line()}; `newsletter check {issue_id}` lists them"
+        )
+    when = datetime.now(ws.settings.tz)
+    who = by or getpass.getuser()
+    approve(ws.root, issue_id, who, when)
+    echo(f"Issue {issue_id} approved by {who} at {when:%Y-%m-%d %H:%M %Z}; any edit withdraws it.")
 
 
 @command("preview")
@@ -244,6 +281,35 @@ def preview_command(
     preview.serve(ws.root, issue_id, port, recipient, ready)
 
 
+@command("desk")
+@argument("issue_id", required=False, type=IssueId(), metavar="ISSUE", help="Open this issue first.")
+@click.option("--port", type=WholeNumber(0, 65535), default=8027, metavar="PORT",
+              help="0: any free port.  [0..65535; default: 8027]")  # fmt: skip
+@click.option("--host", default="127.0.0.1", metavar="ADDRESS",
+              help="Listen here; beyond 127.0.0.1 only with NEWSLETTER_DESK_TOKEN or "
+                   "NEWSLETTER_DESK_USER_HEADER set.  [default: 127.0.0.1]")  # fmt: skip
+@click.option("--open", "open_browser", is_flag=True, help="Open the desk in the default browser.")
+def desk_command(ws: Workspace, issue_id: str | None, port: int, host: str, open_browser: bool) -> None:
+    """Serve the editor's desk: assemble, edit, check, test and approve issues in the browser.
+
+    Every change is written to the same YAML files the CLI reads (comments and layout kept); a
+    file changed on disk meanwhile is never overwritten. Stop with Ctrl-C.
+
+    Example:
+        newsletter desk 2026-06 --open
+    """
+    import webbrowser
+
+    from newsletter.web.desk import server
+
+    def ready(url: str) -> None:
+        echo(f"The desk is at {url} (Ctrl-C to stop)")
+        if open_browser:
+            webbrowser.open(url)
+
+    server.serve(ws.root, issue_id, host, port, ready)
+
+
 @command("archive")
 @click.option("--out", "out_dir", type=FOLDER_TO_WRITE, metavar="DIRECTORY", help="Default: archive/.")
 @click.option("--all", "all_built", is_flag=True, help="Every issue that builds, not only the sent ones.")
@@ -263,5 +329,47 @@ def archive_command(ws: Workspace, out_dir: Path | None, all_built: bool) -> Non
     echo(f"{len(result.issues)} issue(s) in {result.out_dir} (index.html, feed.xml)")
 
 
-COMMANDS = [summaries, import_command, new_issue_command, build_command, check_command, preview_command,
-            archive_command]  # fmt: skip
+@command("init")
+@argument("folder", required=False, default=".", metavar="DIR", help="The new workspace (default: here).")
+@click.option("--name", help="The newsletter's name.")
+@click.option("--site-url", metavar="URL", help="The site's https URL.")
+@click.option("--sender-name", metavar="TEXT", help="The From name (default: the newsletter's name).")
+@click.option("--sender-email", metavar="ADDRESS", help="The From address.")
+@click.option("--postal-address", metavar="TEXT", help="The postal address printed in every footer.")
+@click.option(
+    "--timezone", metavar="ZONE", help="IANA time zone, e.g. Europe/London (default: this machine's)."
+)
+@click.option("--list-id", metavar="NAME", help="The List-Id, a name like newsletter.example.org.")
+@click.option("-y", "--yes", is_flag=True, help="Take the default of every answer not given (for scripts).")
+def init_command(ws: Workspace, folder: str, yes: bool, **given: str | None) -> None:
+    """Start your own newsletter: a new workspace in DIR, from prompts or options.
+
+    Writes newsletter.yaml (every key explained), a starter topics.yaml for MS research, empty
+    summaries/, issues/, subscribers/ and templates/, and a .gitignore that keeps the state
+    database (readers' personal data) out of git. No sample content, no sample readers. DIR must
+    be new or empty.
+
+    Example:
+        newsletter init ~/my-newsletter
+        newsletter init ~/my-newsletter --yes --name "MS Research Monthly" --site-url https://ms.example.org
+    """
+    from dataclasses import fields
+    from pathlib import Path
+
+    from newsletter import workspace_init as init
+
+    chosen: dict[str, str] = {}
+    for item in fields(init.Answers):
+        value = given.get(item.name)
+        if value is None:
+            default = init.Answers(**chosen).completed() if chosen else init.Answers().completed()
+            fallback = init.local_timezone() if item.name == "timezone" else getattr(default, item.name)
+            value = fallback if yes else click.prompt(init.QUESTIONS[item.name], default=fallback)
+        chosen[item.name] = value
+    made = init.create_workspace(Path(folder), init.Answers(**chosen))
+    for line in init.next_steps(made):
+        echo(line)
+
+
+COMMANDS = [init_command, summaries, import_command, new_issue_command, build_command, check_command,
+            approve_command, preview_command, desk_command, archive_command]  # fmt: skip
