@@ -10,6 +10,7 @@ Substack marks opt-outs with `email_disabled`; listmonk says `enabled`/`disabled
 from __future__ import annotations
 
 import csv
+from functools import lru_cache
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -102,6 +103,7 @@ def from_spreadsheet_safe(cell: str) -> str:
     return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
 
 
+@lru_cache(maxsize=1024)  # a file repeats a few statuses a million times
 def folded(column: str) -> str:
     return "_".join(column.strip().casefold().replace("-", " ").split())
 
