@@ -10,10 +10,10 @@ Substack marks opt-outs with `email_disabled`; listmonk says `enabled`/`disabled
 from __future__ import annotations
 
 import csv
-from functools import lru_cache
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from newsletter.db.addresses import check_name, normalise_address, split_name
