@@ -16,10 +16,10 @@ from newsletter import check, render
 from newsletter.check import spam as sa
 from newsletter.check.content import summary_findings
 from newsletter.check.email import RenderedEmail, email_findings, long_text_lines
-from newsletter.check.findings import Finding, SpamScore
+from newsletter.check.findings import Finding, Severity, SpamScore
 from newsletter.check.issue import issue_findings
 from newsletter.compose.ready import INTRO_TODO
-from newsletter.delivery import ledger
+from newsletter.delivery import ledger, records
 from newsletter.store import issues
 from newsletter.store.config import load_settings
 from newsletter.store.fileio import load_yaml, parse_yaml
@@ -122,6 +122,14 @@ def test_teaser_without_takeaway_is_a_note_and_without_a_blurb_a_warning():
     )
     bare = only(summary_findings(summary(takeaway=None, found=None, considerations=None), TODAY))
     assert (bare.severity, bare.what) == ("warning", "no takeaway, so the email shows only the title")
+
+
+def test_a_long_caution_is_a_note_saying_by_how_much_and_a_teaser_is_never_long():
+    caution = "Only in mice. " * 31  # 93 words (3 a sentence)
+    found = only(summary_findings(summary(considerations=caution), TODAY))
+    assert found.severity == Severity.NOTE and found.where.endswith("(considerations)")
+    assert "93 words, 33 over the 60" in found.what
+    assert summary_findings(summary(considerations="Only in mice. " * 20), TODAY) == []
 
 
 def test_full_summary_without_considerations_is_an_error():
@@ -425,7 +433,7 @@ def test_check_warns_of_a_summary_the_ledger_shows_already_sent(workspace: Path)
     settings = load_settings(workspace)
     with ledger.open_ledger(settings) as book:
         # An earlier special issue, its file since removed, carried `first` to one reader.
-        book.start_run("2026-05-special", "outbox", [first], [ledger.NewRecipient("ana@example.org")])
+        book.start_run("2026-05-special", "outbox", [first], [records.NewRecipient("ana@example.org")])
         book.mark_sending("2026-05-special", "ana@example.org")
         book.mark_sent("2026-05-special", "ana@example.org", "<1@example.org>", None)
     result = run_check(workspace, issue_id, "--strict")
@@ -457,7 +465,8 @@ def test_check_of_a_missing_issue_says_how_to_draft_one(workspace: Path):
     result = run_check(workspace, "2031-01")
     assert result.exit_code == 1
     assert (
-        "issues/2031-01.yaml: no such issue; draft one with `newsletter new-issue 2031-01`" in result.output
+        "issues/2031-01.yaml: no such issue (the issues: 2026-06); "
+        "draft it with `newsletter new-issue 2031-01`" in result.output
     )
 
 

@@ -214,7 +214,8 @@ def test_the_audience_streams_in_batches_with_flat_memory(db):
 
 
 def test_a_send_sees_an_unsubscribe_and_an_erasure_at_once(db):
-    from newsletter.db.ledger import SENDING, SKIPPED, Ledger, NewRecipient
+    from newsletter.delivery.ledger import Ledger
+    from newsletter.delivery.records import SENDING, SKIPPED, NewRecipient
 
     people = ("ann@example.org", "bo@example.org", "cy@example.org")
     for email in people:

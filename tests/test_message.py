@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from newsletter.compose.reader import Reader
 from newsletter.db.announce import on_migration
 from newsletter.db.audience import load_audience
-from newsletter.db.ledger_types import RecipientRow
 from newsletter.db.state import open_state
+from newsletter.delivery.records import RecipientRow
 from newsletter.errors import ConfigError, DeliveryError
 from newsletter.mail import tokens
 from newsletter.mail.factory import MessageFactory
@@ -94,15 +94,16 @@ def assert_good_message(data: bytes, email: str, list_id: str = "roundup.msresea
 
 
 def test_message_is_good_for_every_sample_subscriber(factory):
-    names = ["Ana Reader", "Chloé Lefèvre", "Nurse, Erin", ""]
-    for name in names:
+    names = {"Ana Reader": "Ana", "Chloé Lefèvre": "Chloé", "Nurse, Erin": "Erin", "": "there"}
+    for name, greeted in names.items():
         out = factory.build(subscriber(name=name))
         msg, _ = assert_good_message(out.data, "ana.reader@example.com")
         assert msg["To"].addresses[0].display_name == name
         assert out.envelope_to == "ana.reader@example.com"
         assert out.envelope_from == "roundup@msresearch.example.org"
         assert out.message_id == msg["Message-ID"]
-        assert f"Hello {name or 'there'}," in list(msg.iter_parts())[0].get_content()
+        # {{ greeting }} is whom the email greets, never the raw field ("Hello Nurse, Erin,").
+        assert f"Hello {greeted}," in list(msg.iter_parts())[0].get_content()
     assert msg["Subject"] == "Microglia, gut bacteria — and B cells"
     assert msg["From"].addresses[0].display_name == "MS Research Roundup"
     assert msg["Reply-To"] == "editor@msresearch.example.org"
@@ -203,11 +204,11 @@ def test_signing_secret_from_the_environment(monkeypatch):
     with pytest.raises(ConfigError, match="NEWSLETTER_SECRET is not set"):
         tokens.signing_secret(dev_ok=False)
     assert tokens.signing_secret(dev_ok=True) == (tokens.DEV_SECRET, True)
-    monkeypatch.setenv(tokens.SECRET_ENV, "short")
-    with pytest.raises(ConfigError, match="too short"):
+    monkeypatch.setenv(tokens.SECRET_ENV, "short-Key9")
+    with pytest.raises(ConfigError, match="too weak"):
         tokens.signing_secret(dev_ok=True)
-    monkeypatch.setenv(tokens.SECRET_ENV, "a-long-enough-random-secret")
-    assert tokens.signing_secret(dev_ok=False) == (b"a-long-enough-random-secret", False)
+    monkeypatch.setenv(tokens.SECRET_ENV, "a-long-enough-random-secret-Gx7Kq2Zp9Lm4Wv8Rt")
+    assert tokens.signing_secret(dev_ok=False) == (b"a-long-enough-random-secret-Gx7Kq2Zp9Lm4Wv8Rt", False)
 
 
 def test_dkim_signature_covers_list_unsubscribe_and_verifies(workspace):
@@ -353,7 +354,7 @@ def test_a_list_with_first_name_and_large_text_columns_greets_and_sizes_each_rea
     issue, summaries = issues.load_issue_content(workspace, "2026-06")
     factory = MessageFactory.for_issue(settings, issue, summaries, SECRET)
     firsts = [text_of(factory.build(r).data).splitlines()[4] for r in readers]
-    assert firsts == ["Hi Erin,", "Hi Mary Ann,", "Hello,"]
+    assert firsts == ["Hi Erin,", "Hi Mary Ann,", "Hi there,"]
     assert factory.renders == 2  # the larger-text edition and the standard one
 
 

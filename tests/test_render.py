@@ -17,12 +17,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from sample_workspace import REPO, SAMPLE_ISSUE
+from sample_workspace import SAMPLE_ISSUE, copy_sample_workspace
 
 from newsletter import render
 from newsletter.errors import ConfigError, ContentError
 from newsletter.mail.mime import encoded_size
-from newsletter.render import personal
+from newsletter.render import personal, reader_text
 from newsletter.store import content, issues
 from newsletter.store.branding import Logo
 from newsletter.store.config import load_settings
@@ -134,14 +134,20 @@ def thirty(settings) -> render.RenderedIssue:
     return render.render_issue(settings, issue_of(SAME_THIRTY, sections=6), THIRTY)
 
 
-def sample():
-    settings = load_settings(REPO)
-    issue, summaries = issues.load_issue_content(REPO, SAMPLE_ISSUE)
+@pytest.fixture(scope="module")
+def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the sample workspace: loading it may write beside it, never in the repository."""
+    return copy_sample_workspace(tmp_path_factory.mktemp("sample") / "ws")
+
+
+def sample(root: Path):
+    settings = load_settings(root)
+    issue, summaries = issues.load_issue_content(root, SAMPLE_ISSUE)
     return settings, issue, summaries, render.render_issue(settings, issue, summaries)
 
 
-def test_the_sample_issue_meets_the_checkable_list():
-    settings, issue, summaries, rendered = sample()
+def test_the_sample_issue_meets_the_checkable_list(sample_root: Path):
+    settings, issue, summaries, rendered = sample(sample_root)
     html = rendered.html
     page = Page(html)
     assert html.startswith("<!DOCTYPE html>")
@@ -186,8 +192,8 @@ def test_the_sample_issue_meets_the_checkable_list():
     assert rendered.sections == tuple(s.title for s in issue.sections)
 
 
-def test_the_sample_text_mirrors_the_html_for_people():
-    _, issue, summaries, rendered = sample()
+def test_the_sample_text_mirrors_the_html_for_people(sample_root: Path):
+    _, issue, summaries, rendered = sample(sample_root)
     text = rendered.text
     for line in text.splitlines():
         assert len(line) <= 78 or re.fullmatch(r"https://\S+", line), line
@@ -203,8 +209,8 @@ def test_the_sample_text_mirrors_the_html_for_people():
 
 
 @pytest.mark.parametrize("name", ["email.html", "email.txt"])
-def test_golden_sample_issue(name: str):
-    *_, rendered = sample()
+def test_golden_sample_issue(name: str, sample_root: Path):
+    *_, rendered = sample(sample_root)
     produced = rendered.html if name == "email.html" else rendered.text
     path = GOLDEN / f"2026-06.{name}"
     if os.environ.get("NEWSLETTER_REGEN_GOLDEN") == "1":
@@ -307,7 +313,10 @@ def test_building_never_touches_the_network(settings, empty_workspace: Path, mon
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    for s in [full("one", date(2026, 5, 2)), full("two", date(2026, 5, 3))._replace(needs_review=True)]:
+    for s in [
+        full("one", date(2026, 5, 2)),
+        replace(full("two", date(2026, 5, 3)), needs_review=True),
+    ]:
         content.write_summary(empty_workspace, s)
     (empty_workspace / "issues" / "2026-06.yaml").write_text(
         "title: June\nsubject: Hello\npreheader: Hi\nwindow: {since: 2026-05-01, until: 2026-05-31}\n"
@@ -321,7 +330,7 @@ def test_building_never_touches_the_network(settings, empty_workspace: Path, mon
     # The built email is a proof for a reader without a name: no raw tokens for the editor to see.
     for name in ("email.html", "email.txt"):
         built = (result.out_dir / name).read_text()
-        assert "__NL_" not in built and "Hello," in built
+        assert "__NL_" not in built and "Hi there," in built
         assert "https://msresearch.example.org/newsletter/unsubscribe?token=proof" in built
     assert [a["aria-label"] for a, t in web.links if t == "Read the full summary"] == [
         "Read the full summary: Study one",
@@ -332,8 +341,8 @@ def test_building_never_touches_the_network(settings, empty_workspace: Path, mon
 FILTERED = ("Gut and microbiome", "Diagnosis and monitoring")
 
 
-def test_a_reader_of_two_summaries_is_told_so_in_subject_preheader_and_first_lines():
-    settings, issue, summaries, whole = sample()
+def test_a_reader_of_two_summaries_is_told_so_in_subject_preheader_and_first_lines(sample_root: Path):
+    settings, issue, summaries, whole = sample(sample_root)
     part = render.render_issue(settings, issue, summaries, FILTERED)
     assert part.filtered and not whole.filtered
     assert part.subject == "June 2026: 2 summaries on your topics"
@@ -371,8 +380,8 @@ def test_the_editors_lines_for_filtered_readers_are_checked_placeholder_by_place
         issues.load_issue(workspace, "2026-06")
 
 
-def test_the_larger_text_edition_is_one_more_rendering_with_the_same_content():
-    settings, issue, summaries, standard = sample()
+def test_the_larger_text_edition_is_one_more_rendering_with_the_same_content(sample_root: Path):
+    settings, issue, summaries, standard = sample(sample_root)
     large = render.render_issue(settings, issue, summaries, large_text=True)
     assert large.large_text and large.summary_ids == standard.summary_ids and large.text == standard.text
     assert "font-size:20px" in large.html.replace(" ", "") and "font-size:20px" not in standard.html
@@ -407,12 +416,37 @@ def test_a_bad_logo_is_reported_field_by_field(workspace: Path):
     with pytest.raises(ConfigError) as caught:
         load_settings(workspace)
     message = str(caught.value)
-    for field in ("logo.src: required: the image's absolute https URL", "logo.alt: required", "logo.width:",
+    for field in ("logo.src: expected the image's absolute https URL", "logo.alt: required", "logo.width:",
                   "logo.height: required"):  # fmt: skip
         assert field in message, message
 
 
-def test_who_should_care_is_never_cut_mid_sentence():
+def test_who_should_care_and_the_considerations_are_carried_whole():
     long = "Carers should care because " + "this matters a great deal, " * 12 + "in the end. More."
-    card = render.card(full("x", date(2026, 5, 2))._replace(who_should_care=long, considerations=None))
-    assert card.who_should_care == " ".join(long.split()[:-1]) and card.keep_in_mind is None
+    caution = "Only in mice.  Very high doses of vitamin D can be harmful; do not start them alone."
+    card = render.card(replace(full("x", date(2026, 5, 2)), who_should_care=long, considerations=caution))
+    assert card.who_should_care == " ".join(long.split())
+    assert card.keep_in_mind == " ".join(caution.split())
+    assert render.card(replace(full("y", date(2026, 5, 2)), considerations=" ")).keep_in_mind is None
+
+
+def test_every_sentence_of_every_caution_is_in_every_edition(sample_root: Path):
+    """Every edition of the sample issue a reader can get: the whole issue and each section alone,
+    each in both text sizes."""
+    settings = load_settings(sample_root)
+    issue, summaries = issues.load_issue_content(sample_root, SAMPLE_ISSUE)
+    chosen: list[tuple[str, ...] | None] = [None, *((s.title,) for s in issue.sections)]
+    for sections in chosen:
+        for large in (False, True):
+            rendered = render.render_issue(settings, issue, summaries, sections, large)
+            html, text = Page(rendered.html).text(), " ".join(rendered.text.split())
+            web = Page(rendered.web_html).text()
+            carried = [summaries[i] for i in rendered.summary_ids if not summaries[i].is_teaser]
+            assert carried or sections is not None
+            for summary in carried:
+                for field in (summary.considerations, summary.who_should_care):
+                    for sentence in reader_text.sentences(field or ""):
+                        assert sentence in html and sentence in text and sentence in web, (
+                            summary.id,
+                            sentence,
+                        )

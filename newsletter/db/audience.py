@@ -277,6 +277,12 @@ def person_data(engine: Engine, email: str) -> dict[str, Any] | None:
             )
         ).first()
         topics = topics_of(connection, person)
+        r = t.recipients
+        deliveries = connection.execute(  # every issue sent (or being sent) to the address
+            select(r.c.issue_id.label("issue"), r.c.state, r.c.sent_at, r.c.attempts, r.c.last_error)
+            .where(func.lower(r.c.email) == row.email_key)
+            .order_by(r.c.added_at, r.c.id)
+        ).all()
     return _jsonable(
         {
             "email": row.email,
@@ -289,6 +295,7 @@ def person_data(engine: Engine, email: str) -> dict[str, Any] | None:
             "lists": [dict(r._mapping) for r in memberships],
             "suppressed": dict(suppressed._mapping) if suppressed else None,
             "events": [{"kind": e.kind, "at": e.at, "source": e.source, "detail": e.detail} for e in history],
+            "deliveries": [dict(d._mapping) for d in deliveries],
         }
     )
 

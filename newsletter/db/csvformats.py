@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
-from newsletter.db.addresses import check_name, normalise_address, split_name
+from newsletter.db.addresses import check_name, normalise_address
 from newsletter.db.schema import Status
 from newsletter.errors import ContentError
+from newsletter.names import split_name
 
 # Our field -> the column names tools use for it (compared casefolded, spaces and dashes as underscores).
 ALIASES: dict[str, tuple[str, ...]] = {

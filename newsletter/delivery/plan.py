@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from newsletter.db.audience import AudienceTally, tally_audience
-from newsletter.delivery import audience
+from newsletter.db.audience import AudienceTally, iter_audience, tally_audience
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.records import TO_SEND, RecipientState
 
@@ -33,6 +32,10 @@ class SendRequest:
     skip_invalid: bool = False  # kept for scripts: the database holds only valid rows
     force_reason: str = ""  # `--force --reason TEXT`: send although `check` finds errors, and say why
     show: bool = False  # `--dry-run --show`: keep the addresses of each part of the plan
+    ramp: int = 0  # `--ramp N`: the first N at a tenth of the rate, then the bounce-rate check
+    check_bounces_every: int | None = (
+        None  # `--check-bounces-every N` (None: every 500 if bounces.imap is set)
+    )
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,14 @@ class SendPlan:
     to_send_of_lists: int = 0  # the audience's share of to_send
     shown: dict[str, tuple[str, ...]] = field(default_factory=dict)  # --show: addresses per part
     resend_unknown: bool = False
+    rate_from: str = ""  # where the rate comes from when the operator gave none (SES: the account's quota)
+    ramp: int = 0
 
     @property
     def seconds(self) -> float:
-        """How long sending `to_send` should take at the plan's rate."""
-        return self.to_send / self.rate
+        """How long sending `to_send` should take at the plan's rate (a warm-up's share at a tenth)."""
+        slow = min(self.ramp, self.to_send)
+        return (self.to_send - slow) / self.rate + slow * 10 / self.rate
 
     @property
     def left_out(self) -> dict[str, int]:
@@ -86,6 +92,7 @@ def make_plan(
     subject: str,
     request: SendRequest,
     how: tuple[str, float, int],
+    rate_from: str = "",
 ) -> SendPlan:
     """The plan for one issue, from one pass over the audience and the ledger's counts.
 
@@ -97,7 +104,7 @@ def make_plan(
     kept: list[str] = []
     if resuming or request.show:
         tally = AudienceTally(left_out={} if request.show else None)
-        addresses = audience.emails(ledger.engine, request.lists, tally)
+        addresses: Iterator[str] = (m.email for m in iter_audience(ledger.engine, request.lists, tally))
         if request.show:
             addresses = _keeping(addresses, kept)
         states: dict[str | None, int] = (
@@ -142,6 +149,8 @@ def make_plan(
         to_send_of_lists=to_send_of,
         shown=shown,
         resend_unknown=request.resend_unknown,
+        rate_from=rate_from,
+        ramp=request.ramp,
     )
 
 
