@@ -580,8 +580,8 @@ def native_import(url: str | None, ws: Path, path: Path) -> Callable[[], Timing]
 
         def sqlite() -> Timing:
             db.unlink(missing_ok=True)
-            script = f"CREATE TABLE staged ({columns});\n.import --csv --skip 1 {path} staged\n"
-            return timed(["sqlite3", str(db), script])
+            load = f".import --csv --skip 1 {path} staged"
+            return timed(["sqlite3", str(db), f"CREATE TABLE staged ({columns});", load])
 
         return sqlite
     plain = url.replace("postgresql+psycopg", "postgresql")
