@@ -53,6 +53,5 @@ def report_for(issue_id: str) -> CheckReport:
         settings = d.settings
         today = d.clock().astimezone(settings.tz).date()
         found = check.check_issue(settings, issue_id, today=today, spam=False, sent=sent_record(settings))
-        d.reports.clear()  # one issue's latest report is all a page needs
-        d.reports[key] = found
+        d.reports = {key: found}  # one issue's latest report is all a page needs (one assignment: threads)
     return found
