@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import tzinfo
 from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from newsletter.bounces.health import BOUNCE_LIMITS, COMPLAINT_LIMITS, Health
-from newsletter.delivery.records import Failure, RecipientState, RunState
+from newsletter.delivery.records import Failure, RecipientState, RunState, local_time
 from newsletter.text import printable as safe  # the one rule (newsletter.text); `safe` for short
 
 if TYPE_CHECKING:  # types only: `status` and `subscribers` need not load the renderer behind a proof
@@ -118,14 +119,21 @@ def outcome_lines(outcome: RunOutcome) -> list[str]:
     return lines
 
 
-def status_lines(statuses: list[IssueStatus], failures_shown: int = 20) -> list[str]:
+def status_lines(
+    statuses: list[IssueStatus], failures_shown: int = 20, tz: tzinfo | None = None
+) -> list[str]:
+    """Each issue's run; times in `tz` (the newsletter's time zone), else as stored (UTC)."""
     if not statuses:
         return ["No issue has been sent yet."]
     lines: list[str] = []
     for status in statuses:  # a re-run with nothing to send leaves the run's times and provider as they were
         run = status.run
         counts = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
-        when = f"finished {run.finished_at}" if run.finished_at else f"last active {run.updated_at}"
+        when = (
+            f"finished {local_time(run.finished_at, tz)}"
+            if run.finished_at
+            else f"last active {local_time(run.updated_at, tz)}"
+        )
         lines.append(
             f"{run.issue_id}: {run.state} ({when}, via {safe(run.provider)}): {counts or 'no recipients'}"
         )

@@ -465,7 +465,8 @@ def test_check_of_a_missing_issue_says_how_to_draft_one(workspace: Path):
     result = run_check(workspace, "2031-01")
     assert result.exit_code == 1
     assert (
-        "issues/2031-01.yaml: no such issue; draft one with `newsletter new-issue 2031-01`" in result.output
+        "issues/2031-01.yaml: no such issue (the issues: 2026-06); "
+        "draft it with `newsletter new-issue 2031-01`" in result.output
     )
 
 

@@ -210,7 +210,24 @@ def test_build_refuses_a_summary_in_the_issue_that_fails_validation(may_store: P
 def test_build_of_an_unknown_issue_says_how_to_draft_it(may_store: Path):
     result = run(may_store, "build", "2026-09")
     assert result.output == (
-        "Error: issues/2026-09.yaml: no such issue; draft one with `newsletter new-issue 2026-09`\n"
+        "Error: issues/2026-09.yaml: no such issue; draft it with `newsletter new-issue 2026-09`\n"
+    )
+
+
+def test_a_mistyped_issue_id_names_the_nearest_and_the_existing_ones(may_store: Path):
+    run(may_store, "new-issue", "2026-06")
+    run(may_store, "new-issue", "spring", "--since", "2026-04-01", "--until", "2026-04-30")
+
+    typo = run(may_store, "check", "2026-6")
+    month = run(may_store, "build", "2026-07")
+
+    assert typo.exit_code == 1
+    assert typo.output == (
+        "Error: issues/2026-6.yaml: no such issue; did you mean 2026-06? (the issues: 2026-06, spring)\n"
+    )
+    assert month.output == (
+        "Error: issues/2026-07.yaml: no such issue (the issues: 2026-06, spring); "
+        "draft it with `newsletter new-issue 2026-07`\n"
     )
 
 

@@ -20,6 +20,7 @@ RANK = {
     "importers": 2,
     "compose": 2,
     "db": 2,  # the state database: subscribers, consent, suppression, the ledger
+    "workspace_init": 2,  # `newsletter init`: a new workspace's files (reads store to check them)
     "render": 3,
     "mail": 4,
     "providers": 5,

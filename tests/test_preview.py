@@ -175,7 +175,8 @@ def test_preview_of_a_missing_issue_fails_in_one_line_before_serving(workspace: 
     result = invoke(["-w", str(workspace), "preview", "2031-01", "--port", "0"])
     assert result.exit_code == 1
     assert result.output == (
-        "Error: issues/2031-01.yaml: no such issue; draft one with `newsletter new-issue 2031-01`\n"
+        "Error: issues/2031-01.yaml: no such issue (the issues: 2026-06); "
+        "draft it with `newsletter new-issue 2031-01`\n"
     )
 
 

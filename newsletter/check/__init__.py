@@ -17,11 +17,11 @@ from newsletter.check.issue import issue_findings, loader_findings
 from newsletter.check.spam import score_message, spam_findings
 from newsletter.compose import select
 from newsletter.compose.draft import carried_before
-from newsletter.compose.reader import Reader, ReaderLike
+from newsletter.compose.reader import ReaderLike
 from newsletter.compose.ready import INTRO_TODO
 from newsletter.db.audience import member
 from newsletter.db.state import open_state
-from newsletter.errors import NewsletterError
+from newsletter.errors import ContentError, NewsletterError
 from newsletter.mail.factory import MessageFactory
 from newsletter.mail.tokens import DEV_SECRET
 from newsletter.store import issues
@@ -42,10 +42,20 @@ SAMPLE_RECIPIENT = Subscriber(
 
 
 def sample_recipient(settings: Settings, email: str | None) -> ReaderLike:
-    """The subscriber with this address (name, topics, edition), or a made-up sample reader."""
+    """The subscriber with this address (name, topics, edition), or with none a made-up sample reader.
+
+    An address that is no subscriber's is refused: a generic email in its place would look like
+    that reader's and mislead the editor.
+    """
     if not email:
         return SAMPLE_RECIPIENT
-    return member(open_state(settings), email) or Reader(email)
+    found = member(open_state(settings), email)
+    if found is None:
+        raise ContentError(
+            f"{email} is not a subscriber who gets the issue (`newsletter subscribers list`); "
+            "give a subscribed address, or leave out --recipient for a sample reader"
+        )
+    return found
 
 
 def sample_email(
@@ -66,6 +76,13 @@ def sample_email(
         message=factory.serialise(parts),
         summary_ids=parts.skeleton.rendered.summary_ids,
     )
+
+
+def html_as_sent(settings: Settings, issue_id: str) -> int:
+    """The HTML part's size as sent (quoted-printable) in the sample message `check` measures."""
+    issue, summaries = issues.load_issue_content(settings.workspace, issue_id)
+    sample = sample_email(settings, issue, summaries, SAMPLE_RECIPIENT)
+    return html_part_octets(message_from_bytes(sample.message, policy=policy.default))
 
 
 def check_issue(

@@ -182,10 +182,15 @@ def build_command(ws: Workspace, issue_id: str, out_dir: Path | None) -> None:
         newsletter build 2026-06
     """
     from newsletter import render  # loaded here: rendering pulls in MJML and premailer
+    from newsletter.check import html_as_sent
+    from newsletter.check.findings import GMAIL_CLIP_BYTES
 
     result = render.build_issue(ws.settings, issue_id, out_dir)
     for path, size in result.files:
-        echo(f"{path}  {size / 1024:.1f} KB")
+        # Gmail clips the HTML part by its size as sent (quoted-printable): the size `check` gives.
+        sent = html_as_sent(ws.settings, issue_id) if path.name == "email.html" else None
+        limit = f" ({sent / 1024:.1f} KB as sent, of Gmail's {GMAIL_CLIP_BYTES // 1024} KB)" if sent else ""
+        echo(f"{path}  {size / 1024:.1f} KB{limit}")
     for warning in result.warnings:
         echo(f"warning: {warning}")
 
@@ -324,5 +329,47 @@ def archive_command(ws: Workspace, out_dir: Path | None, all_built: bool) -> Non
     echo(f"{len(result.issues)} issue(s) in {result.out_dir} (index.html, feed.xml)")
 
 
-COMMANDS = [summaries, import_command, new_issue_command, build_command, check_command, approve_command,
-            preview_command, desk_command, archive_command]  # fmt: skip
+@command("init")
+@argument("folder", required=False, default=".", metavar="DIR", help="The new workspace (default: here).")
+@click.option("--name", help="The newsletter's name.")
+@click.option("--site-url", metavar="URL", help="The site's https URL.")
+@click.option("--sender-name", metavar="TEXT", help="The From name (default: the newsletter's name).")
+@click.option("--sender-email", metavar="ADDRESS", help="The From address.")
+@click.option("--postal-address", metavar="TEXT", help="The postal address printed in every footer.")
+@click.option(
+    "--timezone", metavar="ZONE", help="IANA time zone, e.g. Europe/London (default: this machine's)."
+)
+@click.option("--list-id", metavar="NAME", help="The List-Id, a name like newsletter.example.org.")
+@click.option("-y", "--yes", is_flag=True, help="Take the default of every answer not given (for scripts).")
+def init_command(ws: Workspace, folder: str, yes: bool, **given: str | None) -> None:
+    """Start your own newsletter: a new workspace in DIR, from prompts or options.
+
+    Writes newsletter.yaml (every key explained), a starter topics.yaml for MS research, empty
+    summaries/, issues/, subscribers/ and templates/, and a .gitignore that keeps the state
+    database (readers' personal data) out of git. No sample content, no sample readers. DIR must
+    be new or empty.
+
+    Example:
+        newsletter init ~/my-newsletter
+        newsletter init ~/my-newsletter --yes --name "MS Research Monthly" --site-url https://ms.example.org
+    """
+    from dataclasses import fields
+    from pathlib import Path
+
+    from newsletter import workspace_init as init
+
+    chosen: dict[str, str] = {}
+    for item in fields(init.Answers):
+        value = given.get(item.name)
+        if value is None:
+            default = init.Answers(**chosen).completed() if chosen else init.Answers().completed()
+            fallback = init.local_timezone() if item.name == "timezone" else getattr(default, item.name)
+            value = fallback if yes else click.prompt(init.QUESTIONS[item.name], default=fallback)
+        chosen[item.name] = value
+    made = init.create_workspace(Path(folder), init.Answers(**chosen))
+    for line in init.next_steps(made):
+        echo(line)
+
+
+COMMANDS = [init_command, summaries, import_command, new_issue_command, build_command, check_command,
+            approve_command, preview_command, desk_command, archive_command]  # fmt: skip

@@ -184,7 +184,7 @@ def status_command(ws: Workspace, issue_id: str | None, as_json: bool) -> None:
     if as_json:
         echo(json.dumps([s.as_dict() for s in statuses], indent=2))
     else:
-        for line in console.status_lines(statuses):
+        for line in console.status_lines(statuses, tz=ws.settings.tz):
             echo(line)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from newsletter.db.audience import AudienceTally, iter_audience
+from newsletter.db.audience import AudienceTally, iter_audience, tally_audience
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.records import TO_SEND, RecipientState
 
@@ -97,18 +97,22 @@ def make_plan(
     """The plan for one issue, from one pass over the audience and the ledger's counts.
 
     `how` is what the plan says of the sending: (provider name, messages per second, connections).
-    Nothing is held per subscriber (unless --show): for a resumed run the audience is looked up in
-    the run page by page.
+    Nothing is held per subscriber (unless --show): a new run's counts are one query the database
+    answers; for a resumed run the audience is looked up in the run page by page.
     """
-    tally = AudienceTally(left_out={} if request.show else None)
-    addresses: Iterator[str] = (member.email for member in iter_audience(ledger.engine, request.lists, tally))
-    kept: list[str] = []
-    if request.show:
-        addresses = _keeping(addresses, kept)
     resuming = ledger.run(issue_id) is not None
-    states: dict[str | None, int] = (
-        ledger.states_of(issue_id, addresses) if resuming else {None: sum(1 for _ in addresses)}
-    )
+    kept: list[str] = []
+    if resuming or request.show:
+        tally = AudienceTally(left_out={} if request.show else None)
+        addresses: Iterator[str] = (m.email for m in iter_audience(ledger.engine, request.lists, tally))
+        if request.show:
+            addresses = _keeping(addresses, kept)
+        states: dict[str | None, int] = (
+            ledger.states_of(issue_id, addresses) if resuming else {None: sum(1 for _ in addresses)}
+        )
+    else:  # a new run's plan is counts only: the database computes them
+        tally = tally_audience(ledger.engine, request.lists)
+        states = {None: tally.recipients}
     counts = ledger.counts(issue_id)
     of = {state: states.get(state.value, 0) for state in R}
     unknown_all = counts[R.UNKNOWN] + counts[R.SENDING]

@@ -7,7 +7,7 @@ A recipient moves `pending` -> `sending` -> `sent` | `failed_transient` | `faile
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from newsletter.db import schema as t
@@ -25,8 +25,22 @@ TO_SEND = (PENDING, FAILED_TRANSIENT)  # still to send in a run: a resume picks 
 NOT_SENT = (FAILED_TRANSIENT, FAILED_PERMANENT, UNKNOWN, SKIPPED)  # not sent, for a reason worth showing
 Counts = dict[RecipientState, int]
 
+
+def local_time(stamp: str, tz: tzinfo | None) -> str:
+    """A ledger's UTC stamp in the newsletter's time zone, to the second: `2026-06-02 09:05:03 EDT`."""
+    if tz is None:
+        return stamp
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
 __all__ = ["NOT_SENT", "TO_SEND", "Counts", "Failure", "NewRecipient", "RecipientRow", "RecipientState",
-           "Run", "RunState", "empty_counts"]  # fmt: skip
+           "Run", "RunState", "empty_counts", "local_time"]  # fmt: skip
 
 
 def empty_counts() -> Counts:

@@ -23,7 +23,7 @@ from newsletter.delivery.ledger import Ledger, open_ledger
 from newsletter.delivery.outcome import RunOutcome
 from newsletter.delivery.pacing import DeliveryOptions
 from newsletter.delivery.plan import SendPlan, SendRequest, make_plan
-from newsletter.delivery.records import RunState
+from newsletter.delivery.records import RunState, local_time
 from newsletter.delivery.reporting import Reporter
 from newsletter.delivery.runs import from_audience
 from newsletter.errors import DeliveryError, NewsletterError, problems
@@ -163,7 +163,8 @@ class Sending:
             return None
         counts = self.ledger.counts(self.issue.id)
         failures = tuple(self.ledger.failures(self.issue.id, limit=FAILURES_SHOWN))
-        note = f"nothing left to send; the run {run.state} at {run.finished_at or run.updated_at}"
+        when = local_time(run.finished_at or run.updated_at, self.settings.tz)
+        note = f"nothing left to send; the run {run.state} at {when}"
         return RunOutcome(self.issue.id, run.state, note, 0, counts, 0.0, failures)
 
 

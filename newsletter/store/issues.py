@@ -150,8 +150,21 @@ def _load_document(workspace: Path, issue_id: str) -> YamlDocument:
     path = issue_path(workspace, issue_id)
     shown = path.relative_to(workspace)
     if not path.is_file():
-        raise ContentError(f"{shown}: no such issue; draft one with `newsletter new-issue {issue_id}`")
+        raise ContentError(no_such_issue(shown, issue_id, sorted(p.stem for p in path.parent.glob("*.yaml"))))
     return load_yaml(path, shown)
+
+
+def no_such_issue(shown: Path, issue_id: str, existing: list[str]) -> str:
+    """What to say of an issue id with no file: the nearest existing id for a typo, else how to draft it."""
+    import difflib  # here: only a mistyped id needs it
+
+    # A well-formed monthly id names a month not drafted yet, not a typo of its neighbour.
+    typo = not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", issue_id)
+    near = difflib.get_close_matches(issue_id, existing, n=1, cutoff=0.75) if typo else []
+    there = f" (the issues: {', '.join(existing[-8:])})" if existing else ""
+    if near:
+        return f"{shown}: no such issue; did you mean {near[0]}?{there}"
+    return f"{shown}: no such issue{there}; draft it with `newsletter new-issue {issue_id}`"
 
 
 def load_issue(workspace: Path, issue_id: str) -> Issue:

@@ -37,6 +37,17 @@ class Summary:
         return self.found is None
 
 
+# What an editor writes as a summary's considerations when the site's page has none: the check
+# accepts it as acknowledged, and the email shows nothing for it.
+NONE_ON_THE_SITE = "none on the site"
+
+
+def stated_considerations(summary: Summary) -> str | None:
+    """The summary's considerations, or None when it has none (or the editor acknowledged none)."""
+    text = summary.considerations
+    return None if not text or " ".join(text.split()).casefold() == NONE_ON_THE_SITE else text
+
+
 @dataclass(frozen=True)
 class Section:
     """One titled part of an issue and the summaries it carries."""
