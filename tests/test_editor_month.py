@@ -22,7 +22,7 @@ from newsletter.store.content import load_summaries
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted((Path(__file__).parent / "pages").glob("*.txt"))
-SECRET = {"NEWSLETTER_SECRET": "the-editors-own-secret-0123456789abcdef"}
+SECRET = {"NEWSLETTER_SECRET": "PVuucN9NjLqbCkzViQptbqzTfHiaJl1Rz7dwOYfAm_4"}
 READERS = ["ana@readers.example.net", "bo@readers.example.net", "cy@readers.example.net"]
 SEND_AT = "2026-06-02T09:00:00-04:00"
 
