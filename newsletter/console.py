@@ -79,6 +79,13 @@ def plan_lines(plan: SendPlan, show: bool = False) -> list[str]:
         f"  provider: {safe(plan.provider)}, {plan.rate:g} messages/s, {plan.concurrency} connection(s),"
         f" {estimate}"
     )
+    if plan.rate_from:
+        lines.append(f"  rate: {plan.rate_from} (--rate sets another)")
+    if plan.ramp:
+        lines.append(
+            f"  warm-up: the first {plan.ramp} at {plan.rate / 10:g} messages/s, then a pause if over"
+            " the hard-bounce limit"
+        )
     if show:
         for part, emails in plan.shown.items():
             title = "to send or sent" if part == "audience" else f"left out, {_REASONS[part]}"

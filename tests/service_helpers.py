@@ -27,7 +27,7 @@ from newsletter.web.service import create_app
 from newsletter.web.service.mailqueue import MailQueue
 from newsletter.web.service.settings import ServiceSettings
 
-SECRET = "a-test-signing-key-that-is-long-enough"
+SECRET = "a-test-signing-key-that-is-long-enough-0123456789"
 ORIGIN = "https://msresearch.example.org"
 
 

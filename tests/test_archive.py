@@ -12,7 +12,7 @@ from factories import run
 from sample_workspace import SAMPLE_ISSUE as ISSUE
 
 from newsletter import render
-from newsletter.delivery import ledger
+from newsletter.delivery import ledger, records
 from newsletter.store import issues
 from newsletter.store.config import load_settings
 
@@ -87,7 +87,7 @@ def test_without_all_only_issues_the_ledger_shows_sent_are_archived(workspace: P
     assert "No issues yet." in (tmp_path / "none" / "index.html").read_text()
     settings = load_settings(workspace)
     with ledger.open_ledger(settings) as book:
-        book.start_run(ISSUE, "outbox", ["x"], [ledger.NewRecipient("ana@example.org")])
+        book.start_run(ISSUE, "outbox", ["x"], [records.NewRecipient("ana@example.org")])
         book.mark_sent(ISSUE, "ana@example.org", "<m@example.org>", None)
     result = run(workspace, "archive", "--out", str(tmp_path / "sent"))
     assert result.exit_code == 0 and "1 issue(s)" in result.output

@@ -13,7 +13,7 @@ from factories import invoke
 from imapclient import IMAPClient
 
 from newsletter.db.engine import database_url, open_engine
-from newsletter.db.locks import ISSUE_NAMESPACE, Lock
+from newsletter.db.locks import bounce_fetcher_lock
 from newsletter.db.revisions import upgrade
 from newsletter.db.suppression import is_suppressed
 
@@ -209,7 +209,7 @@ def test_a_server_certificate_the_system_does_not_trust_is_refused(bounce_worksp
 def test_a_second_fetch_while_one_runs_stops_at_once(bounce_workspace, mailbox):
     ws, engine = bounce_workspace
     mailbox.append("INBOX", crlf(sample("postfix-unknown-user.eml")))
-    with Lock(engine, ISSUE_NAMESPACE, "bounces-fetch", "`newsletter bounces fetch`"):
+    with bounce_fetcher_lock(engine):
         result = run_fetch(ws)
     assert result.exit_code == 1
     assert result.output.startswith("Error: `newsletter bounces fetch` is already running (pid ")

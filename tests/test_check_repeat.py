@@ -60,7 +60,7 @@ def copy_of_june(workspace: Path) -> None:
     (workspace / "issues" / "2026-07.yaml").write_text(july)
 
 
-SECRET = {"NEWSLETTER_SECRET": "PVuucN9NjLqbCkzViQptbqzTfHiaJl1Rz7dwOYfAm_4"}
+SECRET = {"NEWSLETTER_SECRET": "a-test-secret-of-enough-length-0123456789-abcdefgh"}
 
 
 def test_a_copy_of_the_issue_sent_last_month_fails_check_and_the_unattended_send(workspace: Path):

@@ -11,7 +11,7 @@ import pytest
 from newsletter.db import audience, csvexport, csvimport
 from newsletter.db import subscribers as subs
 from newsletter.db import suppression as supp
-from newsletter.errors import ContentError
+from newsletter.errors import ContentError, NewsletterError
 
 VOCABULARY = {"mri": "MRI", "caregivers": "Caregivers", "gut and microbiome": "Gut and microbiome"}
 
@@ -243,3 +243,22 @@ def test_export_quotes_cells_a_spreadsheet_would_run_and_import_takes_the_quote_
     again = io.StringIO()
     csvexport.export_csv(db, again)
     assert again.getvalue() == out.getvalue()
+
+
+def test_an_export_file_is_streamed_whole_private_and_one_line_when_it_cannot_be_written(db, tmp_path):
+    subs.add_subscriber(db, "ana@example.org", first_name="Ana")
+    out = tmp_path / "exports" / "readers.csv"
+    expected = io.StringIO()
+    csvexport.export_csv(db, expected)
+
+    assert csvexport.export_file(db, out) == 1
+    assert out.read_text(encoding="utf-8") == expected.getvalue()
+    assert out.stat().st_mode & 0o777 == 0o600  # personal data
+    assert [p.name for p in out.parent.iterdir()] == ["readers.csv"]
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(
+        NewsletterError, match=rf"^{blocker}/readers.csv: cannot write \(.*\); check the folder"
+    ):
+        csvexport.export_file(db, blocker / "readers.csv")

@@ -6,6 +6,7 @@ the SMTP behaviour against a real aiosmtpd server is in test_send_crash.py and t
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from pathlib import Path
@@ -765,3 +766,112 @@ def test_an_smtp_reply_with_escape_sequences_is_shown_escaped(workspace, smtp_si
     assert result.exit_code == ExitStatus.FAILURES, result.output
     assert "\x1b" not in result.output and "\x07" not in result.output
     assert "550 5.7.1 \\x1b]0;pwned\\x07\\x1b[32mall fine\\x1b[0m" in result.output
+
+
+def test_a_warm_up_spaces_its_first_slots_ten_times_wider_then_goes_at_the_rate():
+    now = [0.0]
+    limiter = RateLimiter(10.0, clock=lambda: now[0], ramp=3)
+    slots = [limiter.take() for _ in range(5)]
+    assert [round(b - a, 6) for a, b in zip(slots, slots[1:], strict=False)] == [1.0, 1.0, 1.0, 0.1]
+
+
+def test_a_warm_up_pauses_the_run_after_its_first_messages_when_too_many_bounced_hard(ledger):
+    emails = start(ledger, 60)
+    dead = emails[:20:2]  # 10 of the first 20: 50 %
+    world = ScriptedWorld({e: [("permanent", "550 5.1.1 no such user")] for e in dead})
+    options = DeliveryOptions(rate=10_000, concurrency=1, max_attempts=1, pause_after=50, ramp=20)
+
+    outcome = engine(ledger, world, options, pause_min_attempts=200).run()
+
+    assert outcome.state == RunState.PAUSED and "bounced hard" in outcome.note
+    assert 20 <= len(world.attempts) < 60  # the warm-up's first 20 were judged, the rest waits
+
+
+def test_bounces_reported_after_the_send_count_towards_the_pause_between_batches(ledger):
+    emails = start(ledger, 100)
+    world = ScriptedWorld()
+    asked: list[int] = []
+    reported = threading.Event()
+
+    def later_bounces() -> tuple[int, int]:
+        # What `bounces fetch` finds between batches: a relay accepted everything, then 30 % bounced.
+        sent = len(world.delivered)
+        asked.append(sent)
+        reported.set()
+        return sent, sent * 3 // 10
+
+    def slow_after_the_first_batch(row: RecipientRow) -> OutgoingMessage:
+        if len(world.attempts) >= 25:
+            reported.wait(30)  # the send goes on only once the watcher has looked at the mailbox
+        return build(row)
+
+    options = DeliveryOptions(rate=10_000, concurrency=2, max_attempts=1, check_every=20)
+    run = Engine(
+        ledger, ISSUE, slow_after_the_first_batch, world.connect, options,
+        pause_min_attempts=20, later_bounces=later_bounces, progress_interval=0.05,
+    )  # fmt: skip
+    outcome = run.run()
+
+    assert asked and asked[0] >= 20
+    assert outcome.state == RunState.PAUSED and "bounced hard" in outcome.note, outcome
+    assert len(world.delivered) < len(emails)
+
+
+class FakeSesAccount:
+    """A loopback SES v2 endpoint that answers GetAccount with a sending quota (boto3 signs; not checked)."""
+
+    def __init__(self, max_send_rate: float):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        quota = {
+            "SendQuota": {"Max24HourSend": 50000.0, "MaxSendRate": max_send_rate, "SentLast24Hours": 0.0}
+        }
+        self.paths: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                fake.paths.append(self.path)
+                data = json.dumps(quota).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_with_ses_the_rate_is_the_accounts_max_send_rate_shown_in_the_plan(workspace):
+    from delivery_helpers import write_issue, write_readers
+
+    pytest.importorskip("boto3")
+    write_issue(workspace)
+    write_readers(workspace, 3)
+    aws = {
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        "NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789",
+    }
+    fake = FakeSesAccount(14.0)
+    try:
+        provider = f"ses://eu-west-1?endpoint={fake.url}"
+        quota = invoke(workspace, "send", ISSUE, "--provider", provider, "--dry-run", env=aws)
+        given = invoke(workspace, "send", ISSUE, "--provider", provider, "--dry-run", "--rate", "3", env=aws)
+    finally:
+        fake.close()
+    assert quota.exit_code == 0, quota.output
+    assert "14 messages/s" in quota.output and "the SES account's MaxSendRate" in quota.output
+    assert "/v2/email/account" in fake.paths
+    assert "3 messages/s" in given.output and "MaxSendRate" not in given.output  # --rate wins

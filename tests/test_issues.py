@@ -9,7 +9,7 @@ import pytest
 from factories import run
 
 from newsletter.compose.ready import INTRO_TODO
-from newsletter.delivery import ledger
+from newsletter.delivery import ledger, records
 from newsletter.errors import ContentError
 from newsletter.store import content, issues
 from newsletter.store.config import load_settings
@@ -88,7 +88,7 @@ def record_send(ws: Path, issue_id: str, summary_ids: list[str], reached: bool =
     """A send run in the workspace's real ledger file; `reached`: the one recipient got it."""
     settings = load_settings(ws)
     with ledger.open_ledger(settings) as book:
-        book.start_run(issue_id, "outbox", summary_ids, [ledger.NewRecipient("ana@example.org")])
+        book.start_run(issue_id, "outbox", summary_ids, [records.NewRecipient("ana@example.org")])
         if reached:
             book.mark_sending(issue_id, "ana@example.org")
             book.mark_sent(issue_id, "ana@example.org", "<1@example.org>", None)

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from newsletter.compose.reader import Reader
 from newsletter.db.announce import on_migration
 from newsletter.db.audience import load_audience
-from newsletter.db.ledger_types import RecipientRow
 from newsletter.db.state import open_state
+from newsletter.delivery.records import RecipientRow
 from newsletter.errors import ConfigError, DeliveryError
 from newsletter.mail import tokens
 from newsletter.mail.factory import MessageFactory

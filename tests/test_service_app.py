@@ -96,7 +96,9 @@ def test_signup_sends_a_confirmation_and_stores_nothing_until_the_post(svc):
     assert welcome["List-Unsubscribe"].startswith("<http://127.0.0.1:8030/unsubscribe?token=")
     body = text_of(welcome)
     assert "once a month" in body and "Gut and microbiome" in body and "/preferences?token=" in body
-    assert welcome.get_body(("html",)).get_content().count("Read the latest issue") == 1
+    # Nothing was sent yet: the welcome points at the archive, naming no issue.
+    assert welcome.get_body(("html",)).get_content().count("See the issues so far") == 1
+    assert f"The issues so far:\r\n{svc.settings.archive_url}\r\n" in body
 
 
 def test_the_answer_is_the_same_for_a_known_address(svc):
@@ -405,3 +407,52 @@ def test_a_long_address_with_every_topic_confirms_through_the_emailed_link(svc):
     one_click = re.search(r"<(https?://[^>]+)>", welcome["List-Unsubscribe"]).group(1)
     done = svc.client.post(one_click, data={"List-Unsubscribe": "One-Click"})
     assert done.status_code == 200 and is_suppressed(svc.engine, email)
+
+
+def test_an_erase_returned_for_its_box_posts_to_the_erase_url_again(svc):
+    """The page that says 'tick the box' is shown at /preferences/erase: its forms must still post right."""
+    link = confirmed_reader(svc, "ann@example.org")
+    unsure = svc.client.post("/preferences/erase", data={"token": token_of(link)})
+    assert unsure.status_code == 400
+    path, fields = form_target(
+        "http://127.0.0.1:8030/preferences/erase", unsure.get_data(as_text=True), "Erase my data"
+    )
+    assert path == "/preferences/erase"
+    erased = svc.client.post(path, data={**fields, "sure": "yes"})
+    assert erased.status_code == 200 and person_data(svc.engine, "ann@example.org") is None
+
+
+def test_signing_up_again_ends_a_pause_and_says_so(svc):
+    token = token_of(confirmed_reader(svc, "ann@example.org"))
+    svc.client.post("/preferences", data={"token": token, "pause": "3"})
+    assert person_data(svc.engine, "ann@example.org")["paused_until"]
+    before = len(svc.sink.messages)
+    svc.client.post("/signup", data=signup_form("ann@example.org"))
+    confirm = link_in(svc.sink.wait_for(before + 1)[-1], "confirm")
+    done = svc.client.post("/confirm", data={"token": token_of(confirm)}).get_data(as_text=True)
+    assert "Your pause has ended: the next issue comes as usual." in done
+    assert person_data(svc.engine, "ann@example.org")["paused_until"] is None
+
+
+def test_the_welcome_names_the_newest_sent_issue_and_the_export_carries_deliveries(svc):
+    from bounce_helpers import sent_issue
+
+    from newsletter.store.issues import load_issue_content
+
+    sent_issue(svc.engine, "2026-06", {"bob@example.org": "<2026-06.abc@msresearch.example.org>"})
+    due_unsent = (svc.root / "issues" / "2026-06.yaml").read_text().replace("June 2026", "July 2026")
+    (svc.root / "issues" / "2026-07.yaml").write_text(due_unsent.replace("2026-06-02T", "2026-07-02T"))
+    confirmed_reader(svc, "ann@example.org")
+    welcome = text_of(svc.sink.wait_for(2)[1]).replace("\r\n", "\n")
+    assert (
+        f"Read the latest issue, MS Research Roundup, June 2026:\n{svc.settings.archive_url}2026-06/"
+        in welcome
+    )
+    assert "2026-07" not in welcome and "July" not in welcome
+    _, summaries = load_issue_content(svc.root, "2026-06")
+    flat = " ".join(welcome.split())
+    assert all(f"- {' '.join(s.title.split())}" in flat for s in summaries.values())  # what it brought
+    bob = list_token(SECRET.encode(), svc.settings.list_id, "bob@example.org")  # his issue's own link
+    data = json.loads(svc.client.post("/preferences/data", data={"token": bob}).get_data(as_text=True))
+    [delivery] = data["deliveries"]
+    assert (delivery["issue"], delivery["state"]) == ("2026-06", "sent") and delivery["sent_at"]

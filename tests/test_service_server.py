@@ -114,15 +114,10 @@ def test_a_10_mb_body_is_refused_by_the_server_with_413(served):
 
 
 def test_newsletter_serve_answers_on_its_port_and_stops_on_sigterm(tmp_path):
+    """On a fresh workspace: `serve` creates the database it runs on (no `db upgrade` first)."""
     from sample_workspace import copy_sample_workspace
 
-    from newsletter.db.engine import database_url, open_engine
-    from newsletter.db.revisions import upgrade
-
     root = copy_sample_workspace(tmp_path / "ws")
-    engine = open_engine(database_url(root, None, {}))
-    upgrade(engine)
-    engine.dispose()
     env = {**os.environ, "NEWSLETTER_SECRET": SECRET}
     program = "import newsletter.cli.service; from newsletter.cli import main; main()"
     process = subprocess.Popen(
@@ -133,6 +128,8 @@ def test_newsletter_serve_answers_on_its_port_and_stops_on_sigterm(tmp_path):
         text=True,
     )
     try:
+        created = process.stdout.readline()
+        assert created.startswith("Created the state database ("), created + process.stderr.read()
         line = process.stdout.readline()
         assert line.startswith("Subscriber service on http://127.0.0.1:"), line + process.stderr.read()
         url = line.split()[3]
@@ -145,3 +142,15 @@ def test_newsletter_serve_answers_on_its_port_and_stops_on_sigterm(tmp_path):
     log = process.stderr.read()
     assert '"route": "/health", "status": 200' in log and "Traceback" not in log
     assert Path(root / ".newsletter").is_dir()
+
+
+def test_serve_on_a_host_that_does_not_resolve_is_one_line(tmp_path, monkeypatch):
+    from factories import invoke
+    from sample_workspace import copy_sample_workspace
+
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    root = copy_sample_workspace(tmp_path / "ws")
+    result = invoke(["-w", str(root), "serve", "--host", "no-such-host.invalid", "--port", "0"])
+    assert result.exit_code == 1, result.output
+    assert "cannot resolve 'no-such-host.invalid'" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 2  # the database line, then the error

@@ -100,7 +100,7 @@ def upgraded(tmp_path_factory) -> Path:
     assert "alembic" in loaded  # creating the schema is Alembic's job: the guard below is not blind
     sent = subprocess.run(
         [sys.executable, "-m", "newsletter", "-w", str(root), "send", "2026-06", "--provider=outbox", "-y"],
-        env={**os.environ, "NEWSLETTER_SECRET": "s" * 40},
+        env={**os.environ, "NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"},
         capture_output=True,
         text=True,
         timeout=120,

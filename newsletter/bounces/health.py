@@ -188,8 +188,9 @@ def bounce_pause(attempts: int, hard_bounces: int, threshold: float = PAUSE_RATE
     )
 
 
-def previous_issue_warning(engine: Engine, issue_id: str) -> str | None:
-    """For `send`: a warning when the issue sent before this one had a complaint rate over 0.1 %."""
+def previous_issue_warnings(engine: Engine, issue_id: str) -> tuple[str, ...]:
+    """For `send`: a warning, and what to do, for each limit the issue sent before this one passed
+    (its hard-bounce rate over 5 %, its complaint rate over 0.1 %), bounces reported later included."""
     with engine.connect() as connection:
         previous = connection.execute(
             select(t.runs.c.issue_id)
@@ -198,10 +199,21 @@ def previous_issue_warning(engine: Engine, issue_id: str) -> str | None:
             .limit(1)
         ).scalar()
     health = issue_health(engine, previous) if previous else None
-    if health is None or health.rate(health.complaints) <= COMPLAINT_LIMITS[0][0]:
-        return None
-    return (
-        f"warning: the previous issue ({health.issue_id}) had a complaint rate of "
-        f"{health.rate(health.complaints):.2%} ({health.complaints} of {health.attempts}), over 0.1 %; "
-        "make sure every reader asked for it and the unsubscribe link is easy to find"
-    )
+    if health is None:
+        return ()
+    found = []
+    bounces, complaints = health.rate(health.hard_bounces), health.rate(health.complaints)
+    if bounces > BOUNCE_LIMITS[0][0]:
+        found.append(
+            f"warning: the previous issue ({health.issue_id}) had a hard-bounce rate of {bounces:.2%} "
+            f"({health.hard_bounces} of {health.attempts}), over {BOUNCE_LIMITS[0][0]:.0%}; run "
+            "`newsletter bounces fetch` so the dead addresses are suppressed, and clean the list"
+            " before sending"
+        )
+    if complaints > COMPLAINT_LIMITS[0][0]:
+        found.append(
+            f"warning: the previous issue ({health.issue_id}) had a complaint rate of {complaints:.2%} "
+            f"({health.complaints} of {health.attempts}), over 0.1 %; make sure every reader asked for it "
+            "and the unsubscribe link is easy to find"
+        )
+    return tuple(found)

@@ -29,7 +29,7 @@ from newsletter.bounces.decide import Decision, Limits, decide
 from newsletter.bounces.mapping import Recipients, match_notice
 from newsletter.bounces.notice import MAX_BYTES, Notice, read_notice
 from newsletter.bounces.settings import BounceSettings, ImapSettings
-from newsletter.db.locks import ISSUE_NAMESPACE, Lock
+from newsletter.db.locks import bounce_fetcher_lock
 from newsletter.errors import NewsletterError
 
 SOURCE = "bounce mailbox"
@@ -78,7 +78,7 @@ def fetch_bounces(
     imap = settings.imap
     if imap is None:
         raise MailboxError("newsletter.yaml: bounces.imap is not set; give host, port, username and folder")
-    lock = Lock(engine, ISSUE_NAMESPACE, "bounces-fetch", "`newsletter bounces fetch`")
+    lock = bounce_fetcher_lock(engine)
     with lock, _session(imap, password, workspace, connect or open_mailbox) as client:
         return _process(client, imap, engine, settings, secret, limit)
 

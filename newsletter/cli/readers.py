@@ -178,21 +178,16 @@ def subscribers_export(
     Example:
         newsletter subscribers export --list readers --status subscribed --out readers.csv
     """
-    from newsletter.db.csvexport import export_csv
+    from newsletter.db.csvexport import export_csv, export_file
     from newsletter.db.schema import Status
     from newsletter.db.state import open_state
-    from newsletter.store.fileio import atomic_write
 
     engine = open_state(ws.settings)
     chosen = [Status(s) for s in statuses] or None
     if out is None:
         export_csv(engine, sys.stdout, lists or None, chosen)
         return
-    import io
-
-    buffer = io.StringIO()
-    written = export_csv(engine, buffer, lists or None, chosen)
-    atomic_write(out, buffer.getvalue())
+    written = export_file(engine, out, lists or None, chosen)
     echo(f"wrote {written} rows to {out}", err=True)
 
 

@@ -32,6 +32,18 @@ if TYPE_CHECKING:  # annotations only: `--help` need not load them
 @click.option("--rate", type=MessagesPerSecond(), metavar="FLOAT", help="Messages per second.  [above 0]")
 @click.option("--concurrency", type=WholeNumber(1, 64), metavar="INTEGER",
               help="Connections to the provider at once.  [1..64]")  # fmt: skip
+@click.option(
+    "--ramp",
+    type=WholeNumber(1, 10_000_000),
+    metavar="INTEGER",
+    help="Warm up: the first N at a tenth of the rate, then pause if too many bounced hard.",
+)
+@click.option(
+    "--check-bounces-every",
+    type=WholeNumber(1, 10_000_000),
+    metavar="INTEGER",
+    help="Count the bounces reported so far every N attempts (default: 500 with bounces.imap).",
+)
 @click.option("--resume", is_flag=True, help="Resume a stopped run (sending again always resumes).")
 @click.option("--resend-unknown", is_flag=True, help="Also resend those a crash left unknown.")
 @click.option(
@@ -53,6 +65,8 @@ def send_command(
     show: bool,
     rate: float | None,
     concurrency: int | None,
+    ramp: int | None,
+    check_bounces_every: int | None,
     resume: bool,
     resend_unknown: bool,
     skip_invalid: bool,
@@ -75,6 +89,7 @@ def send_command(
         newsletter send 2026-06 --test-to editor@example.org
         newsletter send 2026-06 --provider smtp://mail.example.org:587 --rate 20 --yes
         newsletter send 2026-06 --hold
+        newsletter send 2026-06 --ramp 200 --check-bounces-every 500 --yes
     """
     from newsletter import console
     from newsletter.delivery import plan, proof, send
@@ -103,6 +118,8 @@ def send_command(
         skip_invalid,
         reason.strip(),
         show and dry_run,
+        ramp=ramp or 0,
+        check_bounces_every=check_bounces_every,
     )
     interactive = at_terminal()
     with send.open_send(ws.settings, request, reporter, lock=not dry_run) as sending:

@@ -46,13 +46,16 @@ def serve_command(ws: Workspace, host: str, port: int) -> None:
     import logging  # here, not at the top: `newsletter --help` need not load it
 
     from newsletter.db.engine import database_url, open_engine
-    from newsletter.web.service import create_app
+    from newsletter.web.service import create_app, prepare_database
     from newsletter.web.service.server import make_server, serve_forever
     from newsletter.web.service.settings import service_settings
 
     settings = ws.settings
     service = service_settings(settings)
     engine = open_engine(database_url(ws.root, settings.database))
+    done = prepare_database(engine)
+    if done:
+        echo(done)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app(settings, engine, service=service)
     server = make_server(app, host, port, service)

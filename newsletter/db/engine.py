@@ -152,6 +152,14 @@ def writing(engine: Engine) -> Iterator[Connection]:
             yield connection
 
 
+def writer_connection(engine: Engine) -> Connection:
+    """A connection kept for many write transactions (`with connection.begin():` each; SQLite: BEGIN
+    IMMEDIATE): the send's one ledger writer holds it for the whole run. Close it when done."""
+    connection = engine.connect()
+    connection.execution_options(**{_WRITE: True})
+    return connection
+
+
 @contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
     """One read transaction: a consistent snapshot (WAL readers never block the writer)."""

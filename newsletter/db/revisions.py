@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 # The newest migration in db/migrations/versions; tests/test_db_migrate.py proves Alembic agrees.
-HEAD = "0001"
+HEAD = "0002_report_index"
 
 UPGRADE_COMMAND = "newsletter db upgrade"
 # Any fixed pair of numbers no other tool is likely to use: serialises concurrent upgrades on PostgreSQL.

@@ -253,7 +253,7 @@ recipients = Table(
     Column("last_error", Text, nullable=False, server_default=""),
     Column("provider_id", Text, nullable=True),
     Column("message_id", Text, nullable=True),
-    Column("claimed_by", String(64), nullable=True),  # the worker holding it (several senders per run)
+    Column("claimed_by", String(64), nullable=True),  # the sender holding it (several senders, PostgreSQL)
     Column("added_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime, nullable=True),

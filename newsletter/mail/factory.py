@@ -33,11 +33,8 @@ from newsletter.mail.outgoing import OutgoingMessage
 from newsletter.mail.renderings import (
     FixedRendering,
     IssueRendering,
-    PreparedRendering,
-    Rendered,
     RenderedParts,
     Rendering,
-    plain,
 )
 from newsletter.mail.tokens import make_token
 from newsletter.mail.verp import bounce_address
@@ -152,15 +149,10 @@ class MessageFactory:
         test: bool = False,
         taxonomy: Taxonomy | None = None,
         bounce_to: str | None = None,
-        prepared: dict[Variant, RenderedParts] | None = None,
     ) -> MessageFactory:
-        """A factory that renders the issue, once per set of sections readers' topics pick (`prepared`:
-        renderings already made, see `renderings_for`)."""
+        """A factory that renders the issue, once per set of sections readers' topics pick."""
         taxonomy = taxonomy if taxonomy is not None else load_taxonomy(settings.workspace)
-        rendering: Rendering = IssueRendering(settings, issue, summaries, taxonomy)
-        if prepared:
-            rendering = PreparedRendering(rendering, prepared)
-        return cls(settings, rendering, secret, test, bounce_to)
+        return cls(settings, IssueRendering(settings, issue, summaries, taxonomy), secret, test, bounce_to)
 
     @classmethod
     def for_rendered(
@@ -186,12 +178,6 @@ class MessageFactory:
                     self._skeletons[variant] = skeleton
                     self.renders += 1
         return skeleton
-
-    def renderings_for(self, readers: list[Reader]) -> dict[Variant, Rendered]:
-        """The renderings these readers get, made here once, as plain data for another process."""
-        return {
-            variant: plain(self._rendering(variant).rendered) for variant in map(self.variant_for, readers)
-        }
 
     @staticmethod
     def reader(who: ReaderLike | str) -> Reader:

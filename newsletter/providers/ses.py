@@ -128,6 +128,20 @@ class SesProvider:
             return SendResult("permanent", f"SES refused the request's form: {shown}")
         return SendResult("sent", "SES accepted (200)", provider_id=answer.get("MessageId"))
 
+    def max_send_rate(self) -> float | None:
+        """The account's sending quota in messages per second (SES GetAccount's SendQuota.MaxSendRate),
+        or None when it cannot be read (the send then uses delivery.rate)."""
+        from botocore import exceptions as bx
+
+        try:
+            quota = self._client.get_account().get("SendQuota") or {}
+        except (bx.BotoCoreError, bx.ClientError):
+            return None
+        rate = quota.get("MaxSendRate")
+        if isinstance(rate, int | float) and 0 < rate < float("inf"):
+            return float(rate)
+        return None
+
     def close(self) -> None:
         self._client.close()
 

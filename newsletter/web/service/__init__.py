@@ -18,7 +18,7 @@ from flask import Flask
 from sqlalchemy import Engine
 
 from newsletter.bounces.settings import BounceSettings, bounce_settings
-from newsletter.db.revisions import check_schema
+from newsletter.db.revisions import check_schema, upgrade
 from newsletter.store.config import Settings
 from newsletter.store.topics import Taxonomy, load_taxonomy
 from newsletter.web.service import (
@@ -55,6 +55,22 @@ def check_email_templates(settings: Settings, service: ServiceSettings) -> None:
     )
     emails.render_parts(
         settings, emails.WELCOME, emails.welcome_context(settings, "", links, service.frequency, [])
+    )
+
+
+def prepare_database(engine: Engine) -> str:
+    """Create or upgrade the state database the service runs on; what was done, in words ("" if nothing).
+
+    The service owns its database: a fresh workspace, or one the new version migrates, needs no
+    separate `db upgrade` before `serve`. A database newer than this version is refused untouched.
+    """
+    before, after = upgrade(engine)
+    if before == after:
+        return ""
+    return (
+        f"Created the state database ({after})"
+        if before is None
+        else f"Upgraded the state database to {after}"
     )
 
 

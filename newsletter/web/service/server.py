@@ -15,8 +15,8 @@ from typing import Any
 import waitress
 from flask import Flask
 
+from newsletter.bounces.sns import MAX_BODY as MAX_SNS_BODY
 from newsletter.errors import NewsletterError
-from newsletter.web.service import MAX_BODY
 from newsletter.web.service.settings import ServiceSettings
 
 log = logging.getLogger("newsletter.service")
@@ -50,7 +50,8 @@ def make_server(app: Flask, host: str, port: int, service: ServiceSettings) -> A
             connection_limit=CONNECTIONS,
             backlog=BACKLOG,
             asyncore_use_poll=True,
-            max_request_body_size=MAX_BODY,
+            # The largest body any route takes: an SNS message. Forms keep their own 64 KB limit (Flask's).
+            max_request_body_size=MAX_SNS_BODY,
             max_request_header_size=MAX_HEADERS,
             expose_tracebacks=False,
             ident="newsletter",
@@ -60,6 +61,11 @@ def make_server(app: Flask, host: str, port: int, service: ServiceSettings) -> A
     except OSError as exc:
         raise ServeError(
             f"cannot listen on {host}:{port} ({exc.strerror or exc}); try another --port"
+        ) from None
+    except ValueError:  # waitress' word for a host that does not resolve
+        raise ServeError(
+            f"cannot listen on {host}:{port}: this machine cannot resolve {host!r}; give --host an IP "
+            "address of this machine (127.0.0.1, 0.0.0.0) or a name it resolves"
         ) from None
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from sqlalchemy import Engine, exc, insert, select, update
 
 from newsletter.db import schema as t
+from newsletter.db.audience import iter_audience
 from newsletter.db.engine import reading, writing
-from newsletter.db.ledger_types import FINISHED, RUNNING, NewRecipient, Run, stamp
 from newsletter.db.schema import RunState
+from newsletter.delivery.records import FINISHED, RUNNING, NewRecipient, Run, stamp
 from newsletter.errors import DeliveryError
 
 
@@ -138,3 +139,11 @@ class RunBook:
             )
             for x in rows
         ]
+
+
+def from_audience(engine: Engine, lists: tuple[str, ...] | None) -> Iterator[NewRecipient]:
+    """The audience of the chosen lists (all when None) as the rows that fix what each message carries."""
+    for m in iter_audience(engine, lists):
+        yield NewRecipient(
+            m.email, m.list_name, m.name, m.topics, m.subscribed_at, m.first_name, m.large_text
+        )
