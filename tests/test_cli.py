@@ -79,7 +79,9 @@ def test_a_group_or_nothing_at_all_shows_what_is_there_and_exits_2():
         (["status", "-w", "elsewhere"],
          "newsletter status: error: no such option -w; -w/--workspace goes before the command: "
          "newsletter -w DIR status ..."),
-        (["-w"], "newsletter: error: -w: needs a value"),
+        (["-w"], "newsletter: error: Option '-w' requires an argument."),
+        (["send", "2026-06", "--dry-run=yes"],
+         "newsletter send: error: Option '--dry-run' does not take a value."),
         (["sned"], "newsletter: error: no such command 'sned'; did you mean 'send'?"),
         (["db", "upgarde"], "newsletter db: error: no such command 'upgarde'; did you mean 'upgrade'?"),
         (["publish"], "newsletter: error: no such command 'publish'"),
