@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import sys
 import time
-import unicodedata
 from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from newsletter.bounces.health import BOUNCE_LIMITS, COMPLAINT_LIMITS, Health
 from newsletter.delivery.records import Failure, RecipientState, RunState
+from newsletter.text import printable as safe  # the one rule (newsletter.text); `safe` for short
 
 if TYPE_CHECKING:  # types only: `status` and `subscribers` need not load the renderer behind a proof
     from click._termui_impl import ProgressBar
@@ -28,19 +28,6 @@ if TYPE_CHECKING:  # types only: `status` and `subscribers` need not load the re
     from newsletter.delivery.status import IssueStatus
 
 R = RecipientState
-# Characters that reorder text on display: shown escaped, like control characters.
-_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def safe(text: object) -> str:
-    """`text` with control characters (C0, DEL, C1) and bidi overrides escaped as \\x1b, \\n, \\u202e."""
-    value = str(text)
-    if value.isprintable():
-        return value
-    return "".join(
-        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) == "Cc" or ch in _BIDI else ch
-        for ch in value
-    )
 
 
 def _duration(seconds: float) -> str:
@@ -248,7 +235,8 @@ class ConsoleReporter:
         self.printer = progress
 
     def note(self, text: str) -> None:
-        echo(safe(text))
+        for line in text.splitlines():  # a refusal's findings are lines, not one escaped string
+            echo(safe(line))
 
     def plan(self, plan: SendPlan) -> None:
         for line in plan_lines(plan, show=bool(plan.shown)):

@@ -6,10 +6,11 @@ the command line prints as `Error: <message>` and exits with its status, with no
 
 from __future__ import annotations
 
-import re
 from enum import IntEnum
 
 import click
+
+from newsletter.text import printable
 
 
 class ExitStatus(IntEnum):
@@ -22,16 +23,6 @@ class ExitStatus(IntEnum):
     PAUSED = 4  # the run paused itself after repeated errors; `send` again resumes
     REFUSED = 5  # `send-due` refused an issue (too late, held, not ready)
     INTERRUPTED = 130  # Ctrl-C or SIGTERM; `send` again resumes
-
-
-# What must not reach a terminal raw: C0 controls but the line break, DEL, C1 controls, and the
-# bidirectional overrides that can make a shown line read differently from what it holds.
-_UNPRINTABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def escape_controls(text: str) -> str:
-    """`text` with every control character shown as an escape (ESC -> \\x1b); line breaks kept."""
-    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class NewsletterError(click.ClickException):
@@ -50,7 +41,7 @@ class NewsletterError(click.ClickException):
         return self.message
 
     def format_message(self) -> str:
-        return escape_controls(self.message)
+        return printable(self.message, lines=True)
 
 
 class ConfigError(NewsletterError):

@@ -52,3 +52,13 @@ def sent_issue(
             ledger.mark_sending(issue, email)
             ledger.mark_sent(issue, email, message_id, (provider_ids or {}).get(email))
         ledger.set_run_state(issue, lg.FINISHED)
+
+
+def nested_parts(depth: int) -> bytes:
+    """A message with `depth` multiparts one inside the next (the standard parser recurses per level)."""
+    head = b"From: someone@example.net\r\nSubject: nested\r\nMIME-Version: 1.0\r\n"
+    opening = b"".join(
+        b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (n, n) for n in range(depth)
+    )
+    closing = b"".join(b"--b%d--\r\n" % n for n in reversed(range(depth)))
+    return head + opening + b"Content-Type: text/plain\r\n\r\nhi\r\n" + closing

@@ -160,15 +160,13 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` with its bytes: compare two to prove nothing changed on disk.
 
     Lock files are left out: every send and send-due takes one, and they hold no state; so is SQLite's
-    shared-memory index (`-shm`), which readers update, an empty write-ahead log, and the parsed-YAML
-    cache that commands reading the files keep (store/yamlcache.py).
+    shared-memory index (`-shm`), which readers update, and an empty write-ahead log.
     """
     return {
         str(p.relative_to(folder)): p.read_bytes()
         for p in sorted(folder.rglob("*"))
         if p.is_file()
         and "locks" not in p.relative_to(folder).parts
-        and p.name != "yaml-cache.json"
         and not p.name.endswith("-shm")
         and not (p.name.endswith("-wal") and p.stat().st_size == 0)  # opened, nothing written
     }

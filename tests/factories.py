@@ -113,11 +113,10 @@ def summary_files(workspace: Path) -> dict[str, str]:
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` with its bytes: compare two to prove nothing changed.
 
-    Lock files are left out, and so is the parsed-YAML cache, which any command reading the files
-    may write (store/yamlcache.py): neither holds anything of the user's.
+    Lock files are left out: they hold nothing of the user's.
     """
     return {
         str(p.relative_to(folder)): p.read_bytes()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and not p.name.endswith(".lock") and p.name != "yaml-cache.json"
+        if p.is_file() and not p.name.endswith(".lock")
     }

@@ -16,7 +16,7 @@ from newsletter import check, render
 from newsletter.check import spam as sa
 from newsletter.check.content import summary_findings
 from newsletter.check.email import RenderedEmail, email_findings, long_text_lines
-from newsletter.check.findings import Finding, SpamScore
+from newsletter.check.findings import Finding, Severity, SpamScore
 from newsletter.check.issue import issue_findings
 from newsletter.compose.ready import INTRO_TODO
 from newsletter.delivery import ledger
@@ -122,6 +122,14 @@ def test_teaser_without_takeaway_is_a_note_and_without_a_blurb_a_warning():
     )
     bare = only(summary_findings(summary(takeaway=None, found=None, considerations=None), TODAY))
     assert (bare.severity, bare.what) == ("warning", "no takeaway, so the email shows only the title")
+
+
+def test_a_long_caution_is_a_note_saying_by_how_much_and_a_teaser_is_never_long():
+    caution = "Only in mice. " * 31  # 93 words (3 a sentence)
+    found = only(summary_findings(summary(considerations=caution), TODAY))
+    assert found.severity == Severity.NOTE and found.where.endswith("(considerations)")
+    assert "93 words, 33 over the 60" in found.what
+    assert summary_findings(summary(considerations="Only in mice. " * 20), TODAY) == []
 
 
 def test_full_summary_without_considerations_is_an_error():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 
@@ -218,3 +219,27 @@ def test_export_writes_csv_that_imports_back_unchanged(db, tmp_path):
 
     report = csvimport.import_csv(db, write(tmp_path / "back.csv", text))
     assert (report.added, report.updated, report.unchanged, report.opted_out) == (0, 0, 1, 1)
+
+
+FORMULAS = ["=cmd|' /C calc'!A0", "+SUM(1+1)", "-2+3"]  # `@` is refused in a name: see the topic
+
+
+def test_export_quotes_cells_a_spreadsheet_would_run_and_import_takes_the_quote_off(db, tmp_path):
+    for n, name in enumerate(FORMULAS):
+        subs.add_subscriber(db, f"reader{n}@example.org", first_name=name, last_name="'Ohana")
+    subs.add_subscriber(db, "-dash@example.org", first_name="Dash", topics=["@SUM(A1)"])
+    out = io.StringIO()
+    csvexport.export_csv(db, out)
+
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [row["first_name"] for row in rows] == [f"'{name}" for name in FORMULAS] + ["Dash"]
+    assert (rows[-1]["email"], rows[-1]["topics"]) == ("'-dash@example.org", "'@SUM(A1)")
+    assert {row["last_name"] for row in rows[:-1]} == {"'Ohana"}  # a real apostrophe stays as it is
+
+    for n, _ in enumerate(FORMULAS):
+        subs.update_subscriber(db, f"reader{n}@example.org", first_name="Changed")
+    report = csvimport.import_csv(db, write(tmp_path / "back.csv", out.getvalue()))
+    assert (report.added, report.updated, report.invalid) == (0, len(FORMULAS), [])
+    again = io.StringIO()
+    csvexport.export_csv(db, again)
+    assert again.getvalue() == out.getvalue()

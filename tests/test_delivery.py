@@ -765,10 +765,3 @@ def test_an_smtp_reply_with_escape_sequences_is_shown_escaped(workspace, smtp_si
     assert result.exit_code == ExitStatus.FAILURES, result.output
     assert "\x1b" not in result.output and "\x07" not in result.output
     assert "550 5.7.1 \\x1b]0;pwned\\x07\\x1b[32mall fine\\x1b[0m" in result.output
-
-
-def test_safe_escapes_control_characters_and_bidi_overrides_and_keeps_the_rest():
-    from newsletter.console import safe
-
-    assert safe("Zoë <zoe@example.org> – 5.1.1") == "Zoë <zoe@example.org> – 5.1.1"
-    assert safe("a\x00b\x1b[2Jc\r\nd\x9be\u202ef") == "a\\x00b\\x1b[2Jc\\r\\nd\\x9be\\u202ef"

@@ -94,15 +94,16 @@ def assert_good_message(data: bytes, email: str, list_id: str = "roundup.msresea
 
 
 def test_message_is_good_for_every_sample_subscriber(factory):
-    names = ["Ana Reader", "Chloé Lefèvre", "Nurse, Erin", ""]
-    for name in names:
+    names = {"Ana Reader": "Ana", "Chloé Lefèvre": "Chloé", "Nurse, Erin": "Erin", "": "there"}
+    for name, greeted in names.items():
         out = factory.build(subscriber(name=name))
         msg, _ = assert_good_message(out.data, "ana.reader@example.com")
         assert msg["To"].addresses[0].display_name == name
         assert out.envelope_to == "ana.reader@example.com"
         assert out.envelope_from == "roundup@msresearch.example.org"
         assert out.message_id == msg["Message-ID"]
-        assert f"Hello {name or 'there'}," in list(msg.iter_parts())[0].get_content()
+        # {{ greeting }} is whom the email greets, never the raw field ("Hello Nurse, Erin,").
+        assert f"Hello {greeted}," in list(msg.iter_parts())[0].get_content()
     assert msg["Subject"] == "Microglia, gut bacteria — and B cells"
     assert msg["From"].addresses[0].display_name == "MS Research Roundup"
     assert msg["Reply-To"] == "editor@msresearch.example.org"
@@ -353,7 +354,7 @@ def test_a_list_with_first_name_and_large_text_columns_greets_and_sizes_each_rea
     issue, summaries = issues.load_issue_content(workspace, "2026-06")
     factory = MessageFactory.for_issue(settings, issue, summaries, SECRET)
     firsts = [text_of(factory.build(r).data).splitlines()[4] for r in readers]
-    assert firsts == ["Hi Erin,", "Hi Mary Ann,", "Hello,"]
+    assert firsts == ["Hi Erin,", "Hi Mary Ann,", "Hi there,"]
     assert factory.renders == 2  # the larger-text edition and the standard one
 
 

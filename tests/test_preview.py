@@ -66,7 +66,7 @@ def test_the_page_shows_inbox_line_size_check_frames_and_text(server: str, works
     assert 'src="/email.html" width="375"' in page and 'src="/email.html" width="800"' in page
     assert 'src="/email-dark.html" width="375"' in page
     assert "as reader@example.org gets it" in page
-    assert "Hi Sample," in page  # the personalised text part, greeting the first name
+    assert "Hi there," in page  # the personalised text part, greeting the first name
 
 
 def test_the_frames_serve_the_personalised_email_and_its_dark_view(server: str):
@@ -150,7 +150,7 @@ def test_a_new_override_that_extends_the_packaged_email_shows_without_a_restart(
     assert fetch(server + "/")[0] == 200  # the page looks at the files; its frames show what it saw
     status, _, html = fetch(server + "/email.html")
     assert status == 200
-    assert "Hello from the override, Sample Reader." in html  # the replaced block
+    assert "Hello from the override, there." in html  # the replaced block, the sample greeted
     assert "Unsubscribe</a>" in html and "In this issue" in html  # the rest is the packaged email
 
 
@@ -186,3 +186,17 @@ def test_preview_for_someone_who_is_not_a_subscriber_says_so(workspace: Path):
     assert result.exit_code == 1
     assert result.output.count("\n") == 1
     assert "stranger@example.org is not a subscriber" in result.output
+
+
+def test_the_watcher_wakes_for_the_issue_inputs_only(workspace: Path):
+    from newsletter.render import PACKAGED_TEMPLATES
+    from newsletter.web.live import is_watched
+
+    root = workspace.resolve()
+    assert is_watched(root, root / "issues" / f"{ISSUE}.yaml")
+    assert is_watched(root, root / "newsletter.yaml")
+    assert is_watched(root, root / "templates" / "email.mjml")
+    assert is_watched(root, PACKAGED_TEMPLATES.resolve() / "email.mjml")
+    assert not is_watched(root, root / ".newsletter" / "state.sqlite3-wal")  # the database the page reads
+    assert not is_watched(root, root / "outbox" / ISSUE / "a.eml")
+    assert not is_watched(root, root / "issues" / f".{ISSUE}.yaml.swp")  # an editor's swap file

@@ -1,20 +1,13 @@
-"""The reader's words: whole sentences, a natural greeting, an honest line for filtered readers."""
+"""The reader's words: whole sentences and an honest line for filtered readers (greetings: test_names.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
-
-import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from newsletter.render.reader_text import (
     count_phrase,
     filtered_line,
-    first_name,
-    first_sentences,
-    given_name,
-    greeting,
     sentences,
     topic_list,
     variant_line,
@@ -46,52 +39,6 @@ def test_sentences_split_where_a_reader_would():
     assert sentences('He said "stop." Then left.') == ['He said "stop."', "Then left."]
 
 
-def test_first_sentences_never_cut_a_sentence():
-    # The first sentence is longer than the limit: it comes whole, not "...which could…".
-    one = first_sentences(WHO, limit=200)
-    assert one.endswith("change how we think about treatments.") and len(one) > 200
-    assert first_sentences(WHO, limit=330) == " ".join(sentences(WHO)[:2])
-    assert first_sentences(WHO, limit=10_000) == " ".join(WHO.split())
-    assert first_sentences("", 100) == "" and first_sentences(None, 100) == ""
-
-
-@given(st.lists(st.sampled_from(["Microglia help.", "B cells matter in MS.", "Why?", "Yes!"]), max_size=8))
-def test_first_sentences_are_always_a_run_of_whole_sentences(parts: list[str]):
-    text = " ".join(parts)
-    chosen = first_sentences(text, limit=40)
-    assert text.startswith(chosen)
-    assert chosen == "" or chosen[-1] in ".?!"
-    assert (chosen == "") == (text == "")
-
-
-@pytest.mark.parametrize(
-    ("raw", "given_name"),
-    [
-        ("Erin Nurse", "Erin"),
-        ("Nurse, Erin", "Erin"),  # family name first, as a spreadsheet export writes it
-        ("Dr. Ana Reader", "Ana"),
-        ("ana reader", "Ana"),
-        ("ZOË ÅNGSTRÖM", "Zoë"),
-        ("Jean-Luc Picard", "Jean-Luc"),
-        ("O'Neil", "O'Neil"),
-        ('Zoë "Z" <O\'Neil>', "Zoë"),
-        ("", ""),
-        ("   ", ""),
-        ("ana@example.org", ""),
-        ("J.", ""),
-        ("Dr.", ""),
-        ("1234", ""),
-    ],
-)
-def test_first_name_finds_the_given_name_or_nothing(raw: str, given_name: str):
-    assert first_name(raw) == given_name
-
-
-def test_the_greeting_reads_naturally_with_and_without_a_name():
-    assert greeting(first_name("Nurse, Erin")) == "Hi Erin,"
-    assert greeting(first_name("")) == "Hello,"
-
-
 def test_a_filtered_reader_is_told_their_topics_and_how_many_of_the_issue():
     assert topic_list(["MRI"]) == "MRI"
     assert topic_list(["MRI", "Caregivers"]) == "MRI and Caregivers"
@@ -102,15 +49,6 @@ def test_a_filtered_reader_is_told_their_topics_and_how_many_of_the_issue():
     assert count_phrase(1) == "1 summary" and count_phrase(3) == "3 summaries"
     # Nothing to say when the reader gets everything.
     assert filtered_line([], 9, 9) == "" and filtered_line(["MRI"], 9, 9) == ""
-
-
-def test_a_first_name_field_wins_over_the_name_and_keeps_its_double_name():
-    assert given_name("Erin", "Nurse, Erin") == "Erin"
-    assert given_name("mary ann", "Mary Ann Smith") == "Mary Ann"
-    assert given_name("ERIN", "") == "Erin"
-    assert given_name("", "Nurse, Erin") == "Erin"  # no field: found in the name
-    assert given_name("erin@example.org", "Dev Patel") == "Dev"  # a misplaced address is no name
-    assert greeting(given_name("", "")) == "Hello,"
 
 
 ISSUE = Issue(
@@ -136,7 +74,8 @@ def test_readers_of_part_of_an_issue_are_never_promised_the_whole_of_it():
 
 
 def test_the_editor_may_word_the_lines_for_readers_of_part_of_the_issue():
-    issue = ISSUE._replace(
+    issue = dataclasses.replace(
+        ISSUE,
         filtered_subject="Your {count} picks from June: {topics}",
         filtered_preheader="{summaries} of {total}, chosen by your topics",
     )

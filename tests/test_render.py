@@ -22,7 +22,7 @@ from sample_workspace import SAMPLE_ISSUE, copy_sample_workspace
 from newsletter import render
 from newsletter.errors import ConfigError, ContentError
 from newsletter.mail.mime import encoded_size
-from newsletter.render import personal
+from newsletter.render import personal, reader_text
 from newsletter.store import content, issues
 from newsletter.store.branding import Logo
 from newsletter.store.config import load_settings
@@ -313,7 +313,10 @@ def test_building_never_touches_the_network(settings, empty_workspace: Path, mon
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    for s in [full("one", date(2026, 5, 2)), full("two", date(2026, 5, 3))._replace(needs_review=True)]:
+    for s in [
+        full("one", date(2026, 5, 2)),
+        replace(full("two", date(2026, 5, 3)), needs_review=True),
+    ]:
         content.write_summary(empty_workspace, s)
     (empty_workspace / "issues" / "2026-06.yaml").write_text(
         "title: June\nsubject: Hello\npreheader: Hi\nwindow: {since: 2026-05-01, until: 2026-05-31}\n"
@@ -327,7 +330,7 @@ def test_building_never_touches_the_network(settings, empty_workspace: Path, mon
     # The built email is a proof for a reader without a name: no raw tokens for the editor to see.
     for name in ("email.html", "email.txt"):
         built = (result.out_dir / name).read_text()
-        assert "__NL_" not in built and "Hello," in built
+        assert "__NL_" not in built and "Hi there," in built
         assert "https://msresearch.example.org/newsletter/unsubscribe?token=proof" in built
     assert [a["aria-label"] for a, t in web.links if t == "Read the full summary"] == [
         "Read the full summary: Study one",
@@ -418,7 +421,33 @@ def test_a_bad_logo_is_reported_field_by_field(workspace: Path):
         assert field in message, message
 
 
-def test_who_should_care_is_never_cut_mid_sentence():
+def test_who_should_care_and_the_considerations_are_carried_whole():
     long = "Carers should care because " + "this matters a great deal, " * 12 + "in the end. More."
-    card = render.card(full("x", date(2026, 5, 2))._replace(who_should_care=long, considerations=None))
-    assert card.who_should_care == " ".join(long.split()[:-1]) and card.keep_in_mind is None
+    caution = "Only in mice.  Very high doses of vitamin D can be harmful; do not start them alone."
+    card = render.card(replace(full("x", date(2026, 5, 2)), who_should_care=long, considerations=caution))
+    assert card.who_should_care == " ".join(long.split())
+    assert card.keep_in_mind == " ".join(caution.split())
+    assert render.card(replace(full("y", date(2026, 5, 2)), considerations=" ")).keep_in_mind is None
+
+
+def sample_editions() -> list[tuple[tuple[str, ...] | None, bool]]:
+    """Every edition of the sample issue a reader can get: the whole issue and each section alone,
+    each in both text sizes."""
+    issue = issues.load_issue(REPO, SAMPLE_ISSUE)
+    chosen: list[tuple[str, ...] | None] = [None, *((s.title,) for s in issue.sections)]
+    return [(sections, large) for sections in chosen for large in (False, True)]
+
+
+@pytest.mark.parametrize(("sections", "large"), sample_editions())
+def test_every_sentence_of_every_caution_is_in_every_edition(sections, large):
+    settings = load_settings(REPO)
+    issue, summaries = issues.load_issue_content(REPO, SAMPLE_ISSUE)
+    rendered = render.render_issue(settings, issue, summaries, sections, large)
+    html, text = Page(rendered.html).text(), " ".join(rendered.text.split())
+    web = Page(rendered.web_html).text()
+    carried = [summaries[i] for i in rendered.summary_ids if not summaries[i].is_teaser]
+    assert carried or sections is not None
+    for summary in carried:
+        for field in (summary.considerations, summary.who_should_care):
+            for sentence in reader_text.sentences(field or ""):
+                assert sentence in html and sentence in text and sentence in web, (summary.id, sentence)

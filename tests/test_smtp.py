@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import ipaddress
 import re
-import smtplib
 import socket
 import ssl
 from email import message_from_bytes, policy
@@ -27,7 +26,7 @@ from message_helpers import reader, tiny_factory
 from newsletter.errors import DeliveryError
 from newsletter.providers import open_provider
 from newsletter.providers.base import OutgoingMessage
-from newsletter.providers.smtp import SmtpProvider, dot_stuffed, quoted
+from newsletter.providers.smtp import SmtpProvider, dot_stuffed
 
 
 class Handler:
@@ -378,14 +377,6 @@ def test_when_ready_fails_nothing_is_handed_over_and_its_error_comes_out():
         assert server.received() == {"next@example.org": 1}
         assert server.connections == 2
     assert after.status == "sent"
-
-
-_ADDRESS_CHARS = st.sampled_from(list("ab.@-+_'=Z9 <>\"()[],;:\\\n\r\tü"))
-
-
-@given(st.one_of(st.text(_ADDRESS_CHARS, max_size=30), st.emails(), st.text(max_size=30)))
-def test_envelope_addresses_are_quoted_as_smtplib_quotes_them(address):
-    assert quoted(address) == smtplib.quoteaddr(address)
 
 
 @pytest.mark.parametrize("field", ["envelope_from", "envelope_to"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 
@@ -157,3 +158,15 @@ def test_cli_reports_a_bad_store_in_one_message(workspace: Path):
     assert result.exit_code == 1
     assert result.output.startswith("Error: summaries/http.yaml:2: url: expected an absolute https URL")
     assert "Traceback" not in result.output
+
+
+def test_a_summary_is_a_record_not_a_tuple():
+    from newsletter.store.models import Section, Summary
+
+    summary = Summary("x", "A title", "https://example.org/x", date(2026, 5, 1))
+    assert summary != ("x", "A title", "https://example.org/x", date(2026, 5, 1))
+    assert Section("Gut", ("x",)) != ("Gut", ("x",))
+    with pytest.raises(TypeError):
+        tuple(summary)  # type: ignore[call-overload]
+    renamed = dataclasses.replace(summary, title="B")
+    assert renamed == Summary("x", "B", "https://example.org/x", date(2026, 5, 1))

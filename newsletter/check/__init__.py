@@ -33,7 +33,7 @@ from newsletter.store.topics import load_taxonomy
 
 SAMPLE_RECIPIENT = Subscriber(
     email="reader@example.org",
-    name="Sample Reader",
+    name="",  # greeted "Hi there,", as a reader without a name is
     topics=(),
     status="subscribed",
     subscribed_at="2026-01-01",
@@ -94,8 +94,12 @@ def check_issue(
         return CheckReport(issue_id, sorted_findings(loader_findings(exc)), 0, None)
     doc = load_yaml(path, path.relative_to(workspace))
     window = select.Window(issue.since, issue.until)
-    carried = carried_before(settings, issue.id, window, sent or select.SentRecord())
-    findings = issue_findings(issue, summaries, doc, INTRO_TODO, carried)
+    sent = sent or select.SentRecord()
+    previous = issues.list_issues(workspace)
+    carried = carried_before(settings, issue.id, window, sent, previous)
+    earlier = select.sent_before([i for i in previous if i.id != issue.id], window, sent)
+    subjects = {i.subject: i.id for i in earlier}
+    findings = issue_findings(issue, summaries, doc, INTRO_TODO, carried, subjects)
     vocabulary = set(topic_vocabulary(load_taxonomy(workspace)))
     for sid in dict.fromkeys(issue.summary_ids):
         if sid in summaries:

@@ -15,6 +15,10 @@ URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 EDITOR_FIELDS = ("title", "journal", "takeaway", "found", "who_should_care", "considerations", "teaser")
 # Where run-together tags meet: lower then upper ("diseaseBrain"), or an upper-case run then a
 # capitalised word ("Vitamin DRelapses"); "BAMs" or "DMTs" end in one lower-case letter and pass.
+# Words of "who should care" or the considerations that a phone shows on about one screen (~7 words
+# a line at 375 px, ~30 lines). Past it the email is long, but it still carries the whole text:
+# shortening medical text is the editor's decision, never the tool's.
+LONG_FIELD_WORDS = 60
 _GLUED = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z]{2})")
 
 
@@ -52,6 +56,8 @@ def summary_findings(summary: Summary, today: date, vocabulary: Collection[str] 
                 "add the study's important considerations from the site's page",
             )
         )
+    if not summary.is_teaser:
+        found += long_field_findings(summary, where)
     for field_name in EDITOR_FIELDS:
         value = getattr(summary, field_name) or ""
         found += field_findings(value, field_name, f"{where} ({field_name})")
@@ -77,6 +83,24 @@ def summary_findings(summary: Summary, today: date, vocabulary: Collection[str] 
                 "correct the date from the site's page",
             )
         )
+    return found
+
+
+def long_field_findings(summary: Summary, where: str) -> list[Finding]:
+    """Which of a full summary's medical texts make its card long, and by how many words."""
+    found = []
+    for field_name in ("who_should_care", "considerations"):
+        words = len((getattr(summary, field_name) or "").split())
+        if words > LONG_FIELD_WORDS:
+            found.append(
+                Finding(
+                    Severity.NOTE,
+                    f"{field_name} is {words} words, {words - LONG_FIELD_WORDS} over the "
+                    f"{LONG_FIELD_WORDS} a phone shows on one screen; the email carries it whole",
+                    f"{where} ({field_name})",
+                    "shorten it in the summary file if the card is too long (the tool never cuts it)",
+                )
+            )
     return found
 
 

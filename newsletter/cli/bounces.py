@@ -73,16 +73,27 @@ def fetch(ws: Workspace, limit: int) -> None:
 
 def report_lines(report: FetchReport, folder: str, processed: str) -> list[str]:
     """What a fetch did: one line of counts, a line per decision, a line per message left."""
+    from newsletter.bounces.mailbox import QUARANTINE_FOLDER, UNVERIFIED_FOLDER
     from newsletter.console import safe
 
     lines = [
         f"Read {report.read} messages in {safe(folder)}: {len(report.decisions)} decisions, "
         f"{report.ignored} auto-replies or delay warnings ignored, "
-        f"{report.moved} moved to {safe(processed)}, {len(report.left)} left."
+        f"{report.moved} moved to {safe(processed)}, {len(report.unverified)} unverified, "
+        f"{len(report.quarantined)} unreadable, {len(report.left)} left."
     ]
     for d in report.decisions:
         who = f"{safe(d.email)}  issue {safe(d.issue_id)}"
         lines.append(f"  {d.kind:<9} {d.status:<7} {who}  {d.outcome}: {safe(d.note)}")
+    for title, items in (
+        (f"Unverified, moved to {UNVERIFIED_FOLDER}; nobody's state changed:", report.unverified),
+        (f"Unreadable, moved to {QUARANTINE_FOLDER}:", report.quarantined),
+    ):
+        if items:
+            lines.append(title)
+            for item in items:
+                sender = safe(item.sender) or "(no sender)"
+                lines.append(f"  uid {item.uid}  from {sender}  {safe(item.subject)!r}: {safe(item.why)}")
     if report.left:
         lines.append(f"Left in {safe(folder)} for you to look at:")
         for item in report.left:

@@ -15,7 +15,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from newsletter.errors import ExitStatus, escape_controls
+from newsletter.errors import ExitStatus
+from newsletter.text import printable
 
 if TYPE_CHECKING:
     from newsletter.store.workspace import Workspace
@@ -32,7 +33,7 @@ class UsageError(click.UsageError):
     def show(self, file: IO[Any] | None = None) -> None:
         path = self.ctx.command_path if self.ctx is not None else "newsletter"
         # One line, and what was typed (an unknown argument) cannot restyle the terminal.
-        text = escape_controls(" ".join(self.format_message().split()))
+        text = printable(self.format_message())
         click.echo(f"{path}: error: {text} (see '{path} --help')", file=file, err=file is None)
 
 

@@ -144,9 +144,10 @@ def new_issue_command(
 ) -> None:
     """Draft issues/<ID>.yaml from the summaries published in the issue's window.
 
-    The default is the next monthly issue after the newest in issues/, covering what was published
-    since that issue's window ended (the first issue: the previous calendar month). Edit the draft
-    by hand: subject, preheader and the intro's TODO.
+    Without an id: the issue after the newest one sent or scheduled, named for the month of
+    --send-at (or today), covering what was published since that issue's window ended (the first
+    issue: from the start of the previous month). Every summary no issue carried that the draft
+    leaves out is listed with the reason. Edit the draft by hand: subject, preheader, the intro.
 
     Example:
         newsletter new-issue 2026-06 --send-at 2026-06-02T09:00:00-04:00
@@ -163,10 +164,8 @@ def new_issue_command(
     for section in draft.sections:
         note = "  (teasers only)" if section.teasers_only else ""
         echo(f"  {section.title}: {len(section.items)}{note}")
-    if draft.note:
-        echo(f"  note: {draft.note}")
-    if draft.skipped_carried:
-        echo(f"  {draft.skipped_carried} left out: carried by an earlier issue")
+    for item in draft.left_out:
+        echo(f"  left out {item.summary.id} ({item.summary.published}): {item.reason}")
     echo(f"Next: write the intro, rewrite subject and preheader; `newsletter build {draft.issue_id}`")
 
 

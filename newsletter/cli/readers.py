@@ -77,10 +77,11 @@ def subscribers_add(
     Example:
         newsletter subscribers add ana@example.com --first Ana --last Reader --topics "Microglia"
     """
-    from newsletter.db.addresses import check_name, split_name
+    from newsletter.db.addresses import check_name
     from newsletter.db.rows import SubscriberError
     from newsletter.db.state import open_state
     from newsletter.db.subscribers import add_subscriber
+    from newsletter.names import split_name
 
     problem = check_name(name) if name else None
     if problem:

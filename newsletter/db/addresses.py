@@ -8,7 +8,7 @@ import re
 
 from newsletter.store.addresses import address_key, normalise_address
 
-__all__ = ["address_hash", "address_key", "check_name", "display_name", "normalise_address", "split_name"]
+__all__ = ["address_hash", "address_key", "check_name", "display_name", "normalise_address"]
 
 _NAME_UNSAFE = re.compile(r"[<>@\x00-\x1f\x7f]")
 NAME_MAX = 200
@@ -30,20 +30,6 @@ def check_name(name: str, what: str = "name") -> str | None:
     if len(name) > NAME_MAX:
         return f"the {what} is longer than {NAME_MAX} characters"
     return None
-
-
-def split_name(full: str) -> tuple[str, str]:
-    """A one-field name as (first, last): "Erin Nurse" and "Nurse, Erin" both greet Erin.
-
-    Without a comma the first word greets and the rest is kept as the last name, not guessed at.
-    """
-    full = " ".join(full.split())
-    if full.count(",") == 1:
-        last, _, first = full.partition(",")
-        if first.strip() and last.strip():
-            return first.strip(), last.strip()
-    first, _, last = full.partition(" ")
-    return first, last
 
 
 def display_name(first: str, last: str) -> str:

@@ -10,6 +10,7 @@ from typing import TextIO
 from sqlalchemy import Engine
 
 from newsletter.db.audience import iter_memberships
+from newsletter.db.csvformats import spreadsheet_safe
 from newsletter.db.schema import Status
 
 FIELDS = (
@@ -29,6 +30,10 @@ FIELDS = (
 
 
 def _cell(value: object) -> str:
+    return spreadsheet_safe(_text(value))
+
+
+def _text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -45,7 +50,8 @@ def export_csv(
 ) -> int:
     """Write the chosen lists' memberships (all when None) to `out`; returns the rows written.
 
-    The file imports back unchanged (`import_csv` reads these columns).
+    The file imports back unchanged (`import_csv` reads these columns and takes off the apostrophe
+    that keeps a cell like `=HYPERLINK(...)` from running as a formula in a spreadsheet).
     """
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(FIELDS)

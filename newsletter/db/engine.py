@@ -18,6 +18,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 
 from newsletter.errors import ConfigError, NewsletterError
+from newsletter.store.dburl import EXAMPLE, looks_like_url, url_problem
+from newsletter.text import shown_url
 
 DEFAULT_SQLITE = ".newsletter/state.sqlite3"
 URL_VARIABLE = "NEWSLETTER_DATABASE_URL"
@@ -35,19 +37,22 @@ def database_url(
 ) -> URL:
     """The database to open: NEWSLETTER_DATABASE_URL, else `database:` from newsletter.yaml, else the default.
 
-    A relative SQLite path is relative to the workspace. The configured URL must not carry a password
+    A relative SQLite path is relative to the workspace; anything that starts like a URL must parse as
+    one (store/dburl.py), never becoming a file path. The configured URL must not carry a password
     (settings files get committed); NEWSLETTER_DATABASE_PASSWORD supplies it.
     """
     env = os.environ if environ is None else environ
     from_env = env.get(URL_VARIABLE)
     raw = from_env or configured or DEFAULT_SQLITE
     where = URL_VARIABLE if from_env else "newsletter.yaml: database"
+    problem = url_problem(raw)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
     try:
-        url = make_url(raw) if "://" in raw else URL.create("sqlite", database=raw)
-    except exc.ArgumentError:
+        url = make_url(raw.strip()) if looks_like_url(raw) else URL.create("sqlite", database=raw)
+    except (exc.ArgumentError, ValueError):
         raise ConfigError(
-            f"{where}: {redact(raw)!r} is not a database URL; use a file path or "
-            "postgresql+psycopg://user@host/db"
+            f"{where}: {shown_url(raw)!r} is not a database URL; use a file path or {EXAMPLE}"
         ) from None
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":

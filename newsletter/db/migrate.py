@@ -20,13 +20,14 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, text
 
 from newsletter.db import events
 from newsletter.db import schema as t
-from newsletter.db.addresses import address_key, split_name
+from newsletter.db.addresses import address_key
 from newsletter.db.csvimport import ImportReport, import_into
 from newsletter.db.engine import DatabaseError, describe, is_postgresql, reading, writing
 from newsletter.db.revisions import check_schema
 from newsletter.db.rows import suppression_of
 from newsletter.db.schema import EventKind
 from newsletter.errors import ContentError
+from newsletter.names import split_name
 
 MIGRATED = "workspace_migrated_at"
 SUPPRESSED_FILE = "suppressed.csv"

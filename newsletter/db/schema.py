@@ -23,6 +23,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 # Constraint names are fixed so Alembic migrations can name them on both engines.
 metadata = MetaData(
@@ -182,6 +184,28 @@ suppressions = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+
+class ReportIssue(FunctionElement[str]):
+    """The issue a bounce or complaint event is about (its detail's `issue`), written as the index has it.
+
+    SQLAlchemy's `detail["issue"]` binds the key as a parameter, which no expression index matches.
+    """
+
+    type = String()
+    inherit_cache = True
+    name = "report_issue"
+
+
+@compiles(ReportIssue, "sqlite")
+def _report_issue_sqlite(element: ReportIssue, compiler: Any, **kw: Any) -> str:
+    return f"json_extract({compiler.process(element.clauses, **kw)}, '$.issue')"
+
+
+@compiles(ReportIssue, "postgresql")
+def _report_issue_postgresql(element: ReportIssue, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} ->> 'issue')"
+
+
 events = Table(
     "events",
     metadata,
@@ -195,6 +219,8 @@ events = Table(
     Index(None, "subscriber_id", "at"),
     Index(None, "kind", "at"),
 )
+# Bounces and complaints about an issue, per person: `status` counts them (migration 0002).
+Index("ix_events_kind_issue_email_hash", events.c.kind, ReportIssue(events.c.detail), events.c.email_hash)
 
 runs = Table(
     "runs",

@@ -33,8 +33,7 @@ from newsletter.delivery.workers import Job
 from newsletter.mail.renderings import Rendered
 
 # Processes pay off where each message costs CPU in Python while the wire waits little: SMTP. The
-# outbox stays in threads: it is bound by the disk's flush, which its threads share (one syncfs for
-# all files written meanwhile, a group commit per process) and which releases the lock. So does SES:
+# outbox stays in threads: it is bound by the disk's flush, which releases the lock. So does SES:
 # HTTP I/O held to a per-second quota far below one core's rate; processes would add start-up and
 # memory for nothing.
 PROCESS_PROVIDERS = ("smtp",)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hmac
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -116,7 +115,6 @@ class MessageFactory:
         # for it (rendering one takes ~0.1 s of CPU; four workers starting together rendered it four times).
         self._render_lock = threading.Lock()
         self._subjects: dict[str, bytes] = {}
-        self._dated: tuple[int, str] = (0, "")  # (second, Date value): see _date
         self._domain = settings.sender.domain
         # '=' followed by '_' never occurs in quoted-printable, so the boundary cannot clash.
         self._boundary = f"=_nl_{secrets.token_hex(12)}"
@@ -228,21 +226,12 @@ class MessageFactory:
             to_name=reader.name,
             to_email=reader.email,
             subject=subject,
-            date=self._date(),
+            date=format_datetime(datetime.now(UTC)),
             message_id=self._message_id(reader.email),
             unsubscribe_url=unsubscribe_url,
             recipient=recipient,
             skeleton=skeleton,
         )
-
-    def _date(self) -> str:
-        """The Date header's value for now; made once a second (it has no finer unit), not per message."""
-        second = int(time.time())
-        made, date = self._dated
-        if made != second:
-            date = format_datetime(datetime.fromtimestamp(second, UTC))
-            self._dated = (second, date)  # one assignment: threads see the old pair or the new one
-        return date
 
     def _message_id(self, email: str) -> str:
         if self.test:

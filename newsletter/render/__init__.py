@@ -62,9 +62,9 @@ class Card:
     journal: str | None
     tags: tuple[str, ...]
     takeaway: str
-    who_should_care: str | None  # its first sentence, whole
+    who_should_care: str | None  # whole: the tool never shortens medical text
     is_teaser: bool
-    keep_in_mind: str | None = None  # the first sentence of the considerations, whole
+    keep_in_mind: str | None = None  # the considerations, whole: often the one warning that matters
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,10 @@ def trim_teaser(text: str) -> str:
     return f"{(head or text).rstrip(' ,;:-–—')}…"
 
 
+def _whole(text: str | None) -> str | None:
+    return " ".join(text.split()) if text and text.strip() else None
+
+
 def card(summary: Summary) -> Card:
     takeaway = summary.takeaway or trim_teaser(summary.teaser or "")
     return Card(
@@ -135,10 +139,11 @@ def card(summary: Summary) -> Card:
         journal=summary.journal,
         tags=summary.topics,
         takeaway=takeaway,
-        # Whole sentences only: medical text cut mid-sentence can say the opposite of the study.
-        who_should_care=reader_text.first_sentences(summary.who_should_care, 0) or None,
+        # Whole fields: a caution's last sentence ("do not start high-dose supplements without
+        # medical advice") is often the one that matters. Length is the editor's call (`check`).
+        who_should_care=_whole(summary.who_should_care),
         is_teaser=summary.is_teaser,
-        keep_in_mind=reader_text.first_sentences(summary.considerations, 0) or None,
+        keep_in_mind=_whole(summary.considerations),
     )
 
 

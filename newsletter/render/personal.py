@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
+from newsletter import names
 from newsletter.render import reader_text
 
 # What a filtered rendering says the reader chose when it does not know (a render made by hand).
@@ -29,13 +30,14 @@ class Recipient:
 
     @property
     def greeting(self) -> str:
-        """The raw name, or "there" (for workspace templates written before `salutation`)."""
-        return self.name.strip() or "there"
+        """Whom the email greets ("Erin", "Dr. Ångström", else "there"), for templates that write
+        "Hi {{ token.greeting }}," (those written before `salutation`): the same line either way."""
+        return names.greeting_name(self.first_name, self.name) or names.NO_NAME
 
     @property
     def salutation(self) -> str:
-        """The email's first line: "Hi Erin," where the first name is known, else "Hello,"."""
-        return reader_text.greeting(reader_text.given_name(self.first_name, self.name))
+        """The email's first line: "Hi Erin," where a name to greet is known, else "Hi there,"."""
+        return names.greeting(names.greeting_name(self.first_name, self.name))
 
     @property
     def topics_phrase(self) -> str:

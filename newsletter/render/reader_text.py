@@ -1,4 +1,4 @@
-"""Words the reader sees, made from raw fields: whole sentences, a natural greeting, honest counts."""
+"""Words the reader sees, made from raw fields: whole sentences and honest counts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ _ABBREVIATIONS = frozenset(
     {"e.g", "i.e", "dr", "prof", "vs", "al", "approx", "fig", "cf", "ca", "mr", "mrs", "st"}
 )
 _END = re.compile(r"[.!?…]+[)\"'”’]*")
-_TITLES = frozenset({"dr", "mr", "mrs", "ms", "mx", "miss", "prof", "sir", "dame", "rev", "nurse"})
 
 
 def _ends_sentence(text: str, start: int, end: int) -> bool:
@@ -46,53 +45,6 @@ def sentences(text: str) -> list[str]:
     if text[start:].strip():
         found.append(text[start:].strip())
     return found
-
-
-def first_sentences(text: str | None, limit: int = 300) -> str:
-    """As many whole sentences from the start as fit in `limit` characters, and always the first.
-
-    Medical text is never cut mid-sentence: a first sentence longer than `limit` comes whole.
-    """
-    chosen: list[str] = []
-    for sentence in sentences(text or ""):
-        if chosen and len(" ".join([*chosen, sentence])) > limit:
-            break
-        chosen.append(sentence)
-    return " ".join(chosen)
-
-
-def first_name(full_name: str) -> str:
-    """The given name in a list's name field, or "" when there is none to address the reader by.
-
-    "Nurse, Erin" (family name first) gives "Erin"; "Dr. Ana Reader" gives "Ana"; an address or a
-    field of initials gives "".
-    """
-    name = " ".join(full_name.split())
-    if "@" in name:
-        return ""
-    if "," in name:
-        family, _, given = name.partition(",")
-        name = given.strip() or family.strip()
-    words = [w for w in re.split(r"\s+", name) if w.strip(".").casefold() not in _TITLES]
-    if not words:
-        return ""
-    word = words[0].strip("\"'“”‘’()<>[]")
-    if not re.fullmatch(r"[^\W\d_][\w'’.-]*", word) or len(word.rstrip(".")) < 2:
-        return ""
-    return word.capitalize() if word.isupper() or word.islower() else word
-
-
-def given_name(first: str, full: str) -> str:
-    """Whom to greet: a first-name field as given (case mended), else the given name in `full`."""
-    first = " ".join(first.split())
-    if first and "@" not in first and any(c.isalpha() for c in first):
-        return first.title() if first.isupper() or first.islower() else first
-    return first_name(full)
-
-
-def greeting(given_name: str) -> str:
-    """The email's first line: "Hi Erin," or, without a name, "Hello,"."""
-    return f"Hi {given_name}," if given_name else "Hello,"
 
 
 def topic_list(names: Sequence[str]) -> str:

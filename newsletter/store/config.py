@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from newsletter.errors import ConfigError, problems
 from newsletter.store import validate as v
 from newsletter.store.branding import Logo, parse_logo, parse_signature
+from newsletter.store.fileio import load_yaml
 from newsletter.store.workspace import SETTINGS_FILE
-from newsletter.store.yamlcache import load_cached
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,8 @@ class Settings:
     dkim: DkimSettings | None = None
     http_api: dict = field(default_factory=dict)
     feed_url: str | None = None  # the site's RSS/Atom/JSON feed, for `newsletter import --feed`
+    # `import.ignore_categories`: feed categories that are not topics; None: the importer's generic ones.
+    ignore_categories: tuple[str, ...] | None = None
     logo: Logo | None = None  # the masthead's image (store/branding.py); None: the name in type
     signature: str = ""  # who signs the editor's note; "" lets the template say "The editors"
     # The state database's URL (or a SQLite path); None: the embedded SQLite file. Never a password:
@@ -119,6 +121,7 @@ _TOP = {
     "logo",
     "signature",
     "database",
+    "import",
     "bounces",  # read by newsletter.bounces.settings (VERP address, mailbox, SNS, limits)
 }
 
@@ -128,7 +131,7 @@ def load_settings(workspace: Path) -> Settings:
     path = workspace / SETTINGS_FILE
     if not path.is_file():
         raise ConfigError(f"{path}: not found; a workspace needs a {SETTINGS_FILE}")
-    doc = load_cached(workspace, path, SETTINGS_FILE)
+    doc = load_yaml(path, SETTINGS_FILE)
     data = doc.data
     if not isinstance(data, dict):
         raise ConfigError(f"{SETTINGS_FILE}: expected a mapping of settings (key: value)")
@@ -204,6 +207,8 @@ def load_settings(workspace: Path) -> Settings:
         p.add(("feed_url",), "expected the site's feed as an absolute https URL")
         feed_url = None
 
+    ignore_categories = _ignore_categories(data.get("import"), p)
+
     for key in ("provider", "outbox", "language"):
         if key in data and not v.text(data[key]):
             p.add((key,), "expected a non-empty string")
@@ -247,10 +252,27 @@ def load_settings(workspace: Path) -> Settings:
         dkim=dkim,
         http_api=http_api,
         feed_url=feed_url,
+        ignore_categories=ignore_categories,
         logo=logo,
         signature=signature,
         database=None if database is None else str(database).strip(),
     )
+
+
+def _ignore_categories(data: object, p: v.Problems) -> tuple[str, ...] | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        p.add(("import",), "expected a mapping with ignore_categories")
+        return None
+    v.unknown_keys(p, data, {"ignore_categories"}, ("import",))
+    found = data.get("ignore_categories")
+    if found is None:
+        return None
+    if not isinstance(found, list) or not all(v.text(c) and v.single_line(c) for c in found):
+        p.add(("import", "ignore_categories"), "expected a list of category names, e.g. [Research, News]")
+        return None
+    return tuple(str(c).strip() for c in found)
 
 
 def _smtp(data: object, p: v.Problems) -> SmtpSettings:

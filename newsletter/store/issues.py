@@ -8,9 +8,8 @@ from pathlib import Path
 from newsletter.errors import ContentError, problems
 from newsletter.store import content
 from newsletter.store import validate as v
-from newsletter.store.fileio import YamlDocument
+from newsletter.store.fileio import YamlDocument, load_yaml
 from newsletter.store.models import Issue, Section, Summary
-from newsletter.store.yamlcache import load_cached, yaml_cache
 
 ISSUES_DIR = "issues"
 _FIELDS = {"title", "subject", "preheader", "window", "send_at", "intro", "sections"} | {
@@ -147,7 +146,7 @@ def _load_document(workspace: Path, issue_id: str) -> YamlDocument:
     shown = path.relative_to(workspace)
     if not path.is_file():
         raise ContentError(f"{shown}: no such issue; draft one with `newsletter new-issue {issue_id}`")
-    return load_cached(workspace, path, shown)
+    return load_yaml(path, shown)
 
 
 def load_issue(workspace: Path, issue_id: str) -> Issue:
@@ -166,18 +165,17 @@ def list_issues(workspace: Path) -> list[Issue]:
         return []
     found: list[Issue] = []
     errors: list[str] = []
-    with yaml_cache(workspace) as cache:
-        for path in sorted(folder.glob("*.yaml")):
-            if path.name.startswith("."):
-                continue
-            try:
-                issue, items = issue_problems(cache.load(path, path.relative_to(workspace)), path.stem)
-            except ContentError as exc:
-                errors.append(exc.message)
-                continue
-            errors.extend(items)
-            if issue is not None:
-                found.append(issue)
+    for path in sorted(folder.glob("*.yaml")):
+        if path.name.startswith("."):
+            continue
+        try:
+            issue, items = issue_problems(load_yaml(path, path.relative_to(workspace)), path.stem)
+        except ContentError as exc:
+            errors.append(exc.message)
+            continue
+        errors.extend(items)
+        if issue is not None:
+            found.append(issue)
     if errors:
         raise ContentError(problems(f"{ISSUES_DIR}/", errors))
     return found
@@ -195,21 +193,20 @@ def load_issue_content(workspace: Path, issue_id: str) -> tuple[Issue, dict[str,
         raise _failure(doc, found)
     p = v.Problems(doc)
     summaries: dict[str, Summary] = {}
-    with yaml_cache(workspace) as cache:
-        for s_index, section in enumerate(issue.sections):
-            for position, summary_id in enumerate(section.items):
-                path = workspace / content.SUMMARIES_DIR / f"{summary_id}.yaml"
-                if not path.is_file():
-                    p.add(
-                        ("sections", s_index, "items", position),
-                        f"no summary {summary_id!r} in {content.SUMMARIES_DIR}/; "
-                        "check the id with `newsletter summaries list`",
-                    )
-                    continue
-                summary, bad = content.summary_problems(cache.load(path, path.relative_to(workspace)))
-                p.items.extend(bad)
-                if summary is not None:
-                    summaries[summary_id] = summary
+    for s_index, section in enumerate(issue.sections):
+        for position, summary_id in enumerate(section.items):
+            path = workspace / content.SUMMARIES_DIR / f"{summary_id}.yaml"
+            if not path.is_file():
+                p.add(
+                    ("sections", s_index, "items", position),
+                    f"no summary {summary_id!r} in {content.SUMMARIES_DIR}/; "
+                    "check the id with `newsletter summaries list`",
+                )
+                continue
+            summary, bad = content.summary_problems(load_yaml(path, path.relative_to(workspace)))
+            p.items.extend(bad)
+            if summary is not None:
+                summaries[summary_id] = summary
     if p:
         raise _failure(doc, p.items)
     return issue, summaries

@@ -18,7 +18,7 @@ from email.utils import format_datetime
 
 import jinja2
 
-from newsletter import render
+from newsletter import names, render
 from newsletter.errors import NewsletterError, RenderError
 from newsletter.mail.dkim import load_signer
 from newsletter.mail.headers import address, check_header
@@ -39,7 +39,8 @@ class Links:
 
 
 def greeting(first_name: str) -> str:
-    return f"Hi {first_name}," if first_name else "Hello,"
+    """The same first line as the newsletter's: "Hi Erin," or "Hi there,"."""
+    return names.greeting(names.greeting_name(first_name, ""))
 
 
 def render_parts(settings: Settings, name: str, context: dict) -> tuple[str, str]:
