@@ -151,7 +151,12 @@ def test_no_answer_at_the_prompt_sends_nothing(workspace: Path, monkeypatch):
     write_readers(workspace, 2)
     monkeypatch.setattr("newsletter.cli.sending.at_terminal", lambda: True)  # as if someone were there
 
-    unsure = run(workspace, "send", "2026-06", env={"NEWSLETTER_SECRET": "s" * 40})  # input ends at once
+    unsure = run(
+        workspace,
+        "send",
+        "2026-06",
+        env={"NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"},
+    )  # input ends at once
 
     # Click 8.2's runner ends the input as a terminal does (Aborted!, exit 1); 8.1's answers "" (no, exit 5).
     aborted = unsure.stderr.endswith("Aborted!\n")
@@ -167,7 +172,11 @@ def test_yes_at_the_prompt_sends(workspace: Path, monkeypatch):
     write_readers(workspace, 2)
     monkeypatch.setattr("newsletter.cli.sending.at_terminal", lambda: True)
 
-    sent = invoke(["-w", str(workspace), "send", "2026-06"], env={"NEWSLETTER_SECRET": "s" * 40}, input="y\n")
+    sent = invoke(
+        ["-w", str(workspace), "send", "2026-06"],
+        env={"NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"},
+        input="y\n",
+    )
 
     assert sent.exit_code == ExitStatus.OK, sent.output
     assert "Send issue 2026-06 to 2 recipients? [y/N]: " in sent.stdout and "Totals: 2 sent" in sent.stdout

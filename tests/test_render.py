@@ -416,7 +416,7 @@ def test_a_bad_logo_is_reported_field_by_field(workspace: Path):
     with pytest.raises(ConfigError) as caught:
         load_settings(workspace)
     message = str(caught.value)
-    for field in ("logo.src: required: the image's absolute https URL", "logo.alt: required", "logo.width:",
+    for field in ("logo.src: expected the image's absolute https URL", "logo.alt: required", "logo.width:",
                   "logo.height: required"):  # fmt: skip
         assert field in message, message
 
@@ -430,24 +430,23 @@ def test_who_should_care_and_the_considerations_are_carried_whole():
     assert render.card(replace(full("y", date(2026, 5, 2)), considerations=" ")).keep_in_mind is None
 
 
-def sample_editions() -> list[tuple[tuple[str, ...] | None, bool]]:
+def test_every_sentence_of_every_caution_is_in_every_edition(sample_root: Path):
     """Every edition of the sample issue a reader can get: the whole issue and each section alone,
     each in both text sizes."""
-    issue = issues.load_issue(REPO, SAMPLE_ISSUE)
+    settings = load_settings(sample_root)
+    issue, summaries = issues.load_issue_content(sample_root, SAMPLE_ISSUE)
     chosen: list[tuple[str, ...] | None] = [None, *((s.title,) for s in issue.sections)]
-    return [(sections, large) for sections in chosen for large in (False, True)]
-
-
-@pytest.mark.parametrize(("sections", "large"), sample_editions())
-def test_every_sentence_of_every_caution_is_in_every_edition(sections, large):
-    settings = load_settings(REPO)
-    issue, summaries = issues.load_issue_content(REPO, SAMPLE_ISSUE)
-    rendered = render.render_issue(settings, issue, summaries, sections, large)
-    html, text = Page(rendered.html).text(), " ".join(rendered.text.split())
-    web = Page(rendered.web_html).text()
-    carried = [summaries[i] for i in rendered.summary_ids if not summaries[i].is_teaser]
-    assert carried or sections is not None
-    for summary in carried:
-        for field in (summary.considerations, summary.who_should_care):
-            for sentence in reader_text.sentences(field or ""):
-                assert sentence in html and sentence in text and sentence in web, (summary.id, sentence)
+    for sections in chosen:
+        for large in (False, True):
+            rendered = render.render_issue(settings, issue, summaries, sections, large)
+            html, text = Page(rendered.html).text(), " ".join(rendered.text.split())
+            web = Page(rendered.web_html).text()
+            carried = [summaries[i] for i in rendered.summary_ids if not summaries[i].is_teaser]
+            assert carried or sections is not None
+            for summary in carried:
+                for field in (summary.considerations, summary.who_should_care):
+                    for sentence in reader_text.sentences(field or ""):
+                        assert sentence in html and sentence in text and sentence in web, (
+                            summary.id,
+                            sentence,
+                        )

@@ -23,14 +23,8 @@ bounces = group("bounces", "Delivery reports, complaints and auto-replies that a
 def _state_database(ws: Workspace) -> Engine:
     from newsletter.db.engine import database_url, open_engine
     from newsletter.db.revisions import check_schema
-    from newsletter.store.fileio import load_yaml
 
-    # Until the settings carry `database:` (the database wiring), read it from the file as it is.
-    raw = load_yaml(ws.root / "newsletter.yaml", display="newsletter.yaml").data
-    configured = raw.get("database") if isinstance(raw, dict) else None
-    engine = open_engine(
-        database_url(ws.root, configured if isinstance(configured, str) else None, os.environ)
-    )
+    engine = open_engine(database_url(ws.root, ws.settings.database, os.environ))
     check_schema(engine)
     return engine
 
@@ -50,11 +44,11 @@ def fetch(ws: Workspace, limit: int) -> None:
         NEWSLETTER_BOUNCE_PASSWORD=... newsletter bounces fetch
     """
     from newsletter.bounces.mailbox import fetch_bounces
-    from newsletter.bounces.settings import imap_password, load_bounce_settings
+    from newsletter.bounces.settings import bounce_settings, imap_password
     from newsletter.errors import ConfigError
     from newsletter.mail.tokens import signing_secret
 
-    settings = load_bounce_settings(ws.root)
+    settings = bounce_settings(ws.settings)
     if settings is None or settings.imap is None:
         raise ConfigError(
             "newsletter.yaml: bounces.imap is not set; add bounces: {address: ..., imap: {host: ..., "

@@ -48,11 +48,11 @@ def serve_command(ws: Workspace, host: str, port: int) -> None:
     from newsletter.db.engine import database_url, open_engine
     from newsletter.web.service import create_app
     from newsletter.web.service.server import make_server, serve_forever
-    from newsletter.web.service.settings import configured_database, load_service_settings
+    from newsletter.web.service.settings import service_settings
 
     settings = ws.settings
-    service = load_service_settings(ws.root, settings)
-    engine = open_engine(database_url(ws.root, configured_database(ws.root)))
+    service = service_settings(settings)
+    engine = open_engine(database_url(ws.root, settings.database))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app(settings, engine, service=service)
     server = make_server(app, host, port, service)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE, previous_issue_warning
-from newsletter.bounces.settings import BounceSettings, load_bounce_settings
+from newsletter.bounces.settings import BounceSettings, bounce_settings
 from newsletter.compose.reader import Reader, Variant
 from newsletter.compose.ready import require_finished_intro
 from newsletter.delivery import audience, crew, history
@@ -215,7 +215,7 @@ def open_send(
     try:
         issue, summaries = load_ready_issue(settings, request.issue_id)
         require_checked(settings, issue.id, request.force_reason, reporter)
-        bounces = load_bounce_settings(settings.workspace)
+        bounces = bounce_settings(settings)
     except NotReady:
         raise
     except NewsletterError as exc:

@@ -123,7 +123,7 @@ def work(job: Job, up_end: Connection, down: Connection) -> None:
 def _send(job: Job, up: Up, down: Connection, reporter: PipeReporter) -> tuple[RunState, str]:
     # Imported here, in the worker, so the parent's module stays light.
     from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE
-    from newsletter.bounces.settings import load_bounce_settings
+    from newsletter.bounces.settings import bounce_settings
     from newsletter.delivery import audience
     from newsletter.delivery.engine import Engine
     from newsletter.delivery.ledger import open_ledger
@@ -142,7 +142,7 @@ def _send(job: Job, up: Up, down: Connection, reporter: PipeReporter) -> tuple[R
             " `newsletter send` checked it; run the send again"
         )
     secret, _ = signing_secret(dev_ok=job.dev_key_ok)
-    bounces = load_bounce_settings(settings.workspace)
+    bounces = bounce_settings(settings)
     with open_ledger(settings) as ledger:
         run = ledger.run(job.issue_id)
         if run is None or run.state != RunState.RUNNING:

@@ -91,6 +91,7 @@ def import_pages(
     """
     options = options or PageOptions()
     settings = load_settings(workspace)
+    fetch_policy = fetch_policy or FetchPolicy(allow_private_hosts=settings.allow_private_hosts)
     check_options(pages, options)
     vocabulary = load_taxonomy(workspace).vocabulary
     read: dict[str, Page] = {}

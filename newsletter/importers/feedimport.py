@@ -108,6 +108,7 @@ def import_feed(
     Nothing is written if the feed, any entry's link or any page cannot be used.
     """
     settings = load_settings(workspace)
+    fetch_policy = fetch_policy or FetchPolicy(allow_private_hosts=settings.allow_private_hosts)
     vocabulary = load_taxonomy(workspace).vocabulary
     feed = load_feed(location, settings.tz, fetch_policy)
     bad = link_problems(feed)

@@ -17,9 +17,9 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import Engine
 
-from newsletter.bounces.settings import BounceSettings, load_bounce_settings
+from newsletter.bounces.settings import BounceSettings, bounce_settings
 from newsletter.db.revisions import check_schema
-from newsletter.store.config import SETTINGS_FILE, Settings
+from newsletter.store.config import Settings
 from newsletter.store.topics import Taxonomy, load_taxonomy
 from newsletter.web.service import (
     confirm,
@@ -33,7 +33,7 @@ from newsletter.web.service import (
 )
 from newsletter.web.service.context import EXTENSION, Limits, ServiceContext
 from newsletter.web.service.mailqueue import MailQueue
-from newsletter.web.service.settings import ServiceSettings, load_service_settings
+from newsletter.web.service.settings import ServiceSettings, service_settings
 from newsletter.web.service.tokens import Keyring, keyring_from_environment
 
 log = logging.getLogger("newsletter.service")
@@ -74,9 +74,8 @@ def create_app(
     Raises a NewsletterError (one line) when something must be fixed first: the schema, the
     keys, the `service:` or `bounces:` settings, topics.yaml or an email template.
     """
-    if bounces is None and (settings.workspace / SETTINGS_FILE).is_file():
-        bounces = load_bounce_settings(settings.workspace)
-    service = service or load_service_settings(settings.workspace, settings)
+    bounces = bounces or bounce_settings(settings)
+    service = service or service_settings(settings)
     keyring = keyring or keyring_from_environment(
         service.previous_key_until, dev_ok=settings.provider == "outbox"
     )
@@ -108,7 +107,7 @@ def wsgi_app(workspace: str | Path) -> Flask:
     """The app for a workspace folder, as a WSGI server that imports it needs (gunicorn, mod_wsgi)."""
     from newsletter.db.engine import database_url, open_engine
     from newsletter.store.config import load_settings
-    from newsletter.web.service.settings import configured_database
 
     root = Path(workspace).resolve()
-    return create_app(load_settings(root), open_engine(database_url(root, configured_database(root))))
+    settings = load_settings(root)
+    return create_app(settings, open_engine(database_url(root, settings.database)))
