@@ -190,8 +190,8 @@ def test_no_at_the_prompt_exits_5_and_a_stray_answer_is_asked_again(workspace: P
     write_readers(workspace, 2)
     monkeypatch.setattr("newsletter.cli.sending.at_terminal", lambda: True)
 
-    refused = invoke(["-w", str(workspace), "send", "2026-06"], env={"NEWSLETTER_SECRET": "s" * 40},
-                     input="maybe\nno\n")  # fmt: skip
+    secret = {"NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"}
+    refused = invoke(["-w", str(workspace), "send", "2026-06"], env=secret, input="maybe\nno\n")
 
     assert refused.exit_code == ExitStatus.REFUSED, refused.output
     assert refused.stdout.count("Send issue 2026-06 to 2 recipients? [y/N]: ") == 2
