@@ -1,4 +1,4 @@
-"""The editor's commands: import, summaries, new-issue, build, check, preview, archive."""
+"""The editor's commands: import, summaries, new-issue, build, check, approve, preview, desk, archive."""
 
 from __future__ import annotations
 
@@ -220,6 +220,38 @@ def check_command(ws: Workspace, issue_id: str, strict: bool, recipient: str | N
     echo(report.summary_line())
 
 
+@command("approve")
+@argument("issue_id", type=IssueId(), metavar="ISSUE", help=ISSUE_HELP)
+@click.option("--by", "by", metavar="NAME", help="Who approves it.  [default: this machine's user]")
+def approve_command(ws: Workspace, issue_id: str, by: str | None) -> None:
+    """Approve an issue as it is now: records who and when, with a digest of its content, in its file.
+
+    Refused while `newsletter check` finds errors. Any later edit to the issue or to one of its
+    summaries withdraws the approval; with `schedule.require_approval: true` in newsletter.yaml,
+    `send-due` sends only approved issues and `send` asks --force --reason for another.
+
+    Example:
+        newsletter approve 2026-06 --by "Ana Lima"
+    """
+    import getpass
+    from datetime import datetime
+
+    from newsletter import check
+    from newsletter.delivery.history import sent_record
+    from newsletter.errors import NewsletterError
+    from newsletter.store.approval import approve
+
+    report = check.check_issue(ws.settings, issue_id, spam=False, sent=sent_record(ws.settings))
+    if report.errors:
+        raise NewsletterError(
+            f"not approved: {report.summary_line()}; `newsletter check {issue_id}` lists them"
+        )
+    when = datetime.now(ws.settings.tz)
+    who = by or getpass.getuser()
+    approve(ws.root, issue_id, who, when)
+    echo(f"Issue {issue_id} approved by {who} at {when:%Y-%m-%d %H:%M %Z}; any edit withdraws it.")
+
+
 @command("preview")
 @argument("issue_id", type=IssueId(), metavar="ISSUE", help=ISSUE_HELP)
 @click.option("--port", type=WholeNumber(0, 65535), default=8026, metavar="PORT",
@@ -247,6 +279,35 @@ def preview_command(
             webbrowser.open(url)
 
     preview.serve(ws.root, issue_id, port, recipient, ready)
+
+
+@command("desk")
+@argument("issue_id", required=False, type=IssueId(), metavar="ISSUE", help="Open this issue first.")
+@click.option("--port", type=WholeNumber(0, 65535), default=8027, metavar="PORT",
+              help="0: any free port.  [0..65535; default: 8027]")  # fmt: skip
+@click.option("--host", default="127.0.0.1", metavar="ADDRESS",
+              help="Listen here; beyond 127.0.0.1 only with NEWSLETTER_DESK_TOKEN or "
+                   "NEWSLETTER_DESK_USER_HEADER set.  [default: 127.0.0.1]")  # fmt: skip
+@click.option("--open", "open_browser", is_flag=True, help="Open the desk in the default browser.")
+def desk_command(ws: Workspace, issue_id: str | None, port: int, host: str, open_browser: bool) -> None:
+    """Serve the editor's desk: assemble, edit, check, test and approve issues in the browser.
+
+    Every change is written to the same YAML files the CLI reads (comments and layout kept); a
+    file changed on disk meanwhile is never overwritten. Stop with Ctrl-C.
+
+    Example:
+        newsletter desk 2026-06 --open
+    """
+    import webbrowser
+
+    from newsletter.web.desk import server
+
+    def ready(url: str) -> None:
+        echo(f"The desk is at {url} (Ctrl-C to stop)")
+        if open_browser:
+            webbrowser.open(url)
+
+    server.serve(ws.root, issue_id, host, port, ready)
 
 
 @command("archive")
@@ -311,4 +372,4 @@ def init_command(ws: Workspace, folder: str, yes: bool, **given: str | None) -> 
 
 
 COMMANDS = [init_command, summaries, import_command, new_issue_command, build_command, check_command,
-            preview_command, archive_command]  # fmt: skip
+            approve_command, preview_command, desk_command, archive_command]  # fmt: skip

@@ -196,6 +196,32 @@ def require_checked(settings: Settings, issue_id: str, force_reason: str, report
     )
 
 
+def require_approved(settings: Settings, issue_id: str, force_reason: str, reporter: Reporter) -> None:
+    """With `schedule.require_approval` on, only an issue approved as it is now goes out.
+
+    `force_reason` (`send --force --reason TEXT`) sends anyway and says so; `send-due` never forces.
+    """
+    if not settings.require_approval:
+        return
+    from newsletter.store.approval import ApprovalState, approval_of
+
+    approval = approval_of(settings.workspace, issue_id)
+    if approval.approved:
+        return
+    why = (
+        f"its approval by {approval.by} was withdrawn: the issue or one of its summaries changed since"
+        if approval.state is ApprovalState.WITHDRAWN
+        else "nobody approved it"
+    )
+    if force_reason:
+        reporter.note(f"note: sending although {why} (--force: {force_reason})")
+        return
+    raise NotReady(
+        f"not sending issue {issue_id}: {why} (schedule.require_approval is on); approve it with "
+        f"`newsletter approve {issue_id}` or in `newsletter desk`, or send anyway with --force --reason TEXT"
+    )
+
+
 @contextlib.contextmanager
 def open_send(
     settings: Settings, request: SendRequest, reporter: Reporter, lock: bool = True
@@ -214,6 +240,7 @@ def open_send(
     try:
         issue, summaries = load_ready_issue(settings, request.issue_id)
         require_checked(settings, issue.id, request.force_reason, reporter)
+        require_approved(settings, issue.id, request.force_reason, reporter)
         bounces = bounce_settings(settings)
     except NotReady:
         raise

@@ -98,6 +98,9 @@ class Settings:
     # service_settings()), adding the defaults that depend on the rest of the file.
     bounces: dict[str, Any] | None = None
     service: dict[str, Any] = field(default_factory=dict)
+    # `schedule.require_approval`: send only an issue approved as it is now (store/approval.py);
+    # `send` then needs --force --reason for an unapproved one.
+    require_approval: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
@@ -154,6 +157,7 @@ def load_settings(workspace: Path) -> Settings:
         database=values["database"],
         bounces=values["bounces"],
         service=values["service"],
+        require_approval=values["schedule"]["require_approval"],
     )
 
 

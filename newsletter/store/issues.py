@@ -15,6 +15,7 @@ ISSUES_DIR = "issues"
 _FIELDS = {"title", "subject", "preheader", "window", "send_at", "intro", "sections"} | {
     "filtered_subject",
     "filtered_preheader",
+    "approved",  # written by the desk's "approve" (store/approval.py)
 }
 # What the editor's lines for a reader with topic preferences may say, filled in per reader:
 # {topics} "Gut and MRI" (as they chose them), {count} "2", {total} "9", {summaries} "2 summaries".
@@ -81,6 +82,10 @@ def issue_problems(doc: YamlDocument, issue_id: str) -> tuple[Issue | None, list
             send_at = None
 
     sections = _sections(data.get("sections"), p)
+    from newsletter.store.approval import approval_problems  # approval reads issues: import here
+
+    for keys, problem in approval_problems(data.get("approved")):
+        p.add(keys, problem)
     if p or since is None or until is None:
         return None, p.items
     fields = (issue_id, title, subject, preheader, since, until, intro.strip(), sections, send_at)

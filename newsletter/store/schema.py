@@ -325,6 +325,14 @@ SCHEMA = Section(
                 "ledger": Text("a path", default=".newsletter/ledger.sqlite3"),
             },
         ),
+        "schedule": Section(
+            "a mapping, e.g. {require_approval: true}",
+            always=True,
+            keys={
+                # Off when absent (older workspaces); new ones set it (docs/operator/scheduling.md).
+                "require_approval": Flag("true or false", default=False),
+            },
+        ),
         "dkim": Section(
             "a mapping with selector, domain, key_file",
             keys={
