@@ -129,6 +129,7 @@ def _health_query() -> Select[Any]:
             r.c.issue_id == run.c.issue_id,
             r.c.state == R.FAILED_PERMANENT.value,
         )
+        .correlate(run, soft)  # two levels down: SQLAlchemy correlates only the enclosing query itself
         .exists()
     )
     soft_only = (
@@ -136,6 +137,7 @@ def _health_query() -> Select[Any]:
         & ~(
             select(also_hard.c.id)
             .where(also_hard_about, also_hard.c.email_hash == soft.c.email_hash)
+            .correlate(run, soft)
             .exists()
         )
         & ~refused_recipient
