@@ -28,6 +28,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -579,8 +580,8 @@ def native_import(url: str | None, ws: Path, path: Path) -> Callable[[], Timing]
 
         def sqlite() -> Timing:
             db.unlink(missing_ok=True)
-            script = f"CREATE TABLE staged ({columns});\n.import --csv --skip 1 {path} staged\n"
-            return timed(["sqlite3", str(db), script])
+            load = f".import --csv --skip 1 {path} staged"
+            return timed(["sqlite3", str(db), f"CREATE TABLE staged ({columns});", load])
 
         return sqlite
     plain = url.replace("postgresql+psycopg", "postgresql")
@@ -650,6 +651,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
+    # SIGTERM ends the run like Ctrl-C: the PostgreSQL and Dovecot it started are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args = parse_args()
     tool = args.newsletter.split() if args.newsletter else newsletter_command()
     print(f"# bench_commands: {' '.join(tool)}; {machine_line()}")

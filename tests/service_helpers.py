@@ -120,7 +120,7 @@ def start_service(
     service = service_settings(base_url, **changes)
     from newsletter.providers import open_provider
 
-    mail = MailQueue(lambda: open_provider(None, settings), workers=2, attempts=3, backoff=(0.2, 0.5))
+    mail = MailQueue(engine, lambda: open_provider(None, settings), workers=2, attempts=3, backoff=(0.2, 0.5))
     app = create_app(settings, engine, service=service, mail=mail)
     return Service(root, settings, service, engine, sink, app, mail)
 

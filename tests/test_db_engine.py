@@ -214,8 +214,8 @@ def write_as_reader_only(folder: Path, path: Path) -> str:
     [
         ("postgresql+psycopg:/newsletter@127.0.0.1:55433/nl", "write postgresql+psycopg:// then the host"),
         ("postgresql+psycopg:/u:hunter2@h/db", "write postgresql+psycopg:// then the host"),
-        ("postgresql://u:hunter2@h:notaport/db", "the port must be a number from 1 to 65535"),
-        ("postgresql://u:hunter2@h:99999/db", "the port must be a number from 1 to 65535"),
+        ("postgresql://u:hunter2@h:notaport/db", "a port is 1 to 65535"),
+        ("postgresql://u:hunter2@h:99999/db", "a port is 1 to 65535"),
         ("sqlite:/state.sqlite3", "write sqlite:/// and the file's path"),
         ("mysql://u:hunter2@h/db", "mysql is not supported"),
         ("postgresql+psycopg:u:hunter2@h/db", "write postgresql+psycopg:// then the host"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.db import audience, csvexport, csvimport
+from newsletter.db import audience, csvexport, csvimport, csvstage
 from newsletter.db import subscribers as subs
 from newsletter.db import suppression as supp
 from newsletter.errors import ContentError, NewsletterError
@@ -262,3 +262,15 @@ def test_an_export_file_is_streamed_whole_private_and_one_line_when_it_cannot_be
         NewsletterError, match=rf"^{blocker}/readers.csv: cannot write \(.*\); check the folder"
     ):
         csvexport.export_file(db, blocker / "readers.csv")
+
+
+def test_an_import_reports_its_progress_as_rows_loaded(db, tmp_path, monkeypatch):
+    monkeypatch.setattr(csvstage, "BATCH", 40)
+    rows = "".join(f"r{n}@example.org,R{n}\n" for n in range(100))
+    seen: list[int] = []
+
+    report = csvimport.import_csv(
+        db, write(tmp_path / "in.csv", "email,name\n" + rows + "bad,X\n"), progress=seen.append
+    )
+
+    assert seen == [40, 80, 100] and report.added == 100 and len(report.invalid) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from base64 import b64decode
 from collections.abc import Iterator
 from email import policy
 from email.parser import BytesParser
@@ -114,6 +115,10 @@ def photograph(driver: Any, shots: Path, name: str) -> None:
                 {"features": [{"name": "prefers-color-scheme", "value": str(scheme)}]},
             )
             save_full_page(driver, shots / f"desk-{name}-{width}-{scheme}.png")
+            first_screen = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+            (shots / f"desk-{name}-{width}-{scheme}-first-screen.png").write_bytes(
+                b64decode(first_screen["data"])
+            )
             wide = driver.execute_script(WIDE, width)
             assert driver.execute_script("return document.documentElement.scrollWidth") <= width, (
                 wide,

@@ -16,13 +16,13 @@ import pytest
 import yaml
 from factories import invoke
 from loopback_site import FEEDS
+from sample_workspace import copy_sample_workspace
 
 from newsletter.store import issues
 from newsletter.store.content import load_summaries
 
-ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted((Path(__file__).parent / "pages").glob("*.txt"))
-SECRET = {"NEWSLETTER_SECRET": "the-editors-own-secret-0123456789abcdef"}
+SECRET = {"NEWSLETTER_SECRET": "PVuucN9NjLqbCkzViQptbqzTfHiaJl1Rz7dwOYfAm_4"}
 READERS = ["ana@readers.example.net", "bo@readers.example.net", "cy@readers.example.net"]
 SEND_AT = "2026-06-02T09:00:00-04:00"
 
@@ -59,8 +59,10 @@ def mailchimp_export(path: Path) -> Path:
     return path
 
 
-def sample_readers() -> set[str]:
-    with (ROOT / "subscribers" / "readers.csv").open(encoding="utf-8") as rows:
+def sample_readers(folder: Path) -> set[str]:
+    """The sample workspace's fictional readers (from a copy: tests never read the repository's own)."""
+    sample = copy_sample_workspace(folder)
+    with (sample / "subscribers" / "readers.csv").open(encoding="utf-8") as rows:
         return {row["email"] for row in csv.DictReader(rows)}
 
 
@@ -123,7 +125,7 @@ def test_an_editors_month_from_init_to_the_archive(tmp_path: Path, smtp_sink):
 
     received = [recipient for recipient, _ in smtp_sink.received]
     assert sorted(received) == sorted([editor, *READERS])
-    assert not set(received) & sample_readers()  # the sample's readers get nothing, ever
+    assert not set(received) & sample_readers(tmp_path / "sample")  # the sample's readers get nothing
 
     status = newsletter(ws, "status", "2026-06")
     assert status.exit_code == 0 and "3 sent" in status.output, status.output

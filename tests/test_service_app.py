@@ -343,7 +343,9 @@ def test_health_says_ok(svc):
     assert answer.status_code == 200 and answer.get_json() == {
         "status": "ok",
         "database": "ok",
+        "mail": "ok",
         "mail_waiting": 0,
+        "oldest_mail_seconds": 0.0,
     }
 
 
@@ -456,3 +458,46 @@ def test_the_welcome_names_the_newest_sent_issue_and_the_export_carries_deliveri
     data = json.loads(svc.client.post("/preferences/data", data={"token": bob}).get_data(as_text=True))
     [delivery] = data["deliveries"]
     assert (delivery["issue"], delivery["state"]) == ("2026-06", "sent") and delivery["sent_at"]
+
+
+def test_mail_stuck_past_the_limit_fails_health_and_a_restart_sends_it(tmp_path, monkeypatch):
+    """The confirm email waits in the database while the provider is down; the next start sends it."""
+    import dataclasses
+    from datetime import timedelta
+
+    from service_helpers import service_settings
+
+    from newsletter.providers import open_provider
+    from newsletter.web.service import create_app
+    from newsletter.web.service.mailqueue import MailQueue
+
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    sink, controller = start_sink_thread()
+    working = start_service(tmp_path, sink)
+    working.mail.close(timeout=1)
+    down = dataclasses.replace(working.settings, provider="smtp://127.0.0.1:9?starttls=no")  # nothing listens
+    failing = MailQueue(working.engine, lambda: open_provider(None, down), workers=1, backoff=(3600,))
+    app = create_app(working.settings, working.engine, service=service_settings(), mail=failing,
+                     mail_wait_limit=timedelta(0))  # fmt: skip
+    try:
+        assert app.test_client().post("/signup", data=signup_form("ann@example.org")).status_code == 200
+        with working.engine.connect() as connection:  # the first attempt failed and set the next one
+            tried = lambda: connection.execute(select(t.service_mail.c.attempts)).scalar()  # noqa: E731
+            assert failing.wait_idle(0) is False
+            while not tried():
+                connection.rollback()
+        health = app.test_client().get("/health")
+        assert health.status_code == 503 and health.get_json()["mail"] == "delayed"
+        assert health.get_json()["mail_waiting"] == 1
+        failing.close(timeout=0)  # the service stops: the email stays in the database
+
+        restarted = MailQueue(working.engine, lambda: open_provider(None, working.settings), workers=1)
+        try:
+            (confirm,) = sink.wait_for(1)
+            assert confirm["Subject"] == "Confirm your subscription to MS Research Roundup"
+            assert restarted.wait_idle(10) and restarted.pending() == 0
+        finally:
+            restarted.close(timeout=2)
+    finally:
+        working.engine.dispose()
+        controller.stop()

@@ -28,7 +28,7 @@ from newsletter.web.service.tokens import (
     reader_of,
 )
 
-OLD, NEW = b"the-old-key-retired-in-june", b"the-new-key-since-june-2026"
+OLD, NEW = b"the-old-key-retired-in-june", b"the-new-key-since-june-2026-Kq7vXz3LpW9mRt2Y"
 NOW = datetime(2026, 6, 15, tzinfo=UTC)
 
 

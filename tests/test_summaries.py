@@ -188,6 +188,7 @@ def test_considerations_the_site_does_not_give_are_acknowledged_not_invented(wor
     built = run(workspace, "build", "2026-06", "--out", str(workspace / "out"))
 
     assert missing.exit_code == 1 and fix in missing.output
-    assert "(considerations)" not in acknowledged.output, acknowledged.output
+    assert f"summaries/{first}.yaml (considerations): a full summary without" in missing.output
+    assert f"summaries/{first}.yaml (considerations): a full summary without" not in acknowledged.output
     assert built.exit_code == 0
     assert "none on the site" not in (workspace / "out" / "2026-06" / "email.html").read_text().lower()

@@ -47,21 +47,43 @@ def db_upgrade(ws: Workspace) -> None:
     """
     from newsletter.db.engine import describe, open_engine
     from newsletter.db.revisions import upgrade
-    from newsletter.db.state import migrate_old_workspace, url_of
+    from newsletter.db.state import is_default_database, migrate_old_workspace, url_of
 
     url = url_of(ws.settings)
     engine = open_engine(url)
     try:
         before, after = upgrade(engine)
-        report = migrate_old_workspace(engine, ws.settings)
-        if not report.already:
-            _print_migration(report.lines())
+        if is_default_database(ws.settings):
+            report = migrate_old_workspace(engine, ws.settings)
+            if not report.already:
+                _print_migration(report.lines())
     finally:
         engine.dispose()
     if before == after:
         echo(f"{describe(url)}: schema {after}, up to date")
     else:
         echo(f"{describe(url)}: schema {before or 'none'} -> {after}")
+
+
+@command("import-legacy", db)
+def db_import_legacy(ws: Workspace) -> None:
+    """Move the workspace's old files (subscribers/*.csv, suppressed.csv, the old ledger) into the database.
+
+    Once per database, all or nothing; the files are left as they are. The workspace's own SQLite file
+    gets them on first use; a database named by `database:` or NEWSLETTER_DATABASE_URL only this way.
+
+    Example:
+        newsletter db import-legacy
+    """
+    from newsletter.db.engine import describe
+    from newsletter.db.state import migrate_old_workspace, open_state
+
+    engine = open_state(ws.settings)
+    report = migrate_old_workspace(engine, ws.settings)
+    if report.already:
+        echo(f"{describe(engine.url)}: the workspace's files were moved in before; nothing done")
+    else:
+        _print_migration(report.lines())
 
 
 @command("status", db)

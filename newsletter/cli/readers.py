@@ -158,11 +158,27 @@ def subscribers_import(ws: Workspace, file: Path, list_name: str) -> None:
     from newsletter.db.csvimport import import_csv
     from newsletter.db.state import open_state
 
-    report = import_csv(open_state(ws.settings), file, list_name, _vocabulary(ws))
+    engine, vocabulary = open_state(ws.settings), _vocabulary(ws)
+    if not sys.stderr.isatty():
+        report = import_csv(engine, file, list_name, vocabulary)
+    else:
+        with click.progressbar(length=_rows_about(file), label="importing", file=sys.stderr) as bar:
+            report = import_csv(
+                engine, file, list_name, vocabulary, progress=lambda n: bar.update(n - bar.pos)
+            )
     for line in report.lines():
         echo(safe(line))
     if report.invalid and not report.valid_rows:  # a wrong file or a wrong export: say so to scripts too
         raise NewsletterError(f"{file}: no valid rows, nothing imported; fix the rows above and import again")
+
+
+def _rows_about(file: Path) -> int:
+    """About how many rows a CSV file holds (its lines less the header), for the progress bar's length."""
+    lines = 0
+    with file.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            lines += chunk.count(b"\n")
+    return max(lines - 1, 1)
 
 
 @command("export", subscribers)

@@ -13,6 +13,7 @@ import csv
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from newsletter.db.addresses import check_name, normalise_address
@@ -103,6 +104,7 @@ def from_spreadsheet_safe(cell: str) -> str:
     return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
 
 
+@lru_cache(maxsize=1024)  # a file repeats a few statuses a million times
 def folded(column: str) -> str:
     return "_".join(column.strip().casefold().replace("-", " ").split())
 

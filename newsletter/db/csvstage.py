@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Connection, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, Text, text
 
 from newsletter.db.addresses import address_hash, address_key
 from newsletter.db.csvformats import ImportRow
@@ -42,9 +42,12 @@ rows = Table(
     Column("held_status", String(20), nullable=True),
     Column("suppressed", Text, nullable=True),  # the suppression's reason, if the address is on the list
     Column("action", String(10), nullable=True),  # new, change, same, skip
-    Index("ix_import_rows_email_key_line", "email_key", "line"),
-    Index("ix_import_rows_person", "person"),
     prefixes=["TEMPORARY"],
+)
+# Made once the rows are in: a bulk load into an unindexed table is several times faster.
+INDEXES = (
+    "CREATE INDEX ix_import_rows_email_key_line ON import_rows (email_key, line)",
+    "CREATE INDEX ix_import_rows_person ON import_rows (person)",  # how the updates find a person's row
 )
 topics = Table(
     "import_topics",
@@ -60,6 +63,11 @@ COLUMNS = [c.name for c in rows.columns][:13]
 def create(connection: Connection) -> None:
     drop(connection)  # one left by an import this session did not finish
     staging.create_all(connection)
+
+
+def index(connection: Connection) -> None:
+    for ddl in INDEXES:
+        connection.execute(text(ddl))
 
 
 def drop(connection: Connection) -> None:
@@ -82,6 +90,7 @@ def load(
         loaded += len(batch)
         if progress:
             progress(loaded)
+    index(connection)
     return loaded
 
 

@@ -25,6 +25,8 @@ DEFAULT_SQLITE = ".newsletter/state.sqlite3"
 URL_VARIABLE = "NEWSLETTER_DATABASE_URL"
 PASSWORD_VARIABLE = "NEWSLETTER_DATABASE_PASSWORD"
 BUSY_TIMEOUT_S = 30.0
+STATEMENT_TIMEOUT_S = 300.0  # PostgreSQL; the slowest statement of a large send takes seconds
+LOCK_TIMEOUT_S = 60
 _WRITE = "newsletter_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
 
 
@@ -88,16 +90,35 @@ def describe(url: URL) -> str:
     return str(url.database) if url.get_backend_name() == "sqlite" else redact(url)
 
 
-def open_engine(url: URL, *, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
-    """An Engine for the URL, connected once so a wrong URL fails here with a one-line DatabaseError."""
+def open_engine(
+    url: URL, *, busy_timeout: float = BUSY_TIMEOUT_S, statement_timeout: float = STATEMENT_TIMEOUT_S
+) -> Engine:
+    """An Engine for the URL, connected once so a wrong URL fails here with a one-line DatabaseError.
+
+    On PostgreSQL nothing waits without end: connecting gives up after 10 s, a statement after
+    `statement_timeout`, a lock wait after `LOCK_TIMEOUT_S`, and TCP keepalives with a user timeout
+    drop a connection whose server or network has gone silent; each ends as one DatabaseError line.
+    """
     if url.get_backend_name() == "sqlite":
         engine = _sqlite_engine(url, busy_timeout)
     else:
         app = f"newsletter pid {os.getpid()} on {socket.gethostname()}"[:63]
+        options = (
+            f"-c statement_timeout={int(statement_timeout * 1000)} -c lock_timeout={LOCK_TIMEOUT_S * 1000}"
+        )
         engine = create_engine(
             url,
             pool_pre_ping=True,
-            connect_args={"connect_timeout": 10, "application_name": app},
+            connect_args={
+                "connect_timeout": 10,
+                "application_name": app,
+                "options": options,
+                "keepalives": 1,
+                "keepalives_idle": 30,
+                "keepalives_interval": 10,
+                "keepalives_count": 3,
+                "tcp_user_timeout": 60_000,  # ms unacknowledged before the connection counts as dead
+            },
         )
     event.listen(engine, "handle_error", _translate)
     with engine.connect() as connection:
@@ -211,6 +232,8 @@ _SQLITE_PROBLEMS = (
 
 _PG_CODES = {
     # SQLSTATE -> what it means and what to do; {db} is the redacted URL
+    "57014": "{db}: a statement did not finish within its time limit (statement_timeout); the database "
+    "server is overloaded or stuck: check it, then run the command again (a send resumes where it stopped)",
     "53100": "{db}: the database server's disk is full; free space on the server and run the command again",
     "25006": "{db} is read-only (a standby, or default_transaction_read_only); point `database:` at the "
     "primary server",

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -269,6 +270,25 @@ issue_summaries = Table(
     Column("summary_id", String(200), primary_key=True),
 )
 
+# The subscriber service's confirm and welcome emails until the provider has them: kept here, not in
+# memory, so a restart resumes them and /health can say how long the oldest has waited. A row holds
+# the finished message (it names its reader) and is deleted once sent or given up.
+service_mail = Table(
+    "service_mail",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(20), nullable=False),  # confirm, welcome
+    Column("envelope_from", String(320), nullable=False),
+    Column("envelope_to", String(320), nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),  # the next attempt, not before
+    Column("claimed_until", UTCDateTime, nullable=True),  # a worker is sending it until then
+    Index(None, "due_at"),
+)
+
 # Parents before children: the order to copy or fill tables in.
 TABLES = (
     meta,
@@ -281,4 +301,5 @@ TABLES = (
     runs,
     recipients,
     issue_summaries,
+    service_mail,
 )

@@ -16,6 +16,7 @@ from newsletter.bounces.settings import BounceSettings, bounce_settings
 from newsletter.compose.ready import require_finished_intro
 from newsletter.db import suppression
 from newsletter.db.engine import is_postgresql
+from newsletter.db.identity import remember_send, require_known_database
 from newsletter.db.locks import issue_lock
 from newsletter.delivery import claims, history
 from newsletter.delivery.engine import Engine
@@ -102,6 +103,7 @@ class Sending:
                 )
             if not created:
                 reporter.note(f"note: another sender started issue {issue.id}'s run; this one joins it")
+        remember_send(ledger.engine, self.settings.workspace, issue.id)
         with contextlib.ExitStack() as stack:
             me = stack.enter_context(claims.sender(ledger.engine)) if is_postgresql(ledger.engine) else None
             _recover(ledger, issue.id, me)
@@ -250,6 +252,7 @@ def open_send(
     concurrency = request.concurrency or settings.delivery.concurrency
     with contextlib.ExitStack() as stack:
         ledger = stack.enter_context(open_ledger(settings))
+        require_known_database(ledger.engine, settings.workspace)  # never the wrong ledger (db/identity.py)
         if lock:
             # Before the plan, so the plan's counts cannot change under it. On PostgreSQL several
             # senders may work one run (each claims its recipients); on SQLite one process sends it.

@@ -47,7 +47,7 @@ def url_problem(raw: str) -> str | None:
         parts = urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
     except ValueError:
-        return f"{shown!r}: the port must be a number from 1 to 65535, e.g. postgresql+psycopg://user@host:5432/db"
+        return f"{shown!r}: the host or port does not parse (a port is 1 to 65535), e.g. {EXAMPLE}"
     if backend != "sqlite" and not parts.hostname and "host=" not in parts.query:
         return f"{shown!r}: the URL needs a host, e.g. {EXAMPLE}"
     if backend == "sqlite" and not parts.path.strip("/"):

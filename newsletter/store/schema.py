@@ -17,7 +17,6 @@ One rule per kind of value: a `Number` is finite (`.nan` and `.inf` are refused 
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import math
 import re
@@ -455,9 +454,7 @@ def check(doc: YamlDocument, schema: Section = SCHEMA) -> tuple[dict[str, Any], 
 
 
 def _section(section: Section, data: dict, where: tuple, p: v.Problems) -> dict[str, Any]:
-    for key in data:
-        if key not in section.keys:
-            p.add(where + (key,), _unknown(str(key), section.keys))
+    v.unknown_keys(p, data, set(section.keys), where)
     values: dict[str, Any] = {}
     for key, option in section.keys.items():
         keys = where + (key,)
@@ -483,9 +480,3 @@ def _section(section: Section, data: dict, where: tuple, p: v.Problems) -> dict[
         except Invalid as problem:
             p.add(keys, str(problem))
     return values
-
-
-def _unknown(key: str, known: dict[str, Option]) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1)
-    hint = f"did you mean {close[0]}? " if close else ""
-    return f"unknown field; {hint}expected one of: {', '.join(sorted(known))}"

@@ -15,10 +15,7 @@ SETTINGS_FILE = "newsletter.yaml"  # the file that makes a folder a workspace
 
 
 class Workspace:
-    """The folder given by --workspace, or found upward from the current folder; loaded lazily.
-
-    A plain class: `dataclasses` would cost every command ~7 ms of start-up (it imports `inspect`).
-    """
+    """The folder given by --workspace, or found upward from the current folder; loaded lazily."""
 
     def __init__(self, given: Path | None = None) -> None:
         self.given = given

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,7 +14,9 @@ from pathlib import Path
 from flask import current_app
 
 from newsletter.check.findings import CheckReport
+from newsletter.store import content
 from newsletter.store.config import Settings, load_settings
+from newsletter.store.models import Summary
 
 EXTENSION = "newsletter_desk"
 SNAPSHOTS = 64  # file versions kept, so a refused save can show what changed on disk since
@@ -34,17 +39,39 @@ class DeskContext:
     provider: str | None = None  # test sends: None is newsletter.yaml's provider
     snapshots: OrderedDict[str, str] = field(default_factory=OrderedDict)
     reports: dict[tuple[str, str], CheckReport] = field(default_factory=dict)
+    _summaries: tuple[str, dict[str, Summary]] = ("", {})
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # the server runs requests in threads
 
     @property
     def settings(self) -> Settings:
         return load_settings(self.workspace)  # cached by the file's metadata (store/yamlcache.py)
 
+    def summaries(self) -> dict[str, Summary]:
+        """The summary store, parsed again only when a file in summaries/ changed (by its stat).
+
+        Atomic saves give a file a new inode, so an edit is seen even within one tick of the clock.
+        """
+        folder = self.workspace / content.SUMMARIES_DIR
+        digest = hashlib.sha256()
+        if folder.is_dir():
+            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+                try:
+                    s = entry.stat()
+                except OSError:
+                    continue
+                digest.update(f"{entry.name}\0{s.st_size}\0{s.st_mtime_ns}\0{s.st_ino}\0".encode())
+        key = digest.hexdigest()
+        if self._summaries[0] != key:
+            self._summaries = (key, content.load_summaries(self.workspace))
+        return self._summaries[1]
+
     def remember(self, version: str, text: str) -> None:
         """Keep a version of a file a page was made from, to show the difference on a conflict."""
-        self.snapshots[version] = text
-        self.snapshots.move_to_end(version)
-        while len(self.snapshots) > SNAPSHOTS:
-            self.snapshots.popitem(last=False)
+        with self._lock:
+            self.snapshots[version] = text
+            self.snapshots.move_to_end(version)
+            while len(self.snapshots) > SNAPSHOTS:
+                self.snapshots.popitem(last=False)
 
 
 def desk() -> DeskContext:

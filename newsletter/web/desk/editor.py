@@ -118,7 +118,7 @@ def edit(issue_id: str) -> Response:
     except NewsletterError as exc:
         text = d.snapshots.get(version, "")
         return page("issue_broken.html", 422, issue_id=issue_id, problem=exc.message, text=text)
-    store = content.load_summaries(d.workspace)
+    store = d.summaries()
     approval = approval_from(parsed.data, content_digest(parsed.data, texts))
     since = changes_since_approval(d.workspace, issue_id) if approval.state is ApprovalState.WITHDRAWN else []
     report: CheckReport = report_for(issue_id)
@@ -170,7 +170,7 @@ def _change(issue_id: str, change: Any) -> str:
 
 
 def _summary(sid: str) -> Summary:
-    found = content.load_summaries(desk().workspace).get(sid)
+    found = desk().summaries().get(sid)
     if found is None:
         raise edits.EditError(f"no summary {sid} in summaries/")
     return found

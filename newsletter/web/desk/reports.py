@@ -8,31 +8,25 @@ from pathlib import Path
 from newsletter import check
 from newsletter.check.findings import CheckReport
 from newsletter.store import content
-from newsletter.store.approval import item_ids
-from newsletter.store.fileio import load_yaml
-from newsletter.store.issues import ISSUES_DIR, issue_path
+from newsletter.store.issues import ISSUES_DIR
 from newsletter.web.desk.context import desk
 
-INPUTS = ("newsletter.yaml", "topics.yaml", ISSUES_DIR, "templates", "subscribers")
+INPUTS = ("newsletter.yaml", "topics.yaml", ISSUES_DIR, content.SUMMARIES_DIR, "templates", "subscribers")
 
 
-def inputs_key(workspace: Path, issue_id: str) -> str:
+def inputs_key(workspace: Path) -> str:
     """The stat of every file the issue's check reads: any save (atomic or not) changes it.
 
     The files are the settings, the taxonomy, every issue (what earlier issues carried), the
-    workspace's templates and the summaries this issue names. Atomic saves make a new inode, so
-    even an edit within one tick of the clock that keeps the size is seen.
+    summaries (a stat costs less than reading the issue to know which), the workspace's templates.
+    Atomic saves make a new inode, so even an edit within one tick of the clock that keeps the size
+    is seen.
     """
     digest = hashlib.sha256()
     paths: list[Path] = []
     for name in INPUTS:
         root = workspace / name
         paths += sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-    try:
-        ids = item_ids(load_yaml(issue_path(workspace, issue_id), f"{ISSUES_DIR}/{issue_id}.yaml").data)
-    except Exception:  # noqa: BLE001 - a broken issue file: its check says why; the key needs only its stat
-        ids = []
-    paths += [workspace / content.SUMMARIES_DIR / f"{sid}.yaml" for sid in ids]
     for path in paths:
         try:
             s = path.stat()
@@ -47,12 +41,11 @@ def report_for(issue_id: str) -> CheckReport:
     from newsletter.delivery.history import sent_record
 
     d = desk()
-    key = (issue_id, inputs_key(d.workspace, issue_id))
+    key = (issue_id, inputs_key(d.workspace))
     found = d.reports.get(key)
     if found is None:
         settings = d.settings
         today = d.clock().astimezone(settings.tz).date()
         found = check.check_issue(settings, issue_id, today=today, spam=False, sent=sent_record(settings))
-        d.reports.clear()  # one issue's latest report is all a page needs
-        d.reports[key] = found
+        d.reports = {key: found}  # one issue's latest report is all a page needs (one assignment: threads)
     return found

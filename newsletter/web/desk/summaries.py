@@ -40,7 +40,7 @@ def months(summaries: Any) -> list[str]:
 
 @blueprint.get("/summaries")
 def index() -> Response:
-    store = content.load_summaries(desk().workspace)
+    store = desk().summaries()
     args = request.args
     month, topic, review = args.get("month", ""), args.get("topic", "").strip(), args.get("review") == "1"
     chosen = [
