@@ -20,6 +20,7 @@ import pytest
 from sample_workspace import REPO, SAMPLE_ISSUE
 
 from newsletter import render
+from newsletter.compose.reader import Variant, edition_for
 from newsletter.errors import ConfigError, ContentError
 from newsletter.mail.mime import encoded_size
 from newsletter.render import personal, reader_text
@@ -27,6 +28,7 @@ from newsletter.store import content, issues
 from newsletter.store.branding import Logo
 from newsletter.store.config import load_settings
 from newsletter.store.models import Issue, Section, Summary
+from newsletter.store.topics import load_taxonomy
 
 GOLDEN = Path(__file__).parent / "golden"
 HOSTILE_TITLE = "<script>alert('x')</script> Tom & Jerry's \"B cells\" 🧠 " + "A" * 300
@@ -219,7 +221,9 @@ def test_thirty_summaries_stay_under_gmails_clipping_size(settings):
     assert len(rendered.summary_ids) == 30
     # Gmail clips at 102 KB of the HTML part as transmitted (quoted-printable), not as decoded.
     assert len(rendered.html.encode()) < encoded_size(rendered.html) < 102 * 1024
-    large = render.render_issue(settings, rendered_issue := issue_of(SAME_THIRTY, 6), THIRTY, large_text=True)
+    large = render.render_issue(
+        settings, rendered_issue := issue_of(SAME_THIRTY, 6), THIRTY, Variant(large_text=True)
+    )
     assert encoded_size(large.html) < 102 * 1024 and rendered_issue.id == large.issue_id
 
 
@@ -275,13 +279,13 @@ def test_teasers_are_trimmed_at_a_word_boundary():
     assert render.trim_teaser("cut after a comma, li") == "cut after a comma…"
 
 
-def test_a_subset_of_sections_renders_only_those(settings):
+def test_an_edition_renders_only_its_summaries_and_sections(settings):
     store = [full(f"s{n}", date(2026, 5, 1 + n)) for n in range(4)]
     issue = issue_of(store, sections=2)
-    rendered = render.render_issue(settings, issue, {s.id: s for s in store}, sections=("Section 2",))
-    assert rendered.sections == ("Section 2",)
-    assert rendered.summary_ids == ("s2", "s3")
-    assert "Study s0" not in rendered.html and "Study s0" not in rendered.text
+    rendered = render.render_issue(settings, issue, {s.id: s for s in store}, Variant(("s0", "s3")))
+    assert rendered.sections == ("Section 1", "Section 2")
+    assert rendered.summary_ids == ("s0", "s3")
+    assert "Study s1" not in rendered.html and "Study s2" not in rendered.text
 
 
 def test_a_workspace_template_overrides_the_packaged_one_file_by_file(settings, empty_workspace: Path):
@@ -329,33 +333,86 @@ def test_building_never_touches_the_network(settings, empty_workspace: Path, mon
     ]
 
 
-FILTERED = ("Gut and microbiome", "Diagnosis and monitoring")
+FILTERED = ("Gut and microbiome", "Optic neuritis")  # a section and a tag: 2 of the sample's 9
+
+
+def sample_edition(topics: tuple[str, ...], large_text: bool = False) -> Variant:
+    settings, issue, summaries, _ = sample()
+    return edition_for(topics, issue, summaries, load_taxonomy(settings.workspace), large_text)
 
 
 def test_a_reader_of_two_summaries_is_told_so_in_subject_preheader_and_first_lines():
     settings, issue, summaries, whole = sample()
-    part = render.render_issue(settings, issue, summaries, FILTERED)
+    part = render.render_issue(settings, issue, summaries, sample_edition(FILTERED))
     assert part.filtered and not whole.filtered
     assert part.subject == "June 2026: 2 summaries on your topics"
-    assert part.preheader == "2 summaries on __NL_TOPICS__, picked from this issue's 9"
-    reader = replace(render.proof_recipient(settings), name="Nurse, Erin", topics=("Gut", "MRI"))
+    # The inbox line never names the reader's topics (health data on a lock screen).
+    assert part.preheader == "2 summaries on your topics, picked from this issue's 9"
+    reader = replace(render.proof_recipient(settings), name="Nurse, Erin", topics=FILTERED)
     html = personal.personalize_html(part.html, reader)
     assert "Nine new studies" not in html and "Nine new studies" in whole.html
     page = Page(html)
-    assert "2 summaries on Gut and MRI, picked from this issue's 9" in page.text()  # the preheader
-    assert "Hi Erin, You chose Gut and MRI, so this email has 2 of this issue's 9 summaries." in page.text()
+    note = "You chose Gut and microbiome and Optic neuritis, so this email has 2 of this issue's 9 summaries."
+    assert f"Hi Erin, {note}" in page.text()
     text = personal.personalize_text(part.text, reader)
-    assert text.split("\n")[4:11] == [
+    assert text.split("\n")[4:15] == [
         "Hi Erin,",
         "",
-        "You chose Gut and MRI, so this email has 2 of this issue's 9 summaries.",
+        "You chose Gut and microbiome and Optic neuritis, so this email has 2 of this",
+        "issue's 9 summaries.",
         "Read the full issue:",
         "https://msresearch.example.org/newsletter/archive/2026-06/",
         "",
-        "May was a month for the brain's own immune cells. Four of this month's",
+        "Here is what May brought, in plain language. As always, each summary links to",
+        "the full write-up and the original study.",
+        "",
+        "A new look at how the gut and the brain talk to each other.",
     ]
+    # Only the parts of the note about what this reader gets: nothing on microglia or PML.
+    assert "microglia" not in " ".join(part.intro).casefold() and "PML" not in " ".join(part.intro)
     assert all(len(line) <= 78 or line.startswith("https://") for line in text.splitlines())
     assert "\n-- \n" in text  # the signature separator a mail client recognises
+
+
+def test_a_tag_picks_only_its_summaries_never_the_rest_of_their_section():
+    settings, issue, summaries, _ = sample()
+    pml = sample_edition(("PML",))
+    assert pml.items == ("2026-05-01-early-detection-lower-spinal-fluid",) and pml.topics == ("PML",)
+    rendered = render.render_issue(settings, issue, summaries, pml)
+    assert "COVID" not in rendered.text and "COVID" not in " ".join(rendered.intro)
+    assert rendered.note == "You chose PML, so this email has 1 of this issue's 9 summaries."
+
+
+def test_only_the_topics_that_picked_something_are_named():
+    settings, issue, summaries, _ = sample()
+    edition = sample_edition(("Treatments and care", "Optic neuritis"))
+    rendered = render.render_issue(settings, issue, summaries, edition)
+    assert edition.topics == ("Optic neuritis",)
+    assert "Treatments and care" not in rendered.note + rendered.subject + rendered.preheader
+
+
+def test_a_reader_whose_topics_match_nothing_is_told_so_and_gets_the_whole_issue():
+    settings, issue, summaries, whole = sample()
+    edition = sample_edition(("Caregivers", "Treatments and care"))
+    assert edition.unmatched and edition.items is None
+    rendered = render.render_issue(settings, issue, summaries, edition)
+    assert rendered.summary_ids == whole.summary_ids and rendered.subject == issue.subject
+    line = (
+        "None of your topics (Caregivers and Treatments and care) has a summary in this issue, "
+        "so this email has all of it."
+    )
+    assert rendered.note == line and line in Page(rendered.html).text()
+    assert " ".join(line.split()) in " ".join(rendered.text.split())
+
+
+def test_the_inbox_names_topics_only_when_the_newsletter_turns_it_on():
+    settings, issue, summaries, _ = sample()
+    named = replace(settings, name_topics_in_inbox=True)
+    rendered = render.render_issue(named, issue, summaries, sample_edition(FILTERED))
+    assert (
+        rendered.preheader
+        == "2 summaries on Gut and microbiome and Optic neuritis, picked from this issue's 9"
+    )
 
 
 def test_the_editors_lines_for_filtered_readers_are_checked_placeholder_by_placeholder(workspace: Path):
@@ -373,7 +430,7 @@ def test_the_editors_lines_for_filtered_readers_are_checked_placeholder_by_place
 
 def test_the_larger_text_edition_is_one_more_rendering_with_the_same_content():
     settings, issue, summaries, standard = sample()
-    large = render.render_issue(settings, issue, summaries, large_text=True)
+    large = render.render_issue(settings, issue, summaries, Variant(large_text=True))
     assert large.large_text and large.summary_ids == standard.summary_ids and large.text == standard.text
     assert "font-size:20px" in large.html.replace(" ", "") and "font-size:20px" not in standard.html
     assert [a["href"] for a, _ in Page(large.html).links] == [a["href"] for a, _ in Page(standard.html).links]
@@ -421,23 +478,31 @@ def test_who_should_care_and_the_considerations_are_carried_whole():
     assert render.card(full("y", date(2026, 5, 2))._replace(considerations=" ")).keep_in_mind is None
 
 
-def sample_editions() -> list[tuple[tuple[str, ...] | None, bool]]:
-    """Every edition of the sample issue a reader can get: the whole issue and each section alone,
-    each in both text sizes."""
-    issue = issues.load_issue(REPO, SAMPLE_ISSUE)
-    chosen: list[tuple[str, ...] | None] = [None, *((s.title,) for s in issue.sections)]
-    return [(sections, large) for sections in chosen for large in (False, True)]
-
-
-@pytest.mark.parametrize(("sections", "large"), sample_editions())
-def test_every_sentence_of_every_caution_is_in_every_edition(sections, large):
+def sample_editions() -> list[Variant]:
+    """Editions of the sample issue: the whole issue, each section alone and each tag alone, in
+    both text sizes."""
     settings = load_settings(REPO)
     issue, summaries = issues.load_issue_content(REPO, SAMPLE_ISSUE)
-    rendered = render.render_issue(settings, issue, summaries, sections, large)
+    taxonomy = load_taxonomy(REPO)
+    topics = [
+        (),
+        *((s.title,) for s in issue.sections),
+        *((t,) for i in issue.summary_ids for t in summaries[i].topics),
+    ]
+    editions = {edition_for(t, issue, summaries, taxonomy, large) for t in topics for large in (False, True)}
+    assert settings and len(editions) > 10
+    return sorted(editions, key=repr)
+
+
+@pytest.mark.parametrize("edition", sample_editions(), ids=repr)
+def test_every_sentence_of_every_caution_is_in_every_edition(edition):
+    settings = load_settings(REPO)
+    issue, summaries = issues.load_issue_content(REPO, SAMPLE_ISSUE)
+    rendered = render.render_issue(settings, issue, summaries, edition)
     html, text = Page(rendered.html).text(), " ".join(rendered.text.split())
     web = Page(rendered.web_html).text()
     carried = [summaries[i] for i in rendered.summary_ids if not summaries[i].is_teaser]
-    assert carried or sections is not None
+    assert carried or edition.items is not None
     for summary in carried:
         for field in (summary.considerations, summary.who_should_care):
             for sentence in reader_text.sentences(field or ""):

@@ -87,6 +87,10 @@ class Settings:
     # The state database's URL (or a SQLite path); None: the embedded SQLite file. Never a password:
     # that comes from NEWSLETTER_DATABASE_PASSWORD (or the whole URL from NEWSLETTER_DATABASE_URL).
     database: str | None = None
+    # `editions.name_topics_in_inbox`: a topic edition's subject and preheader may name the reader's
+    # topics (health data on a lock screen); off, they say "your topics".
+    name_topics_in_inbox: bool = False
+    reading_grade_target: float = 8.0  # `check.reading_grade_target`: NIH's grade for patient material
 
     @property
     def tz(self) -> ZoneInfo:
@@ -120,6 +124,8 @@ _TOP = {
     "signature",
     "database",
     "bounces",  # read by newsletter.bounces.settings (VERP address, mailbox, SNS, limits)
+    "editions",
+    "check",
 }
 
 
@@ -223,6 +229,7 @@ def load_settings(workspace: Path) -> Settings:
         p.add(("database",), "expected a URL such as postgresql+psycopg://user@host/db, or a file path")
         database = None
 
+    name_topics, grade_target = _editions_and_check(data, p)
     if p:
         raise ConfigError(problems(SETTINGS_FILE, p.items))
     return Settings(
@@ -250,7 +257,32 @@ def load_settings(workspace: Path) -> Settings:
         logo=logo,
         signature=signature,
         database=None if database is None else str(database).strip(),
+        name_topics_in_inbox=name_topics,
+        reading_grade_target=grade_target,
     )
+
+
+def _editions_and_check(data: dict, p: v.Problems) -> tuple[bool, float]:
+    """`editions: {name_topics_in_inbox}` and `check: {reading_grade_target}`."""
+    name_topics, target = False, 8.0
+    for key, known in (("editions", {"name_topics_in_inbox"}), ("check", {"reading_grade_target"})):
+        section = data.get(key, {})
+        if not isinstance(section, dict):
+            p.add((key,), f"expected a mapping with {', '.join(sorted(known))}")
+            continue
+        v.unknown_keys(p, section, known, (key,))
+    editions, check = data.get("editions"), data.get("check")
+    if isinstance(editions, dict) and "name_topics_in_inbox" in editions:
+        name_topics = editions["name_topics_in_inbox"]
+        if not isinstance(name_topics, bool):
+            p.add(("editions", "name_topics_in_inbox"), "expected true or false")
+            name_topics = False
+    if isinstance(check, dict) and "reading_grade_target" in check:
+        target = check["reading_grade_target"]
+        if isinstance(target, bool) or not isinstance(target, int | float) or not 1 <= target <= 20:
+            p.add(("check", "reading_grade_target"), "expected a school grade from 1 to 20, e.g. 8")
+            target = 8.0
+    return name_topics, float(target)
 
 
 def _smtp(data: object, p: v.Problems) -> SmtpSettings:

@@ -43,6 +43,9 @@ class Section(NamedTuple):
 
     title: str
     items: tuple[str, ...]  # summary ids, in order
+    # The editor's note about this section: shown, after the issue's intro, only to readers whose
+    # edition carries the section (a reader of gut studies is not told about microglia).
+    intro: str = ""
 
 
 class Issue(NamedTuple):
