@@ -74,7 +74,8 @@ def unmatched_line(topics: Sequence[str]) -> str:
     """What a reader is told whose topics pick nothing in the issue: they get all of it."""
     if len(topics) == 1:
         return f"Your topic {topics[0]} has no summary in this issue, so this email has all of it."
-    return f"None of your topics ({topic_list(topics)}) has a summary in this issue, so this email has all of it."
+    named = topic_list(topics)
+    return f"None of your topics ({named}) has a summary in this issue, so this email has all of it."
 
 
 # Lines for a reader who gets part of the issue, when the issue file has none of its own
