@@ -23,7 +23,7 @@ from newsletter.delivery import ledger
 from newsletter.store import issues
 from newsletter.store.config import load_settings
 from newsletter.store.fileio import load_yaml, parse_yaml
-from newsletter.store.models import Issue, Summary
+from newsletter.store.models import Issue, Section, Summary
 
 TODO = "TODO: write a short note from the editor."
 
@@ -599,3 +599,87 @@ def test_strict_check_passes_teasers_that_have_only_the_sites_blurb(workspace: P
         f"note: summaries/{teaser.id}.yaml (takeaway): no takeaway, so the email shows the site's short "
         "teaser, cut to a word" in result.output
     )
+
+
+# --- every edition that will be sent ----------------------------------------------------------
+
+OLD_INTRO = """intro: |
+  May was a month for the brain's own immune cells. Four of this month's summaries look at
+  microglia and the immune cells that reach the brain from the blood.
+
+  You will also find a new look at how the gut and the brain talk to each other, and short
+  previews of studies on PML recovery, spinal fluid proteins and changes in the eye after optic
+  neuritis.
+"""
+
+
+def one_intro_for_everyone(workspace: Path) -> None:
+    """The sample issue as it was written before section intros: one note for every edition."""
+    path = workspace / "issues" / f"{SAMPLE_ISSUE}.yaml"
+    text = path.read_text()
+    text = text.replace(text[text.index("intro: |") : text.index("sections:")], OLD_INTRO)
+    path.write_text(re.sub(r"\n    intro: (\|\n(      .*\n)+|.*\n)", "\n", text))
+
+
+def test_an_intro_that_promises_what_an_edition_lacks_fails_the_check(workspace: Path):
+    from factories import invoke
+
+    one_intro_for_everyone(workspace)
+    assert run_check(workspace, SAMPLE_ISSUE).exit_code == 0  # nobody gets part of the issue yet
+    add = [
+        "--workspace",
+        str(workspace),
+        "subscribers",
+        "add",
+        "gut@example.org",
+        "--topics",
+        "Gut microbiome",
+    ]
+    assert invoke(add).exit_code == 0
+    result = run_check(workspace, SAMPLE_ISSUE)
+    assert result.exit_code == 1, result.output
+    assert (
+        "error: edition for Gut microbiome (intro): the intro names Optic neuritis and PML, "
+        "which this edition does not carry" in result.output
+    )
+    assert "error: edition for Gut microbiome (intro): the intro promises previews" in result.output
+    # The sample as written: each section's part of the note goes only to its readers.
+    fresh = copy_sample_with(workspace.parent / "fresh", "gut@example.org")
+    assert run_check(fresh, SAMPLE_ISSUE).exit_code == 0
+
+
+def copy_sample_with(root: Path, email: str) -> Path:
+    from factories import invoke
+    from sample_workspace import copy_sample_workspace
+
+    copy_sample_workspace(root)
+    add = ["--workspace", str(root), "subscribers", "add", email, "--topics", "Gut microbiome"]
+    assert invoke(add).exit_code == 0
+    return root
+
+
+def test_a_subject_naming_a_section_an_edition_lacks_is_an_error():
+    from newsletter.check.editions import EditionWords, promise_findings
+    from newsletter.compose.reader import Variant
+    from newsletter.store.topics import Taxonomy, TopicSection
+
+    store = {s.id: s for s in (summary(), summary("two", topics=("PML",), as_teaser=True))}
+    the_issue = issue(sections=(Section("Immune cells", (summary().id,)), Section("Related", ("two",))))
+    taxonomy = Taxonomy((TopicSection("Related", ("PML",)),))
+    edition = Variant((summary().id,), topics=("B cells",))
+    words = EditionWords("New on PML", "", "", (), "", "")
+    found = only(promise_findings(edition, words, the_issue, store, taxonomy))
+    assert found.where == "edition for B cells (subject)" and "names PML" in found.what
+    assert promise_findings(Variant(), words, the_issue, store, taxonomy) == []
+
+
+def test_a_caution_sentence_missing_from_an_edition_is_an_error():
+    from newsletter.check.editions import EditionWords, caution_findings
+    from newsletter.compose.reader import Variant
+
+    s = summary(considerations="Only in mice. Do not start high doses without advice.")
+    html = "Only in mice. Do not start high doses without advice."
+    whole = EditionWords("", "", "", (), html, "Only in mice.")
+    found = only(caution_findings(Variant(large_text=True), whole, [s]))
+    assert found.where == f"edition of the whole issue, larger text (summary {s.id})"
+    assert "the text part lacks a sentence of considerations: 'Do not start" in found.what
