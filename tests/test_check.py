@@ -5,6 +5,8 @@ from __future__ import annotations
 import binascii
 import os
 import re
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from newsletter.check.findings import Finding, Severity, SpamScore
 from newsletter.check.issue import issue_findings
 from newsletter.compose.ready import INTRO_TODO
 from newsletter.delivery import ledger
+from newsletter.errors import ConfigError
 from newsletter.store import issues
 from newsletter.store.config import load_settings
 from newsletter.store.fileio import load_yaml, parse_yaml
@@ -593,6 +596,9 @@ def test_strict_check_passes_teasers_that_have_only_the_sites_blurb(workspace: P
         skipping = False
         kept.append(line)
     path.write_text("\n".join(kept) + "\n")
+    # The sample's full summaries read above grade 8 (a warning each): this test is about teasers.
+    settings_file = workspace / "newsletter.yaml"
+    settings_file.write_text(settings_file.read_text() + "check:\n  reading_grade_target: 16\n")
     result = run_check(workspace, SAMPLE_ISSUE, "--strict")
     assert result.exit_code == 0, result.output
     assert (
@@ -683,3 +689,63 @@ def test_a_caution_sentence_missing_from_an_edition_is_an_error():
     found = only(caution_findings(Variant(large_text=True), whole, [s]))
     assert found.where == f"edition of the whole issue, larger text (summary {s.id})"
     assert "the text part lacks a sentence of considerations: 'Do not start" in found.what
+
+
+# --- plain language ---------------------------------------------------------------------------
+
+
+def test_each_sample_summary_has_its_reading_grade_and_the_hard_ones_warn(workspace: Path):
+    from newsletter.check.reading import reading_grade
+
+    issue_, summaries = issues.load_issue_content(workspace, SAMPLE_ISSUE)
+    full_grades = sorted(
+        reading_grade(summaries[i]).grade for i in issue_.summary_ids if not summaries[i].is_teaser
+    )
+    # The audit's figures (issue 25): median 13.2, from 8.4 to 15.1.
+    assert (full_grades[0], full_grades[2], full_grades[-1]) == (8.4, 13.2, 15.1)
+    report = check.check_issue(load_settings(workspace), SAMPLE_ISSUE, spam=False)
+    assert [g.summary_id for g in report.grades] == list(issue_.summary_ids)
+    warned = [f for f in report.warnings if "reading grade" in f.what]
+    assert len(warned) == 5  # every full summary is above grade 8; the teasers only note theirs
+    assert all("above the target of 8 (hardest sentences, by grade:" in f.what for f in warned)
+    assert "summaries/2026-05-14-lab-grown-human-microglia-point-targets.yaml" in {f.where for f in warned}
+
+
+def test_the_reading_grade_target_comes_from_the_settings(workspace: Path):
+    settings_file = workspace / "newsletter.yaml"
+    settings_file.write_text(settings_file.read_text() + "check:\n  reading_grade_target: 16\n")
+    report = check.check_issue(load_settings(workspace), SAMPLE_ISSUE, spam=False)
+    assert not [f for f in report.warnings if "reading grade" in f.what] and report.grade_target == 16
+    settings_file.write_text(settings_file.read_text().replace("16", "grade eight"))
+    with pytest.raises(ConfigError, match=r"check\.reading_grade_target: expected a school grade"):
+        load_settings(workspace)
+
+
+def test_a_grade_is_what_the_formula_says_and_a_teaser_only_notes_it():
+    from newsletter.check.reading import ReadingGrade, grade_of, reading_findings
+
+    assert grade_of("The cat sat on the mat. It was warm.") < 2
+    assert (
+        grade_of("Immunomodulatory interventions substantially attenuate neuroinflammatory demyelination.")
+        > 16
+    )
+    assert grade_of("") == 0.0
+    hard = ReadingGrade("x", "X", 12.5, ((19.0, "A long sentence."), (14.0, "Another.")))
+    warning = only(reading_findings(hard, 8, is_teaser=False))
+    assert warning.severity == Severity.WARNING and "4.5 above the target of 8" in warning.what
+    assert "19.0: 'A long sentence.'" in warning.what
+    assert only(reading_findings(hard, 8, is_teaser=True)).severity == Severity.NOTE
+    assert only(reading_findings(hard, 13, is_teaser=False)).severity == Severity.NOTE
+
+
+@pytest.mark.skipif(
+    subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0,
+    reason="no network namespaces here (unshare -n)",
+)
+def test_reading_grades_need_no_network():
+    code = "from newsletter.check.reading import grade_of; print(grade_of('Microglia help repair damage.'))"
+    done = subprocess.run(
+        ["unshare", "-n", sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) > 0

@@ -25,6 +25,7 @@ from newsletter.check.email import RenderedEmail, email_findings, html_part_octe
 from newsletter.check.emailscan import collapse, scan_html
 from newsletter.check.findings import CheckReport, Finding, SampleEmail, Severity, SpamScore, sorted_findings
 from newsletter.check.issue import issue_findings, loader_findings
+from newsletter.check.reading import reading_findings, reading_grade
 from newsletter.check.spam import score_message, spam_findings
 from newsletter.compose import select
 from newsletter.compose.draft import carried_before
@@ -157,9 +158,12 @@ def check_issue(
     carried = carried_before(settings, issue.id, window, sent or select.SentRecord())
     findings = issue_findings(issue, summaries, doc, INTRO_TODO, carried)
     vocabulary = set(topic_vocabulary(load_taxonomy(workspace)))
+    grades, target = [], settings.reading_grade_target
     for sid in dict.fromkeys(issue.summary_ids):
         if sid in summaries:
             findings += summary_findings(summaries[sid], today, vocabulary)
+            grades.append(reading_grade(summaries[sid]))
+            findings += reading_findings(grades[-1], target, summaries[sid].is_teaser)
     who = sample_recipient(settings, recipient)
     try:
         sample = sample_email(settings, issue, summaries, who)
@@ -167,7 +171,9 @@ def check_issue(
         findings.append(
             Finding(Severity.ERROR, f"the email does not render: {exc.message}", "email", "fix the template")
         )
-        return CheckReport(issue_id, sorted_findings(findings), 0, None)
+        return CheckReport(
+            issue_id, sorted_findings(findings), 0, None, grades=tuple(grades), grade_target=target
+        )
     parsed = message_from_bytes(sample.message, policy=policy.default)
     html_octets = html_part_octets(parsed)
     rendered = RenderedEmail(
@@ -185,4 +191,4 @@ def check_issue(
         result = score_message(sample.message)
         findings += spam_findings(result)
         score = result if isinstance(result, SpamScore) else None
-    return CheckReport(issue_id, sorted_findings(findings), html_octets, score, sample)
+    return CheckReport(issue_id, sorted_findings(findings), html_octets, score, sample, tuple(grades), target)
