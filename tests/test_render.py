@@ -479,18 +479,17 @@ def test_who_should_care_and_the_considerations_are_carried_whole():
 
 
 def sample_editions() -> list[Variant]:
-    """Editions of the sample issue: the whole issue, each section alone and each tag alone, in
-    both text sizes."""
-    settings = load_settings(REPO)
+    """Editions of the sample issue: the whole issue and each section alone in both text sizes,
+    and each tag alone."""
     issue, summaries = issues.load_issue_content(REPO, SAMPLE_ISSUE)
     taxonomy = load_taxonomy(REPO)
-    topics = [
-        (),
-        *((s.title,) for s in issue.sections),
-        *((t,) for i in issue.summary_ids for t in summaries[i].topics),
-    ]
-    editions = {edition_for(t, issue, summaries, taxonomy, large) for t in topics for large in (False, True)}
-    assert settings and len(editions) > 10
+    sections = [(), *((s.title,) for s in issue.sections)]
+    tags = {(t,) for i in issue.summary_ids for t in summaries[i].topics}
+    editions = {
+        edition_for(t, issue, summaries, taxonomy, large) for t in sections for large in (False, True)
+    }
+    editions |= {edition_for(t, issue, summaries, taxonomy) for t in tags}
+    assert len(editions) > 10
     return sorted(editions, key=repr)
 
 
@@ -507,3 +506,35 @@ def test_every_sentence_of_every_caution_is_in_every_edition(edition):
         for field in (summary.considerations, summary.who_should_care):
             for sentence in reader_text.sentences(field or ""):
                 assert sentence in html and sentence in text and sentence in web, (summary.id, sentence)
+
+
+TRACKING_PARAMS = re.compile(
+    r"[?&](utm_[a-z]+|mc_[ce]id|_hsenc|_hsmi|fbclid|gclid|ck_subscriber_id|trk|track)=", re.I
+)
+
+
+@pytest.mark.parametrize("edition", sample_editions(), ids=repr)
+def test_no_email_carries_an_open_pixel_or_a_rewritten_link(edition):
+    """This newsletter tracks no one (topic choices are health data): no 1x1 image, no tracking
+    parameter, every link going straight where it says."""
+    settings = load_settings(REPO)
+    issue, summaries = issues.load_issue_content(REPO, SAMPLE_ISSUE)
+    rendered = render.render_issue(settings, issue, summaries, edition)
+    html = personal.personalize_html(rendered.html, render.proof_recipient(settings))
+    page = Page(html)
+    for image in page.tags("img"):
+        assert image.get("width") not in ("0", "1") and image.get("height") not in ("0", "1"), image
+    assert not TRACKING_PARAMS.search(html) and not TRACKING_PARAMS.search(rendered.text)
+    allowed = {
+        *(summaries[i].url for i in issue.summary_ids),
+        settings.site_url,
+        f"{settings.archive_url}{issue.id}/",
+        settings.unsubscribe_url.replace("{token}", "proof"),
+        settings.preferences_url.replace("{token}", "proof"),
+    }
+    hrefs = {a["href"] for a, _ in page.links if not a["href"].startswith("#")}
+    assert hrefs <= allowed, hrefs - allowed
+    text_links = set(
+        re.findall(r"https://\S+", personal.personalize_text(rendered.text, render.proof_recipient(settings)))
+    )
+    assert text_links <= allowed | {settings.site_url + "."}, text_links - allowed
