@@ -73,7 +73,7 @@ class SectionView:
     title: str
     anchor: str
     cards: tuple[Card, ...]
-    intro: str = ""  # the editor's note about this section (shown in the note, not under the heading)
+    intro: str = ""  # the editor's note about this section, shown under its heading
 
 
 @dataclass(frozen=True)
@@ -175,8 +175,8 @@ def section_views(issue: Issue, summaries: dict[str, Summary], edition: Variant)
 
 
 def intro_paragraphs(issue: Issue, views: tuple[SectionView, ...]) -> list[str]:
-    """The editor's note as an edition shows it: the issue's intro, then the parts about the
-    sections this edition carries, in the issue's order."""
+    """Everything of the editor's note an edition shows: the issue's intro (at the top), then the
+    parts about the sections it carries whole (each under its section's heading)."""
     return [p for text in (issue.intro, *(v.intro for v in views)) for p in paragraphs(text)]
 
 
@@ -213,7 +213,7 @@ def render_issue(
         "settings": settings,
         "issue": issue,
         "date": long_date(issue_date(issue, settings)),
-        "intro": intro,
+        "intro": paragraphs(issue.intro),
         "sections": views,
         "view_url": view_url,
         "caution": CAUTION,
