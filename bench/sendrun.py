@@ -1,10 +1,8 @@
 """One `newsletter send` as a user runs it: a workspace with N subscribers, the send process, its figures.
 
 Each run gets a fresh copy of the workspace, so no ledger or outbox of an earlier run is resumed.
-The process reports its own peak RSS (VmHWM) as it exits; the processes it starts (its worker
-processes at --concurrency > 1, multiprocessing's resource tracker) are sampled every 50 ms while
-they run and their peaks added: the send's memory summed over its processes (the pages of shared
-libraries count in each, as they do in each process's RSS).
+The process reports its own peak RSS (VmHWM) and the CPU time it used (user + system, all its
+threads) as it exits: a send is one process.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +20,12 @@ from benchkit import SAMPLE_ISSUE, bench_env, copy_sample_workspace, entry_point
 PEAK_MARK = "bench-peak-rss-kb"
 # The console script's function, with the process's own high-water RSS printed at exit as the last line.
 RUN_AND_REPORT_PEAK = """
-import atexit, importlib, re, sys
+import atexit, importlib, re, resource, sys
 def report():
     status = open("/proc/self/status").read()
-    print("\\n{mark}", re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1), flush=True)
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = used.ru_utime + used.ru_stime
+    print("\\n{mark}", re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1), f"{{cpu:.3f}}", flush=True)
 atexit.register(report)
 sys.argv[0] = "newsletter"
 getattr(importlib.import_module("{module}"), "{function}")()
@@ -44,8 +43,7 @@ class SendRun:
     rate: float
     wall: float
     peak_mb: float
-    workers_mb: float = 0.0
-    workers: int = 0
+    cpu_us_per_message: float = 0.0  # the process's CPU time (all threads, start-up included) per message
 
 
 def make_workspace(dest: Path, subscribers: int, ascii_names: bool = False) -> Path:
@@ -86,45 +84,6 @@ def one_message(scratch: Path) -> bytes:
     return data
 
 
-def _descendants(pid: int) -> list[int]:
-    """Child processes (recursively) of `pid`, from /proc/<pid>/task/*/children."""
-    found, stack = [], [pid]
-    while stack:
-        parent = stack.pop()
-        for children in Path(f"/proc/{parent}/task").glob("*/children"):
-            try:
-                kids = [int(k) for k in children.read_text().split()]
-            except OSError:
-                continue
-            found += kids
-            stack += kids
-    return found
-
-
-def _vm_hwm_kb(pid: int) -> int:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    match = re.search(r"VmHWM:\s+(\d+) kB", status)
-    return int(match.group(1)) if match else 0
-
-
-class _WorkerPeaks(threading.Thread):
-    """Samples the peak RSS (VmHWM, which only grows) of each of the send's child processes."""
-
-    def __init__(self, pid: int, every: float = 0.05):
-        super().__init__(daemon=True)
-        self.pid, self.every = pid, every
-        self.peaks: dict[int, int] = {}
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(self.every):
-            for child in _descendants(self.pid):
-                self.peaks[child] = max(self.peaks.get(child, 0), _vm_hwm_kb(child))
-
-
 def parse_rate(output: str, expected: int, wall: float) -> float:
     """Messages/s of the send itself, as the product reports it; the whole wall time if it does not."""
     progress = _PROGRESS.findall(output)
@@ -153,20 +112,16 @@ def run_send(
     process = subprocess.Popen(
         command, env=bench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=scratch
     )
-    watcher = _WorkerPeaks(process.pid)
-    watcher.start()
     try:
         output, _ = process.communicate(timeout=3600)
     finally:
-        watcher.done.set()
         if process.poll() is None:
             process.kill()  # by its own handle: never leave a send running after the benchmark stops
             process.wait()
         shutil.rmtree(ws, ignore_errors=True)
     wall = time.perf_counter() - start
-    peak = re.search(rf"^{PEAK_MARK} (\d+)$", output, re.MULTILINE)
+    peak = re.search(rf"^{PEAK_MARK} (\d+) ([\d.]+)$", output, re.MULTILINE)
     if process.returncode != 0 or not peak:
         raise SystemExit(f"send through {provider} failed (exit {process.returncode}):\n{output[-3000:]}")
     rate = parse_rate(output, expected, wall)
-    workers_kb = sum(watcher.peaks.values())
-    return SendRun(rate, wall, int(peak.group(1)) / 1024, workers_kb / 1024, len(watcher.peaks))
+    return SendRun(rate, wall, int(peak.group(1)) / 1024, float(peak.group(2)) * 1e6 / expected)

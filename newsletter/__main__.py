@@ -2,4 +2,4 @@
 
 from newsletter.cli import main
 
-raise SystemExit(main())
+main()

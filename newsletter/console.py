@@ -10,31 +10,25 @@ from __future__ import annotations
 
 import sys
 import time
-import unicodedata
-from typing import TextIO
+from datetime import tzinfo
+from typing import TYPE_CHECKING, TextIO
+
+import click
 
 from newsletter.bounces.health import BOUNCE_LIMITS, COMPLAINT_LIMITS, Health
-from newsletter.delivery.outcome import RunOutcome
-from newsletter.delivery.plan import SendPlan
-from newsletter.delivery.proof import ProofResult
-from newsletter.delivery.records import Failure, RecipientState, RunState
-from newsletter.delivery.reporting import Tally
-from newsletter.delivery.status import IssueStatus
+from newsletter.delivery.records import Failure, RecipientState, RunState, local_time
+from newsletter.text import printable as safe  # the one rule (newsletter.text); `safe` for short
+
+if TYPE_CHECKING:  # types only: `status` and `subscribers` need not load the renderer behind a proof
+    from click._termui_impl import ProgressBar
+
+    from newsletter.delivery.outcome import RunOutcome
+    from newsletter.delivery.plan import SendPlan
+    from newsletter.delivery.proof import ProofResult
+    from newsletter.delivery.reporting import Tally
+    from newsletter.delivery.status import IssueStatus
 
 R = RecipientState
-# Characters that reorder text on display: shown escaped, like control characters.
-_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def safe(text: object) -> str:
-    """`text` with control characters (C0, DEL, C1) and bidi overrides escaped as \\x1b, \\n, \\u202e."""
-    value = str(text)
-    if value.isprintable():
-        return value
-    return "".join(
-        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) == "Cc" or ch in _BIDI else ch
-        for ch in value
-    )
 
 
 def _duration(seconds: float) -> str:
@@ -85,6 +79,13 @@ def plan_lines(plan: SendPlan, show: bool = False) -> list[str]:
         f"  provider: {safe(plan.provider)}, {plan.rate:g} messages/s, {plan.concurrency} connection(s),"
         f" {estimate}"
     )
+    if plan.rate_from:
+        lines.append(f"  rate: {plan.rate_from} (--rate sets another)")
+    if plan.ramp:
+        lines.append(
+            f"  warm-up: the first {plan.ramp} at {plan.rate / 10:g} messages/s, then a pause if over"
+            " the hard-bounce limit"
+        )
     if show:
         for part, emails in plan.shown.items():
             title = "to send or sent" if part == "audience" else f"left out, {_REASONS[part]}"
@@ -118,14 +119,21 @@ def outcome_lines(outcome: RunOutcome) -> list[str]:
     return lines
 
 
-def status_lines(statuses: list[IssueStatus], failures_shown: int = 20) -> list[str]:
+def status_lines(
+    statuses: list[IssueStatus], failures_shown: int = 20, tz: tzinfo | None = None
+) -> list[str]:
+    """Each issue's run; times in `tz` (the newsletter's time zone), else as stored (UTC)."""
     if not statuses:
         return ["No issue has been sent yet."]
     lines: list[str] = []
     for status in statuses:  # a re-run with nothing to send leaves the run's times and provider as they were
         run = status.run
         counts = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
-        when = f"finished {run.finished_at}" if run.finished_at else f"last active {run.updated_at}"
+        when = (
+            f"finished {local_time(run.finished_at, tz)}"
+            if run.finished_at
+            else f"last active {local_time(run.updated_at, tz)}"
+        )
         lines.append(
             f"{run.issue_id}: {run.state} ({when}, via {safe(run.provider)}): {counts or 'no recipients'}"
         )
@@ -174,28 +182,25 @@ def proof_lines(results: list[ProofResult]) -> list[str]:
 
 
 def progress_line(tally: Tally) -> str:
+    """`5/10  sent 4  failed 1  skipped 0  2.5/s  0m02s left`: a log's line of a run's progress."""
+    return f"{tally.done}/{tally.total}  {_counts(tally)}"
+
+
+def _counts(tally: Tally) -> str:
     elapsed = max(time.monotonic() - tally.started, 1e-6)
     rate = tally.done / elapsed
     left = (tally.total - tally.done) / rate if rate > 0 else 0
-    return (
-        f"{tally.done}/{tally.total}  sent {tally.sent}  failed {tally.failed}  skipped {tally.skipped}"
-        f"  {rate:.1f}/s  {_duration(left)} left"
-    )
+    counts = f"sent {tally.sent}  failed {tally.failed}  skipped {tally.skipped}"
+    return f"{counts}  {rate:.1f}/s  {_duration(left)} left"
 
 
 def echo(line: str) -> None:
     """Print a line to standard output and flush it, so a log or a pipe sees each line as it comes."""
-    print(line, flush=True)
-
-
-def bar_line(tally: Tally, width: int = 24) -> str:
-    """The progress line of a terminal: a bar of `width` cells, then the counts and the rate."""
-    filled = width * tally.done // tally.total if tally.total else width
-    return f"[{'#' * filled}{'-' * (width - filled)}]  {progress_line(tally)}"
+    click.echo(line)
 
 
 class ProgressPrinter:
-    """A progress bar redrawn in place on a terminal; otherwise (logs, cron) a plain line every
+    """Click's progress bar, redrawn in place on a terminal; otherwise (logs, cron) a plain line every
     `every` seconds and one at the end, never the same count twice."""
 
     def __init__(self, stream: TextIO | None = None, tty: bool | None = None, every: float = 10.0):
@@ -204,6 +209,7 @@ class ProgressPrinter:
         self.every = every
         self._last: float | None = None
         self._last_done: int | None = None
+        self._bar: ProgressBar[Tally] | None = None
 
     def __call__(self, tally: Tally, final: bool) -> None:
         if self.tty:
@@ -220,9 +226,21 @@ class ProgressPrinter:
             self.stream.flush()
 
     def _draw(self, tally: Tally, final: bool) -> None:
-        # Back to the line's start, the bar, then erase what a longer earlier line left (ESC [K).
-        self.stream.write("\r" + bar_line(tally) + "\x1b[K" + ("\n" if final else ""))
-        self.stream.flush()
+        if self._bar is None:
+            self._bar = click.progressbar(
+                length=tally.total,
+                file=self.stream,
+                width=24,
+                bar_template="[%(bar)s]  %(info)s",
+                show_pos=True,
+                show_percent=False,
+                show_eta=False,  # _counts says the time left from the run's own rate
+                item_show_func=lambda shown: _counts(shown) if shown is not None else None,
+            )
+        self._bar.update(tally.done - self._bar.pos, tally)
+        if final:
+            self._bar.render_finish()
+            self._bar = None
 
 
 class ConsoleReporter:
@@ -232,7 +250,8 @@ class ConsoleReporter:
         self.printer = progress
 
     def note(self, text: str) -> None:
-        echo(safe(text))
+        for line in text.splitlines():  # a refusal's findings are lines, not one escaped string
+            echo(safe(line))
 
     def plan(self, plan: SendPlan) -> None:
         for line in plan_lines(plan, show=bool(plan.shown)):

@@ -1,9 +1,16 @@
-"""The project's errors: each prints as one clear message and a non-zero exit, never a traceback."""
+"""The project's errors: each prints as one clear message and a non-zero exit, never a traceback.
+
+`NewsletterError` is a `click.ClickException` (as MkDocs's errors are): a library error that reaches
+the command line prints as `Error: <message>` and exits with its status, with no code of its own.
+"""
 
 from __future__ import annotations
 
-import re
 from enum import IntEnum
+
+import click
+
+from newsletter.text import printable
 
 
 class ExitStatus(IntEnum):
@@ -18,17 +25,7 @@ class ExitStatus(IntEnum):
     INTERRUPTED = 130  # Ctrl-C or SIGTERM; `send` again resumes
 
 
-# What must not reach a terminal raw: C0 controls but the line break, DEL, C1 controls, and the
-# bidirectional overrides that can make a shown line read differently from what it holds.
-_UNPRINTABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def escape_controls(text: str) -> str:
-    """`text` with every control character shown as an escape (ESC -> \\x1b); line breaks kept."""
-    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
-
-
-class NewsletterError(Exception):
+class NewsletterError(click.ClickException):
     """A problem the user can fix; the command line prints `Error: <message>` and exits with status 1.
 
     Messages often quote what came from outside (a file name, a server's reply, a field's value),
@@ -39,13 +36,12 @@ class NewsletterError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.message = message
 
     def __str__(self) -> str:
         return self.message
 
     def format_message(self) -> str:
-        return escape_controls(self.message)
+        return printable(self.message, lines=True)
 
 
 class ConfigError(NewsletterError):

@@ -6,12 +6,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from newsletter.db import ledger as lg
 from newsletter.db.subscribers import add_subscriber
+from newsletter.delivery import ledger as lg
+from newsletter.delivery import records as rec
 
 SAMPLES = Path(__file__).parent / "bounces"
 # The VERP tokens in tests/bounces/*.eml were made with this key for issue 2026-05.
-SECRET = b"bounce-tests-secret-0123456789"
+SECRET = b"bounce-tests-secret-for-verp-links-0123456789"
 ISSUE = "2026-05"
 BOUNCE_TO = "bounces@msresearch.example.org"
 
@@ -47,8 +48,18 @@ def sent_issue(
     for email in emails:
         add_subscriber(engine, email, list_name="readers", resubscribe=True)
     with lg.Ledger(engine) as ledger:
-        ledger.start_run(issue, "smtp", [], [lg.NewRecipient(e, "readers") for e in emails])
+        ledger.start_run(issue, "smtp", [], [rec.NewRecipient(e, "readers") for e in emails])
         for email, message_id in emails.items():
             ledger.mark_sending(issue, email)
             ledger.mark_sent(issue, email, message_id, (provider_ids or {}).get(email))
-        ledger.set_run_state(issue, lg.FINISHED)
+        ledger.set_run_state(issue, rec.FINISHED)
+
+
+def nested_parts(depth: int) -> bytes:
+    """A message with `depth` multiparts one inside the next (the standard parser recurses per level)."""
+    head = b"From: someone@example.net\r\nSubject: nested\r\nMIME-Version: 1.0\r\n"
+    opening = b"".join(
+        b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (n, n) for n in range(depth)
+    )
+    closing = b"".join(b"--b%d--\r\n" % n for n in reversed(range(depth)))
+    return head + opening + b"Content-Type: text/plain\r\n\r\nhi\r\n" + closing

@@ -62,7 +62,7 @@ def state(workspace: Path):
 
 def workspace_ledger(workspace: Path):
     """The workspace's ledger (use it in a `with`)."""
-    from newsletter.db.ledger import Ledger
+    from newsletter.delivery.ledger import Ledger
 
     return Ledger(state(workspace))
 
@@ -103,6 +103,10 @@ class RecordingSink:
         self.replies: dict[str, list[str]] = {}
         self.drop: dict[str, int] = {}
         self.refuse_all: str | None = None
+        # `hold_after(n)`: from the n-th message on, each DATA waits for a permit (`release`), so a
+        # test holds a send mid-run with its messages in flight, without timing anything.
+        self.held_from: int | None = None
+        self.permits = threading.Semaphore(0)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         with self.lock:
@@ -118,9 +122,22 @@ class RecordingSink:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    def hold_after(self, count: int) -> None:
+        self.held_from = count
+
+    def release(self, messages: int = 1) -> None:
+        self.permits.release(messages)
+
+    def release_all(self) -> None:
+        self.held_from = None
+        self.permits.release(10_000)
+
     async def handle_DATA(self, server, session, envelope):
+        import asyncio
         from email.parser import BytesHeaderParser
 
+        if self.held_from is not None and self.count() >= self.held_from:
+            await asyncio.get_running_loop().run_in_executor(None, self.permits.acquire)
         recipient = envelope.rcpt_tos[0]
         message_id = BytesHeaderParser().parsebytes(envelope.content)["Message-ID"]
         with self.lock:
@@ -160,15 +177,13 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` with its bytes: compare two to prove nothing changed on disk.
 
     Lock files are left out: every send and send-due takes one, and they hold no state; so is SQLite's
-    shared-memory index (`-shm`), which readers update, an empty write-ahead log, and the parsed-YAML
-    cache that commands reading the files keep (store/yamlcache.py).
+    shared-memory index (`-shm`), which readers update, and an empty write-ahead log.
     """
     return {
         str(p.relative_to(folder)): p.read_bytes()
         for p in sorted(folder.rglob("*"))
         if p.is_file()
         and "locks" not in p.relative_to(folder).parts
-        and p.name != "yaml-cache.json"
         and not p.name.endswith("-shm")
         and not (p.name.endswith("-wal") and p.stat().st_size == 0)  # opened, nothing written
     }

@@ -5,17 +5,16 @@ Imported by its bare name (`from factories import summary`), like `sample_worksp
 
 from __future__ import annotations
 
-import io
-import os
-import sys
+import inspect
 import traceback
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from newsletter.cli import main
+from click.testing import CliRunner
+
+from newsletter.cli import cli
 from newsletter.store.models import Issue, Section, Summary
 
 
@@ -79,61 +78,26 @@ class Result:
     exception: BaseException | None  # SystemExit for a non-zero exit, or an error that escaped
 
 
-class _Captured(io.StringIO):
-    """One of the command's streams: keeps its own text and copies it into the interleaved output."""
-
-    def __init__(self, both: io.StringIO):
-        super().__init__()
-        self.both = both
-
-    def write(self, text: str) -> int:
-        self.both.write(text)
-        return super().write(text)
-
-
-@contextmanager
-def _environment(env: Mapping[str, str | None]) -> Iterator[None]:
-    """os.environ with `env` set (None: removed) for the block, then as it was."""
-    saved = {name: os.environ.get(name) for name in env}
-    try:
-        _set_environment(env)
-        yield
-    finally:
-        _set_environment(saved)
-
-
-def _set_environment(env: Mapping[str, str | None]) -> None:
-    for name, value in env.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+# Click 8.2 keeps stderr apart and `output` interleaved by itself; 8.1 needs mix_stderr=False for
+# stderr, and then its `output` is stdout alone.
+_SEPARATE_STDERR = "mix_stderr" in inspect.signature(CliRunner.__init__).parameters
 
 
 def invoke(argv: list[str], env: Mapping[str, str | None] | None = None, input: str | None = None) -> Result:
-    """`newsletter ARGV...` in this process, `input` typed at its prompts, its streams captured.
+    """`newsletter ARGV...` through Click's CliRunner, `input` typed at its prompts, its streams captured.
 
-    An exception that escapes the command is kept in `exception` and its traceback printed to
-    stderr, as the real command would show it (so `"Traceback" not in output` means something).
+    An exception that escapes the command is kept in `exception` and its traceback added to stderr,
+    as the real command would show it (so `"Traceback" not in output` means something).
     """
-    both = io.StringIO()
-    out, err = _Captured(both), _Captured(both)
-    streams = sys.stdin, sys.stdout, sys.stderr
-    sys.stdin, sys.stdout, sys.stderr = io.StringIO(input or ""), out, err
-    exception: BaseException | None = None
-    try:
-        with _environment(env or {}):
-            code = main(argv)
-    except SystemExit as exc:  # a command's own exit (the service stops on SIGTERM that way)
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except Exception as exc:
-        exception, code = exc, 1
-        err.write("".join(traceback.format_exception(exc)))
-    finally:
-        sys.stdin, sys.stdout, sys.stderr = streams
-    if code and exception is None:
-        exception = SystemExit(code)
-    return Result(code, out.getvalue(), err.getvalue(), both.getvalue(), exception)
+    runner = CliRunner(mix_stderr=False) if _SEPARATE_STDERR else CliRunner()  # type: ignore[call-arg]
+    done = runner.invoke(cli, argv, input=input, env=dict(env or {}), prog_name="newsletter")
+    stdout, stderr = done.stdout, done.stderr
+    output = stdout + stderr if _SEPARATE_STDERR else done.output
+    exception = done.exception
+    if exception is not None and not isinstance(exception, SystemExit):
+        trace = "".join(traceback.format_exception(exception))
+        stderr, output = stderr + trace, output + trace
+    return Result(done.exit_code, stdout, stderr, output, exception)
 
 
 def run(workspace: Path, *args: str, env: Mapping[str, str | None] | None = None) -> Result:
@@ -149,11 +113,10 @@ def summary_files(workspace: Path) -> dict[str, str]:
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` with its bytes: compare two to prove nothing changed.
 
-    Lock files are left out, and so is the parsed-YAML cache, which any command reading the files
-    may write (store/yamlcache.py): neither holds anything of the user's.
+    Lock files are left out: they hold nothing of the user's.
     """
     return {
         str(p.relative_to(folder)): p.read_bytes()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and not p.name.endswith(".lock") and p.name != "yaml-cache.json"
+        if p.is_file() and not p.name.endswith(".lock")
     }

@@ -7,6 +7,7 @@ Imported by its bare name, like `delivery_helpers`. The fetcher reaches it throu
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ class LoopbackSite:
     routes: dict[str, Answer]
     requests: list[tuple[str, str]] = field(default_factory=list)  # (path, User-Agent)
     sent: dict[str, int] = field(default_factory=dict)  # bytes written by the streaming answers
+    stopping: threading.Event = field(default_factory=threading.Event)  # set when the test ends
 
     @property
     def policy(self) -> FetchPolicy:
@@ -59,6 +61,37 @@ class LoopbackSite:
             except OSError:
                 pass  # the reader stopped at its limit and closed the connection
             self.sent[path] = written
+
+        self.routes[path] = answer
+
+    def trickle(self, path: str, total: int, interval: float, in_headers: bool = False) -> None:
+        """An answer written one byte every `interval` seconds (in the headers, or in a body of `total`).
+
+        Each byte comes well within any read timeout; only a deadline on the whole fetch ends it.
+        `sent[path]` is the bytes written when the reader hung up (or all of them).
+        """
+
+        def answer(handler: BaseHTTPRequestHandler) -> None:
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+            body = b"x" * total
+            if in_headers:
+                head, body = head + b"X-Slow: " + b"y" * total + b"\r\n", b""
+            whole = head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+            slow_from = 0 if in_headers else len(whole) - len(body)
+            written = 0
+            try:
+                handler.wfile.write(whole[:slow_from])
+                written = slow_from
+                for n in range(slow_from, len(whole)):
+                    if self.stopping.wait(interval):
+                        break
+                    handler.wfile.write(whole[n : n + 1])
+                    handler.wfile.flush()
+                    written += 1
+            except OSError:
+                pass  # the reader hung up
+            self.sent[path] = written - slow_from
+            handler.close_connection = True
 
         self.routes[path] = answer
 
@@ -94,6 +127,22 @@ def site_routes(site: LoopbackSite, layout: str | None = None) -> None:
 @pytest.fixture(name="site")
 def site_fixture() -> Iterator[LoopbackSite]:
     """The site on 127.0.0.1, on a free port, for one test."""
+    yield from _serve(None)
+
+
+@pytest.fixture(name="secure_site")
+def secure_site_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackSite]:
+    """The same site over HTTPS at https://127.0.0.1:PORT, its test CA trusted by requests."""
+    from tls_helpers import make_certificates
+
+    certificates = make_certificates(tmp_path / "tls")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificates.cert, certificates.key)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificates.ca))
+    yield from _serve(context)
+
+
+def _serve(tls: ssl.SSLContext | None) -> Iterator[LoopbackSite]:
     routes: dict[str, Answer] = {}
     holder: list[LoopbackSite] = []
 
@@ -111,12 +160,15 @@ def site_fixture() -> Iterator[LoopbackSite]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    loopback = LoopbackSite(f"http://127.0.0.1:{server.server_port}", routes)
+    loopback = LoopbackSite(f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}", routes)
     holder.append(loopback)
     site_routes(loopback)
     yield loopback
+    loopback.stopping.set()
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)

@@ -27,7 +27,7 @@ from newsletter.web.service import create_app
 from newsletter.web.service.mailqueue import MailQueue
 from newsletter.web.service.settings import ServiceSettings
 
-SECRET = "a-test-signing-key-that-is-long-enough"
+SECRET = "a-test-signing-key-that-is-long-enough-0123456789"
 ORIGIN = "https://msresearch.example.org"
 
 
@@ -120,7 +120,7 @@ def start_service(
     service = service_settings(base_url, **changes)
     from newsletter.providers import open_provider
 
-    mail = MailQueue(lambda: open_provider(None, settings), workers=2, attempts=3, backoff=(0.2, 0.5))
+    mail = MailQueue(engine, lambda: open_provider(None, settings), workers=2, attempts=3, backoff=(0.2, 0.5))
     app = create_app(settings, engine, service=service, mail=mail)
     return Service(root, settings, service, engine, sink, app, mail)
 

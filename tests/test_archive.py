@@ -12,7 +12,7 @@ from factories import run
 from sample_workspace import SAMPLE_ISSUE as ISSUE
 
 from newsletter import render
-from newsletter.delivery import ledger
+from newsletter.delivery import ledger, records
 from newsletter.store import issues
 from newsletter.store.config import load_settings
 
@@ -87,11 +87,24 @@ def test_without_all_only_issues_the_ledger_shows_sent_are_archived(workspace: P
     assert "No issues yet." in (tmp_path / "none" / "index.html").read_text()
     settings = load_settings(workspace)
     with ledger.open_ledger(settings) as book:
-        book.start_run(ISSUE, "outbox", ["x"], [ledger.NewRecipient("ana@example.org")])
+        book.start_run(ISSUE, "outbox", ["x"], [records.NewRecipient("ana@example.org")])
         book.mark_sent(ISSUE, "ana@example.org", "<m@example.org>", None)
     result = run(workspace, "archive", "--out", str(tmp_path / "sent"))
     assert result.exit_code == 0 and "1 issue(s)" in result.output
     assert (tmp_path / "sent" / ISSUE / "index.html").is_file()
+
+
+def test_the_index_looks_like_the_issue_pages_and_prints_the_same_date(workspace: Path, tmp_path: Path):
+    # Sent months after its send_at (today, by the ledger's clock): the pages still agree.
+    assert run(workspace, "send", ISSUE, "--yes").exit_code == 0
+    assert run(workspace, "archive", "--out", str(tmp_path)).exit_code == 0
+
+    index = (tmp_path / "index.html").read_text()
+    page = (tmp_path / ISSUE / "index.html").read_text()
+    printed = re.search(r'<p class="dek">[^<]*&middot; ([A-Z][a-z]+ \d+, \d{4}) &middot;', page)
+    assert printed and f">{printed.group(1)}</time>" in index, printed
+    for look in ("#eef1f4", "border-top: 6px solid #0b5cad", "prefers-color-scheme: dark", "Georgia"):
+        assert look in index and look in page
 
 
 def set_subject(workspace: Path, yaml_subject: str) -> None:

@@ -14,7 +14,9 @@ from newsletter.db import events
 from newsletter.db import schema as t
 from newsletter.db.engine import reading
 from newsletter.db.rows import subscriber_id
-from newsletter.db.suppression import is_suppressed
+from newsletter.db.subscribers import add_subscriber
+from newsletter.db.suppression import is_suppressed, unsubscribe
+from newsletter.mail import verp
 
 
 def matched(db, name: str):
@@ -112,21 +114,26 @@ def test_a_notification_for_an_address_or_issue_we_never_sent_decides_nothing(db
     sent_issue(db, emails={"loyal@example.org": SENT["loyal@example.org"]})
     for name in ("postfix-unknown-user.eml", "yahoo-no-account.eml", "microsoft-jmrp-complaint.eml"):
         _, (matches, why) = matched(db, name)
-        assert matches == [] and why == "its VERP token matches no recipient of a sent issue"
+        assert matches == [] and why == "unverified: its VERP token matches no recipient of a sent issue"
     without_token = sample("sendmail-user-unknown.eml").replace(
         b"5f1c0e2a9b7d4c3e8a1f0b6d", b"000000000000000000000000"
     )
     matches, why = match_notice(read_notice(without_token), Recipients(db, SECRET, BOUNCE_TO))
-    assert matches == [] and why == "no recipient of a sent issue matches gone@example.com"
+    assert matches == [] and why == (
+        "unverified: no VERP token or Message-ID of ours proves it concerns gone@example.com"
+    )
 
 
 def test_a_forged_token_matches_nobody(db):
     sent_issue(db)
-    forged = sample("postfix-unknown-user.eml").replace(b"zktswlqxb4hbgsaz", b"zktswlqxb4hbgsab")
+    real = verp.recipient_tag(SECRET, ISSUE, "unknown.user@example.net").encode()
+    forged = sample("postfix-unknown-user.eml").replace(
+        real, real[:-1] + (b"a" if real[-1:] != b"a" else b"b")
+    )
     forged = forged.replace(b"unknown.user@example.net", b"someone@example.net")
     notice = read_notice(forged)
     matches, why = match_notice(notice, Recipients(db, SECRET, BOUNCE_TO))
-    assert matches == [] and why == "its VERP token matches no recipient of a sent issue"
+    assert matches == [] and why == "unverified: its VERP token matches no recipient of a sent issue"
 
 
 @pytest.mark.parametrize("name", ["yahoo-no-account.eml"])
@@ -134,3 +141,17 @@ def test_a_heuristic_format_maps_by_token_too(db, name):
     sent_issue(db)
     _, ([match], _) = matched(db, name)
     assert (match.email, match.via, match.failure.status) == ("closed.account@yahoo.com", "verp", "5.0.0")
+
+
+def test_a_report_about_a_message_sent_before_the_readers_latest_opt_in_suppresses_nobody(db):
+    """They left and signed up again after the issue went out: its late bounce proves nothing now."""
+    sent_issue(db)
+    unsubscribe(db, "left.company@outlook.com", "left", source="preferences")
+    add_subscriber(db, "left.company@outlook.com", list_name="readers", resubscribe=True)
+    notice, ([match], _) = matched(db, "outlook-recipient-not-found.eml")
+
+    decision = decide(db, match, notice.notification_id, "bounce mailbox", Limits())
+
+    assert decision.outcome == Outcome.BEFORE_OPT_IN and not is_suppressed(db, "left.company@outlook.com")
+    [event] = [e for e in history(db, "left.company@outlook.com") if "notification" in e.detail]
+    assert event.detail["decision"] == "not acted on: dated before the reader's latest opt-in"

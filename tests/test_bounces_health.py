@@ -5,11 +5,12 @@ from __future__ import annotations
 from bounce_helpers import BOUNCE_TO, SECRET, sample, sent_issue
 
 from newsletter.bounces.decide import Limits, decide
-from newsletter.bounces.health import bounce_pause, issue_health, previous_issue_warning
+from newsletter.bounces.health import bounce_pause, issue_health, previous_issue_warnings
 from newsletter.bounces.mapping import Recipients, match_notice
 from newsletter.bounces.notice import read_notice
-from newsletter.db import ledger as lg
 from newsletter.db.suppression import unsubscribe
+from newsletter.delivery import ledger as lg
+from newsletter.delivery import records as rec
 
 
 def apply(db, *names: str) -> None:
@@ -43,11 +44,11 @@ def test_health_counts_each_kind_once_per_person_with_rates_and_warnings(db):
 def test_an_address_refused_during_the_send_is_a_hard_bounce_too(db):
     with lg.Ledger(db) as ledger:
         ledger.start_run(
-            "2026-07", "smtp", [], [lg.NewRecipient("a@example.org"), lg.NewRecipient("b@example.org")]
+            "2026-07", "smtp", [], [rec.NewRecipient("a@example.org"), rec.NewRecipient("b@example.org")]
         )
         ledger.mark_sending("2026-07", "a@example.org")
         ledger.mark_sent("2026-07", "a@example.org", "<m@example.org>", None)
-        ledger.mark_failed("2026-07", "b@example.org", lg.FAILED_PERMANENT, "550 5.1.1 user unknown")
+        ledger.mark_failed("2026-07", "b@example.org", rec.FAILED_PERMANENT, "550 5.1.1 user unknown")
     health = issue_health(db, "2026-07")
     assert health is not None and (health.sent, health.hard_bounces, health.delivered) == (1, 1, 1)
     assert (health.attempts, health.rate(health.hard_bounces)) == (2, 0.5)  # never over 100 %
@@ -65,8 +66,8 @@ def test_the_next_send_is_warned_about_the_previous_issues_complaints(db):
     apply(db, "yahoo-arf-complaint.eml")
     with lg.Ledger(db) as ledger:
         ledger.start_run("2026-06", "smtp", [], [])
-    warning = previous_issue_warning(db, "2026-06")
-    assert warning is not None and warning.startswith(
+    warnings = previous_issue_warnings(db, "2026-06")
+    assert [w for w in warnings if "complaint rate" in w][0].startswith(
         "warning: the previous issue (2026-05) had a complaint rate of 8.33% (1 of 12), over 0.1 %"
     )
 
@@ -79,3 +80,15 @@ def test_a_run_pauses_itself_only_after_200_attempts_over_the_threshold():
         "reputation: clean it, then `newsletter send` again resumes"
     )
     assert bounce_pause(1000, 30, threshold=0.02) is not None
+
+
+def test_the_next_send_is_warned_about_the_previous_issues_hard_bounces_reported_after_it(db):
+    sent_issue(db)  # 12 recipients, all accepted by the relay
+    apply(db, "postfix-unknown-user.eml")  # reported later: 1 of 12, over 5 %
+    with lg.Ledger(db) as ledger:
+        ledger.start_run("2026-06", "smtp", [], [])
+    (warning,) = previous_issue_warnings(db, "2026-06")
+    assert warning.startswith(
+        "warning: the previous issue (2026-05) had a hard-bounce rate of 8.33% (1 of 12)"
+    )
+    assert "`newsletter bounces fetch`" in warning

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import random
 import smtplib
 import ssl
 from pathlib import Path
 
 import pytest
-from bounce_helpers import BOUNCE_TO, SAMPLES, SECRET, sample, sent_issue
+from bounce_helpers import BOUNCE_TO, SAMPLES, SECRET, nested_parts, sample, sent_issue
 from factories import invoke
 from imapclient import IMAPClient
 
 from newsletter.db.engine import database_url, open_engine
-from newsletter.db.locks import ISSUE_NAMESPACE, Lock
+from newsletter.db.locks import bounce_fetcher_lock
 from newsletter.db.revisions import upgrade
 from newsletter.db.suppression import is_suppressed
 
@@ -104,7 +105,7 @@ def test_fetch_decides_on_every_report_moves_them_and_leaves_the_rest(bounce_wor
     lines = result.output.splitlines()
     assert lines[0] == (
         f"Read {len(names) + 1} messages in INBOX: 11 decisions, 3 auto-replies or delay warnings ignored, "
-        f"{len(names) - 2} moved to Processed, 3 left."
+        f"{len(names) - 2} moved to Processed, 0 unverified, 0 unreadable, 3 left."
     )
     assert (
         "  hard      5.1.10  left.company@outlook.com  issue 2026-05  "
@@ -208,7 +209,7 @@ def test_a_server_certificate_the_system_does_not_trust_is_refused(bounce_worksp
 def test_a_second_fetch_while_one_runs_stops_at_once(bounce_workspace, mailbox):
     ws, engine = bounce_workspace
     mailbox.append("INBOX", crlf(sample("postfix-unknown-user.eml")))
-    with Lock(engine, ISSUE_NAMESPACE, "bounces-fetch", "`newsletter bounces fetch`"):
+    with bounce_fetcher_lock(engine):
         result = run_fetch(ws)
     assert result.exit_code == 1
     assert result.output.startswith("Error: `newsletter bounces fetch` is already running (pid ")
@@ -255,3 +256,105 @@ def test_a_genuine_postfix_report_for_an_unknown_user_suppresses_that_recipient(
     assert result.exit_code == 0, result.output
     assert f"  hard      5.1.1   {recipient}  issue 2026-06  suppressed" in result.output
     assert is_suppressed(engine, recipient)
+
+
+FORGED_DSN = b"""From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
+To: bounces@msresearch.example.org
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <forged-dsn-1@mx.example.net>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary=R
+
+--R
+Content-Type: text/plain
+
+Your message could not be delivered.
+--R
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; loyal@example.org
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 User unknown
+--R--
+"""
+FORGED_ARF = b"""From: Feedback Loop <fbl@isp.example>
+To: bounces@msresearch.example.org
+Subject: Complaint about message
+Message-ID: <forged-arf-1@isp.example>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary=F
+
+--F
+Content-Type: text/plain
+
+This is an abuse report.
+--F
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: SomeFBL/1.0
+Version: 1
+Original-Rcpt-To: <slow@example.net>
+--F--
+"""
+PLAIN_FAILURE = b"""From: Mail Delivery System <Mailer-Daemon@mail.example.org.uk>
+To: bounces@msresearch.example.org
+Subject: Mail delivery failed: returning message to sender
+Message-ID: <plain-failure-1@mail.example.org.uk>
+X-Failed-Recipients: quota@gmail.com
+Auto-Submitted: auto-replied
+
+This message was created automatically by mail delivery software.
+
+A message that you sent could not be delivered to one or more of its
+recipients. This is a permanent error. The following address(es) failed:
+
+  quota@gmail.com
+    SMTP error from remote mail server after RCPT TO:<quota@gmail.com>:
+    550 5.1.1 User unknown
+"""
+
+
+def test_reports_without_proof_change_nobody_and_are_kept_listed_and_counted(bounce_workspace, mailbox):
+    """A forged DSN, a forged ARF complaint and a plain failure notice naming real readers, no VERP token."""
+    ws, engine = bounce_workspace
+    for data in (FORGED_DSN, FORGED_ARF, PLAIN_FAILURE):
+        mailbox.append("INBOX", crlf(data))
+    mailbox.append("INBOX", crlf(sample("postfix-unknown-user.eml")))  # a genuine one among them
+
+    result = run_fetch(ws)
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == (
+        "Read 4 messages in INBOX: 1 decisions, 0 auto-replies or delay warnings ignored, "
+        "1 moved to Processed, 3 unverified, 0 unreadable, 0 left."
+    )
+    assert "Unverified, moved to Unverified; nobody's state changed:" in lines
+    for email in ("loyal@example.org", "slow@example.net", "quota@gmail.com"):
+        assert not is_suppressed(engine, email), email
+        assert any(f"proves it concerns {email}" in line for line in lines), email
+    assert is_suppressed(engine, "unknown.user@example.net")
+    assert len(folder_subjects(mailbox, "Unverified")) == 3 and folder_subjects(mailbox, "INBOX") == []
+
+
+def test_a_poison_message_is_quarantined_and_the_reports_behind_it_are_read(bounce_workspace, mailbox):
+    ws, engine = bounce_workspace
+    mailbox.append("INBOX", nested_parts(5000))
+    mailbox.append("INBOX", bytes(random.Random(26).getrandbits(8) for _ in range(20_000)))
+    mailbox.append("INBOX", crlf(sample("postfix-unknown-user.eml")))
+
+    result = run_fetch(ws)
+
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    lines = result.output.splitlines()
+    assert lines[0].endswith("1 moved to Processed, 0 unverified, 2 unreadable, 0 left."), lines[0]
+    assert any("nested or multipart parts" in line for line in lines)
+    assert any("it is not an email" in line for line in lines)
+    assert is_suppressed(engine, "unknown.user@example.net")
+    assert folder_subjects(mailbox, "Processed") == ["Subject: Undelivered Mail Returned to Sender"]
+    again = run_fetch(ws)  # nothing left to trip over
+    assert again.exit_code == 0 and again.output.startswith("Read ")

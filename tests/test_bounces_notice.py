@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from bounce_helpers import BOUNCE_TO, ISSUE, SECRET, sample
+from bounce_helpers import BOUNCE_TO, ISSUE, SECRET, nested_parts, sample
 
 from newsletter.bounces.classify import Kind, best_status, kind_of
 from newsletter.bounces.notice import read_notice
@@ -137,3 +137,18 @@ def test_a_verp_address_for_another_bounce_address_or_without_a_token_is_not_rea
     assert verp.read_bounce_address(BOUNCE_TO, "bounces+not-a-token@msresearch.example.org") is None
     with pytest.raises(ValueError, match="cannot carry a VERP token"):
         verp.bounce_address("bounces+x@example.org", SECRET, ISSUE, "a@example.org")
+
+
+def test_hostile_structure_and_random_bytes_are_unreadable_never_a_traceback(capsys):
+    import random
+
+    deep = read_notice(nested_parts(5000))
+    assert deep.unreadable.startswith("it has 5000 nested or multipart parts") and not deep.failures
+    rng = random.Random(4)
+    for _ in range(50):
+        assert read_notice(bytes(rng.getrandbits(8) for _ in range(4000))).unreadable
+    noise = read_notice(
+        b"From: a@b.example\r\nSubject: x\r\n\r\n" + bytes(rng.getrandbits(8) for _ in range(9000))
+    )
+    assert noise.kind == Kind.UNRECOGNISED and not noise.failures
+    assert capsys.readouterr() == ("", "")  # flufl.bounce's detectors log their tracebacks; not to us

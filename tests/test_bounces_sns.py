@@ -23,7 +23,8 @@ from cryptography.x509.oid import NameOID
 
 from newsletter.bounces.settings import BounceSettings, SnsSettings
 from newsletter.bounces.sns import fetch_url, handle_sns, string_to_sign
-from newsletter.db.suppression import is_suppressed
+from newsletter.db.subscribers import add_subscriber
+from newsletter.db.suppression import is_suppressed, unsubscribe
 
 REGION = "eu-west-1"
 TOPIC = f"arn:aws:sns:{REGION}:123456789012:ses-events"
@@ -84,11 +85,15 @@ def settings(loopback: bool = True) -> BounceSettings:
     return BounceSettings(BOUNCE_TO, sns=SnsSettings(REGION, (TOPIC,), allow_loopback_for_tests=loopback))
 
 
+def sns_time(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def signed(server: CertServer, message: dict, version: str = "2") -> dict:
     message = {
         "MessageId": "9f3c2a44-5b6d-4e7f-8a9b-0c1d2e3f4a5b",
         "TopicArn": TOPIC,
-        "Timestamp": "2026-05-01T13:05:00.000Z",
+        "Timestamp": sns_time(datetime.datetime.now(datetime.UTC)),
         "SignatureVersion": version,
         "SigningCertURL": f"{server.base}{server.cert_path}",
         **message,
@@ -142,7 +147,10 @@ def test_a_permanent_bounce_signed_with_either_version_suppresses(engine, cert_s
     assert post(message, engine, cert_server) == (200, "bounced@example.com: suppressed")
     assert is_suppressed(engine, "bounced@example.com")
     assert cert_server.requests == [cert_server.cert_path]  # fetched once, then kept
-    again = signed(cert_server, ses_bounce("Permanent", "gone@example.com", "5.1.1", "fb-1b"), version)
+    headers = {"messageId": SENT["gone@example.com"]}  # our Message-ID, as SES quotes it
+    again = signed(
+        cert_server, ses_bounce("Permanent", "gone@example.com", "5.1.1", "fb-1b", headers=headers), version
+    )
     assert post(again, engine, cert_server) == (200, "gone@example.com: suppressed")
     assert cert_server.requests == [cert_server.cert_path]
 
@@ -167,7 +175,7 @@ def test_a_complaint_suppresses(engine, cert_server):
             "userAgent": "Yahoo!-Mail-Feedback/2.0",
             "complainedRecipients": [{"emailAddress": "complainer@yahoo.com"}],
         },  # fmt: skip
-        "mail": {"messageId": "x"},
+        "mail": {"messageId": "x", "commonHeaders": {"messageId": SENT["complainer@yahoo.com"]}},
     }
     message = signed(cert_server, {"Type": "Notification", "Message": json.dumps(event)})
 
@@ -249,13 +257,49 @@ def test_the_subscription_is_confirmed_at_the_allowed_host_only(engine, cert_ser
     )
 
 
-def test_an_address_we_never_sent_to_is_not_guessed_at(engine, cert_server):
-    message = signed(cert_server, ses_bounce("Permanent", "stranger@example.net", "5.1.1", "fb-8"))
-    assert post(message, engine, cert_server) == (
+def test_an_event_naming_only_an_address_is_unverified_even_for_a_real_recipient(engine, cert_server):
+    for n, email in enumerate(("stranger@example.net", "loyal@example.org")):
+        message = signed(cert_server, ses_bounce("Permanent", email, "5.1.1", f"fb-8{n}", ses_id="not-ours"))
+        assert post(message, engine, cert_server) == (
+            200,
+            f"unverified: no message of ours matches this event ({email}); nothing was changed",
+        )
+        assert not is_suppressed(engine, email)
+    # SES's id for one reader's message cannot suppress another reader it names.
+    other = signed(cert_server, ses_bounce("Permanent", "loyal@example.org", "5.1.1", "fb-89", ses_id=SES_ID))
+    assert post(other, engine, cert_server) == (
         200,
-        "no recipient of a sent issue matches stranger@example.net",
+        "unverified: loyal@example.org did not receive this message",
     )
-    assert not is_suppressed(engine, "stranger@example.net")
+    assert not is_suppressed(engine, "loyal@example.org")
+
+
+def test_a_replayed_message_older_than_an_hour_is_refused(engine, cert_server):
+    now = datetime.datetime.now(datetime.UTC)
+    bounce = ses_bounce("Permanent", "bounced@example.com", "5.1.1", "fb-old", ses_id=SES_ID)
+    for moment in (now - datetime.timedelta(days=90), now - datetime.timedelta(minutes=61)):
+        old = signed(cert_server, {**bounce, "Timestamp": sns_time(moment)})
+        status, text = post(old, engine, cert_server)
+        assert status == 403 and "more than an hour" in text
+    ahead = signed(cert_server, {**bounce, "Timestamp": sns_time(now + datetime.timedelta(hours=2))})
+    assert post(ahead, engine, cert_server)[0] == 403
+    assert post(signed(cert_server, {**bounce, "Timestamp": "yesterday"}), engine, cert_server)[0] == 403
+    assert not is_suppressed(engine, "bounced@example.com")
+
+
+def test_an_event_dated_before_the_readers_latest_opt_in_suppresses_nobody(engine, cert_server):
+    happened = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=30)
+    unsubscribe(engine, "bounced@example.com", "left", source="preferences")
+    add_subscriber(engine, "bounced@example.com", list_name="readers", resubscribe=True)  # came back since
+    message = ses_bounce("Permanent", "bounced@example.com", "5.1.1", "fb-late", ses_id=SES_ID)
+    event = json.loads(message["Message"])
+    event["bounce"]["timestamp"] = sns_time(happened)
+    late = signed(cert_server, {**message, "Message": json.dumps(event)})
+    assert post(late, engine, cert_server) == (200, "bounced@example.com: not acted on")
+    assert not is_suppressed(engine, "bounced@example.com")
+    event["bounce"].update(timestamp=sns_time(datetime.datetime.now(datetime.UTC)), feedbackId="fb-now")
+    fresh = signed(cert_server, {**message, "Message": json.dumps(event)})
+    assert post(fresh, engine, cert_server) == (200, "bounced@example.com: suppressed")
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from newsletter.check.email import RenderedEmail, email_findings, long_text_line
 from newsletter.check.findings import Finding, Severity, SpamScore
 from newsletter.check.issue import issue_findings
 from newsletter.compose.ready import INTRO_TODO
-from newsletter.delivery import ledger
+from newsletter.delivery import ledger, records
 from newsletter.errors import ConfigError
 from newsletter.store import issues
 from newsletter.store.config import load_settings
@@ -436,7 +436,7 @@ def test_check_warns_of_a_summary_the_ledger_shows_already_sent(workspace: Path)
     settings = load_settings(workspace)
     with ledger.open_ledger(settings) as book:
         # An earlier special issue, its file since removed, carried `first` to one reader.
-        book.start_run("2026-05-special", "outbox", [first], [ledger.NewRecipient("ana@example.org")])
+        book.start_run("2026-05-special", "outbox", [first], [records.NewRecipient("ana@example.org")])
         book.mark_sending("2026-05-special", "ana@example.org")
         book.mark_sent("2026-05-special", "ana@example.org", "<1@example.org>", None)
     result = run_check(workspace, issue_id, "--strict")
@@ -468,7 +468,8 @@ def test_check_of_a_missing_issue_says_how_to_draft_one(workspace: Path):
     result = run_check(workspace, "2031-01")
     assert result.exit_code == 1
     assert (
-        "issues/2031-01.yaml: no such issue; draft one with `newsletter new-issue 2031-01`" in result.output
+        "issues/2031-01.yaml: no such issue (the issues: 2026-06); "
+        "draft it with `newsletter new-issue 2031-01`" in result.output
     )
 
 

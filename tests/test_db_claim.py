@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from newsletter.db import ledger as lg
+from newsletter.delivery import ledger as lg
+from newsletter.delivery import records as rec
 
 WORKER = Path(__file__).with_name("db_claim_worker.py")
 ISSUE = "2026-06"
@@ -41,7 +42,7 @@ def test_three_senders_one_killed_then_resumed_send_everyone_exactly_once(db, sm
     url = db.url.render_as_string(hide_password=False)
     emails = [f"reader{n:04d}@example.org" for n in range(RECIPIENTS)]
     with lg.Ledger(db) as ledger:
-        ledger.start_run(ISSUE, "smtp", ["a-summary"], [lg.NewRecipient(e) for e in emails])
+        ledger.start_run(ISSUE, "smtp", ["a-summary"], [rec.NewRecipient(e) for e in emails])
 
     workers = [start_worker(url, smtp_sink.port) for _ in range(3)]
     wait_until(lambda: smtp_sink.count() >= 60)
@@ -63,4 +64,4 @@ def test_three_senders_one_killed_then_resumed_send_everyone_exactly_once(db, sm
     assert len(unknown) <= 1  # at most the one message it had in flight
     assert [e for e in emails if e not in unknown and got.get(e) != 1] == []
     assert all(got.get(e, 0) <= 1 for e in unknown)
-    assert counts[lg.SENT] == RECIPIENTS - len(unknown) and counts[lg.PENDING] == counts[lg.SENDING] == 0
+    assert counts[rec.SENT] == RECIPIENTS - len(unknown) and counts[rec.PENDING] == counts[rec.SENDING] == 0

@@ -22,15 +22,16 @@ def test_the_default_database_is_a_wal_sqlite_file_in_the_workspace(tmp_path):
 
 
 def test_upgrade_creates_the_schema_once_and_reports_the_revisions(db_url, tmp_path):
+    head = revisions.head_revision()
     engine = open_engine(database_url(tmp_path, db_url, environ={}))
 
     assert revisions.current_revision(engine) is None
     with pytest.raises(
-        DatabaseError, match="has no schema yet, this version needs 0001; run `newsletter db upgrade`"
+        DatabaseError, match=f"has no schema yet, this version needs {head}; run `newsletter db upgrade`"
     ):
         revisions.check_schema(engine)
-    assert revisions.upgrade(engine) == (None, "0001")
-    assert revisions.upgrade(engine) == ("0001", "0001")
+    assert revisions.upgrade(engine) == (None, head)
+    assert revisions.upgrade(engine) == (head, head)
     revisions.check_schema(engine)
 
 
@@ -53,7 +54,7 @@ def test_a_database_newer_than_the_tool_is_refused_untouched(db):
         with pytest.raises(
             DatabaseError,
             match=r"revision 0999, newer than this version of newsletter knows "
-            r"\(latest 0001\): upgrade newsletter",
+            rf"\(latest {revisions.head_revision()}\): upgrade newsletter",
         ):
             attempt(db)
     assert revisions.current_revision(db) == "0999"
@@ -206,3 +207,34 @@ def write_as_reader_only(folder: Path, path: Path) -> str:
     os.waitpid(child, 0)
     os.chmod(folder, 0o755)
     return message.strip()
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("postgresql+psycopg:/newsletter@127.0.0.1:55433/nl", "write postgresql+psycopg:// then the host"),
+        ("postgresql+psycopg:/u:hunter2@h/db", "write postgresql+psycopg:// then the host"),
+        ("postgresql://u:hunter2@h:notaport/db", "a port is 1 to 65535"),
+        ("postgresql://u:hunter2@h:99999/db", "a port is 1 to 65535"),
+        ("sqlite:/state.sqlite3", "write sqlite:/// and the file's path"),
+        ("mysql://u:hunter2@h/db", "mysql is not supported"),
+        ("postgresql+psycopg:u:hunter2@h/db", "write postgresql+psycopg:// then the host"),
+    ],
+)
+@pytest.mark.parametrize("source", ["newsletter.yaml: database", "NEWSLETTER_DATABASE_URL"])
+def test_a_url_that_does_not_parse_is_one_line_never_a_file_and_never_the_password(
+    tmp_path, raw, why, source
+):
+    from_env = source == "NEWSLETTER_DATABASE_URL"
+    env = {"NEWSLETTER_DATABASE_URL": raw} if from_env else {}
+    with pytest.raises(ConfigError) as caught:
+        database_url(tmp_path, None if from_env else raw, env)
+    message = caught.value.message
+    assert message.startswith(f"{source}: ") and why in message
+    assert "\n" not in message and "hunter2" not in message
+    assert list(tmp_path.iterdir()) == []  # nothing made on disk
+
+
+@pytest.mark.parametrize("path", ["state.sqlite3", ".newsletter/state.sqlite3", "data/nl.db"])
+def test_a_plain_path_is_still_a_sqlite_file_in_the_workspace(tmp_path, path):
+    assert database_url(tmp_path, path, {}).database == str(tmp_path / path)

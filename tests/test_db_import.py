@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 
 import pytest
 
-from newsletter.db import audience, csvexport, csvimport
+from newsletter.db import audience, csvexport, csvimport, csvstage
 from newsletter.db import subscribers as subs
 from newsletter.db import suppression as supp
-from newsletter.errors import ContentError
+from newsletter.errors import ContentError, NewsletterError
 
 VOCABULARY = {"mri": "MRI", "caregivers": "Caregivers", "gut and microbiome": "Gut and microbiome"}
 
@@ -218,3 +219,58 @@ def test_export_writes_csv_that_imports_back_unchanged(db, tmp_path):
 
     report = csvimport.import_csv(db, write(tmp_path / "back.csv", text))
     assert (report.added, report.updated, report.unchanged, report.opted_out) == (0, 0, 1, 1)
+
+
+FORMULAS = ["=cmd|' /C calc'!A0", "+SUM(1+1)", "-2+3"]  # `@` is refused in a name: see the topic
+
+
+def test_export_quotes_cells_a_spreadsheet_would_run_and_import_takes_the_quote_off(db, tmp_path):
+    for n, name in enumerate(FORMULAS):
+        subs.add_subscriber(db, f"reader{n}@example.org", first_name=name, last_name="'Ohana")
+    subs.add_subscriber(db, "-dash@example.org", first_name="Dash", topics=["@SUM(A1)"])
+    out = io.StringIO()
+    csvexport.export_csv(db, out)
+
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [row["first_name"] for row in rows] == [f"'{name}" for name in FORMULAS] + ["Dash"]
+    assert (rows[-1]["email"], rows[-1]["topics"]) == ("'-dash@example.org", "'@SUM(A1)")
+    assert {row["last_name"] for row in rows[:-1]} == {"'Ohana"}  # a real apostrophe stays as it is
+
+    for n, _ in enumerate(FORMULAS):
+        subs.update_subscriber(db, f"reader{n}@example.org", first_name="Changed")
+    report = csvimport.import_csv(db, write(tmp_path / "back.csv", out.getvalue()))
+    assert (report.added, report.updated, report.invalid) == (0, len(FORMULAS), [])
+    again = io.StringIO()
+    csvexport.export_csv(db, again)
+    assert again.getvalue() == out.getvalue()
+
+
+def test_an_export_file_is_streamed_whole_private_and_one_line_when_it_cannot_be_written(db, tmp_path):
+    subs.add_subscriber(db, "ana@example.org", first_name="Ana")
+    out = tmp_path / "exports" / "readers.csv"
+    expected = io.StringIO()
+    csvexport.export_csv(db, expected)
+
+    assert csvexport.export_file(db, out) == 1
+    assert out.read_text(encoding="utf-8") == expected.getvalue()
+    assert out.stat().st_mode & 0o777 == 0o600  # personal data
+    assert [p.name for p in out.parent.iterdir()] == ["readers.csv"]
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(
+        NewsletterError, match=rf"^{blocker}/readers.csv: cannot write \(.*\); check the folder"
+    ):
+        csvexport.export_file(db, blocker / "readers.csv")
+
+
+def test_an_import_reports_its_progress_as_rows_loaded(db, tmp_path, monkeypatch):
+    monkeypatch.setattr(csvstage, "BATCH", 40)
+    rows = "".join(f"r{n}@example.org,R{n}\n" for n in range(100))
+    seen: list[int] = []
+
+    report = csvimport.import_csv(
+        db, write(tmp_path / "in.csv", "email,name\n" + rows + "bad,X\n"), progress=seen.append
+    )
+
+    assert seen == [40, 80, 100] and report.added == 100 and len(report.invalid) == 1

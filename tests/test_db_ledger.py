@@ -1,18 +1,22 @@
-"""The delivery ledger in the state database: the old ledger's semantics, plus several workers per run."""
+"""The delivery ledger in the state database: runs, marks, the one writer, and claims for several senders."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
+from delivery_helpers import ISSUE_ID, state, write_issue, write_readers
 
-from newsletter.db import ledger as lg
 from newsletter.db import locks
+from newsletter.delivery import claims
+from newsletter.delivery import ledger as lg
+from newsletter.delivery import records as rec
 from newsletter.errors import DeliveryError
 
 
@@ -22,9 +26,10 @@ def ledger(db):
         yield opened
 
 
-def people(*emails: str) -> list[lg.NewRecipient]:
+def people(*emails: str) -> list[rec.NewRecipient]:
     return [
-        lg.NewRecipient(e, "members", e.split("@")[0].title(), ("Microglia",), first_name="F") for e in emails
+        rec.NewRecipient(e, "members", e.split("@")[0].title(), ("Microglia",), first_name="F")
+        for e in emails
     ]
 
 
@@ -36,15 +41,15 @@ def test_a_new_run_holds_every_recipient_pending_with_what_is_needed_to_rebuild_
     assert [r.email for r in rows] == ["ann@example.org", "bo@example.org"]
     assert rows[0].name == "Ann" and rows[0].topics == ("Microglia",) and rows[0].list_name == "members"
     assert rows[0].first_name == "F"
-    assert ledger.run("2026-06").state == lg.RUNNING
-    assert ledger.counts("2026-06")[lg.PENDING] == 2
+    assert ledger.run("2026-06").state == rec.RUNNING
+    assert ledger.counts("2026-06")[rec.PENDING] == 2
 
 
 def test_a_run_is_created_once_and_reopening_it_keeps_its_recipients_and_their_state(ledger):
     ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "bo@example.org"))
     ledger.mark_sending("2026-06", "ann@example.org")
     ledger.mark_sent("2026-06", "ann@example.org", "<m1@example.org>", None)
-    ledger.set_run_state("2026-06", lg.INTERRUPTED, "stopped")
+    ledger.set_run_state("2026-06", rec.INTERRUPTED, "stopped")
 
     with pytest.raises(DeliveryError, match="issue 2026-06 already has a send run; it can only be resumed"):
         ledger.start_run("2026-06", "outbox", [], people("cy@example.org"))
@@ -52,10 +57,10 @@ def test_a_run_is_created_once_and_reopening_it_keeps_its_recipients_and_their_s
     ledger.reopen_run("2026-06", "smtp")
 
     assert [r.email for r in ledger.to_send("2026-06")] == ["bo@example.org"]
-    assert ledger.counts("2026-06")[lg.SENT] == 1
+    assert ledger.counts("2026-06")[rec.SENT] == 1
     run = ledger.run("2026-06")
-    assert run.state == lg.RUNNING and run.provider == "smtp" and run.finished_at is None
-    ledger.set_run_state("2026-06", lg.FINISHED)
+    assert run.state == rec.RUNNING and run.provider == "smtp" and run.finished_at is None
+    ledger.set_run_state("2026-06", rec.FINISHED)
     assert ledger.run("2026-06").finished_at is not None and len(ledger.runs()) == 1
 
 
@@ -67,121 +72,122 @@ def test_a_stream_that_fails_part_way_leaves_no_run(ledger):
     with pytest.raises(DeliveryError, match="went away"):
         ledger.start_run("2026-06", "outbox", ["a-summary"], audience())
 
-    assert ledger.run("2026-06") is None and ledger.counts("2026-06")[lg.PENDING] == 0
+    assert ledger.run("2026-06") is None and ledger.counts("2026-06")[rec.PENDING] == 0
 
 
-def test_sending_left_by_a_dead_worker_becomes_unknown_and_is_resent_only_when_asked(db, ledger):
-    ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "bo@example.org"))
-    dead = lg.Ledger(db, worker="dead")
-    dead.claim("2026-06", limit=2)
-    dead.mark_sending("2026-06", "ann@example.org")
-    dead.close()  # the worker is gone with ann's message in flight (tests/test_db_claim.py SIGKILLs one)
-
-    assert ledger.recover_unknown("2026-06") == ["ann@example.org"]
-    assert [r.email for r in ledger.claim("2026-06", limit=5)] == ["bo@example.org"]  # bo's reservation freed
+def test_sending_left_by_a_dead_sender_becomes_unknown_and_is_resent_only_when_asked(db, ledger):
+    ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "bo@example.org", "cy@example.org"))
+    # A sender that is gone (its liveness lock is free) left ann in flight and bo to retry.
+    assert claims.claim(db, "2026-06", "dead").email == "ann@example.org"
+    assert claims.claim(db, "2026-06", "dead").email == "bo@example.org"
+    ledger.mark_failed("2026-06", "bo@example.org", rec.FAILED_TRANSIENT, "451 try later", sender="dead")
+    with claims.sender(db) as me:
+        assert claims.claim(db, "2026-06", me).email == "cy@example.org"  # bo stays with its sender
+        assert claims.recover(db, "2026-06", me) == 1
+        assert claims.claim(db, "2026-06", me).email == "bo@example.org"  # freed once its sender is gone
     assert ledger.unknown("2026-06") == ["ann@example.org"]
-    assert ledger.failures("2026-06")[0].last_error == lg.IN_DOUBT
+    assert ledger.failures("2026-06")[0].last_error == rec.IN_DOUBT
 
     assert ledger.requeue_unknown("2026-06") == 1
-    assert [r.email for r in ledger.to_send("2026-06")] == ["ann@example.org", "bo@example.org"]
+    assert [r.email for r in ledger.to_send("2026-06")] == ["ann@example.org"]
 
 
-def test_a_live_workers_sending_rows_are_left_alone(db, ledger):
+def test_one_sender_per_run_turns_every_sending_row_unknown_at_its_start(ledger):
+    ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "bo@example.org"))
+    ledger.mark_sending("2026-06", "ann@example.org")
+
+    assert ledger.doubt_all("2026-06") == 1
+    assert ledger.unknown("2026-06") == ["ann@example.org"]
+    assert [r.email for r in ledger.to_send("2026-06")] == ["bo@example.org"]
+
+
+def test_a_live_senders_sending_rows_are_left_alone(db, ledger):
     ledger.start_run("2026-06", "outbox", [], people("ann@example.org"))
-    with lg.Ledger(db) as other:
-        [row] = other.claim("2026-06")
-        other.mark_sending("2026-06", row.email)
+    with claims.sender(db) as other, claims.sender(db) as me:
+        row = claims.claim(db, "2026-06", other)
+        assert row is not None and row.state == rec.SENDING
 
-        assert ledger.recover_unknown("2026-06") == []
-        assert ledger.counts("2026-06")[lg.SENDING] == 1
-        other.mark_sent("2026-06", row.email, "<m@example.org>", "p-1")
-    assert ledger.counts("2026-06")[lg.SENT] == 1
-
-
-def wait_until_gone(db, worker: str, timeout: float = 10.0) -> None:
-    """PostgreSQL ends a dead client's session (and frees its lease) a moment after the process ends."""
-    deadline = time.monotonic() + timeout
-    while locks.worker_lease(db, worker).held_elsewhere():
-        assert time.monotonic() < deadline, f"worker {worker}'s lease is still held"
-        time.sleep(0.05)
+        assert claims.recover(db, "2026-06", me) == 0
+        assert claims.others_at_work(db, "2026-06", me)
+        assert ledger.counts("2026-06")[rec.SENDING] == 1
+        ledger.mark_sent("2026-06", row.email, "<m@example.org>", "p-1")
+    assert ledger.counts("2026-06")[rec.SENT] == 1
 
 
-def test_a_sent_held_back_commits_with_the_next_sending_so_a_worker_has_one_row_in_doubt_at_most(db, ledger):
+def test_two_senders_never_claim_one_recipient(db, ledger):
+    ledger.start_run("2026-06", "outbox", [], people(*(f"r{n}@example.org" for n in range(40))))
+    taken: dict[str, list[str]] = {"a": [], "b": []}
+
+    def take(name: str) -> None:
+        while (row := claims.claim(db, "2026-06", name)) is not None:
+            taken[name].append(row.email)
+
+    threads = [threading.Thread(target=take, args=(name,)) for name in taken]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(taken["a"] + taken["b"]) == sorted(f"r{n}@example.org" for n in range(40))
+    assert ledger.counts("2026-06")[rec.SENDING] == 40
+
+
+def test_the_writer_commits_sending_before_it_returns_and_outcomes_many_to_a_transaction(db, ledger):
+    from sqlalchemy import event, text
+
+    from newsletter.db.engine import writing
+    from newsletter.delivery import writer as w
+
+    emails = [f"r{n}@example.org" for n in range(60)]
+    ledger.start_run("2026-06", "outbox", [], people(*emails))
+    rows = ledger.to_send("2026-06")
+    commits: list[int] = []
+
+    def count(connection) -> None:
+        commits.append(1)
+
+    event.listen(db, "commit", count)
+    writer = w.Writer(db).start()
+    assert writer.sending(w.sending_mark(rows[0], ledger.salt, None))
+    assert ledger.counts("2026-06")[rec.SENDING] == 1  # committed before `sending` returned
+
+    # While another writer holds the database, the outcomes queue up; then they go together.
+    with writing(db) as blocker:
+        if db.dialect.name == "postgresql":
+            blocker.execute(text("LOCK TABLE recipients IN EXCLUSIVE MODE"))
+        else:
+            blocker.execute(text("UPDATE recipients SET attempts = attempts WHERE id = 0"))
+        commits.clear()
+        for row in rows[:50]:
+            writer.later(w.sent_mark(row.rowid, f"<{row.email}>", None))
+    assert writer.close() is None
+    event.remove(db, "commit", count)
+    assert ledger.counts("2026-06")[rec.SENT] == 50
+    assert len(commits) <= 3, commits  # the blocker's own, then one or two batches
+
+
+def test_a_suppressed_address_is_not_marked_sending(db, ledger):
+    from newsletter.db import suppression
+    from newsletter.delivery import writer as w
+
     ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "bo@example.org"))
-    # A worker in its own process: it holds bo's `sent` back, then dies before its next write.
-    steps = (
-        "from pathlib import Path; import os, sys;"
-        "from newsletter.db.engine import database_url, open_engine;"
-        "from newsletter.db.ledger import Ledger;"
-        f"engine = open_engine(database_url(Path('.'), {db.url.render_as_string(False)!r}, {{}}));"
-        "w = Ledger(engine, worker='w1'); w.claim('2026-06', limit=2);"
-        "w.mark_sending('2026-06', 'ann@example.org');"
-        "w.mark_sent('2026-06', 'ann@example.org', '<m1@example.org>', None, later=True);"
-        "c = w.counts('2026-06'); print(c['sending'], c['sent'], flush=True);"
-        "w.mark_sending('2026-06', 'bo@example.org');"
-        "c = w.counts('2026-06'); print(c['sending'], c['sent'], flush=True);"
-        "w.mark_sent('2026-06', 'bo@example.org', '<m2@example.org>', None, later=True);"
-        "os._exit(0)"
-    )
-    worker = subprocess.run([sys.executable, "-c", steps], capture_output=True, text=True, timeout=60)
-    # accepted, not yet recorded: still in doubt; then one transaction: ann `sent`, bo `sending`
-    assert worker.stdout.split("\n")[:2] == ["1 0", "1 1"], worker.stderr
-    wait_until_gone(db, "w1")
-
-    assert ledger.recover_unknown("2026-06") == ["bo@example.org"]
-    assert [(f.email, f.state) for f in ledger.failures("2026-06")] == [("bo@example.org", lg.UNKNOWN)]
-
-
-def test_each_thread_holds_back_its_own_sent_and_settle_or_close_commits_it(db, ledger):
-    ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "bo@example.org"))
-    worker = lg.Ledger(db)
-    worker.claim("2026-06", limit=2)
-
-    def send(email: str) -> None:
-        worker.mark_sending("2026-06", email)
-        worker.mark_sent("2026-06", email, f"<{email}>", None, later=True)
-
-    other = threading.Thread(target=send, args=("ann@example.org",))
-    other.start()
-    other.join()
-    send("bo@example.org")  # this thread's writes never carry another thread's held `sent`
-    assert ledger.counts("2026-06")[lg.SENDING] == 2
-
-    worker.settle()  # this thread's: bo
-    assert ledger.counts("2026-06")[lg.SENT] == 1
-    worker.close()  # the end of the worker: what any thread still holds (ann)
-    counts = ledger.counts("2026-06")
-    assert (counts[lg.SENDING], counts[lg.SENT]) == (0, 2)
-
-
-def test_claims_never_hand_one_recipient_to_two_workers_and_transient_failures_stay_with_their_worker(
-    db, ledger
-):
-    ledger.start_run("2026-06", "outbox", [], people(*(f"r{n}@example.org" for n in range(5))))
-    with lg.Ledger(db) as other:
-        mine = ledger.claim("2026-06", limit=2)
-        theirs = other.claim("2026-06", limit=10)
-        assert [r.email for r in mine] == ["r0@example.org", "r1@example.org"]
-        assert [r.email for r in theirs] == ["r2@example.org", "r3@example.org", "r4@example.org"]
-        other.mark_sending("2026-06", "r2@example.org")
-        other.mark_failed("2026-06", "r2@example.org", lg.FAILED_TRANSIENT, "451 try later")
-        assert ledger.claim("2026-06") == []  # r2 is held by `other` until it retries or is gone
-    assert [r.email for r in ledger.claim("2026-06", limit=5)] == [
-        "r2@example.org",
-        "r3@example.org",
-        "r4@example.org",
-    ]
+    suppression.suppress(db, "bo@example.org", "unsubscribed during the run", "test")
+    ann, bo = ledger.to_send("2026-06")
+    writer = w.Writer(db).start()
+    assert writer.sending(w.sending_mark(ann, ledger.salt, None))
+    assert not writer.sending(w.sending_mark(bo, ledger.salt, None))
+    writer.close()
+    assert ledger.counts("2026-06")[rec.SENDING] == 1 and ledger.counts("2026-06")[rec.PENDING] == 1
 
 
 def test_transient_failures_are_sent_again_and_permanent_ones_are_not(ledger):
     ledger.start_run("2026-06", "outbox", [], people("ann@example.org", "bo@example.org"))
-    ledger.mark_failed("2026-06", "ann@example.org", lg.FAILED_TRANSIENT, "451 try later")
-    ledger.mark_failed("2026-06", "bo@example.org", lg.FAILED_PERMANENT, "550 no such user")
+    ledger.mark_failed("2026-06", "ann@example.org", rec.FAILED_TRANSIENT, "451 try later")
+    ledger.mark_failed("2026-06", "bo@example.org", rec.FAILED_PERMANENT, "550 no such user")
 
     assert [r.email for r in ledger.to_send("2026-06")] == ["ann@example.org"]
     assert [(f.email, f.state, f.last_error) for f in ledger.failures("2026-06")] == [
-        ("ann@example.org", lg.FAILED_TRANSIENT, "451 try later"),
-        ("bo@example.org", lg.FAILED_PERMANENT, "550 no such user"),
+        ("ann@example.org", rec.FAILED_TRANSIENT, "451 try later"),
+        ("bo@example.org", rec.FAILED_PERMANENT, "550 no such user"),
     ]
     assert ledger.count_known("2026-06", ["ann@example.org", "nobody@example.org", "bo@example.org"]) == 2
 
@@ -247,34 +253,58 @@ def test_a_lock_held_by_a_killed_process_is_free_at_once(db):
         pytest.fail("the killed holder's lock was never released")
 
 
+def test_an_issue_named_like_a_command_never_takes_that_commands_lock(db):
+    # Each kind of lock is its own namespace: an issue whose id is `send-due` (or `fetch`) is sent
+    # while the scheduler and the bounce fetcher hold theirs, and keeps them out of nothing.
+    with locks.scheduler_lock(db), locks.bounce_fetcher_lock(db):
+        with (
+            locks.issue_lock(db, "send-due"),
+            locks.issue_lock(db, "fetch"),
+            pytest.raises(locks.LockedError, match="a send of issue send-due is already running"),
+        ):
+            locks.issue_lock(db, "send-due").acquire()
+        with pytest.raises(locks.LockedError, match="send-due is already running"):
+            locks.scheduler_lock(db).acquire()
+
+
+@contextlib.contextmanager
+def unwritable(folder: Path):
+    """`folder` made so this process cannot create anything in it: read-only for a user, immutable for
+    root (whom permissions do not stop), as a lock folder made by root is for the user who sends."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
+    else:
+        folder.chmod(0o500)
+    try:
+        yield
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
 @pytest.mark.parametrize(
-    "moment",
-    [
-        datetime(2026, 6, 2, 13, 0, tzinfo=UTC),  # no microseconds: isoformat must still write them
-        datetime(2026, 6, 2, 9, 0, 0, 123456, tzinfo=timezone(timedelta(hours=-4))),
-        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=5, minutes=30))),
-    ],
+    ("command", "refused"), [(["send", ISSUE_ID, "--yes"], True), (["send-due"], True), (["status"], False)]
 )
-def test_the_ledgers_fast_sqlite_stamp_is_the_text_sqlalchemy_stores(moment):
-    from sqlalchemy.dialects import sqlite
-
-    from newsletter.db.ledger_writes import sqlite_stamp
-    from newsletter.db.schema import recipients
-
-    dialect = sqlite.dialect()
-    stored = recipients.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)  # as Core writes it
-    assert sqlite_stamp(moment) == stored(moment)
-
-
-def test_the_editions_still_to_send_come_most_common_first(ledger):
-    readers = [
-        lg.NewRecipient("ann@example.org", topics=("MRI",)),
-        lg.NewRecipient("bo@example.org", topics=("Gut", "MRI")),
-        lg.NewRecipient("cy@example.org", topics=("Gut", "MRI")),
-        lg.NewRecipient("di@example.org", large_text=True),
-    ]
-    ledger.start_run("2026-06", "smtp", [], readers)
-    ledger.mark_sending("2026-06", "ann@example.org")  # no longer to send
-
-    assert ledger.editions("2026-06", limit=5) == [(("Gut", "MRI"), False), ((), True)]
-    assert ledger.editions("2026-06", limit=1) == [(("Gut", "MRI"), False)]
+def test_an_unwritable_lock_folder_is_one_line_naming_it_and_the_fix(workspace, command, refused):
+    write_issue(workspace)
+    write_readers(workspace, 3)
+    with lg.Ledger(state(workspace)) as ledger:  # a run the last send left running: status probes its lock
+        ledger.start_run(ISSUE_ID, "outbox", [], [rec.NewRecipient("reader0000@example.org")])
+    env = {**os.environ, "NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"}
+    provider = ["--provider", "outbox"] if command[0] == "send" else []
+    with unwritable(workspace / ".newsletter" / "locks"):
+        done = subprocess.run(
+            [sys.executable, "-m", "newsletter", "-w", str(workspace), *command, *provider],
+            capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output
+    if not refused:  # status only reads: a lock file that was never made is held by nobody
+        assert done.returncode == 0, output
+        return
+    assert done.returncode != 0, output
+    lines = [line for line in output.splitlines() if "lock folder" in line]
+    assert len(lines) == 1, output
+    assert f"{workspace}/.newsletter/locks/" in lines[0] and "writable" in lines[0], output

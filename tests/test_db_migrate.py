@@ -5,10 +5,11 @@ from __future__ import annotations
 from old_ledger import old_ledger_with_a_run
 
 from newsletter.db import audience, migrate, revisions
-from newsletter.db import ledger as lg
 from newsletter.db import subscribers as subs
 from newsletter.db import suppression as supp
 from newsletter.db.engine import database_url, open_engine
+from newsletter.delivery import ledger as lg
+from newsletter.delivery import records as rec
 from newsletter.store.subscriber_files import topic_vocabulary
 from newsletter.store.topics import load_taxonomy
 
@@ -37,9 +38,10 @@ def test_the_sample_workspace_moves_once_and_the_audience_is_the_same(db, worksp
     assert report.lists[0].invalid == [] and report.lists[0].duplicates == []
     assert supp.is_suppressed(db, "gina.gone@example.com")  # on suppressed.csv only, in no list
     with lg.Ledger(db) as ledger:
-        assert ledger.counts("2026-05")[lg.SENT] == 1 and ledger.run("2026-05").note == "killed"
+        assert ledger.counts("2026-05")[rec.SENT] == 1 and ledger.run("2026-05").note == "killed"
         assert ledger.run("2026-05").forced_reason == "the editor checked by hand"
-        assert ledger.recover_unknown("2026-05") == ["ben.caregiver@example.org"]  # the old crash, recovered
+        assert ledger.doubt_all("2026-05") == 1  # the old crash, recovered
+        assert ledger.unknown("2026-05") == ["ben.caregiver@example.org"]
     assert lg.carried_summaries(db) == {"cd29"}
     assert migrate.migrate_workspace(db, workspace, vocabulary).already
 

@@ -6,6 +6,7 @@ the SMTP behaviour against a real aiosmtpd server is in test_send_crash.py and t
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from pathlib import Path
@@ -274,18 +275,26 @@ def test_progress_lines_are_plain_when_not_on_a_terminal_and_the_end_is_shown_on
 def test_on_a_terminal_the_progress_bar_is_redrawn_in_place_and_ends_its_line():
     import io
 
-    stream = io.StringIO()
-    printer = ProgressPrinter(stream, tty=True)
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    printer = ProgressPrinter(stream)
     tally = Tally(total=8, sent=2)
     printer(tally, False)
     tally.sent = 8
     printer(tally, True)
 
-    draws = [masked(draw) for draw in stream.getvalue().split("\r")]
+    import re
+
+    # Click's own cursor hiding (8.2 on) and its padding over a longer earlier line are not ours to test.
+    shown = re.sub(r"\x1b\[\?25[lh]", "", stream.getvalue())
+    draws = [re.sub(r" +(\n?)$", r"\1", masked(draw)) for draw in shown.split("\r")]
     assert draws == [
         "",
-        "[######------------------]  2/8  sent 2  failed 0  skipped 0  R/s  T left\x1b[K",
-        "[########################]  8/8  sent 8  failed 0  skipped 0  R/s  T left\x1b[K\n",
+        "[######------------------]  2/8  sent 2  failed 0  skipped 0  R/s  T left",
+        "[########################]  8/8  sent 8  failed 0  skipped 0  R/s  T left\n",
     ]
 
 
@@ -759,8 +768,110 @@ def test_an_smtp_reply_with_escape_sequences_is_shown_escaped(workspace, smtp_si
     assert "550 5.7.1 \\x1b]0;pwned\\x07\\x1b[32mall fine\\x1b[0m" in result.output
 
 
-def test_safe_escapes_control_characters_and_bidi_overrides_and_keeps_the_rest():
-    from newsletter.console import safe
+def test_a_warm_up_spaces_its_first_slots_ten_times_wider_then_goes_at_the_rate():
+    now = [0.0]
+    limiter = RateLimiter(10.0, clock=lambda: now[0], ramp=3)
+    slots = [limiter.take() for _ in range(5)]
+    assert [round(b - a, 6) for a, b in zip(slots, slots[1:], strict=False)] == [1.0, 1.0, 1.0, 0.1]
 
-    assert safe("Zoë <zoe@example.org> – 5.1.1") == "Zoë <zoe@example.org> – 5.1.1"
-    assert safe("a\x00b\x1b[2Jc\r\nd\x9be\u202ef") == "a\\x00b\\x1b[2Jc\\r\\nd\\x9be\\u202ef"
+
+def test_a_warm_up_pauses_the_run_after_its_first_messages_when_too_many_bounced_hard(ledger):
+    emails = start(ledger, 60)
+    dead = emails[:20:2]  # 10 of the first 20: 50 %
+    world = ScriptedWorld({e: [("permanent", "550 5.1.1 no such user")] for e in dead})
+    options = DeliveryOptions(rate=10_000, concurrency=1, max_attempts=1, pause_after=50, ramp=20)
+
+    outcome = engine(ledger, world, options, pause_min_attempts=200).run()
+
+    assert outcome.state == RunState.PAUSED and "bounced hard" in outcome.note
+    assert 20 <= len(world.attempts) < 60  # the warm-up's first 20 were judged, the rest waits
+
+
+def test_bounces_reported_after_the_send_count_towards_the_pause_between_batches(ledger):
+    emails = start(ledger, 100)
+    world = ScriptedWorld()
+    asked: list[int] = []
+    reported = threading.Event()
+
+    def later_bounces() -> tuple[int, int]:
+        # What `bounces fetch` finds between batches: a relay accepted everything, then 30 % bounced.
+        sent = len(world.delivered)
+        asked.append(sent)
+        reported.set()
+        return sent, sent * 3 // 10
+
+    def slow_after_the_first_batch(row: RecipientRow) -> OutgoingMessage:
+        if len(world.attempts) >= 25:
+            reported.wait(30)  # the send goes on only once the watcher has looked at the mailbox
+        return build(row)
+
+    options = DeliveryOptions(rate=10_000, concurrency=2, max_attempts=1, check_every=20)
+    run = Engine(
+        ledger, ISSUE, slow_after_the_first_batch, world.connect, options,
+        pause_min_attempts=20, later_bounces=later_bounces, progress_interval=0.05,
+    )  # fmt: skip
+    outcome = run.run()
+
+    assert asked and asked[0] >= 20
+    assert outcome.state == RunState.PAUSED and "bounced hard" in outcome.note, outcome
+    assert len(world.delivered) < len(emails)
+
+
+class FakeSesAccount:
+    """A loopback SES v2 endpoint that answers GetAccount with a sending quota (boto3 signs; not checked)."""
+
+    def __init__(self, max_send_rate: float):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        quota = {
+            "SendQuota": {"Max24HourSend": 50000.0, "MaxSendRate": max_send_rate, "SentLast24Hours": 0.0}
+        }
+        self.paths: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                fake.paths.append(self.path)
+                data = json.dumps(quota).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_with_ses_the_rate_is_the_accounts_max_send_rate_shown_in_the_plan(workspace):
+    from delivery_helpers import write_issue, write_readers
+
+    pytest.importorskip("boto3")
+    write_issue(workspace)
+    write_readers(workspace, 3)
+    aws = {
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        "NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789",
+    }
+    fake = FakeSesAccount(14.0)
+    try:
+        provider = f"ses://eu-west-1?endpoint={fake.url}"
+        quota = invoke(workspace, "send", ISSUE, "--provider", provider, "--dry-run", env=aws)
+        given = invoke(workspace, "send", ISSUE, "--provider", provider, "--dry-run", "--rate", "3", env=aws)
+    finally:
+        fake.close()
+    assert quota.exit_code == 0, quota.output
+    assert "14 messages/s" in quota.output and "the SES account's MaxSendRate" in quota.output
+    assert "/v2/email/account" in fake.paths
+    assert "3 messages/s" in given.output and "MaxSendRate" not in given.output  # --rate wins

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import screenshots
 from reader_render import Variant, write_variant
-from sample_workspace import REPO, SAMPLE_ISSUE
+from sample_workspace import REPO, SAMPLE_ISSUE, copy_sample_workspace
 from screenshots import DESKTOP, PHONE, Scheme
 from test_render import Page
 
@@ -61,8 +61,9 @@ LOGO_SVG = (
 def emails(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The sample issue's email as built today and as each reader variant gets it, as files."""
     folder = tmp_path_factory.mktemp("emails")
-    settings = load_settings(REPO)
-    issue, summaries = issues.load_issue_content(REPO, SAMPLE_ISSUE)
+    root = copy_sample_workspace(folder / "ws")  # loading may write beside it, never in the repository
+    settings = load_settings(root)
+    issue, summaries = issues.load_issue_content(root, SAMPLE_ISSUE)
     for name, bg, fg in (("logo", "#12355b", "#ffffff"), ("logo-dark", "#a9c9ee", "#0f1419")):
         (folder / f"{name}.svg").write_text(LOGO_SVG.format(bg=bg, fg=fg))
     logo = Logo(

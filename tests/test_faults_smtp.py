@@ -6,12 +6,9 @@ would really get. The data timeout is 1 s here (10 minutes by default, RFC 5321 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from fault_helpers import EXIT_ALL_SENT, EXIT_FAILURES, EXIT_PROBLEM, ready, send, states, status
 from hostile_servers import (
-    ESCAPES,
     HostileSmtpServer,
     SmtpBehaviour,
     answers_421,
@@ -22,7 +19,7 @@ from hostile_servers import (
     silent_after_greeting,
 )
 
-from newsletter.providers import open_provider, printable, redact_url
+from newsletter.providers import open_provider, redact_url
 from newsletter.providers.smtp import SmtpProvider
 
 
@@ -98,11 +95,10 @@ def test_a_421_is_transient_retried_on_a_fresh_connection_and_nothing_is_kept(wo
 
 def test_a_server_silent_after_its_greeting_times_out_as_a_transient_failure(workspace):
     emails = ready(workspace, 2)
-    started = time.monotonic()
     with HostileSmtpServer(silent_after_greeting()) as server:
+        # The server never answers: only the 0.3 s timeout ends the send (without it, this hangs).
         result = send(workspace, smtp(server, timeout=0.3))
         assert server.received() == {}
-    assert time.monotonic() - started < 10  # 2 readers x 2 connections x 0.3 s, plus the send itself
     assert result.exit_code == EXIT_FAILURES
     assert states(workspace) == dict.fromkeys(emails, "failed_transient")
 
@@ -120,14 +116,6 @@ def test_escape_sequences_in_replies_are_shown_escaped_never_raw(workspace):
     for shown in (result.output, text):
         assert escaped in shown
         assert not {"\x1b", "\x07", "\x9b"} & set(shown)
-
-
-def test_printable_escapes_controls_and_joins_reply_lines():
-    assert printable(f"250-first\r\n250 second {ESCAPES}".encode()) == (
-        "250-first 250 second \\x1b]0;pwned\\x07\\x1b[31mFAKE ERROR\\x1b[0m\\x1b[2J\\x9b0m"
-    )
-    assert printable("right-to-left \u202eexe.txt") == "right-to-left \\u202eexe.txt"
-    assert printable("x" * 600).endswith("x...") and len(printable("x" * 600)) == 503
 
 
 def test_credentials_in_provider_urls_are_redacted_in_errors_and_reprs(workspace):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -78,7 +79,11 @@ def test_the_feed_completes_the_copied_pages_and_clears_their_review(empty_works
     assert all("published" in s.missing_fields for s in guessed.values())
     report = import_feed(empty_workspace, FEEDS / "atom.xml", today=TODAY)
     assert [c.action for c in report.changes] == [Action.UPDATED] * 5
-    assert {c.summary.id for c in report.changes} == set(guessed)  # matched, not duplicated
+    # Matched, not duplicated; a page without a title takes the id its feed title gives.
+    renamed = dict(report.renamed)
+    assert {c.summary.id for c in report.changes} == {renamed.get(i, i) for i in guessed}
+    assert sorted(renamed) == sorted(i for i, s in guessed.items() if "title" in s.missing_fields)
+    assert not any((empty_workspace / "summaries" / f"{old}.yaml").exists() for old in renamed)
     assert report.needs_review == () and report.problems == ()
     sample = load_summaries(copy_sample_workspace(tmp_path / "sample"))
     for change in report.changes:
@@ -158,7 +163,7 @@ def test_an_undated_entry_still_fills_what_else_a_summary_lacks(empty_workspace:
 def test_an_editor_s_own_value_stays_and_the_difference_is_reported(workspace: Path):
     store = load_summaries(workspace)
     summary = store["2026-05-06-microglia-affect-ms-healing-harm-explained"]
-    write_summary(workspace, summary._replace(title="Microglia: Both Sides"))
+    write_summary(workspace, dataclasses.replace(summary, title="Microglia: Both Sides"))
     report = import_feed(workspace, FEEDS / "rss.xml", today=TODAY)
     assert load_summaries(workspace)[summary.id].title == "Microglia: Both Sides"
     assert report.problems == (

@@ -9,7 +9,7 @@ import pytest
 from factories import run
 
 from newsletter.compose.ready import INTRO_TODO
-from newsletter.delivery import ledger
+from newsletter.delivery import ledger, records
 from newsletter.errors import ContentError
 from newsletter.store import content, issues
 from newsletter.store.config import load_settings
@@ -75,12 +75,12 @@ def test_new_issue_never_overwrites_without_force(may_store: Path):
 
 
 def test_the_next_default_issue_skips_what_the_previous_one_carried(may_store: Path):
-    assert run(may_store, "new-issue", "2026-06").exit_code == 0
+    assert run(may_store, "new-issue", "2026-06", "--send-at", "2026-06-02T09:00:00-04:00").exit_code == 0
     add_summary(may_store, "late-june", date(2026, 6, 20), ["NMOSD"])
-    result = run(may_store, "new-issue", "--until", "2026-06-30")
+    result = run(may_store, "new-issue", "--send-at", "2026-07-01T09:00:00-04:00")
     assert result.exit_code == 0, result.output
     july = issues.load_issue(may_store, "2026-07")
-    assert (july.since, july.until) == (date(2026, 6, 1), date(2026, 6, 30))
+    assert (july.since, july.until) == (date(2026, 6, 1), date(2026, 7, 1))
     assert july.summary_ids == ("late-june", "june-study")
 
 
@@ -88,7 +88,7 @@ def record_send(ws: Path, issue_id: str, summary_ids: list[str], reached: bool =
     """A send run in the workspace's real ledger file; `reached`: the one recipient got it."""
     settings = load_settings(ws)
     with ledger.open_ledger(settings) as book:
-        book.start_run(issue_id, "outbox", summary_ids, [ledger.NewRecipient("ana@example.org")])
+        book.start_run(issue_id, "outbox", summary_ids, [records.NewRecipient("ana@example.org")])
         if reached:
             book.mark_sending(issue_id, "ana@example.org")
             book.mark_sent(issue_id, "ana@example.org", "<1@example.org>", None)
@@ -100,7 +100,7 @@ def test_new_issue_leaves_out_what_the_ledger_shows_was_sent(may_store: Path):
     record_send(may_store, "may-draft", ["cd29-b-cells"], reached=False)  # a run that reached nobody
     result = run(may_store, "new-issue", "2026-06")
     assert result.exit_code == 0, result.output
-    assert "1 left out: carried by an earlier issue" in result.output
+    assert "left out microglia-roles (2026-05-06): already sent (the ledger's record)" in result.output
     assert issues.load_issue(may_store, "2026-06").summary_ids == ("gut-teaser", "cd29-b-cells")
 
 
@@ -210,7 +210,24 @@ def test_build_refuses_a_summary_in_the_issue_that_fails_validation(may_store: P
 def test_build_of_an_unknown_issue_says_how_to_draft_it(may_store: Path):
     result = run(may_store, "build", "2026-09")
     assert result.output == (
-        "Error: issues/2026-09.yaml: no such issue; draft one with `newsletter new-issue 2026-09`\n"
+        "Error: issues/2026-09.yaml: no such issue; draft it with `newsletter new-issue 2026-09`\n"
+    )
+
+
+def test_a_mistyped_issue_id_names_the_nearest_and_the_existing_ones(may_store: Path):
+    run(may_store, "new-issue", "2026-06")
+    run(may_store, "new-issue", "spring", "--since", "2026-04-01", "--until", "2026-04-30")
+
+    typo = run(may_store, "check", "2026-6")
+    month = run(may_store, "build", "2026-07")
+
+    assert typo.exit_code == 1
+    assert typo.output == (
+        "Error: issues/2026-6.yaml: no such issue; did you mean 2026-06? (the issues: 2026-06, spring)\n"
+    )
+    assert month.output == (
+        "Error: issues/2026-07.yaml: no such issue (the issues: 2026-06, spring); "
+        "draft it with `newsletter new-issue 2026-07`\n"
     )
 
 
@@ -224,22 +241,52 @@ def test_list_issues_reports_every_broken_file_at_once(may_store: Path):
     assert "issues/bad-two.yaml:1: titel: unknown field" in caught.value.message
 
 
-def test_new_issue_proposes_the_window_of_the_unsent_summaries_and_says_so(may_store: Path):
-    run(may_store, "new-issue", "2026-06")  # carries May; April's study was never carried
-    (may_store / "summaries" / "june-study.yaml").unlink()  # so June has nothing
-    result = run(may_store, "new-issue")
+def test_months_after_the_last_send_the_next_issue_is_this_months_and_misses_nothing(may_store: Path):
+    run(may_store, "new-issue", "2026-06")
+    record_send(may_store, "2026-06", ["gut-teaser", "microglia-roles", "cd29-b-cells"])
+    add_summary(may_store, "october-study", date(2026, 10, 14), ["MRI"])
+    add_summary(may_store, "november-study", date(2026, 11, 6), ["Microglia"])
+
+    result = run(may_store, "new-issue", "--send-at", "2026-12-08T09:00:00-05:00")
+
     assert result.exit_code == 0, result.output
-    assert "note: the default window was empty; chose 2026-04-30..2026-04-30" in result.output
-    assert issues.load_issue(may_store, "2026-07").summary_ids == ("april-study",)
+    december = issues.load_issue(may_store, "2026-12")  # not "2026-07", five months back
+    assert december.title == "MS Research Roundup, December 2026"
+    assert (december.since, december.until) == (date(2026, 6, 1), date(2026, 12, 8))
+    assert set(december.summary_ids) == {"june-study", "october-study", "november-study"}
+    # April's study came before any issue's window: never carried, so said, with the way back.
+    line = "left out april-study (2026-04-30): before the window; --since 2026-04-30 includes it"
+    assert line in result.output
+
+
+def test_an_explicit_id_still_takes_everything_since_the_last_send_and_lists_what_it_leaves_out(
+    may_store: Path,
+):
+    run(may_store, "new-issue", "2026-06")
+    record_send(may_store, "2026-06", ["gut-teaser", "microglia-roles", "cd29-b-cells"])
+    add_summary(may_store, "october-study", date(2026, 10, 14), ["MRI"])
+    add_summary(may_store, "january-study", date(2027, 1, 3), ["MRI"])
+
+    result = run(may_store, "new-issue", "2027-01", "--send-at", "2027-01-05T09:00:00-05:00")
+
+    assert result.exit_code == 0, result.output
+    january = issues.load_issue(may_store, "2027-01")
+    assert (january.since, january.until) == (date(2026, 6, 1), date(2026, 12, 31))
+    assert set(january.summary_ids) == {"june-study", "october-study"}
+    assert "left out january-study (2027-01-03): published after 2026-12-31: the next issue takes it" in (
+        result.output
+    )
+    text = (may_store / "issues" / "2027-01.yaml").read_text()
+    assert "#   january-study  # 2027-01-03: published after 2026-12-31" in text
 
 
 def test_new_issue_with_nothing_unsent_says_what_to_do(may_store: Path):
-    run(may_store, "new-issue", "2026-06")
-    for sid in ("june-study", "april-study"):
+    run(may_store, "new-issue", "2026-06", "--send-at", "2026-06-02T09:00:00-04:00")
+    for sid in ("june-study", "april-study", "mri-teaser"):  # the teaser June left out too
         (may_store / "summaries" / f"{sid}.yaml").unlink()
-    result = run(may_store, "new-issue")
+    result = run(may_store, "new-issue", "--send-at", "2026-07-01T09:00:00-04:00")
     assert result.exit_code == 1
-    assert "earlier issues carried or left out every other summary: import new ones first" in result.output
+    assert "earlier issues carried every other summary: import new ones first" in result.output
 
 
 def test_a_reversed_window_is_an_error_not_an_empty_list(may_store: Path):

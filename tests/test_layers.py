@@ -14,11 +14,13 @@ PACKAGE = Path(newsletter.__file__).parent
 # Each stage may import its own package and the stages ranked below it, never one ranked above.
 RANK = {
     "errors": 0,
+    "text": -1,  # the one printable(): errors and everything above show outside text through it
     "names": 0.5,  # people's names and greetings: pure, used by every stage that meets a name
     "store": 1,
     "importers": 2,
     "compose": 2,
     "db": 2,  # the state database: subscribers, consent, suppression, the ledger
+    "workspace_init": 2,  # `newsletter init`: a new workspace's files (reads store to check them)
     "render": 3,
     "mail": 4,
     "providers": 5,

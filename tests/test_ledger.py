@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.db import ledger as lg
 from newsletter.db.engine import DatabaseError, database_url, open_engine
 from newsletter.delivery import history
+from newsletter.delivery import ledger as lg
 from newsletter.delivery.records import NewRecipient, RecipientState
 
 

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from newsletter.compose.reader import Reader
 from newsletter.db.announce import on_migration
 from newsletter.db.audience import load_audience
-from newsletter.db.ledger_types import RecipientRow
 from newsletter.db.state import open_state
+from newsletter.delivery.records import RecipientRow
 from newsletter.errors import ConfigError, DeliveryError
 from newsletter.mail import tokens
 from newsletter.mail.factory import MessageFactory
@@ -204,11 +204,11 @@ def test_signing_secret_from_the_environment(monkeypatch):
     with pytest.raises(ConfigError, match="NEWSLETTER_SECRET is not set"):
         tokens.signing_secret(dev_ok=False)
     assert tokens.signing_secret(dev_ok=True) == (tokens.DEV_SECRET, True)
-    monkeypatch.setenv(tokens.SECRET_ENV, "short")
-    with pytest.raises(ConfigError, match="too short"):
+    monkeypatch.setenv(tokens.SECRET_ENV, "short-Key9")
+    with pytest.raises(ConfigError, match="too weak"):
         tokens.signing_secret(dev_ok=True)
-    monkeypatch.setenv(tokens.SECRET_ENV, "a-long-enough-random-secret")
-    assert tokens.signing_secret(dev_ok=False) == (b"a-long-enough-random-secret", False)
+    monkeypatch.setenv(tokens.SECRET_ENV, "a-long-enough-random-secret-Gx7Kq2Zp9Lm4Wv8Rt")
+    assert tokens.signing_secret(dev_ok=False) == (b"a-long-enough-random-secret-Gx7Kq2Zp9Lm4Wv8Rt", False)
 
 
 def test_dkim_signature_covers_list_unsubscribe_and_verifies(workspace):

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import errno
-import threading
-import time
+import os
 from email import message_from_bytes, policy
-from pathlib import Path
 
 from message_helpers import tiny_factory
 
 from newsletter.db.audience import load_audience
 from newsletter.db.state import open_state
-from newsletter.providers import open_provider
+from newsletter.providers import open_provider, outbox
 from newsletter.providers.base import OutgoingMessage
-from newsletter.providers.outbox import GroupSync, OutboxProvider, sync_files
+from newsletter.providers.outbox import OutboxProvider
 from newsletter.store.config import load_settings
 
 
@@ -42,59 +40,42 @@ def test_a_proof_does_not_overwrite_the_real_message(workspace, tmp_path):
     assert len(names) == 2 and names[1].startswith("test-")
 
 
-# -- durable before `sent`, with one sync for many files --------------------------------------------
+# -- durable before `sent` ---------------------------------------------------------------------------
 
 
 def outgoing(n: int) -> OutgoingMessage:
     return OutgoingMessage("2026-06", "roundup@example.org", f"r{n}@example.org", f"<{n}@x>", b"Hi\r\n" * 100)
 
 
-def test_each_file_is_durable_before_it_is_reported_sent_and_workers_share_syncs(tmp_path):
-    on_disk_at_sync: list[set[Path]] = []
+def test_the_file_and_its_name_are_flushed_before_it_is_reported_sent(tmp_path, monkeypatch):
+    flushed: list[tuple[str, bool]] = []  # (what was flushed, whether the final name existed yet)
+    real_fsync = os.fsync
+    provider = OutboxProvider(tmp_path)
+    final = provider.path_for(outgoing(1))
 
-    def recording_sync(batch: list[Path]) -> None:
-        on_disk_at_sync.append(set(tmp_path.rglob("*.eml")))
-        time.sleep(0.02)  # a disk flush takes a while: meanwhile other workers queue up behind it
-        sync_files(batch)
+    def recording_fsync(fd: int) -> None:
+        flushed.append((os.readlink(f"/proc/self/fd/{fd}"), final.exists()))
+        real_fsync(fd)
 
-    group = GroupSync(recording_sync)
-    results: list[tuple[Path, int]] = []
-
-    def worker(first: int) -> None:
-        provider = OutboxProvider(tmp_path, group)
-        for n in range(first, first + 10):
-            result = provider.send(outgoing(n))
-            assert result.status == "sent"
-            results.append((Path(result.detail), group.syncs))
-
-    threads = [threading.Thread(target=worker, args=(k * 10,)) for k in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert len(results) == 40
-    for path, syncs_done in results:  # a sync that had already seen the file had finished
-        assert any(path in seen for seen in on_disk_at_sync[:syncs_done])
-    assert group.syncs < 40  # four workers share flushes
+    monkeypatch.setattr(outbox.os, "fsync", recording_fsync)
+    assert provider.send(outgoing(1)).status == "sent"
+    assert flushed[0][0].endswith(".tmp") and not flushed[0][1]  # the bytes, before the rename
+    assert flushed[-1] == (str(final.parent), True)  # then the folder holding the new name
     assert not list(tmp_path.rglob("*.tmp"))
 
 
-def test_a_failed_sync_is_a_transient_failure_and_the_next_send_syncs_again(tmp_path):
+def test_a_failed_flush_is_a_transient_failure_and_leaves_no_file(tmp_path, monkeypatch):
+    real_fsync = os.fsync
     failures = [OSError(errno.EIO, "Input/output error")]
 
-    def flaky(batch: list[Path]) -> None:
+    def flaky(fd: int) -> None:
         if failures:
             raise failures.pop()
-        sync_files(batch)
+        real_fsync(fd)
 
-    provider = OutboxProvider(tmp_path, GroupSync(flaky))
-    first, second = provider.send(outgoing(1)), provider.send(outgoing(2))
-    assert (first.status, second.status) == ("transient", "sent")
-    assert "Input/output error" in first.detail
-
-
-def test_sync_files_flushes_without_error(tmp_path):
-    path = tmp_path / "a.eml"
-    path.write_bytes(b"x")
-    sync_files([path])  # syncfs where the system has it, else an fsync of the file and its folder
+    monkeypatch.setattr(outbox.os, "fsync", flaky)
+    provider = OutboxProvider(tmp_path)
+    first = provider.send(outgoing(1))
+    assert first.status == "transient" and "Input/output error" in first.detail
+    assert not provider.path_for(outgoing(1)).exists() and not list(tmp_path.rglob("*.tmp"))
+    assert provider.send(outgoing(2)).status == "sent"

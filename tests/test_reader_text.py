@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 from newsletter.render.reader_text import (
@@ -84,7 +85,8 @@ def test_a_reader_whose_topics_match_nothing_is_told_in_one_line():
 
 
 def test_the_editor_may_word_the_lines_for_readers_of_part_of_the_issue():
-    issue = ISSUE._replace(
+    issue = dataclasses.replace(
+        ISSUE,
         filtered_subject="Your {count} picks from June: {topics}",
         filtered_preheader="{summaries} of {total}, chosen by your topics",
     )

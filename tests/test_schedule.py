@@ -23,12 +23,11 @@ from delivery_helpers import (
 )
 from factories import invoke
 
+from newsletter.db.locks import scheduler_lock
 from newsletter.delivery import schedule
-from newsletter.delivery.locks import scheduler_lock
 from newsletter.delivery.records import NewRecipient, RecipientState, Run, RunState
 from newsletter.delivery.schedule import Action
 from newsletter.errors import ExitStatus
-from newsletter.store.config import load_settings
 
 SEND_AT = "2026-06-02T09:00:00-04:00"
 SECRET = {"NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"}
@@ -176,7 +175,7 @@ def test_a_bad_max_late_or_now_is_a_usage_error(scheduled):
 
 
 def test_while_one_send_due_runs_another_does_nothing(scheduled):
-    with scheduler_lock(load_settings(scheduled)):
+    with scheduler_lock(state(scheduled)):
         result = send_due(scheduled, "--now", "2026-06-02T09:02:00-04:00")
 
     assert result.exit_code == 0

@@ -51,25 +51,75 @@ def test_summaries_an_earlier_issue_carried_are_left_out():
     assert [s.id for s in select.eligible_summaries(store, MAY, None, carried)] == ["new-one"]
 
 
-def test_the_next_issue_follows_the_newest_one():
+SENT_JUNE = select.SentRecord(runs=frozenset({"2026-06"}), sent={"2026-06": datetime(2026, 6, 2, tzinfo=UTC)})
+
+
+def test_the_next_issue_is_named_for_its_send_month_and_covers_everything_since_the_last_one_sent():
     june = issue("2026-06", date(2026, 5, 1), date(2026, 5, 31), ("a",))
-    assert select.next_issue([june], today=date(2026, 9, 9)) == (
-        "2026-07",
-        select.Window(date(2026, 6, 1), date(2026, 6, 30)),
+    # Six months later: December's issue, from June 1 to today, not "July" over June alone.
+    assert select.next_issue([june], SENT_JUNE, date(2026, 12, 7)) == (
+        "2026-12",
+        select.Window(date(2026, 6, 1), date(2026, 12, 7)),
     )
 
 
-def test_the_first_issue_covers_the_previous_calendar_month():
-    assert select.next_issue([], today=date(2026, 1, 15)) == (
+def test_a_draft_that_was_neither_sent_nor_scheduled_is_not_what_the_next_issue_follows():
+    june = issue("2026-06", date(2026, 5, 1), date(2026, 5, 31), ("a",))
+    july_draft = issue("2026-07", date(2026, 6, 1), date(2026, 6, 30), ("b",))
+    scheduled = issue("2026-08", date(2026, 7, 1), date(2026, 7, 31), ("c",), send_at=datetime(2026, 8, 3))
+
+    assert select.gone_out([june, july_draft], SENT_JUNE) == june
+    assert select.gone_out([june, july_draft, scheduled], SENT_JUNE) == scheduled
+    assert select.gone_out([july_draft], select.SentRecord()) is None
+
+
+def test_the_next_issue_after_one_sent_this_month_is_next_months():
+    december = issue("2026-12", date(2026, 11, 1), date(2026, 11, 30), ("a",), send_at=datetime(2026, 12, 1))
+    assert select.next_issue([december], select.SentRecord(), date(2026, 12, 7)) == (
+        "2027-01",
+        select.Window(date(2026, 12, 1), date(2026, 12, 7)),
+    )
+
+
+def test_the_first_issue_covers_the_previous_calendar_month_up_to_the_send_date():
+    assert select.next_issue([], select.SentRecord(), date(2026, 1, 15)) == (
         "2026-01",
-        select.Window(date(2025, 12, 1), date(2025, 12, 31)),
+        select.Window(date(2025, 12, 1), date(2026, 1, 15)),
+    )
+
+
+def test_a_monthly_id_starts_after_the_last_issue_sent_however_long_ago():
+    june = issue("2026-06", date(2026, 5, 1), date(2026, 5, 31), ("a",))
+    assert select.window_for("2027-01", [june], SENT_JUNE) == select.Window(
+        date(2026, 6, 1), date(2026, 12, 31)
     )
 
 
 def test_a_monthly_id_starts_after_an_earlier_issue_that_ended_mid_month():
     mid = issue("2026-05b", date(2026, 5, 1), date(2026, 5, 15), ("a",))
-    assert select.window_for("2026-06", [mid]) == select.Window(date(2026, 5, 16), date(2026, 5, 31))
-    assert select.window_for("june-special", [mid]) is None
+    none = select.SentRecord()
+    assert select.window_for("2026-06", [mid], none) == select.Window(date(2026, 5, 16), date(2026, 5, 31))
+    assert select.window_for("june-special", [mid], none) is None
+
+
+def test_what_a_draft_leaves_out_is_listed_with_the_reason():
+    june = issue("2026-06", date(2026, 5, 1), date(2026, 5, 31), ("carried",))
+    window = select.Window(date(2026, 6, 1), date(2026, 6, 30))
+    store = [
+        summary("skipped-in-may", date(2026, 5, 3)),
+        summary("carried", date(2026, 6, 2)),
+        summary("after-the-send", date(2026, 6, 20)),
+        summary("july", date(2026, 7, 2)),
+        summary("taken", date(2026, 6, 5)),
+    ]
+    found = select.left_out(store, window, date(2026, 6, 10), {"carried": "2026-06"}, [june])
+
+    assert [(item.summary.id, item.reason) for item in found] == [
+        ("skipped-in-may", "in 2026-06's window, which left it out; --since 2026-05-03 includes it"),
+        ("carried", "carried by 2026-06"),
+        ("after-the-send", "published after the send date 2026-06-10: the next issue takes it"),
+        ("july", "published after 2026-06-30: the next issue takes it"),
+    ]
 
 
 def test_a_summary_goes_to_the_first_section_listing_any_of_its_tags_whatever_the_case():

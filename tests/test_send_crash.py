@@ -17,7 +17,7 @@ import pytest
 from delivery_helpers import ISSUE_ID, state, workspace_ledger, write_issue, write_readers
 from factories import invoke
 
-from newsletter.db.ledger import Ledger
+from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.records import NewRecipient, RecipientState, RunState
 
 SECRET = "test-secret-for-unsubscribe-links-0123456789"

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
+from html import unescape
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from service_helpers import (
@@ -93,7 +96,9 @@ def test_signup_sends_a_confirmation_and_stores_nothing_until_the_post(svc):
     assert welcome["List-Unsubscribe"].startswith("<http://127.0.0.1:8030/unsubscribe?token=")
     body = text_of(welcome)
     assert "once a month" in body and "Gut and microbiome" in body and "/preferences?token=" in body
-    assert welcome.get_body(("html",)).get_content().count("Read the latest issue") == 1
+    # Nothing was sent yet: the welcome points at the archive, naming no issue.
+    assert welcome.get_body(("html",)).get_content().count("See the issues so far") == 1
+    assert f"The issues so far:\r\n{svc.settings.archive_url}\r\n" in body
 
 
 def test_the_answer_is_the_same_for_a_known_address(svc):
@@ -338,7 +343,9 @@ def test_health_says_ok(svc):
     assert answer.status_code == 200 and answer.get_json() == {
         "status": "ok",
         "database": "ok",
+        "mail": "ok",
         "mail_waiting": 0,
+        "oldest_mail_seconds": 0.0,
     }
 
 
@@ -363,3 +370,134 @@ def test_a_broken_workspace_email_template_stops_the_service_at_start(tmp_path, 
     with pytest.raises(RenderError, match=r"confirm.txt:1: template error"):
         create_app(load_settings(root), engine, service=service_settings())
     engine.dispose()
+
+
+def form_target(page_url: str, html: str, button: str) -> tuple[str, dict[str, str]]:
+    """Where a browser posts the form holding `button`, and its hidden fields: the action as written."""
+    form = next(f for f in re.findall(r"<form\b.*?</form>", html, re.S) if button in f)
+    action = re.search(r'action="([^"]*)"', form)
+    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    target = urlsplit(urljoin(page_url, unescape(action.group(1) if action else "")))
+    return target.path + (f"?{target.query}" if target.query else ""), {
+        k: unescape(v) for k, v in hidden.items()
+    }
+
+
+def test_a_long_address_with_every_topic_confirms_through_the_emailed_link(svc):
+    """Two or more topics made a token itsdangerous compresses; the link in the email must still work."""
+    email = "firstname.middle-names.lastname+newsletter-" + "x" * 40 + "@research.hospital.example.org"
+    topics = [
+        "Gut and microbiome",
+        "Immune cells and inflammation",
+        "Diagnosis and monitoring",
+        "Treatments and care",
+    ]
+    assert (
+        svc.client.post("/signup", data=signup_form(email, first_name="Zoë", topics=topics)).status_code
+        == 200
+    )
+    link = link_in(svc.sink.wait_for(1)[0], "confirm")
+    shown = svc.client.get(link)  # the whole URL, as the reader's browser opens it
+    assert shown.status_code == 200, shown.get_data(as_text=True)
+    path, fields = form_target(link, shown.get_data(as_text=True), "Yes, subscribe me")
+    done = svc.client.post(path, data=fields)
+    assert done.status_code == 200 and "You are subscribed" in done.get_data(as_text=True)
+    assert sorted(person_data(svc.engine, email)["topics"]) == sorted(topics)
+
+    welcome = svc.sink.wait_for(2)[1]
+    assert svc.client.get(link_in(welcome, "preferences")).status_code == 200
+    one_click = re.search(r"<(https?://[^>]+)>", welcome["List-Unsubscribe"]).group(1)
+    done = svc.client.post(one_click, data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200 and is_suppressed(svc.engine, email)
+
+
+def test_an_erase_returned_for_its_box_posts_to_the_erase_url_again(svc):
+    """The page that says 'tick the box' is shown at /preferences/erase: its forms must still post right."""
+    link = confirmed_reader(svc, "ann@example.org")
+    unsure = svc.client.post("/preferences/erase", data={"token": token_of(link)})
+    assert unsure.status_code == 400
+    path, fields = form_target(
+        "http://127.0.0.1:8030/preferences/erase", unsure.get_data(as_text=True), "Erase my data"
+    )
+    assert path == "/preferences/erase"
+    erased = svc.client.post(path, data={**fields, "sure": "yes"})
+    assert erased.status_code == 200 and person_data(svc.engine, "ann@example.org") is None
+
+
+def test_signing_up_again_ends_a_pause_and_says_so(svc):
+    token = token_of(confirmed_reader(svc, "ann@example.org"))
+    svc.client.post("/preferences", data={"token": token, "pause": "3"})
+    assert person_data(svc.engine, "ann@example.org")["paused_until"]
+    before = len(svc.sink.messages)
+    svc.client.post("/signup", data=signup_form("ann@example.org"))
+    confirm = link_in(svc.sink.wait_for(before + 1)[-1], "confirm")
+    done = svc.client.post("/confirm", data={"token": token_of(confirm)}).get_data(as_text=True)
+    assert "Your pause has ended: the next issue comes as usual." in done
+    assert person_data(svc.engine, "ann@example.org")["paused_until"] is None
+
+
+def test_the_welcome_names_the_newest_sent_issue_and_the_export_carries_deliveries(svc):
+    from bounce_helpers import sent_issue
+
+    from newsletter.store.issues import load_issue_content
+
+    sent_issue(svc.engine, "2026-06", {"bob@example.org": "<2026-06.abc@msresearch.example.org>"})
+    due_unsent = (svc.root / "issues" / "2026-06.yaml").read_text().replace("June 2026", "July 2026")
+    (svc.root / "issues" / "2026-07.yaml").write_text(due_unsent.replace("2026-06-02T", "2026-07-02T"))
+    confirmed_reader(svc, "ann@example.org")
+    welcome = text_of(svc.sink.wait_for(2)[1]).replace("\r\n", "\n")
+    assert (
+        f"Read the latest issue, MS Research Roundup, June 2026:\n{svc.settings.archive_url}2026-06/"
+        in welcome
+    )
+    assert "2026-07" not in welcome and "July" not in welcome
+    _, summaries = load_issue_content(svc.root, "2026-06")
+    flat = " ".join(welcome.split())
+    assert all(f"- {' '.join(s.title.split())}" in flat for s in summaries.values())  # what it brought
+    bob = list_token(SECRET.encode(), svc.settings.list_id, "bob@example.org")  # his issue's own link
+    data = json.loads(svc.client.post("/preferences/data", data={"token": bob}).get_data(as_text=True))
+    [delivery] = data["deliveries"]
+    assert (delivery["issue"], delivery["state"]) == ("2026-06", "sent") and delivery["sent_at"]
+
+
+def test_mail_stuck_past_the_limit_fails_health_and_a_restart_sends_it(tmp_path, monkeypatch):
+    """The confirm email waits in the database while the provider is down; the next start sends it."""
+    import dataclasses
+    from datetime import timedelta
+
+    from service_helpers import service_settings
+
+    from newsletter.providers import open_provider
+    from newsletter.web.service import create_app
+    from newsletter.web.service.mailqueue import MailQueue
+
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    sink, controller = start_sink_thread()
+    working = start_service(tmp_path, sink)
+    working.mail.close(timeout=1)
+    down = dataclasses.replace(working.settings, provider="smtp://127.0.0.1:9?starttls=no")  # nothing listens
+    failing = MailQueue(working.engine, lambda: open_provider(None, down), workers=1, backoff=(3600,))
+    app = create_app(working.settings, working.engine, service=service_settings(), mail=failing,
+                     mail_wait_limit=timedelta(0))  # fmt: skip
+    try:
+        assert app.test_client().post("/signup", data=signup_form("ann@example.org")).status_code == 200
+        with working.engine.connect() as connection:  # the first attempt failed and set the next one
+            tried = lambda: connection.execute(select(t.service_mail.c.attempts)).scalar()  # noqa: E731
+            assert failing.wait_idle(0) is False
+            while not tried():
+                connection.rollback()
+        health = app.test_client().get("/health")
+        assert health.status_code == 503 and health.get_json()["mail"] == "delayed"
+        assert health.get_json()["mail_waiting"] == 1
+        failing.close(timeout=0)  # the service stops: the email stays in the database
+
+        restarted = MailQueue(working.engine, lambda: open_provider(None, working.settings), workers=1)
+        try:
+            (confirm,) = sink.wait_for(1)
+            assert confirm["Subject"] == "Confirm your subscription to MS Research Roundup"
+            assert restarted.wait_idle(10) and restarted.pending() == 0
+        finally:
+            restarted.close(timeout=2)
+    finally:
+        working.engine.dispose()
+        controller.stop()

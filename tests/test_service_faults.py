@@ -90,3 +90,22 @@ def test_a_database_that_is_gone_gives_503_on_pages_and_health(
         assert health.status_code == 503 and health.get_json()["database"] == "unavailable"
     finally:
         svc.close()
+
+
+def test_a_postgresql_statement_past_its_time_limit_is_one_line(postgres_url):
+    """A server that stops answering mid-statement: the statement limit ends the wait with one line."""
+    from sqlalchemy import text
+
+    from newsletter.db.engine import DatabaseError, open_engine, reading
+
+    engine = open_engine(make_url(postgres_url), statement_timeout=0.2)
+    try:
+        with reading(engine) as connection:
+            assert connection.execute(text("SHOW statement_timeout")).scalar() == "200ms"
+            assert connection.execute(text("SHOW lock_timeout")).scalar() == "1min"
+        with pytest.raises(DatabaseError) as caught, reading(engine) as connection:
+            connection.execute(text("SELECT pg_sleep(30)"))
+        assert "did not finish within its time limit (statement_timeout)" in caught.value.message
+        assert "\n" not in caught.value.message
+    finally:
+        engine.dispose()

@@ -75,3 +75,29 @@ def test_without_sns_settings_the_route_says_so(tmp_path):
         404,
         "SES events are not configured (bounces.sns in newsletter.yaml)\n",
     )
+
+
+def test_a_signed_message_over_64_kb_gets_through_waitress_to_the_handler(app_and_engine, cert_server):  # noqa: F811
+    """SNS messages run to 256 KB; the server in front must not refuse them before the route does."""
+    import urllib.error
+    import urllib.request
+
+    from newsletter.web.service.server import Running, make_server
+
+    app, engine = app_and_engine
+    message = ses_bounce("Permanent", "bounced@example.com", "5.1.1", "fb-big", ses_id=SES_ID)
+    message["Padding"] = "x" * 150_000  # not a signed field: the signature still holds
+    data = body(signed(cert_server, message))
+    assert 150_000 < len(data) < 256 * 1024
+    running = Running(make_server(app, "127.0.0.1", 0, service_settings()))
+    try:
+        request = urllib.request.Request(running.url + "ses/events", data=data, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert (answer.status, answer.read()) == (200, b"bounced@example.com: suppressed\n")
+        too_big = urllib.request.Request(running.url + "ses/events", data=b"x" * 300_000, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(too_big, timeout=30)
+        assert refused.value.code == 413
+    finally:
+        running.stop()
+    assert is_suppressed(engine, "bounced@example.com")

@@ -9,18 +9,19 @@ from sample_workspace import copy_sample_workspace
 
 from newsletter.errors import ConfigError
 from newsletter.store.config import load_settings
-from newsletter.store.fileio import parse_yaml
-from newsletter.web.service.settings import parse_service_settings
+from newsletter.web.service.settings import service_settings
 
 
 def parsed(tmp_path, text: str):
+    """The service settings of the sample workspace with `text` added at the end of newsletter.yaml."""
     root = copy_sample_workspace(tmp_path / "ws")
-    doc = parse_yaml(text, root / "newsletter.yaml")
-    return parse_service_settings(doc.data.get("service") if doc.data else None, load_settings(root), doc)
+    settings_file = root / "newsletter.yaml"
+    settings_file.write_text(settings_file.read_text() + text)
+    return service_settings(load_settings(root))
 
 
 def test_without_a_service_block_the_defaults_follow_the_site(tmp_path):
-    service = parsed(tmp_path, "name: x\n")
+    service = parsed(tmp_path, "")
     assert service.base_url == "https://msresearch.example.org/newsletter/"
     assert service.allowed_origins == ("https://msresearch.example.org",)
     assert (service.list_name, service.confirm_days, service.keep_ip) == ("readers", 7, False)
@@ -42,16 +43,23 @@ def test_every_key_is_read(tmp_path):
 
 
 def test_problems_are_reported_together_with_their_lines(tmp_path):
+    first = (
+        len(copy_sample_workspace(tmp_path / "lines").joinpath("newsletter.yaml").read_text().splitlines())
+        + 1
+    )
     with pytest.raises(ConfigError) as caught:
         parsed(
-            tmp_path, "service:\n  base_url: ftp://x\n  confirm_days: 0\n  keep_ip: maybe\n  colour: blue\n"
+            tmp_path,
+            "service:\n  base_url: ftp://x\n  confirm_days: 0\n  keep_ip: maybe\n  colour: blue\n"
+            "  read_timeout: .inf\n",
         )
     message = caught.value.message
-    assert "4 problems" in message
+    assert "5 problems" in message
     for part in (
-        "newsletter.yaml:2: service.base_url",
-        "newsletter.yaml:3: service.confirm_days",
-        "newsletter.yaml:4: service.keep_ip",
-        "colour",
+        f"newsletter.yaml:{first + 1}: service.base_url: expected",
+        f"newsletter.yaml:{first + 2}: service.confirm_days: expected",
+        f"newsletter.yaml:{first + 3}: service.keep_ip: expected",
+        f"newsletter.yaml:{first + 4}: service.colour: unknown field",
+        f"newsletter.yaml:{first + 5}: service.read_timeout: expected",
     ):
         assert part in message

@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import ipaddress
 import re
-import smtplib
 import socket
 import ssl
 from email import message_from_bytes, policy
@@ -27,7 +26,7 @@ from message_helpers import reader, tiny_factory
 from newsletter.errors import DeliveryError
 from newsletter.providers import open_provider
 from newsletter.providers.base import OutgoingMessage
-from newsletter.providers.smtp import SmtpProvider, dot_stuffed, quoted
+from newsletter.providers.smtp import SmtpProvider, dot_stuffed
 
 
 class Handler:
@@ -380,14 +379,6 @@ def test_when_ready_fails_nothing_is_handed_over_and_its_error_comes_out():
     assert after.status == "sent"
 
 
-_ADDRESS_CHARS = st.sampled_from(list("ab.@-+_'=Z9 <>\"()[],;:\\\n\r\tü"))
-
-
-@given(st.one_of(st.text(_ADDRESS_CHARS, max_size=30), st.emails(), st.text(max_size=30)))
-def test_envelope_addresses_are_quoted_as_smtplib_quotes_them(address):
-    assert quoted(address) == smtplib.quoteaddr(address)
-
-
 @pytest.mark.parametrize("field", ["envelope_from", "envelope_to"])
 def test_a_line_break_in_an_envelope_address_is_refused_and_nothing_is_sent(field):
     smuggled = "a@example.org\r\nRCPT TO:<evil@example.org>"
@@ -398,3 +389,48 @@ def test_a_line_break_in_an_envelope_address_is_refused_and_nothing_is_sent(fiel
             provider.send(message)
         provider.close()
         assert server.received() == {}
+
+
+# The same refusal, met during the send and read later in a bounce report: one verdict.
+SAME_VERDICT = [
+    ("550 5.4.4 Unable to route: the domain does not exist", True),
+    ("550 5.1.1 <x@example.org>: Recipient address rejected: User unknown", True),
+    ("550 5.1.10 RESOLVER.ADR.RecipientNotFound; not found", True),
+    ("550 5.2.1 Mailbox disabled, not accepting messages", True),
+    ("554 5.0.0 Service unavailable; the address does not exist", True),
+    ("550 Requested action not taken: mailbox unavailable", True),
+    ("553 sorry, that domain isn't in my list of allowed rcpthosts", True),
+    ("550 5.7.1 Message rejected as spam by Content Filtering", False),
+    ("552 5.2.2 Mailbox full", False),
+    ("554 Transaction failed", True),  # a server's report of it says 5.0.0, as it says no more
+    ("550 5.4.1 Recipient address rejected: Access denied", False),
+]
+
+
+def dsn_reporting(diagnostic: str) -> bytes:
+    """A delivery status notification (RFC 3464) for x@example.org carrying this diagnostic alone."""
+    return (
+        "From: MAILER-DAEMON@example.net\r\nTo: bounces@example.org\r\nSubject: Undelivered Mail\r\n"
+        "Message-ID: <dsn-1@example.net>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n"
+        f"Final-Recipient: rfc822; x@example.org\r\nAction: failed\r\nStatus: 5.0.0\r\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\r\n--b--\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(("reply", "hard"), SAME_VERDICT)
+def test_a_refusal_at_the_send_and_the_same_words_in_a_later_report_get_the_same_verdict(reply, hard):
+    from newsletter.bounces.classify import Kind
+    from newsletter.bounces.notice import read_notice
+    from newsletter.providers.replies import is_hard_bounce
+
+    with pipelining_server(rcpt_replies={"x@example.org": reply}) as server:
+        provider = provider_for(server)
+        result = provider.send(outgoing("x@example.org"))
+        provider.close()
+    assert result.status == "permanent"
+    (failure,) = read_notice(dsn_reporting(reply)).failures
+    assert is_hard_bounce(result) is hard
+    assert (failure.kind == Kind.HARD) is hard

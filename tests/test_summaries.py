@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 
@@ -157,3 +158,37 @@ def test_cli_reports_a_bad_store_in_one_message(workspace: Path):
     assert result.exit_code == 1
     assert result.output.startswith("Error: summaries/http.yaml:2: url: expected an absolute https URL")
     assert "Traceback" not in result.output
+
+
+def test_a_summary_is_a_record_not_a_tuple():
+    from newsletter.store.models import Section, Summary
+
+    summary = Summary("x", "A title", "https://example.org/x", date(2026, 5, 1))
+    assert summary != ("x", "A title", "https://example.org/x", date(2026, 5, 1))
+    assert Section("Gut", ("x",)) != ("Gut", ("x",))
+    with pytest.raises(TypeError):
+        tuple(summary)  # type: ignore[call-overload]
+    renamed = dataclasses.replace(summary, title="B")
+    assert renamed == Summary("x", "B", "https://example.org/x", date(2026, 5, 1))
+
+
+def test_considerations_the_site_does_not_give_are_acknowledged_not_invented(workspace):
+    from factories import run
+
+    from newsletter.store import issues as issue_files
+    from newsletter.store.content import load_summaries, write_summary
+
+    first = issue_files.load_issue(workspace, "2026-06").summary_ids[0]
+    summary = load_summaries(workspace)[first]
+    write_summary(workspace, dataclasses.replace(summary, considerations=None))
+    missing = run(workspace, "check", "2026-06")
+    fix = "acknowledge it with the line `considerations: none on the site`"
+    write_summary(workspace, dataclasses.replace(summary, considerations="None on the site"))
+    acknowledged = run(workspace, "check", "2026-06")
+    built = run(workspace, "build", "2026-06", "--out", str(workspace / "out"))
+
+    assert missing.exit_code == 1 and fix in missing.output
+    assert f"summaries/{first}.yaml (considerations): a full summary without" in missing.output
+    assert f"summaries/{first}.yaml (considerations): a full summary without" not in acknowledged.output
+    assert built.exit_code == 0
+    assert "none on the site" not in (workspace / "out" / "2026-06" / "email.html").read_text().lower()

@@ -4,14 +4,19 @@ Each decision is one event in the person's log carrying the evidence (status cod
 notification id, how it was matched). The notification id makes it idempotent: a notice seen
 again records nothing new, but the suppression it calls for is still made sure of, so a crash
 between the two steps heals on the next run.
+
+A report dated before the reader's latest opt-in is recorded and never acted on: it is about an
+address the person has since proved is theirs again (a late or replayed report must not undo that).
+The date is the provider's event time when it gives one, else when the reported message was sent.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from newsletter.bounces.classify import Kind, meaning
 from newsletter.bounces.mapping import Match
@@ -33,6 +38,7 @@ class Outcome(StrEnum):
     SUPPRESSED = "suppressed"
     COUNTED = "counted"
     ALREADY = "already recorded"
+    BEFORE_OPT_IN = "not acted on"
 
 
 @dataclass(frozen=True)
@@ -54,19 +60,32 @@ class Decision:
     note: str  # what was decided, in words (also in the event log)
 
 
-def decide(engine: Engine, match: Match, notification_id: str, source: str, limits: Limits) -> Decision:
-    """Record one matched failure and act on it; the same notification twice counts once."""
+def decide(
+    engine: Engine,
+    match: Match,
+    notification_id: str,
+    source: str,
+    limits: Limits,
+    reported_at: datetime | None = None,
+) -> Decision:
+    """Record one matched failure and act on it; the same notification twice counts once.
+
+    `reported_at` is when the provider says it happened; without it, when the message was sent.
+    """
     failure = match.failure
     with writing(engine) as connection:
         seen = _already(connection, match.email, notification_id)
+        moment = reported_at or _sent_at(connection, match)
+        opted_in = _latest_opt_in(connection, match.email)
+        stale = moment is not None and opted_in is not None and moment < opted_in
         soft_issues = 0
-        if failure.kind == Kind.SOFT:
+        if failure.kind == Kind.SOFT and not stale:
             issues = _soft_issues(connection, match.email, limits)
             if not seen:
                 issues |= _recent({match.issue_id}, connection, limits)
             soft_issues = len(issues)
-        suppress = failure.kind != Kind.SOFT or soft_issues >= limits.soft_limit
-        note = _note(failure.kind, suppress, soft_issues, limits)
+        suppress = not stale and (failure.kind != Kind.SOFT or soft_issues >= limits.soft_limit)
+        note = _note(failure.kind, suppress, soft_issues, limits) if not stale else STALE_NOTE
         if not seen:
             events.record(
                 connection,
@@ -78,15 +97,36 @@ def decide(engine: Engine, match: Match, notification_id: str, source: str, limi
             )
     # The suppression runs after the evidence is committed, and again on a repeat (a no-op then).
     reason = f"{failure.kind} bounce {failure.status} in issue {match.issue_id}: {failure.diagnostic[:200]}"
-    if failure.kind == Kind.COMPLAINT:
+    if suppress and failure.kind == Kind.COMPLAINT:
         mark_complained(engine, match.email, f"complaint ({failure.status}), issue {match.issue_id}", source)
     elif suppress:
         mark_bounced(engine, match.email, reason, source)
-    outcome = Outcome.ALREADY if seen else Outcome.SUPPRESSED if suppress else Outcome.COUNTED
+    outcome = Outcome.SUPPRESSED if suppress else Outcome.BEFORE_OPT_IN if stale else Outcome.COUNTED
     return Decision(
         notification_id, match.issue_id, match.email, failure.kind, failure.status, failure.diagnostic,
-        match.via, outcome, note,
+        match.via, Outcome.ALREADY if seen else outcome, note,
     )  # fmt: skip
+
+
+STALE_NOTE = "not acted on: dated before the reader's latest opt-in"
+
+
+def _sent_at(connection: Connection, match: Match) -> datetime | None:
+    return connection.execute(
+        select(t.recipients.c.sent_at).where(
+            t.recipients.c.issue_id == match.issue_id, t.recipients.c.email == match.email
+        )
+    ).scalar()
+
+
+def _latest_opt_in(connection: Connection, email: str) -> datetime | None:
+    """When the address last subscribed (signed up, confirmed, or came back after leaving)."""
+    return connection.execute(
+        select(func.max(t.events.c.at)).where(
+            t.events.c.email_hash == events.hash_of(connection, email),
+            t.events.c.kind.in_([EventKind.SUBSCRIBED.value, EventKind.CONFIRMED.value]),
+        )
+    ).scalar()
 
 
 def _note(kind: Kind, suppress: bool, soft_issues: int, limits: Limits) -> str:
@@ -145,6 +185,7 @@ def _soft_issues(connection: Connection, email: str, limits: Limits) -> set[str]
         .where(
             t.events.c.email_hash == events.hash_of(connection, email),
             t.events.c.kind == EventKind.SOFT_BOUNCED.value,
+            t.events.c.detail["decision"].as_string() != STALE_NOTE,
         )
         .distinct()
     ).scalars()

@@ -9,15 +9,16 @@ applies to itself while sending.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine, Select, func, select
 
-from newsletter.db import events
 from newsletter.db import schema as t
 from newsletter.db.engine import reading
-from newsletter.db.schema import EventKind, RecipientState
+from newsletter.db.schema import EventKind, RecipientState, ReportIssue
 
 R = RecipientState
 BOUNCE_LIMITS = ((0.05, "SES reviews the account"), (0.10, "SES may pause sending"))
@@ -53,40 +54,108 @@ class Health:
 
 def issue_health(engine: Engine, issue_id: str) -> Health | None:
     """The figures for one issue's run, or None if it was never sent."""
+    return issues_health(engine, [issue_id]).get(issue_id)
+
+
+def issues_health(engine: Engine, issue_ids: Iterable[str] | None = None) -> dict[str, Health]:
+    """The figures of the chosen issues' runs (every run when None), in one query whatever their number.
+
+    The database counts: recipients by state through the ledger's (issue, state) index, reports about
+    an issue through the index on (kind, issue, hash) of the events. A person's events reach the
+    issue's recipients through their subscriber row (events.subscriber_id -> subscribers.email =
+    recipients.email), so no address is hashed or brought into Python.
+    """
+    query = _health_query()
+    if issue_ids is not None:
+        query = query.where(t.runs.c.issue_id.in_(list(issue_ids)))
     with reading(engine) as connection:
-        started = connection.execute(
-            select(t.runs.c.started_at).where(t.runs.c.issue_id == issue_id)
-        ).scalar()
-        if started is None:
-            return None
-        rows = connection.execute(
-            select(t.recipients.c.email, t.recipients.c.state).where(t.recipients.c.issue_id == issue_id)
-        ).all()
-        hashes = {events.hash_of(connection, row.email): row.state for row in rows}
-        refused = {h for h, state in hashes.items() if state == R.FAILED_PERMANENT.value}
-        hard = _reported(connection, issue_id, EventKind.BOUNCED) | refused
-        soft = _reported(connection, issue_id, EventKind.SOFT_BOUNCED) - hard
-        complaints = _reported(connection, issue_id, EventKind.COMPLAINED)
-        left = connection.execute(
-            select(t.events.c.email_hash).where(
-                t.events.c.kind == EventKind.UNSUBSCRIBED.value, t.events.c.at >= started
-            )
-        ).scalars()
-        unsubscribes = {h for h in left if h in hashes}
-    accepted = {h for h, state in hashes.items() if state == R.SENT.value}
-    figures = Health(
-        issue_id=issue_id,
-        sent_at=started,
-        sent=len(accepted),
-        delivered=len(accepted - hard - soft),
-        hard_bounces=len(hard),
-        soft_bounces=len(soft),
-        complaints=len(complaints),
-        unsubscribes=len(unsubscribes),
-        warnings=(),
-        refused=len(refused - accepted),
+        rows = connection.execute(query).all()
+    found = {}
+    for row in rows:
+        figures = Health(
+            issue_id=row.issue_id,
+            sent_at=row.started_at,
+            sent=row.sent,
+            delivered=row.sent - row.sent_reported,
+            hard_bounces=row.bounced + row.refused - row.bounced_refused,
+            soft_bounces=row.soft,
+            complaints=row.complaints,
+            unsubscribes=row.unsubscribes,
+            warnings=(),
+            refused=row.refused,
+        )
+        found[row.issue_id] = replace(figures, warnings=health_warnings(figures))
+    return found
+
+
+def _health_query() -> Select[Any]:
+    """One row per run: the counts its Health is made of, each a correlated subquery on an index."""
+    run, r, s = t.runs, t.recipients, t.subscribers
+
+    def in_state(state: RecipientState) -> Any:
+        return (
+            select(func.count())
+            .select_from(r)
+            .where(r.c.issue_id == run.c.issue_id, r.c.state == state.value)
+            .scalar_subquery()
+        )
+
+    def reports(*kinds: EventKind) -> Any:
+        e = t.events.alias()
+        about = ReportIssue(e.c.detail) == run.c.issue_id
+        return e, about & e.c.kind.in_([k.value for k in kinds])
+
+    def people(e: Any, where: Any, *states: RecipientState) -> Any:
+        """How many of the people with events `e` matching `where` are recipients of the run in `states`."""
+        return (
+            select(func.count(e.c.email_hash.distinct()))
+            .select_from(e.join(s, s.c.id == e.c.subscriber_id))
+            .join(r, (r.c.issue_id == run.c.issue_id) & (r.c.email == s.c.email))
+            .where(where, r.c.state.in_([x.value for x in states]))
+            .scalar_subquery()
+        )
+
+    def distinct(e: Any, where: Any) -> Any:
+        return select(func.count(e.c.email_hash.distinct())).where(where).scalar_subquery()
+
+    hard, hard_about = reports(EventKind.BOUNCED)
+    soft, soft_about = reports(EventKind.SOFT_BOUNCED)
+    also_hard, also_hard_about = reports(EventKind.BOUNCED)
+    refused_recipient = (
+        select(r.c.id)
+        .join(s, s.c.email == r.c.email)
+        .where(
+            s.c.id == soft.c.subscriber_id,
+            r.c.issue_id == run.c.issue_id,
+            r.c.state == R.FAILED_PERMANENT.value,
+        )
+        .exists()
     )
-    return replace(figures, warnings=health_warnings(figures))
+    soft_only = (
+        soft_about
+        & ~(
+            select(also_hard.c.id)
+            .where(also_hard_about, also_hard.c.email_hash == soft.c.email_hash)
+            .exists()
+        )
+        & ~refused_recipient
+    )
+    complained, complained_about = reports(EventKind.COMPLAINED)
+    failed, failed_about = reports(EventKind.BOUNCED, EventKind.SOFT_BOUNCED)
+    left = t.events.alias()
+    left_since = (left.c.kind == EventKind.UNSUBSCRIBED.value) & (left.c.at >= run.c.started_at)
+    return select(
+        run.c.issue_id,
+        run.c.started_at,
+        in_state(R.SENT).label("sent"),
+        in_state(R.FAILED_PERMANENT).label("refused"),
+        distinct(hard, hard_about).label("bounced"),
+        people(hard, hard_about, R.FAILED_PERMANENT).label("bounced_refused"),
+        distinct(soft, soft_only).label("soft"),
+        distinct(complained, complained_about).label("complaints"),
+        people(failed, failed_about, R.SENT).label("sent_reported"),
+        people(left, left_since, *R).label("unsubscribes"),
+    )
 
 
 def health_warnings(health: Health) -> tuple[str, ...]:
@@ -119,8 +188,9 @@ def bounce_pause(attempts: int, hard_bounces: int, threshold: float = PAUSE_RATE
     )
 
 
-def previous_issue_warning(engine: Engine, issue_id: str) -> str | None:
-    """For `send`: a warning when the issue sent before this one had a complaint rate over 0.1 %."""
+def previous_issue_warnings(engine: Engine, issue_id: str) -> tuple[str, ...]:
+    """For `send`: a warning, and what to do, for each limit the issue sent before this one passed
+    (its hard-bounce rate over 5 %, its complaint rate over 0.1 %), bounces reported later included."""
     with engine.connect() as connection:
         previous = connection.execute(
             select(t.runs.c.issue_id)
@@ -129,22 +199,21 @@ def previous_issue_warning(engine: Engine, issue_id: str) -> str | None:
             .limit(1)
         ).scalar()
     health = issue_health(engine, previous) if previous else None
-    if health is None or health.rate(health.complaints) <= COMPLAINT_LIMITS[0][0]:
-        return None
-    return (
-        f"warning: the previous issue ({health.issue_id}) had a complaint rate of "
-        f"{health.rate(health.complaints):.2%} ({health.complaints} of {health.attempts}), over 0.1 %; "
-        "make sure every reader asked for it and the unsubscribe link is easy to find"
-    )
-
-
-def _reported(connection: Connection, issue_id: str, kind: EventKind) -> set[str]:
-    """The address hashes with a bounce-mailbox or SES decision of this kind about this issue."""
-    return set(
-        connection.execute(
-            select(t.events.c.email_hash).where(
-                t.events.c.kind == kind.value,
-                t.events.c.detail["issue"].as_string() == issue_id,
-            )
-        ).scalars()
-    )
+    if health is None:
+        return ()
+    found = []
+    bounces, complaints = health.rate(health.hard_bounces), health.rate(health.complaints)
+    if bounces > BOUNCE_LIMITS[0][0]:
+        found.append(
+            f"warning: the previous issue ({health.issue_id}) had a hard-bounce rate of {bounces:.2%} "
+            f"({health.hard_bounces} of {health.attempts}), over {BOUNCE_LIMITS[0][0]:.0%}; run "
+            "`newsletter bounces fetch` so the dead addresses are suppressed, and clean the list"
+            " before sending"
+        )
+    if complaints > COMPLAINT_LIMITS[0][0]:
+        found.append(
+            f"warning: the previous issue ({health.issue_id}) had a complaint rate of {complaints:.2%} "
+            f"({health.complaints} of {health.attempts}), over 0.1 %; make sure every reader asked for it "
+            "and the unsubscribe link is easy to find"
+        )
+    return tuple(found)

@@ -1,9 +1,13 @@
 """`bounces fetch`: read the bounce mailbox over IMAP with TLS, decide on each report, move what was done.
 
-A message moves to the processed folder only after its decisions are committed; one that is not
-recognised, or that names nobody we sent to, stays where it is and is listed. A crash at any step
-loses nothing: the next run reads the message again and the notification id makes it count once.
-One run at a time (a lock beside the database, or an advisory lock on PostgreSQL), so cron is safe.
+A message moves to the processed folder only after its decisions are committed. A report that
+proves nothing (no VERP token or Message-ID of ours: anyone can write one) moves to the
+`Unverified` folder, and one that cannot be read at all (hostile structure, random bytes) to
+`Quarantine`: both are kept and listed, neither changes anybody's state, and neither is read again,
+so no message can hold up the ones behind it. What is not a report (a reader's reply) stays where
+it is and is listed. A crash at any step loses nothing: the next run reads the message again and
+the notification id makes it count once. One run at a time (a lock beside the database, or an
+advisory lock on PostgreSQL), so cron is safe.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ from newsletter.bounces.decide import Decision, Limits, decide
 from newsletter.bounces.mapping import Recipients, match_notice
 from newsletter.bounces.notice import MAX_BYTES, Notice, read_notice
 from newsletter.bounces.settings import BounceSettings, ImapSettings
-from newsletter.db.locks import ISSUE_NAMESPACE, Lock
+from newsletter.db.locks import bounce_fetcher_lock
 from newsletter.errors import NewsletterError
 
 SOURCE = "bounce mailbox"
 _BODY = f"BODY.PEEK[]<0.{MAX_BYTES}>"  # PEEK: reading does not mark it \Seen; <0.n>: at most n bytes
 _DONE = (Kind.HARD, Kind.SOFT, Kind.COMPLAINT, Kind.WARNING, Kind.AUTO_REPLY)
+UNVERIFIED_FOLDER = "Unverified"
+QUARANTINE_FOLDER = "Quarantine"
 
 
 class MailboxError(NewsletterError):
@@ -55,6 +61,8 @@ class FetchReport:
     moved: int
     left: tuple[Left, ...]
     remaining: int  # messages not read this time (over --limit)
+    unverified: tuple[Left, ...] = ()  # reports that prove nothing: moved to UNVERIFIED_FOLDER
+    quarantined: tuple[Left, ...] = ()  # messages that cannot be read: moved to QUARANTINE_FOLDER
 
 
 def fetch_bounces(
@@ -70,7 +78,7 @@ def fetch_bounces(
     imap = settings.imap
     if imap is None:
         raise MailboxError("newsletter.yaml: bounces.imap is not set; give host, port, username and folder")
-    lock = Lock(engine, ISSUE_NAMESPACE, "bounces-fetch", "`newsletter bounces fetch`")
+    lock = bounce_fetcher_lock(engine)
     with lock, _session(imap, password, workspace, connect or open_mailbox) as client:
         return _process(client, imap, engine, settings, secret, limit)
 
@@ -146,13 +154,16 @@ def _process(
         client.select_folder(imap.folder)
     except IMAPClientError:
         raise MailboxError(f"bounce mailbox: no folder {imap.folder!r}; check bounces.imap.folder") from None
-    if not client.folder_exists(imap.processed_folder):
-        client.create_folder(imap.processed_folder)
+    for folder in (imap.processed_folder, UNVERIFIED_FOLDER, QUARANTINE_FOLDER):
+        if not client.folder_exists(folder):
+            client.create_folder(folder)
     uids = sorted(client.search(["UNDELETED"]))
     recipients = Recipients(engine, secret, settings.address)
     limits = Limits(settings.soft_limit, settings.soft_window_issues)
     decisions: list[Decision] = []
     left: list[Left] = []
+    unverified: list[Left] = []
+    quarantined: list[Left] = []
     ignored = moved = 0
     for uid in uids[:limit]:
         fetched = client.fetch([uid], [_BODY]).get(uid)
@@ -160,17 +171,26 @@ def _process(
             continue  # removed by someone else meanwhile
         data = next((v for k, v in fetched.items() if k.startswith(b"BODY[")), b"")
         notice = read_notice(data if isinstance(data, bytes) else b"")
+        if notice.unreadable:
+            quarantined.append(Left(uid, notice.sender, _subject(notice), notice.unreadable))
+            _move(client, uid, QUARANTINE_FOLDER)
+            continue
         matches, why = match_notice(notice, recipients)
         decisions += [decide(engine, m, notice.notification_id, SOURCE, limits) for m in matches]
-        if notice.kind not in _DONE or why:
-            left.append(Left(uid, notice.sender, _subject(notice), why or notice.why))
+        if why:
+            unverified.append(Left(uid, notice.sender, _subject(notice), why))
+            _move(client, uid, UNVERIFIED_FOLDER)
+            continue
+        if notice.kind not in _DONE:
+            left.append(Left(uid, notice.sender, _subject(notice), notice.why))
             continue
         ignored += notice.kind in (Kind.WARNING, Kind.AUTO_REPLY)
         _move(client, uid, imap.processed_folder)
         moved += 1
     return FetchReport(
-        len(uids[:limit]), tuple(decisions), ignored, moved, tuple(left), max(0, len(uids) - limit)
-    )
+        len(uids[:limit]), tuple(decisions), ignored, moved, tuple(left), max(0, len(uids) - limit),
+        tuple(unverified), tuple(quarantined),
+    )  # fmt: skip
 
 
 def _move(client: IMAPClient, uid: int, folder: str) -> None:

@@ -1,25 +1,25 @@
-"""A notification -> the one recipient and issue it concerns: by VERP token, by quoted Message-ID, by address.
+"""A notification -> the one recipient and issue it concerns, on proof: its VERP token or our Message-ID.
 
-The VERP token decides when there is one (the address that failed may be a forward of ours);
-else our own Message-ID quoted in the report; else the reported address among the recipients of
-the latest issue sent to it. Whatever matches none of these is left for a person, never guessed.
+Anyone can send a report naming any address to the public bounce address, so a report counts
+only when it carries something only the real recipient's mail server could: the VERP token of the
+envelope sender (signed for that recipient and issue; it decides when there is one, since the
+address that failed may be a forward of ours), else our Message-ID quoted from the original
+(a keyed digest per recipient and issue, looked up in the ledger; providers that rewrite the
+envelope quote it). A report with neither is unverified: kept and listed, never acted on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from newsletter.bounces.classify import Kind
 from newsletter.bounces.notice import Failure, Notice
 from newsletter.db import schema as t
-from newsletter.db.addresses import address_key
-from newsletter.db.schema import RecipientState
 from newsletter.mail import verp
 
 _DECIDED = (Kind.HARD, Kind.SOFT, Kind.COMPLAINT)
-_REACHED = (RecipientState.SENT.value, RecipientState.UNKNOWN.value, RecipientState.SENDING.value)
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Match:
     failure: Failure
     issue_id: str
     email: str
-    via: str  # verp, message-id, address
+    via: str  # verp, message-id, ses (the provider's own id for the message)
 
 
 @dataclass
@@ -78,23 +78,9 @@ class Recipients:
             ).all()
         return (rows[0].issue_id, rows[0].email) if len(rows) == 1 else None
 
-    def by_address(self, email: str) -> tuple[str, str] | None:
-        """The latest issue that reached this address (sent, or possibly sent)."""
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                select(t.recipients.c.issue_id, t.recipients.c.email)
-                .join(t.runs, t.runs.c.issue_id == t.recipients.c.issue_id)
-                .where(
-                    func.lower(t.recipients.c.email) == address_key(email), t.recipients.c.state.in_(_REACHED)
-                )
-                .order_by(t.runs.c.started_at.desc())
-                .limit(1)
-            ).first()
-        return (row.issue_id, row.email) if row else None
-
 
 def match_notice(notice: Notice, recipients: Recipients) -> tuple[list[Match], str]:
-    """The recipients a notice's failures concern, and why any could not be matched ("" if all were)."""
+    """The recipients a notice's failures provably concern, and why it is unverified ("" if it is not)."""
     failures = [f for f in notice.failures if f.kind in _DECIDED]
     if not failures:
         return [], ""
@@ -102,7 +88,7 @@ def match_notice(notice: Notice, recipients: Recipients) -> tuple[list[Match], s
     if len(tokens) == 1:
         found = recipients.by_token(tokens[0])
         if not found:  # forged, damaged, or about a run no longer kept: no fallback guesses past it
-            return [], "its VERP token matches no recipient of a sent issue"
+            return [], "unverified: its VERP token matches no recipient of a sent issue"
         # One message, one recipient: the worst failure reported stands for it.
         worst = min(failures, key=lambda f: _DECIDED.index(f.kind) if f.kind != Kind.COMPLAINT else -1)
         return [Match(worst, found[0], found[1], "verp")], ""
@@ -110,14 +96,5 @@ def match_notice(notice: Notice, recipients: Recipients) -> tuple[list[Match], s
         found = recipients.by_message_id(message_id)
         if found:
             return [Match(failures[0], found[0], found[1], "message-id")], ""
-    matches, missing = [], []
-    for failure in failures:
-        found = recipients.by_address(failure.email) if failure.email else None
-        if found:
-            matches.append(Match(failure, found[0], found[1], "address"))
-        else:
-            missing.append(failure.email or "a redacted recipient")
-    why = ""
-    if missing:
-        why = f"no recipient of a sent issue matches {', '.join(missing)}"
-    return matches, why
+    named = ", ".join(dict.fromkeys(f.email or "a redacted recipient" for f in failures))
+    return [], f"unverified: no VERP token or Message-ID of ours proves it concerns {named}"

@@ -5,11 +5,17 @@ field with the standard library's parser; other servers' bounce formats go to GN
 `flufl.bounce` detectors. Auto-replies (RFC 3834 Auto-Submitted, vacation notices) are told apart
 so they never count as bounces. Only the first `MAX_BYTES` of a message are read: the reports
 come first and a returned 20 MB attachment follows them.
+
+Anyone can mail the bounce address, so parsing is bounded before it starts: a message with more
+than `MAX_CONTAINERS` multipart or message parts (the standard library's parser recurses once per
+level: 5,000 nested parts end in RecursionError) or `MAX_PARTS` parts is unreadable, never parsed.
+An unreadable message is a Notice saying why, for the mailbox to set aside; nothing here raises.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -22,6 +28,14 @@ from flufl.bounce import all_failures
 from newsletter.bounces.classify import Kind, action_kind, best_status, status_in
 
 MAX_BYTES = 2 * 1024 * 1024
+MAX_CONTAINERS = 50  # multipart and message/* parts; a report has three or four
+MAX_PARTS = 1000  # boundary lines
+_CONTAINER = re.compile(rb"^content-type:[ \t]*(?:multipart|message)/", re.IGNORECASE | re.MULTILINE)
+_BOUNDARY_LINE = re.compile(rb"^--[^\r\n]{1,200}$", re.MULTILINE)
+# flufl.bounce logs each detector that trips over a damaged message with its traceback; that is
+# its own business (the failure is handled below), never a line on the operator's terminal.
+logging.getLogger("flufl.bounce").propagate = False
+logging.getLogger("flufl.bounce").addHandler(logging.NullHandler())
 _AUTO_HEADERS = ("x-autoreply", "x-autorespond", "x-auto-response-suppress")
 _AUTO_PRECEDENCE = ("auto_reply",)
 _AUTO_SUBJECTS = ("automatic reply:", "auto-reply:", "autoreply:", "out of office", "abwesenheitsnotiz")
@@ -51,12 +65,52 @@ class Notice:
     subject: str
     sender: str
     why: str = ""  # for an unrecognised notice: what was missing
+    unreadable: str = ""  # why the message could not be read at all (set aside, never retried)
 
 
 def read_notice(data: bytes) -> Notice:
-    """What a notification reports; never raises on a malformed message (it is unrecognised instead)."""
+    """What a notification reports; never raises (a malformed message is unrecognised or unreadable)."""
     head = data[:MAX_BYTES]
+    too_deep = _beyond_bounds(head)
+    if too_deep:
+        return _unreadable(data, too_deep)
+    try:
+        return _read(head, data)
+    except (RecursionError, MemoryError):  # bounded above; this is the last line of defence
+        return _unreadable(data, "its structure is too deeply nested to read")
+    except Exception as error:  # the parser or a detector tripping over hostile bytes
+        return _unreadable(data, f"the parser failed on it ({type(error).__name__})")
+
+
+def _beyond_bounds(head: bytes) -> str:
+    containers = len(_CONTAINER.findall(head))
+    if containers > MAX_CONTAINERS:
+        return f"it has {containers} nested or multipart parts (a report has a few; at most {MAX_CONTAINERS})"
+    if len(_BOUNDARY_LINE.findall(head)) > MAX_PARTS:
+        return f"it has more than {MAX_PARTS} parts"
+    return ""
+
+
+def _unreadable(data: bytes, why: str) -> Notice:
+    head = HeaderParser().parsestr(data[:65536].decode("latin-1").split("\r\n\r\n")[0].split("\n\n")[0])
+    return Notice(
+        notification_id="sha256:" + hashlib.sha256(data).hexdigest()[:32],
+        format="none",
+        kind=Kind.UNRECOGNISED,
+        failures=(),
+        text="",
+        original_ids=(),
+        subject=" ".join(str(head.get("subject", "")).split())[:200],
+        sender=parseaddr(str(head.get("from", "")))[1],
+        why=why,
+        unreadable=why,
+    )
+
+
+def _read(head: bytes, data: bytes) -> Notice:
     msg = message_from_bytes(head)
+    if msg.get("from") is None:  # every mail system's report has one; random bytes do not
+        return _unreadable(data, "it has no From header: it is not an email")
     notification_id = _notification_id(msg, data)
     text = head.decode("latin-1")
     subject = " ".join(str(msg.get("subject", "")).split())[:200]

@@ -4,8 +4,10 @@
 mounts it at a route and returns its (status, text). The signing certificate and the subscription
 URL are fetched only from `sns.<region>.amazonaws.com` over HTTPS (a test may allow loopback), and
 a message is acted on only when its SHA1withRSA (version 1) or SHA256withRSA (version 2)
-signature verifies. Bounce Permanent -> suppress; Transient/Undetermined -> count; Complaint ->
-suppress; the SES feedback id makes each event count once.
+signature verifies and its signed `Timestamp` is less than an hour old (an old message, however
+genuine, is a replay). Bounce Permanent -> suppress; Transient/Undetermined -> count; Complaint ->
+suppress; the SES feedback id makes each event count once. An event concerns a recipient only
+through SES's id for the message or our Message-ID; one naming only an address is unverified.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import binascii
 import json
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +32,7 @@ from newsletter.bounces.decide import Limits, decide
 from newsletter.bounces.mapping import Match, Recipients
 from newsletter.bounces.notice import Failure
 from newsletter.bounces.settings import BounceSettings, SnsSettings
+from newsletter.db.addresses import address_key
 
 Fetch = Callable[[str], bytes]
 SOURCE = "ses"
@@ -57,6 +60,8 @@ _SIGNED = {
 }
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MAX_AGE = timedelta(hours=1)  # SNS delivers within seconds and retries for minutes
+MAX_AHEAD = timedelta(minutes=5)  # clocks differ a little; a message from the future is forged
 _certificates: dict[str, x509.Certificate] = {}  # by URL: SNS signs with few certificates
 
 
@@ -101,7 +106,8 @@ def handle_sns(
         return 400, "not JSON"
     if not isinstance(message, dict) or message.get("Type") not in _SIGNED:
         return 400, "not an SNS message"
-    problem = verify(message, sns, fetch_cert)
+    now = datetime.now(UTC)
+    problem = verify(message, sns, fetch_cert, now)
     if problem:
         return 403, problem
     kind = message["Type"]
@@ -119,8 +125,8 @@ def handle_sns(
     return _notification(str(message.get("Message", "")), settings, engine)
 
 
-def verify(message: dict[str, Any], sns: SnsSettings, fetch_cert: Fetch) -> str:
-    """Why the message is not a genuine SNS message for us, or "" when it is."""
+def verify(message: dict[str, Any], sns: SnsSettings, fetch_cert: Fetch, now: datetime) -> str:
+    """Why the message is not a genuine, fresh SNS message for us, or "" when it is."""
     topic = str(message.get("TopicArn", ""))
     if sns.topic_arns and topic not in sns.topic_arns:
         return "the topic is not one in bounces.sns.topic_arns"
@@ -140,7 +146,6 @@ def verify(message: dict[str, Any], sns: SnsSettings, fetch_cert: Fetch) -> str:
         certificate = _certificate(url, fetch_cert)
     except (OSError, ValueError) as error:
         return f"cannot get the signing certificate ({error})"
-    now = datetime.now(UTC)
     if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
         return "the signing certificate is not valid now"
     key = certificate.public_key()
@@ -150,7 +155,21 @@ def verify(message: dict[str, Any], sns: SnsSettings, fetch_cert: Fetch) -> str:
         key.verify(signature, string_to_sign(message).encode("utf-8"), padding.PKCS1v15(), algorithm())
     except InvalidSignature:
         return "the signature does not verify"
+    sent = moment(message.get("Timestamp"))
+    if sent is None:
+        return "the Timestamp is not an ISO 8601 time"
+    if now - sent > MAX_AGE or sent - now > MAX_AHEAD:
+        return "the message is dated more than an hour from now (a replay?); nothing was changed"
     return ""
+
+
+def moment(value: object) -> datetime | None:
+    """An ISO 8601 time as SNS and SES write it (`2026-05-01T13:05:00.000Z`) in UTC, else None."""
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else None
 
 
 def string_to_sign(message: dict[str, Any]) -> str:
@@ -182,22 +201,21 @@ def _notification(text: str, settings: BounceSettings, engine: Engine) -> tuple[
     mail: dict[str, Any] = given if isinstance(given, dict) else {}
     recipients = Recipients(engine, b"", settings.address)
     limits = Limits(settings.soft_limit, settings.soft_window_issues)
-    done, unknown = [], []
-    for failure in failures:
-        found = _find(recipients, mail, failure.email)
-        if found is None:
-            unknown.append(failure.email)
+    found = _find(recipients, mail)
+    if found is None:  # never a guess; SNS is answered 200 so it does not retry what cannot match later
+        named = ", ".join(f.email or "a redacted recipient" for f in failures)
+        return 200, f"unverified: no message of ours matches this event ({named}); nothing was changed"
+    happened = _event_time(event, mail)
+    done = []
+    for failure in failures:  # SES names each recipient of the message; ours have one
+        if failure.email and address_key(failure.email) != address_key(found[1]):
+            done.append(f"unverified: {failure.email} did not receive this message")
             continue
         decision = decide(
-            engine, Match(failure, found[0], found[1], "ses"), f"ses:{feedback_id}", SOURCE, limits
+            engine, Match(failure, found[0], found[1], "ses"), f"ses:{feedback_id}", SOURCE, limits, happened
         )
         done.append(f"{decision.email}: {decision.outcome}")
-    text_out = "; ".join(done)
-    if unknown:  # never a guess; SNS is answered 200 so it does not retry what cannot match later either
-        text_out = "; ".join(
-            filter(None, [text_out, f"no recipient of a sent issue matches {', '.join(unknown)}"])
-        )
-    return 200, text_out or "nothing to do"
+    return 200, "; ".join(done) or "nothing to do"
 
 
 def _failures(event: dict[str, Any]) -> tuple[list[Failure], str]:
@@ -231,8 +249,15 @@ def _failures(event: dict[str, Any]) -> tuple[list[Failure], str]:
     return failures, str(complaint.get("feedbackId", ""))
 
 
-def _find(recipients: Recipients, mail: dict[str, Any], email: str) -> tuple[str, str] | None:
-    """SES's message id (the provider id we stored), else our Message-ID header, else the address."""
+def _event_time(event: dict[str, Any], mail: dict[str, Any]) -> datetime | None:
+    """When SES says the bounce or complaint happened, else when it sent the message."""
+    report = event.get("bounce") or event.get("complaint")
+    given = report.get("timestamp") if isinstance(report, dict) else None
+    return moment(given) or moment(mail.get("timestamp"))
+
+
+def _find(recipients: Recipients, mail: dict[str, Any]) -> tuple[str, str] | None:
+    """The message's recipient: by SES's message id (the provider id we stored), else our Message-ID."""
     if mail.get("messageId"):
         found = recipients.by_provider_id(str(mail["messageId"]))
         if found:
@@ -243,4 +268,4 @@ def _find(recipients: Recipients, mail: dict[str, Any], email: str) -> tuple[str
         found = recipients.by_message_id(str(common["messageId"]))
         if found:
             return found
-    return recipients.by_address(email) if email else None
+    return None

@@ -29,11 +29,11 @@ from newsletter.check.reading import reading_findings, reading_grade
 from newsletter.check.spam import score_message, spam_findings
 from newsletter.compose import select
 from newsletter.compose.draft import carried_before
-from newsletter.compose.reader import Reader, ReaderLike
+from newsletter.compose.reader import ReaderLike
 from newsletter.compose.ready import INTRO_TODO
 from newsletter.db.audience import iter_audience, member
 from newsletter.db.state import open_state, url_of
-from newsletter.errors import NewsletterError
+from newsletter.errors import ContentError, NewsletterError
 from newsletter.mail.factory import MessageFactory
 from newsletter.mail.tokens import DEV_SECRET
 from newsletter.render import personal
@@ -55,10 +55,20 @@ SAMPLE_RECIPIENT = Subscriber(
 
 
 def sample_recipient(settings: Settings, email: str | None) -> ReaderLike:
-    """The subscriber with this address (name, topics, edition), or a made-up sample reader."""
+    """The subscriber with this address (name, topics, edition), or with none a made-up sample reader.
+
+    An address that is no subscriber's is refused: a generic email in its place would look like
+    that reader's and mislead the editor.
+    """
     if not email:
         return SAMPLE_RECIPIENT
-    return member(open_state(settings), email) or Reader(email)
+    found = member(open_state(settings), email)
+    if found is None:
+        raise ContentError(
+            f"{email} is not a subscriber who gets the issue (`newsletter subscribers list`); "
+            "give a subscribed address, or leave out --recipient for a sample reader"
+        )
+    return found
 
 
 def sample_email(
@@ -129,6 +139,13 @@ def edition_findings(settings: Settings, issue: Issue, summaries: dict[str, Summ
     return list(dict.fromkeys(found))
 
 
+def html_as_sent(settings: Settings, issue_id: str) -> int:
+    """The HTML part's size as sent (quoted-printable) in the sample message `check` measures."""
+    issue, summaries = issues.load_issue_content(settings.workspace, issue_id)
+    sample = sample_email(settings, issue, summaries, SAMPLE_RECIPIENT)
+    return html_part_octets(message_from_bytes(sample.message, policy=policy.default))
+
+
 def check_issue(
     settings: Settings,
     issue_id: str,
@@ -155,8 +172,12 @@ def check_issue(
         return CheckReport(issue_id, sorted_findings(loader_findings(exc)), 0, None)
     doc = load_yaml(path, path.relative_to(workspace))
     window = select.Window(issue.since, issue.until)
-    carried = carried_before(settings, issue.id, window, sent or select.SentRecord())
-    findings = issue_findings(issue, summaries, doc, INTRO_TODO, carried)
+    sent = sent or select.SentRecord()
+    previous = issues.list_issues(workspace)
+    carried = carried_before(settings, issue.id, window, sent, previous)
+    earlier = select.sent_before([i for i in previous if i.id != issue.id], window, sent)
+    subjects = {i.subject: i.id for i in earlier}
+    findings = issue_findings(issue, summaries, doc, INTRO_TODO, carried, subjects)
     vocabulary = set(topic_vocabulary(load_taxonomy(workspace)))
     grades, target = [], settings.reading_grade_target
     for sid in dict.fromkeys(issue.summary_ids):

@@ -8,7 +8,7 @@ from datetime import date
 
 from newsletter.check.findings import Finding, Severity
 from newsletter.check.issue import field_findings
-from newsletter.store.models import Summary
+from newsletter.store.models import NONE_ON_THE_SITE, Summary
 
 URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 # The fields an editor (or the importer, for the editor to check) writes in a summary file.
@@ -53,7 +53,8 @@ def summary_findings(summary: Summary, today: date, vocabulary: Collection[str] 
                 Severity.ERROR,
                 "a full summary without its considerations; readers of research need its limits",
                 f"{where} (considerations)",
-                "add the study's important considerations from the site's page",
+                f"copy the page's \"Important considerations\" into {where}, or if the site's page has "
+                f"none, acknowledge it with the line `considerations: {NONE_ON_THE_SITE}`",
             )
         )
     if not summary.is_teaser:

@@ -76,7 +76,7 @@ class CheckReport:
 
     def summary_line(self) -> str:
         size = (
-            f"HTML {self.html_bytes / 1024:.1f} KB of {GMAIL_CLIP_BYTES // 1024} KB"
+            f"HTML {self.html_bytes / 1024:.1f} KB as sent, of Gmail's {GMAIL_CLIP_BYTES // 1024} KB"
             if self.sample
             else "not rendered"
         )

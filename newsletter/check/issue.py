@@ -24,14 +24,18 @@ def issue_findings(
     doc: YamlDocument,
     intro_todo: str,
     carried: Mapping[str, str | None] | None = None,
+    earlier_subjects: Mapping[str, str] | None = None,
 ) -> list[Finding]:
     """What is wrong with the issue as assembled and loaded (so each item has its summary).
 
     `carried` maps a summary id to the earlier issue that already sent it (None: only the delivery
-    ledger records it, see `compose.draft.carried_before`); `doc` is the issue's YAML, for line numbers.
+    ledger records it, see `compose.draft.carried_before`); `earlier_subjects` maps the subject of
+    each earlier issue that went out to its id; `doc` is the issue's YAML, for line numbers.
     """
     found: list[Finding] = []
     carried = carried or {}
+    repeats = repeat_findings(issue, carried, earlier_subjects or {}, doc)
+    found += repeats
 
     def add(severity: Severity, keys: tuple, what: str, fix: str) -> None:
         found.append(Finding(severity, what, doc.where(*keys), fix))
@@ -81,7 +85,7 @@ def issue_findings(
                     f"{issue.since}..{issue.until}",
                     "check the date, or move it to the issue of its month",
                 )
-            if sid in carried:
+            if sid in carried and not repeats:  # a repeated issue is one error, not one per item
                 earlier = carried[sid] or "recorded only in the delivery ledger"
                 add(
                     Severity.WARNING,
@@ -97,6 +101,52 @@ def issue_findings(
                     f"summary {sid} is marked needs_review{missing}",
                     f"check summaries/{sid}.yaml against the site, then remove needs_review",
                 )
+    return found
+
+
+REPEAT_FIX = (
+    "draft this month's issue with `newsletter new-issue`, or remove what was sent before; "
+    'to repeat it on purpose: `newsletter send ID --force --reason "why"`'
+)
+
+
+def _same_subject(subject: str) -> str:
+    return " ".join(subject.casefold().split())
+
+
+def repeat_findings(
+    issue: Issue, carried: Mapping[str, str | None], earlier_subjects: Mapping[str, str], doc: YamlDocument
+) -> list[Finding]:
+    """An issue that repeats one that went out: the same subject, or most of its items sent before.
+
+    A copied file with a new title and send date would otherwise go to everyone again. Errors, so
+    `check` fails and the send gate (`send`, `send-due`) refuses it unless forced with a reason.
+    """
+    found = []
+    by_subject = {_same_subject(subject): issue_id for subject, issue_id in earlier_subjects.items()}
+    same = by_subject.get(_same_subject(issue.subject))
+    if same is not None and issue.subject.strip():
+        found.append(
+            Finding(
+                Severity.ERROR,
+                f"the subject is the one issue {same} was sent with",
+                doc.where("subject"),
+                REPEAT_FIX,
+            )
+        )
+    items = list(dict.fromkeys(issue.summary_ids))
+    sent_before = [sid for sid in items if sid in carried]
+    if items and len(sent_before) * 2 > len(items):
+        sources = sorted({carried[sid] or "the delivery ledger" for sid in sent_before})
+        found.append(
+            Finding(
+                Severity.ERROR,
+                f"{len(sent_before)} of its {len(items)} summaries went out before "
+                f"(in {', '.join(sources)}): {', '.join(sent_before)}",
+                doc.where("sections"),
+                REPEAT_FIX,
+            )
+        )
     return found
 
 

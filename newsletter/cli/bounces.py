@@ -3,46 +3,36 @@
 from __future__ import annotations
 
 import os
-from argparse import Namespace
+from typing import TYPE_CHECKING
 
-from newsletter.cli.params import whole_number_in
-from newsletter.cli.parser import command, echo, group
+import click
 
-TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
+from newsletter.cli.core import command, echo, group
+from newsletter.cli.params import WholeNumber
+
 if TYPE_CHECKING:  # the commands import what they use when run: `newsletter --help` stays quick
     from sqlalchemy import Engine
 
     from newsletter.bounces.mailbox import FetchReport
-    from newsletter.cli.parser import Commands
     from newsletter.store.workspace import Workspace
 
 
-def register(commands: Commands) -> None:
-    """Add `bounces fetch`."""
-    bounces = group(
-        commands, "bounces", "Delivery reports, complaints and auto-replies that arrive after the send."
-    )
-    p = command(bounces, "fetch", fetch)
-    p.add_argument("--limit", type=whole_number_in(1, 100_000), default=500, metavar="INTEGER",
-                   help="Read at most this many messages this time.  [1..100000; default: 500]")  # fmt: skip
+bounces = group("bounces", "Delivery reports, complaints and auto-replies that arrive after the send.")
 
 
 def _state_database(ws: Workspace) -> Engine:
     from newsletter.db.engine import database_url, open_engine
     from newsletter.db.revisions import check_schema
-    from newsletter.store.fileio import load_yaml
 
-    # Until the settings carry `database:` (the database wiring), read it from the file as it is.
-    raw = load_yaml(ws.root / "newsletter.yaml", display="newsletter.yaml").data
-    configured = raw.get("database") if isinstance(raw, dict) else None
-    engine = open_engine(
-        database_url(ws.root, configured if isinstance(configured, str) else None, os.environ)
-    )
+    engine = open_engine(database_url(ws.root, ws.settings.database, os.environ))
     check_schema(engine)
     return engine
 
 
-def fetch(ws: Workspace, args: Namespace) -> None:
+@command("fetch", bounces)
+@click.option("--limit", type=WholeNumber(1, 100_000), default=500, metavar="INTEGER",
+              help="Read at most this many messages this time.  [1..100000; default: 500]")  # fmt: skip
+def fetch(ws: Workspace, limit: int) -> None:
     """Read the bounce mailbox (IMAP over TLS) and act on each report.
 
     Hard bounces and complaints are suppressed at once; soft bounces are counted and suppressed
@@ -54,11 +44,11 @@ def fetch(ws: Workspace, args: Namespace) -> None:
         NEWSLETTER_BOUNCE_PASSWORD=... newsletter bounces fetch
     """
     from newsletter.bounces.mailbox import fetch_bounces
-    from newsletter.bounces.settings import imap_password, load_bounce_settings
+    from newsletter.bounces.settings import bounce_settings, imap_password
     from newsletter.errors import ConfigError
     from newsletter.mail.tokens import signing_secret
 
-    settings = load_bounce_settings(ws.root)
+    settings = bounce_settings(ws.settings)
     if settings is None or settings.imap is None:
         raise ConfigError(
             "newsletter.yaml: bounces.imap is not set; add bounces: {address: ..., imap: {host: ..., "
@@ -68,7 +58,7 @@ def fetch(ws: Workspace, args: Namespace) -> None:
     password = imap_password()
     engine = _state_database(ws)
     try:
-        report = fetch_bounces(engine, settings, secret, password, ws.root, args.limit)
+        report = fetch_bounces(engine, settings, secret, password, ws.root, limit)
     finally:
         engine.dispose()
     for line in report_lines(report, settings.imap.folder, settings.imap.processed_folder):
@@ -77,16 +67,27 @@ def fetch(ws: Workspace, args: Namespace) -> None:
 
 def report_lines(report: FetchReport, folder: str, processed: str) -> list[str]:
     """What a fetch did: one line of counts, a line per decision, a line per message left."""
+    from newsletter.bounces.mailbox import QUARANTINE_FOLDER, UNVERIFIED_FOLDER
     from newsletter.console import safe
 
     lines = [
         f"Read {report.read} messages in {safe(folder)}: {len(report.decisions)} decisions, "
         f"{report.ignored} auto-replies or delay warnings ignored, "
-        f"{report.moved} moved to {safe(processed)}, {len(report.left)} left."
+        f"{report.moved} moved to {safe(processed)}, {len(report.unverified)} unverified, "
+        f"{len(report.quarantined)} unreadable, {len(report.left)} left."
     ]
     for d in report.decisions:
         who = f"{safe(d.email)}  issue {safe(d.issue_id)}"
         lines.append(f"  {d.kind:<9} {d.status:<7} {who}  {d.outcome}: {safe(d.note)}")
+    for title, items in (
+        (f"Unverified, moved to {UNVERIFIED_FOLDER}; nobody's state changed:", report.unverified),
+        (f"Unreadable, moved to {QUARANTINE_FOLDER}:", report.quarantined),
+    ):
+        if items:
+            lines.append(title)
+            for item in items:
+                sender = safe(item.sender) or "(no sender)"
+                lines.append(f"  uid {item.uid}  from {sender}  {safe(item.subject)!r}: {safe(item.why)}")
     if report.left:
         lines.append(f"Left in {safe(folder)} for you to look at:")
         for item in report.left:
@@ -95,3 +96,6 @@ def report_lines(report: FetchReport, folder: str, processed: str) -> list[str]:
     if report.remaining:
         lines.append(f"{report.remaining} more messages wait; run the command again.")
     return lines
+
+
+COMMANDS = [bounces]

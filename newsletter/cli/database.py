@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import os
-from argparse import Namespace
+from typing import TYPE_CHECKING
 
-from newsletter.cli.parser import UsageError, command, echo, group
+import click
+
+from newsletter.cli.core import UsageError, command, echo, group
 from newsletter.db.announce import on_migration
 
-TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
 if TYPE_CHECKING:  # annotations only: `--help` need not load the workspace
-    from newsletter.cli.parser import Commands
     from newsletter.store.workspace import Workspace
 
 
@@ -24,7 +24,9 @@ def _print_migration(lines: list[str]) -> None:
 on_migration(_print_migration)
 
 
-DB = """The state database (subscribers, suppression, events, the delivery ledger).
+db = group(
+    "db",
+    """The state database (subscribers, suppression, events, the delivery ledger).
 
 `database:` in newsletter.yaml names it (default: .newsletter/state.sqlite3); the password comes
 from NEWSLETTER_DATABASE_PASSWORD, or the whole URL from NEWSLETTER_DATABASE_URL.
@@ -32,19 +34,12 @@ from NEWSLETTER_DATABASE_PASSWORD, or the whole URL from NEWSLETTER_DATABASE_URL
 Example:
     newsletter db upgrade
     newsletter db copy --to postgresql+psycopg://newsletter@db.example.org/newsletter
-"""
+""",
+)
 
 
-def register(commands: Commands) -> None:
-    """Add `db upgrade`, `db status` and `db copy`."""
-    db = group(commands, "db", DB)
-    command(db, "upgrade", db_upgrade)
-    command(db, "status", db_status)
-    p = command(db, "copy", db_copy)
-    p.add_argument("--to", dest="target", required=True, metavar="URL", help="An empty PostgreSQL database.")
-
-
-def db_upgrade(ws: Workspace, args: Namespace) -> None:
+@command("upgrade", db)
+def db_upgrade(ws: Workspace) -> None:
     """Bring the database to this version's schema (every command does it too), and show where it is.
 
     Example:
@@ -52,15 +47,16 @@ def db_upgrade(ws: Workspace, args: Namespace) -> None:
     """
     from newsletter.db.engine import describe, open_engine
     from newsletter.db.revisions import upgrade
-    from newsletter.db.state import migrate_old_workspace, url_of
+    from newsletter.db.state import is_default_database, migrate_old_workspace, url_of
 
     url = url_of(ws.settings)
     engine = open_engine(url)
     try:
         before, after = upgrade(engine)
-        report = migrate_old_workspace(engine, ws.settings)
-        if not report.already:
-            _print_migration(report.lines())
+        if is_default_database(ws.settings):
+            report = migrate_old_workspace(engine, ws.settings)
+            if not report.already:
+                _print_migration(report.lines())
     finally:
         engine.dispose()
     if before == after:
@@ -69,7 +65,29 @@ def db_upgrade(ws: Workspace, args: Namespace) -> None:
         echo(f"{describe(url)}: schema {before or 'none'} -> {after}")
 
 
-def db_status(ws: Workspace, args: Namespace) -> None:
+@command("import-legacy", db)
+def db_import_legacy(ws: Workspace) -> None:
+    """Move the workspace's old files (subscribers/*.csv, suppressed.csv, the old ledger) into the database.
+
+    Once per database, all or nothing; the files are left as they are. The workspace's own SQLite file
+    gets them on first use; a database named by `database:` or NEWSLETTER_DATABASE_URL only this way.
+
+    Example:
+        newsletter db import-legacy
+    """
+    from newsletter.db.engine import describe
+    from newsletter.db.state import migrate_old_workspace, open_state
+
+    engine = open_state(ws.settings)
+    report = migrate_old_workspace(engine, ws.settings)
+    if report.already:
+        echo(f"{describe(engine.url)}: the workspace's files were moved in before; nothing done")
+    else:
+        _print_migration(report.lines())
+
+
+@command("status", db)
+def db_status(ws: Workspace) -> None:
     """Show which database the workspace uses, its schema and how many rows each table holds.
 
     Example:
@@ -86,7 +104,9 @@ def db_status(ws: Workspace, args: Namespace) -> None:
         echo(f"  {table}: {n}")
 
 
-def db_copy(ws: Workspace, args: Namespace) -> None:
+@command("copy", db)
+@click.option("--to", "target", required=True, metavar="URL", help="An empty PostgreSQL database.")
+def db_copy(ws: Workspace, target: str) -> None:
     """Copy this workspace's database into another, empty one (moving from SQLite to PostgreSQL).
 
     All of it or none of it. Then set `database:` to the new URL (the password in
@@ -103,7 +123,7 @@ def db_copy(ws: Workspace, args: Namespace) -> None:
     source = open_state(ws.settings)
     # --to is the target whatever NEWSLETTER_DATABASE_URL says (that names the source, if anything).
     environ = {k: v for k, v in os.environ.items() if k != URL_VARIABLE}
-    url = database_url(ws.root, args.target, environ)
+    url = database_url(ws.root, target, environ)
     if describe(url) == describe(source.url):
         raise UsageError("--to names the database this workspace already uses; give another one")
     engine = open_engine(url)
@@ -114,3 +134,6 @@ def db_copy(ws: Workspace, args: Namespace) -> None:
         engine.dispose()
     echo(f"copied into {describe(url)}: " + ", ".join(f"{n} {table}" for table, n in copied.items()))
     echo(f"Now set `database: {describe(url)}` in newsletter.yaml (the password stays in the environment).")
+
+
+COMMANDS = [db]

@@ -1,120 +1,143 @@
 """The option types of the commands: each turns the typed text into a value or says, in one line, why not.
 
-argparse prints a type's ArgumentTypeError as `--option: <message>`, so each message starts with the
-value given and ends with what to type instead.
+Click shows a type's failure as `--option: <message>`, so each message starts with the value given
+and ends with what to type instead. Each type imports what it needs when it runs.
 """
 
 from __future__ import annotations
 
-from argparse import ArgumentTypeError
+import difflib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-# Each type imports what it needs when it runs: `newsletter --help` loads none of it.
-TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
+import click
+
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from datetime import date, datetime
     from pathlib import Path
 
 ISSUE_HELP = "The issue's id (2026-06) or its file (issues/2026-06.yaml)."
 
 
-def issue_id(text: str) -> str:
+class IssueId(click.ParamType):
     """An issue id, or the path of its file (`issues/2026-06.yaml`), as an editor tab-completes it."""
-    if text.endswith((".yaml", ".yml")) or "/" in text:
-        from pathlib import PurePath
 
-        path = PurePath(text)
-        if path.suffix not in (".yaml", ".yml") or path.parent.name not in ("issues", ""):
-            raise ArgumentTypeError(f"{text!r} is not an issue: give its id (2026-06) or issues/ID.yaml")
-        return path.stem
-    return text
+    name = "issue"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if text.endswith((".yaml", ".yml")) or "/" in text:
+            from pathlib import PurePath
+
+            path = PurePath(text)
+            if path.suffix not in (".yaml", ".yml") or path.parent.name not in ("issues", ""):
+                self.fail(f"{text!r} is not an issue: give its id (2026-06) or issues/ID.yaml", param, ctx)
+            return path.stem
+        return text
 
 
-def iso_date(text: str) -> date:
+class IsoDate(click.ParamType):
     """A YYYY-MM-DD date."""
-    from datetime import date
 
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2026-05-01") from None
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        from datetime import date
+
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-05-01", param, ctx)
 
 
-def iso_datetime(text: str) -> datetime:
+class IsoDateTime(click.ParamType):
     """An ISO 8601 date and time, e.g. 2026-06-02T09:00:00-04:00 (no offset: the workspace's zone)."""
-    from datetime import datetime
 
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise ArgumentTypeError(f"{text!r} is not a date-time; use e.g. 2026-06-02T09:00:00-04:00") from None
+    name = "datetime"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        from datetime import datetime
+
+        if isinstance(value, datetime):
+            return value
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a date-time; use e.g. 2026-06-02T09:00:00-04:00", param, ctx)
 
 
-def whole_number_in(low: int, high: int) -> Callable[[str], int]:
+class WholeNumber(click.ParamType):
     """A whole number from `low` to `high`, both included."""
 
-    def convert(text: str) -> int:
+    name = "integer"
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         try:
-            value = int(text)
+            number = int(value)
         except ValueError:
-            raise ArgumentTypeError(f"{text!r} is not a whole number; use one in {low}..{high}") from None
-        if not low <= value <= high:
-            raise ArgumentTypeError(f"{value} is not in {low}..{high}")
-        return value
-
-    return convert
+            self.fail(f"{value!r} is not a whole number; use one in {self.low}..{self.high}", param, ctx)
+        if not self.low <= number <= self.high:
+            self.fail(f"{number} is not in {self.low}..{self.high}", param, ctx)
+        return number
 
 
-def messages_per_second(text: str) -> float:
+class MessagesPerSecond(click.ParamType):
     """A rate above 0 (nan and inf are no rate: nan compares false with every bound)."""
-    import math
 
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise ArgumentTypeError(f"{text} is not a number of messages per second above 0; use e.g. 10")
-    return value
+    name = "float"
 
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
 
-def existing_folder(text: str) -> Path:
-    from pathlib import Path
-
-    path = Path(text)
-    if not path.exists():
-        raise ArgumentTypeError(f"folder {text!r} does not exist")
-    if not path.is_dir():
-        raise ArgumentTypeError(f"{text!r} is a file; give a folder")
-    return path
+        try:
+            rate = float(value)
+        except ValueError:
+            rate = math.nan
+        if not math.isfinite(rate) or rate <= 0:
+            self.fail(f"{value} is not a number of messages per second above 0; use e.g. 10", param, ctx)
+        return rate
 
 
-def existing_file(text: str) -> Path:
-    from pathlib import Path
+class Choice(click.Choice):
+    """One of `choices`; a near miss names the one meant instead of listing them all."""
 
-    path = Path(text)
-    if not path.exists():
-        raise ArgumentTypeError(f"file {text!r} does not exist")
-    if path.is_dir():
-        raise ArgumentTypeError(f"{text!r} is a folder; give a file")
-    return path
+    def __init__(self, choices: Sequence[str]) -> None:
+        super().__init__(choices)
 
-
-def folder_to_write(text: str) -> Path:
-    """A folder that may not exist yet, but is not a file."""
-    from pathlib import Path
-
-    path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise ArgumentTypeError(f"{text!r} is a file; give a folder")
-    return path
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value in self.choices:
+            return value
+        near = difflib.get_close_matches(str(value), [str(c) for c in self.choices], n=1)
+        hint = f"did you mean '{near[0]}'?" if near else "choose from " + ", ".join(map(repr, self.choices))
+        self.fail(f"invalid choice: {value!r}; {hint}", param, ctx)
 
 
-def file_to_write(text: str) -> Path:
-    """A file that may not exist yet, but is not a folder."""
-    from pathlib import Path
+class PathOf(click.ParamType):
+    """A path that must be a folder or a file, existing or not yet."""
 
-    path = Path(text)
-    if path.is_dir():
-        raise ArgumentTypeError(f"{text!r} is a folder; give a file")
-    return path
+    def __init__(self, folder: bool, exists: bool) -> None:
+        self.folder, self.exists = folder, exists
+        self.name = "directory" if folder else "file"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        from pathlib import Path
+
+        path = Path(value)
+        if self.exists and not path.exists():
+            self.fail(f"{self.name.replace('directory', 'folder')} {str(value)!r} does not exist", param, ctx)
+        if self.folder and path.exists() and not path.is_dir():
+            self.fail(f"{str(value)!r} is a file; give a folder", param, ctx)
+        if not self.folder and path.is_dir():
+            self.fail(f"{str(value)!r} is a folder; give a file", param, ctx)
+        return path
+
+
+EXISTING_FOLDER = PathOf(folder=True, exists=True)
+EXISTING_FILE = PathOf(folder=False, exists=True)
+FOLDER_TO_WRITE = PathOf(folder=True, exists=False)  # may not exist yet, but is not a file
+FILE_TO_WRITE = PathOf(folder=False, exists=False)  # may not exist yet, but is not a folder

@@ -1,29 +1,33 @@
-"""The subscriber commands (list, add, remove, import, export, erase) on the state database; the
-unsubscribe endpoint."""
+"""The subscriber commands (list, add, remove, import, export, erase) on the state database."""
 
 from __future__ import annotations
 
 import sys
-from argparse import Namespace
+from typing import TYPE_CHECKING
 
-from newsletter.cli.params import existing_file, file_to_write, whole_number_in
-from newsletter.cli.parser import command, echo, group
+import click
+
+from newsletter.cli.core import argument, command, echo, group
+from newsletter.cli.params import EXISTING_FILE, FILE_TO_WRITE, Choice
 from newsletter.errors import NewsletterError
 
-TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
-if TYPE_CHECKING:  # annotations only: `--help` need not load the workspace
-    from newsletter.cli.parser import Commands
+if TYPE_CHECKING:  # annotations only: `--help` need not load them
+    from pathlib import Path
+
     from newsletter.store.workspace import Workspace
 
-SUBSCRIBERS = """\
-Look at and change the subscribers (held in the state database; CSV is for import and export).
+subscribers = group(
+    "subscribers",
+    """Look at and change the subscribers (held in the state database; CSV is for import and export).
 
-Example:
-    newsletter subscribers import mailchimp-export.csv --list readers
-    newsletter subscribers export --status subscribed --out readers.csv
-"""
+    Example:
+        newsletter subscribers import mailchimp-export.csv --list readers
+        newsletter subscribers export --status subscribed --out readers.csv
+    """,
+)
 
 STATUSES = ("subscribed", "pending", "unsubscribed", "bounced", "complained")
+EMAIL = "The subscriber's address."
 
 
 def _vocabulary(ws: Workspace) -> dict[str, str]:
@@ -33,74 +37,9 @@ def _vocabulary(ws: Workspace) -> dict[str, str]:
     return topic_vocabulary(load_taxonomy(ws.root))
 
 
-def register(commands: Commands) -> None:
-    """Add `subscribers ...` and `serve-unsubscribe`."""
-    subscribers = group(commands, "subscribers", SUBSCRIBERS)
-    p = command(subscribers, "list", subscribers_list)
-    p.add_argument("--list", dest="list_name", metavar="NAME", help="Only this list (default: every list).")
-
-    p = command(subscribers, "add", subscribers_add)
-    p.add_argument("email", metavar="EMAIL", help="The subscriber's address.")
-    p.add_argument(
-        "--name",
-        default="",
-        metavar="TEXT",
-        help="The full name, split at the first space (or use --first/--last).",
-    )
-    p.add_argument(
-        "--first", dest="first_name", default="", metavar="TEXT", help="First name (a greeting uses it)."
-    )
-    p.add_argument("--last", dest="last_name", default="", metavar="TEXT", help="Last name.")
-    p.add_argument(
-        "--topics",
-        default="",
-        metavar="TEXT",
-        help="Preferences, ;-separated section titles or tags (empty: all).",
-    )
-    p.add_argument(
-        "--list", dest="list_name", default="readers", metavar="NAME", help="The list.  [default: readers]"
-    )
-
-    p = command(subscribers, "remove", subscribers_remove)
-    p.add_argument("email", metavar="EMAIL", help="The subscriber's address.")
-    p.add_argument(
-        "--list", dest="list_name", metavar="NAME", help="Only in this list (default: every list)."
-    )
-
-    p = command(subscribers, "erase", subscribers_erase)
-    p.add_argument("email", metavar="EMAIL", help="The subscriber's address.")
-
-    p = command(subscribers, "import", subscribers_import)
-    p.add_argument("file", type=existing_file, metavar="FILE", help="The CSV export.")
-    p.add_argument(
-        "--list", dest="list_name", default="readers", metavar="NAME", help="The list.  [default: readers]"
-    )
-
-    p = command(subscribers, "export", subscribers_export)
-    p.add_argument(
-        "--list", dest="lists", action="append", metavar="NAME", help="Only this list (repeatable)."
-    )
-    p.add_argument("--status", dest="statuses", action="append", choices=STATUSES, metavar="STATUS",
-                   help=f"Only this status: {', '.join(STATUSES)} (repeatable).")  # fmt: skip
-    p.add_argument("--out", type=file_to_write, metavar="FILE", help="Write here (default: stdout).")
-
-    p = command(commands, "serve-unsubscribe", serve_unsubscribe)
-    p.add_argument(
-        "--host", default="127.0.0.1", metavar="TEXT", help="Address to listen on.  [default: 127.0.0.1]"
-    )
-    p.add_argument(
-        "--port",
-        type=whole_number_in(0, 65535),
-        default=8025,
-        metavar="PORT",
-        help="[0..65535; default: 8025]",
-    )
-    p.add_argument(
-        "--dev-key", action="store_true", help="Use the development key when NEWSLETTER_SECRET is unset."
-    )
-
-
-def subscribers_list(ws: Workspace, args: Namespace) -> None:
+@command("list", subscribers)
+@click.option("--list", "list_name", metavar="NAME", help="Only this list (default: every list).")
+def subscribers_list(ws: Workspace, list_name: str | None) -> None:
     """Show every subscriber, with list, status and topics.
 
     Example:
@@ -112,7 +51,7 @@ def subscribers_list(ws: Workspace, args: Namespace) -> None:
     from newsletter.db.state import open_state
 
     count = 0
-    for row in iter_memberships(open_state(ws.settings), [args.list_name] if args.list_name else None):
+    for row in iter_memberships(open_state(ws.settings), [list_name] if list_name else None):
         name = display_name(row["first_name"], row["last_name"])
         topics = f"  topics: {'; '.join(row['topics'])}" if row["topics"] else ""
         shown = f" ({name})" if name else ""
@@ -121,7 +60,18 @@ def subscribers_list(ws: Workspace, args: Namespace) -> None:
     echo(f"{count} subscribers")
 
 
-def subscribers_add(ws: Workspace, args: Namespace) -> None:
+@command("add", subscribers)
+@argument("email", metavar="EMAIL", help=EMAIL)
+@click.option("--name", default="", metavar="TEXT",
+              help="The full name, split at the first space (or use --first/--last).")  # fmt: skip
+@click.option("--first", "first_name", default="", metavar="TEXT", help="First name (a greeting uses it).")
+@click.option("--last", "last_name", default="", metavar="TEXT", help="Last name.")
+@click.option("--topics", default="", metavar="TEXT",
+              help="Preferences, ;-separated section titles or tags (empty: all).")  # fmt: skip
+@click.option("--list", "list_name", default="readers", metavar="NAME", help="The list.  [default: readers]")
+def subscribers_add(
+    ws: Workspace, email: str, name: str, first_name: str, last_name: str, topics: str, list_name: str
+) -> None:
     """Add an address to a list (or update its name and topics); a suppressed address is refused.
 
     Example:
@@ -133,26 +83,28 @@ def subscribers_add(ws: Workspace, args: Namespace) -> None:
     from newsletter.db.subscribers import add_subscriber
     from newsletter.names import split_name
 
-    name, first_name, last_name = args.name, args.first_name, args.last_name
     problem = check_name(name) if name else None
     if problem:
         raise SubscriberError(problem)  # before splitting, which would hide a line break
     if name and not (first_name or last_name):
         first_name, last_name = split_name(name)
-    chosen = [t.strip() for t in args.topics.split(";") if t.strip()]
+    chosen = [t.strip() for t in topics.split(";") if t.strip()]
     address, new = add_subscriber(
         open_state(ws.settings),
-        args.email,
-        list_name=args.list_name,
+        email,
+        list_name=list_name,
         first_name=first_name,
         last_name=last_name,
         topics=chosen,
         vocabulary=_vocabulary(ws),
     )
-    echo(f"{'added' if new else 'updated'} {address} in {args.list_name}")
+    echo(f"{'added' if new else 'updated'} {address} in {list_name}")
 
 
-def subscribers_remove(ws: Workspace, args: Namespace) -> None:
+@command("remove", subscribers)
+@argument("email", metavar="EMAIL", help=EMAIL)
+@click.option("--list", "list_name", metavar="NAME", help="Only in this list (default: every list).")
+def subscribers_remove(ws: Workspace, email: str, list_name: str | None) -> None:
     """Unsubscribe an address: its memberships stay (status unsubscribed) and it is suppressed.
 
     Example:
@@ -161,7 +113,6 @@ def subscribers_remove(ws: Workspace, args: Namespace) -> None:
     from newsletter.db.state import open_state
     from newsletter.db.suppression import remove_subscriber
 
-    email, list_name = args.email, args.list_name
     changed = remove_subscriber(open_state(ws.settings), email, [list_name] if list_name else None)
     if changed:
         echo(f"unsubscribed {email} in {', '.join(changed)}; added to the suppression list")
@@ -169,7 +120,9 @@ def subscribers_remove(ws: Workspace, args: Namespace) -> None:
         echo(f"{email} was already unsubscribed; nothing changed")
 
 
-def subscribers_erase(ws: Workspace, args: Namespace) -> None:
+@command("erase", subscribers)
+@argument("email", metavar="EMAIL", help=EMAIL)
+def subscribers_erase(ws: Workspace, email: str) -> None:
     """Erase everything held about a person (a data-protection request); only a salted hash stays,
     so no later import can add them back.
 
@@ -179,7 +132,6 @@ def subscribers_erase(ws: Workspace, args: Namespace) -> None:
     from newsletter.db.state import open_state
     from newsletter.db.suppression import erase
 
-    email = args.email
     done = erase(open_state(ws.settings), email)
     if not done.found:
         echo(f"{email} was not a subscriber; it is on the suppression list (as a hash) all the same")
@@ -190,7 +142,10 @@ def subscribers_erase(ws: Workspace, args: Namespace) -> None:
     )
 
 
-def subscribers_import(ws: Workspace, args: Namespace) -> None:
+@command("import", subscribers)
+@argument("file", type=EXISTING_FILE, metavar="FILE", help="The CSV export.")
+@click.option("--list", "list_name", default="readers", metavar="NAME", help="The list.  [default: readers]")
+def subscribers_import(ws: Workspace, file: Path, list_name: str) -> None:
     """Import a CSV export (Mailchimp, Buttondown, Substack, listmonk, or this tool's own export).
 
     An opt-out anywhere in the file wins; a suppressed or erased address is never resubscribed;
@@ -203,46 +158,53 @@ def subscribers_import(ws: Workspace, args: Namespace) -> None:
     from newsletter.db.csvimport import import_csv
     from newsletter.db.state import open_state
 
-    report = import_csv(open_state(ws.settings), args.file, args.list_name, _vocabulary(ws))
+    engine, vocabulary = open_state(ws.settings), _vocabulary(ws)
+    if not sys.stderr.isatty():
+        report = import_csv(engine, file, list_name, vocabulary)
+    else:
+        with click.progressbar(length=_rows_about(file), label="importing", file=sys.stderr) as bar:
+            report = import_csv(
+                engine, file, list_name, vocabulary, progress=lambda n: bar.update(n - bar.pos)
+            )
     for line in report.lines():
         echo(safe(line))
     if report.invalid and not report.valid_rows:  # a wrong file or a wrong export: say so to scripts too
-        raise NewsletterError(
-            f"{args.file}: no valid rows, nothing imported; fix the rows above and import again"
-        )
+        raise NewsletterError(f"{file}: no valid rows, nothing imported; fix the rows above and import again")
 
 
-def subscribers_export(ws: Workspace, args: Namespace) -> None:
+def _rows_about(file: Path) -> int:
+    """About how many rows a CSV file holds (its lines less the header), for the progress bar's length."""
+    lines = 0
+    with file.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            lines += chunk.count(b"\n")
+    return max(lines - 1, 1)
+
+
+@command("export", subscribers)
+@click.option("--list", "lists", multiple=True, metavar="NAME", help="Only this list (repeatable).")
+@click.option("--status", "statuses", multiple=True, type=Choice(STATUSES), metavar="STATUS",
+              help=f"Only this status: {', '.join(STATUSES)} (repeatable).")  # fmt: skip
+@click.option("--out", type=FILE_TO_WRITE, metavar="FILE", help="Write here (default: stdout).")
+def subscribers_export(
+    ws: Workspace, lists: tuple[str, ...], statuses: tuple[str, ...], out: Path | None
+) -> None:
     """Export memberships as CSV (it imports back unchanged); mind that it holds personal data.
 
     Example:
         newsletter subscribers export --list readers --status subscribed --out readers.csv
     """
-    from newsletter.db.csvexport import export_csv
+    from newsletter.db.csvexport import export_csv, export_file
     from newsletter.db.schema import Status
     from newsletter.db.state import open_state
-    from newsletter.store.fileio import atomic_write
 
     engine = open_state(ws.settings)
-    lists, out = args.lists, args.out
-    chosen = [Status(s) for s in args.statuses or ()] or None
+    chosen = [Status(s) for s in statuses] or None
     if out is None:
         export_csv(engine, sys.stdout, lists or None, chosen)
         return
-    import io
-
-    buffer = io.StringIO()
-    written = export_csv(engine, buffer, lists or None, chosen)
-    atomic_write(out, buffer.getvalue())
+    written = export_file(engine, out, lists or None, chosen)
     echo(f"wrote {written} rows to {out}", err=True)
 
 
-def serve_unsubscribe(ws: Workspace, args: Namespace) -> None:
-    """Run the one-click unsubscribe endpoint (POST unsubscribes; GET shows a button).
-
-    Example:
-        NEWSLETTER_SECRET=... newsletter serve-unsubscribe --port 8025
-    """
-    from newsletter.web import unsubscribe
-
-    unsubscribe.serve(ws.settings, args.host, args.port, args.dev_key, echo)
+COMMANDS = [subscribers]

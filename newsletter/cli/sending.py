@@ -3,76 +3,79 @@
 from __future__ import annotations
 
 import sys
-from argparse import SUPPRESS, Namespace
+from typing import TYPE_CHECKING
 
-from newsletter.cli.params import ISSUE_HELP, iso_datetime, issue_id, messages_per_second, whole_number_in
-from newsletter.cli.parser import UsageError, command, confirm, echo
+import click
+
+from newsletter.cli.core import UsageError, argument, command, confirm, echo
+from newsletter.cli.params import ISSUE_HELP, IsoDateTime, IssueId, MessagesPerSecond, WholeNumber
 from newsletter.errors import ExitStatus, NewsletterError
 
-TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
-if TYPE_CHECKING:  # annotations only: `--help` need not load the workspace
+if TYPE_CHECKING:  # annotations only: `--help` need not load them
     from datetime import datetime
 
-    from newsletter.cli.parser import Commands
     from newsletter.store.workspace import Workspace
 
 
-def register(commands: Commands) -> None:
-    """Add `send`, `status` and `send-due`."""
-    p = command(commands, "send", send_command)
-    p.add_argument("issue_id", type=issue_id, metavar="ISSUE", help=ISSUE_HELP)
-    p.add_argument(
-        "--list", dest="lists", action="append", metavar="NAME", help="Send to this list (repeatable)."
-    )
-    p.add_argument(
-        "--provider",
-        metavar="TEXT",
-        help="outbox, outbox:DIR, smtp://host:port, smtps://... (default: settings).",
-    )
-    p.add_argument("--dry-run", action="store_true", help="Show the plan (who, how many, how long) and stop.")
-    p.add_argument(
-        "--show",
-        action="store_true",
-        help="With --dry-run: also list the addresses of each part of the plan.",
-    )
-    p.add_argument(
-        "--rate", type=messages_per_second, metavar="FLOAT", help="Messages per second.  [above 0]"
-    )
-    p.add_argument("--concurrency", type=whole_number_in(1, 64), metavar="INTEGER",
-                   help="Connections to the provider at once.  [1..64]")  # fmt: skip
-    p.add_argument(
-        "--resume", action="store_true", help="Resume a stopped run (sending again always resumes)."
-    )
-    p.add_argument("--resend-unknown", action="store_true", help="Also resend those a crash left unknown.")
-    # Kept for scripts: the database holds only valid rows.
-    p.add_argument("--skip-invalid", action="store_true", help=SUPPRESS)
-    p.add_argument(
-        "--test-to", action="append", metavar="ADDRESS", help="Send a [TEST] proof here (repeatable)."
-    )
-    p.add_argument(
-        "--force", action="store_true", help="Send although `newsletter check` finds errors (needs --reason)."
-    )
-    p.add_argument("--reason", default="", metavar="TEXT", help="Why --force: stored with the run.")
-    p.add_argument(
-        "--hold",
-        action="store_true",
-        help="Hold the issue's run: send-due leaves it until a person resumes it.",
-    )
-    p.add_argument(
-        "-y", "--yes", action="store_true", help="Do not ask to confirm (needed when not at a terminal)."
-    )
-
-    p = command(commands, "status", status_command)
-    p.add_argument("issue_id", nargs="?", type=issue_id, metavar="ISSUE", help=ISSUE_HELP)
-    p.add_argument("--json", dest="as_json", action="store_true", help="Print JSON for scripts.")
-
-    p = command(commands, "send-due", send_due_command)
-    p.add_argument("--now", type=iso_datetime, metavar="DATETIME", help="Pretend it is this time (ISO 8601).")
-    p.add_argument("--max-late", default="24h", metavar="TEXT",
-                   help="Refuse an issue due longer ago (90m, 24h, 2d).  [default: 24h]")  # fmt: skip
-
-
-def send_command(ws: Workspace, args: Namespace) -> int:
+@command("send")
+@argument("issue_id", type=IssueId(), metavar="ISSUE", help=ISSUE_HELP)
+@click.option("--list", "lists", multiple=True, metavar="NAME", help="Send to this list (repeatable).")
+@click.option(
+    "--provider",
+    metavar="TEXT",
+    help="outbox, outbox:DIR, smtp://host:port, smtps://... (default: settings).",
+)
+@click.option("--dry-run", is_flag=True, help="Show the plan (who, how many, how long) and stop.")
+@click.option(
+    "--show", is_flag=True, help="With --dry-run: also list the addresses of each part of the plan."
+)
+@click.option("--rate", type=MessagesPerSecond(), metavar="FLOAT", help="Messages per second.  [above 0]")
+@click.option("--concurrency", type=WholeNumber(1, 64), metavar="INTEGER",
+              help="Connections to the provider at once.  [1..64]")  # fmt: skip
+@click.option(
+    "--ramp",
+    type=WholeNumber(1, 10_000_000),
+    metavar="INTEGER",
+    help="Warm up: the first N at a tenth of the rate, then pause if too many bounced hard.",
+)
+@click.option(
+    "--check-bounces-every",
+    type=WholeNumber(1, 10_000_000),
+    metavar="INTEGER",
+    help="Count the bounces reported so far every N attempts (default: 500 with bounces.imap).",
+)
+@click.option("--resume", is_flag=True, help="Resume a stopped run (sending again always resumes).")
+@click.option("--resend-unknown", is_flag=True, help="Also resend those a crash left unknown.")
+@click.option(
+    "--skip-invalid", is_flag=True, hidden=True
+)  # kept for scripts: the database holds only valid rows
+@click.option("--test-to", multiple=True, metavar="ADDRESS", help="Send a [TEST] proof here (repeatable).")
+@click.option("--force", is_flag=True, help="Send although `newsletter check` finds errors (needs --reason).")
+@click.option("--reason", default="", metavar="TEXT", help="Why --force: stored with the run.")
+@click.option(
+    "--hold", is_flag=True, help="Hold the issue's run: send-due leaves it until a person resumes it."
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask to confirm (needed when not at a terminal).")
+def send_command(
+    ws: Workspace,
+    issue_id: str,
+    lists: tuple[str, ...],
+    provider: str | None,
+    dry_run: bool,
+    show: bool,
+    rate: float | None,
+    concurrency: int | None,
+    ramp: int | None,
+    check_bounces_every: int | None,
+    resume: bool,
+    resend_unknown: bool,
+    skip_invalid: bool,
+    test_to: tuple[str, ...],
+    force: bool,
+    reason: str,
+    hold: bool,
+    yes: bool,
+) -> int:
     """Send an issue to its subscribers, or resume its stopped run.
 
     Runs the checks of `newsletter check` first and refuses an issue with errors (override with
@@ -86,45 +89,48 @@ def send_command(ws: Workspace, args: Namespace) -> int:
         newsletter send 2026-06 --test-to editor@example.org
         newsletter send 2026-06 --provider smtp://mail.example.org:587 --rate 20 --yes
         newsletter send 2026-06 --hold
+        newsletter send 2026-06 --ramp 200 --check-bounces-every 500 --yes
     """
     from newsletter import console
     from newsletter.delivery import plan, proof, send
 
-    issue, provider, reason = args.issue_id, args.provider, args.reason
-    if args.force != bool(reason.strip()):
+    issue = issue_id
+    if force != bool(reason.strip()):
         raise UsageError("--force and --reason TEXT go together: say why the checks are overridden")
     reporter = console.ConsoleReporter(console.ProgressPrinter())
-    if args.hold:
+    if hold:
         send.hold(ws.settings, issue)
         echo(f"Issue {issue}: held; `newsletter send {issue}` resumes it, send-due leaves it.")
         return ExitStatus.OK
-    if args.test_to:
-        results = proof.send_test(ws.settings, issue, args.test_to, provider, reporter)
+    if test_to:
+        results = proof.send_test(ws.settings, issue, list(test_to), provider, reporter)
         for line in console.proof_lines(results):
             echo(line)
         return ExitStatus.OK if all(p.result.ok for p in results) else ExitStatus.FAILURES
     # --resume is not read: sending again always resumes; the flag only says so in a script.
     request = plan.SendRequest(
         issue,
-        tuple(args.lists or ()) or None,
+        lists or None,
         provider,
-        args.rate,
-        args.concurrency,
-        args.resend_unknown,
-        args.skip_invalid,
+        rate,
+        concurrency,
+        resend_unknown,
+        skip_invalid,
         reason.strip(),
-        args.show and args.dry_run,
+        show and dry_run,
+        ramp=ramp or 0,
+        check_bounces_every=check_bounces_every,
     )
     interactive = at_terminal()
-    with send.open_send(ws.settings, request, reporter, lock=not args.dry_run) as sending:
+    with send.open_send(ws.settings, request, reporter, lock=not dry_run) as sending:
         reporter.plan(sending.plan)
-        if args.dry_run:
+        if dry_run:
             echo("Dry run: nothing sent.")
             return ExitStatus.OK
         early = _before_send_at(ws, sending.issue.send_at)
         if early:
             echo(f"Warning: {early}", err=True)
-        if not args.yes:
+        if not yes:
             if not interactive:
                 raise NewsletterError(
                     "not sending: nobody at a terminal can confirm; add --yes to send without asking"
@@ -159,7 +165,10 @@ def _before_send_at(ws: Workspace, send_at: datetime | None) -> str:
     )
 
 
-def status_command(ws: Workspace, args: Namespace) -> None:
+@command("status")
+@argument("issue_id", required=False, type=IssueId(), metavar="ISSUE", help=ISSUE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def status_command(ws: Workspace, issue_id: str | None, as_json: bool) -> None:
     """Show each issue's send run: its state, recipients per state, and the failures with reasons.
 
     Example:
@@ -171,15 +180,19 @@ def status_command(ws: Workspace, args: Namespace) -> None:
     from newsletter import console
     from newsletter.delivery.status import issue_status
 
-    statuses = issue_status(ws.settings, args.issue_id)
-    if args.as_json:
+    statuses = issue_status(ws.settings, issue_id)
+    if as_json:
         echo(json.dumps([s.as_dict() for s in statuses], indent=2))
     else:
-        for line in console.status_lines(statuses):
+        for line in console.status_lines(statuses, tz=ws.settings.tz):
             echo(line)
 
 
-def send_due_command(ws: Workspace, args: Namespace) -> int:
+@command("send-due")
+@click.option("--now", type=IsoDateTime(), metavar="DATETIME", help="Pretend it is this time (ISO 8601).")
+@click.option("--max-late", default="24h", metavar="TEXT",
+              help="Refuse an issue due longer ago (90m, 24h, 2d).  [default: 24h]")  # fmt: skip
+def send_due_command(ws: Workspace, now: datetime | None, max_late: str) -> int:
     """Send every issue whose send_at has come and that is not finished; for cron or a systemd timer.
 
     Resumes a partly sent run (also one stopped by SIGTERM); refuses an issue that `newsletter check`
@@ -196,9 +209,12 @@ def send_due_command(ws: Workspace, args: Namespace) -> int:
     from newsletter.delivery import schedule
 
     try:
-        late = schedule.parse_duration(args.max_late)
+        late = schedule.parse_duration(max_late)
     except ValueError as exc:
         raise UsageError(f"--max-late: {exc}") from None
     reporter = console.ConsoleReporter(console.ProgressPrinter(tty=False, every=30))
-    report = schedule.send_due(ws.settings, args.now or datetime.now().astimezone(), late, reporter)
+    report = schedule.send_due(ws.settings, now or datetime.now().astimezone(), late, reporter)
     return report.exit_code
+
+
+COMMANDS = [send_command, status_command, send_due_command]

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import sys
-from argparse import Namespace
+from typing import TYPE_CHECKING
 
-from newsletter.cli.params import whole_number_in
-from newsletter.cli.parser import command, echo
+import click
 
-TYPE_CHECKING = False  # not typing's: `newsletter --help` need not load typing
+from newsletter.cli.core import command, echo
+from newsletter.cli.params import WholeNumber
+
 if TYPE_CHECKING:  # annotations only: `--help` need not load the workspace
     from types import FrameType
 
-    from newsletter.cli.parser import Commands
     from newsletter.store.workspace import Workspace
-
-
-def register(commands: Commands) -> None:
-    """Add `serve`."""
-    p = command(commands, "serve", serve_command)
-    p.add_argument(
-        "--host", default="127.0.0.1", metavar="TEXT", help="Address to listen on.  [default: 127.0.0.1]"
-    )
-    p.add_argument("--port", type=whole_number_in(0, 65535), default=8030, metavar="PORT",
-                   help="Port (0: any free).  [0..65535; default: 8030]")  # fmt: skip
 
 
 def _stop_on_sigterm() -> None:
@@ -35,7 +25,13 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
-def serve_command(ws: Workspace, args: Namespace) -> None:
+@command("serve")
+@click.option(
+    "--host", default="127.0.0.1", metavar="TEXT", help="Address to listen on.  [default: 127.0.0.1]"
+)
+@click.option("--port", type=WholeNumber(0, 65535), default=8030, metavar="PORT",
+              help="Port (0: any free).  [0..65535; default: 8030]")  # fmt: skip
+def serve_command(ws: Workspace, host: str, port: int) -> None:
     """Run the subscriber service: signup with double opt-in, confirm, preferences, one-click
     unsubscribe, download or erase one's data, and /health.
 
@@ -50,17 +46,20 @@ def serve_command(ws: Workspace, args: Namespace) -> None:
     import logging  # here, not at the top: `newsletter --help` need not load it
 
     from newsletter.db.engine import database_url, open_engine
-    from newsletter.web.service import create_app
+    from newsletter.web.service import create_app, prepare_database
     from newsletter.web.service.server import make_server, serve_forever
-    from newsletter.web.service.settings import configured_database, load_service_settings
+    from newsletter.web.service.settings import service_settings
 
     settings = ws.settings
-    service = load_service_settings(ws.root, settings)
-    engine = open_engine(database_url(ws.root, configured_database(ws.root)))
+    service = service_settings(settings)
+    engine = open_engine(database_url(ws.root, settings.database))
+    done = prepare_database(engine)
+    if done:
+        echo(done)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app(settings, engine, service=service)
-    server = make_server(app, args.host, args.port, service)
-    where = f"http://{args.host}:{server.effective_port}/"
+    server = make_server(app, host, port, service)
+    where = f"http://{host}:{server.effective_port}/"
     echo(f"Subscriber service on {where} (public: {service.base_url}); Ctrl-C stops it")
     _stop_on_sigterm()
     try:
@@ -70,3 +69,6 @@ def serve_command(ws: Workspace, args: Namespace) -> None:
     finally:
         app.extensions["newsletter_service"].mail.close()
         engine.dispose()
+
+
+COMMANDS = [serve_command]

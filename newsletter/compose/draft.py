@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from newsletter.compose import select
@@ -14,7 +15,7 @@ from newsletter.store import content, issues
 from newsletter.store.config import Settings
 from newsletter.store.content import newest_first
 from newsletter.store.fileio import atomic_write, parse_yaml
-from newsletter.store.models import Issue, Summary
+from newsletter.store.models import Issue
 from newsletter.store.topics import load_taxonomy
 
 
@@ -45,8 +46,7 @@ class Draft:
     issue_id: str
     window: select.Window
     sections: tuple[select.DraftSection, ...]
-    skipped_carried: int  # eligible by date but carried by an earlier issue
-    note: str = ""  # what the draft chose that the editor did not ask for
+    left_out: tuple[select.LeftOut, ...]  # summaries no issue carried that this one does not take, and why
 
 
 def issue_title(settings: Settings, issue_id: str, window: select.Window) -> str:
@@ -89,6 +89,7 @@ def draft_text(
     window: select.Window,
     send_at: datetime | None,
     sections: tuple[select.DraftSection, ...],
+    skipped: Sequence[select.LeftOut] = (),
 ) -> str:
     """The YAML of a new issue, with comments that tell the editor what was chosen and why."""
     lines = [
@@ -113,6 +114,9 @@ def draft_text(
         if section.teasers_left_out:
             lines.append("    # Teasers left out because full summaries fill this section (add by hand):")
             lines += [f"    #   {s.id}  # {_comment(s.title)}" for s in section.teasers_left_out]
+    if skipped:
+        lines.append("# Left out (add an id to a section's items to take it anyway):")
+        lines += [f"#   {item.summary.id}  # {item.summary.published}: {item.reason}" for item in skipped]
     return "\n".join(lines) + "\n"
 
 
@@ -130,60 +134,57 @@ def draft_issue(
     today: date | None = None,
     sent: select.SentRecord | None = None,
 ) -> Draft:
-    """Draft `issues/<id>.yaml` from the summary store; never overwrites unless `force`."""
+    """Draft `issues/<id>.yaml` from the summary store; never overwrites unless `force`.
+
+    Without an id: the issue after the newest one that was sent or scheduled, named for the month
+    of its send date (or today) and covering everything published since that issue's window. With a
+    monthly id the window also starts after that issue, so nothing published in between is missed.
+    """
     workspace = settings.workspace
+    sent = sent or select.SentRecord()
+    if send_at is not None and send_at.tzinfo is None:
+        send_at = send_at.replace(tzinfo=settings.tz)
+    send_date = send_at.astimezone(settings.tz).date() if send_at else None
+    cutoff = send_date or today or datetime.now(settings.tz).date()
     previous = issues.list_issues(workspace)
-    default_id, default_window = select.next_issue(previous, today or datetime.now(settings.tz).date())
-    proposing = issue_id is None and since is None and until is None  # the editor chose nothing
+    window: select.Window | None
     if issue_id is None:
-        issue_id = default_id
-    if not content.ID_PATTERN.match(issue_id):
+        issue_id, window = select.next_issue(previous, sent, cutoff)
+    elif not content.ID_PATTERN.match(issue_id):
         raise ContentError(
             f"{issue_id!r}: an issue id uses lowercase letters, digits and hyphens, e.g. 2026-06"
         )
-    window = select.window_for(issue_id, [i for i in previous if i.id != issue_id])
-    if window is None and issue_id == default_id:
-        window = default_window
+    else:
+        window = select.window_for(issue_id, previous, sent)
+    others = [i for i in previous if i.id != issue_id]
     if window is None:
-        if since is None or until is None:
-            raise ContentError(f"{issue_id!r} is not a monthly id (YYYY-MM): give both --since and --until")
-        window = select.Window(since, until)
+        # Not monthly: from after the last issue that went out to the send date (or today).
+        last = select.gone_out(others, sent)
+        if last is None:
+            if since is None or until is None:
+                raise ContentError(
+                    f"{issue_id!r} is not a monthly id (YYYY-MM): give both --since and --until"
+                )
+            window = select.Window(since, until)
+        else:
+            start = last.until + timedelta(days=1)
+            window = select.Window(start, max(start, cutoff))
     window = select.Window(since or window.since, until or window.until)
     if window.since > window.until:
         raise ContentError(f"--since {window.since} is after --until {window.until}")
-    if send_at is not None and send_at.tzinfo is None:
-        send_at = send_at.replace(tzinfo=settings.tz)
 
     path = issues.issue_path(workspace, issue_id)
     shown = path.relative_to(workspace)
     if path.exists() and not force:
         raise ContentError(f"{shown} already exists; edit it, or pass --force to draft it again")
 
-    carried = carried_before(settings, issue_id, window, sent or select.SentRecord(), previous)
-    send_date = send_at.astimezone(settings.tz).date() if send_at else None
+    carried = carried_before(settings, issue_id, window, sent, previous)
     store = content.load_summaries(workspace).values()
     in_window = select.eligible_summaries(store, window, send_date, set())
     eligible = [s for s in in_window if s.id not in carried]
-    note = ""
+    skipped = select.left_out(store, window, send_date, carried, others)
     if not eligible:
-        # Nothing dated after the send (or, unscheduled, after today) is proposed.
-        cutoff = send_date or today or datetime.now(settings.tz).date()
-        unsent = [
-            s
-            for s in select.eligible_summaries(store, select.Window(date.min, date.max), cutoff, carried)
-            # one inside an earlier issue's window was already weighed by its editor and left out
-            if not any(s.published in select.Window(i.since, i.until) for i in previous if i.id != issue_id)
-        ]
-        if not unsent or not proposing:
-            raise ContentError(_nothing_to_draft(issue_id, window, bool(in_window), unsent))
-        # The month after the last issue is empty: take the window that holds what was never sent.
-        window = select.Window(min(s.published for s in unsent), max(s.published for s in unsent))
-        eligible = unsent
-        in_window = select.eligible_summaries(store, window, send_date, set())
-        note = (
-            f"the default window was empty; chose {window.since}..{window.until}, which holds every summary "
-            "no issue carried yet (give --since/--until to choose another)"
-        )
+        raise ContentError(_nothing_to_draft(issue_id, window, bool(in_window), skipped))
     sections = select.draft_sections(eligible, load_taxonomy(workspace))
     text = draft_text(
         issue_title(settings, issue_id, window),
@@ -192,24 +193,26 @@ def draft_issue(
         window,
         send_at,
         sections,
+        skipped,
     )
     # The draft must load as a valid issue; a failure here is a bug, not the editor's mistake.
     _, found = issues.issue_problems(parse_yaml(text, shown), issue_id)
     assert not found, found
     atomic_write(path, text)
-    return Draft(path, issue_id, window, sections, len(in_window) - len(eligible), note)
+    return Draft(path, issue_id, window, sections, tuple(skipped))
 
 
 def _nothing_to_draft(
-    issue_id: str, window: select.Window, any_in_window: bool, unsent: list[Summary]
+    issue_id: str, window: select.Window, any_in_window: bool, skipped: list[select.LeftOut]
 ) -> str:
     where = f"no summaries to draft {issue_id} from: none published {window.since}..{window.until}"
     if any_in_window:
         where += " that an earlier issue did not carry"
-    if not unsent:
-        return f"{where}; earlier issues carried or left out every other summary: import new ones first"
-    first, last = min(s.published for s in unsent), max(s.published for s in unsent)
+    outside = [item.summary for item in skipped if item.summary.published not in window]
+    if not outside:
+        return f"{where}; earlier issues carried every other summary: import new ones first"
+    first, last = min(s.published for s in outside), max(s.published for s in outside)
     return (
-        f"{where}; {len(unsent)} never sent were published {first}..{last}: "
+        f"{where}; {len(outside)} no issue carried were published {first}..{last}: "
         f"try --since {first} --until {last}"
     )

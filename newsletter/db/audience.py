@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, exists, select
+from sqlalchemy import Connection, Engine, case, exists, func, select
 
 from newsletter.db import events
 from newsletter.db import schema as t
@@ -80,54 +80,88 @@ def _check_lists(connection: Connection, chosen: list[str] | None) -> list[str] 
     return list(dict.fromkeys(chosen))
 
 
-def _membership_rows(connection: Connection, chosen: list[str] | None) -> Iterator[Any]:
+def _membership_rows(connection: Connection, chosen: list[str] | None, now: datetime) -> Iterator[Any]:
     """Every membership of everyone in the chosen lists, grouped by person (in the order they were added)."""
-    yield from connection.execution_options(yield_per=BATCH).execute(_membership_query(chosen))
+    yield from connection.execution_options(yield_per=BATCH).execute(_membership_query(chosen, now))
 
 
-def _membership_query(chosen: list[str] | None) -> Any:
+def verdict(chosen: list[str] | None, now: datetime) -> Any:
+    """Whether a person gets an issue ("recipient") or which count they fall in: the audience's one rule,
+    as an SQL expression on `subscribers`, so the database applies it (and counts it) person by person.
+
+    An opt-out in any list wins (unsubscribed, then bounced, then complained), then the suppression
+    list, then "pending" for no confirmed membership in the chosen lists, then a pause.
+    """
+    s = t.subscribers
+
+    def has(status: Status, lists: list[str] | None = None) -> Any:
+        m, lst = t.memberships.alias(), t.lists.alias()  # the outer query may join the tables themselves
+        query = select(m.c.subscriber_id).where(m.c.subscriber_id == s.c.id, m.c.status == status.value)
+        if lists is not None:
+            query = query.join(lst, lst.c.id == m.c.list_id).where(lst.c.name.in_(lists))
+        return query.correlate(s).exists()
+
+    suppressed = exists().where(t.suppressions.c.email_key == s.c.email_key).correlate(s)
+    return case(
+        *[(has(status), status.value) for status in OPTED_OUT],
+        (suppressed, "suppressed"),
+        (~has(Status.SUBSCRIBED, chosen), "pending"),
+        (s.c.paused_until > now, "paused"),
+        else_="recipient",
+    )
+
+
+def _in_lists(chosen: list[str] | None) -> Any:
+    """The people with a membership in the chosen lists (anyone with one at all when None)."""
+    m, lst = t.memberships.alias(), t.lists.alias()
+    query = select(m.c.subscriber_id)
+    if chosen is not None:
+        query = query.join(lst, lst.c.id == m.c.list_id).where(lst.c.name.in_(chosen))
+    return t.subscribers.c.id.in_(query.correlate(None))
+
+
+def _membership_query(chosen: list[str] | None, now: datetime) -> Any:
     s, m, lst = t.subscribers, t.memberships, t.lists
-    suppressed = exists().where(t.suppressions.c.email_key == s.c.email_key)
-    query = (
+    return (
         select(
             s.c.id,
             s.c.email,
             s.c.first_name,
             s.c.last_name,
             s.c.large_text,
-            s.c.paused_until,
             m.c.status,
             m.c.subscribed_at,
             lst.c.name.label("list_name"),
-            suppressed.label("suppressed"),
+            verdict(chosen, now).label("verdict"),
         )
         .join(m, m.c.subscriber_id == s.c.id)
         .join(lst, lst.c.id == m.c.list_id)
+        .where(_in_lists(chosen))
         .order_by(s.c.id, lst.c.id)
     )
-    if chosen is not None:
-        in_chosen = select(m.c.subscriber_id).join(lst, lst.c.id == m.c.list_id).where(lst.c.name.in_(chosen))
-        query = query.where(s.c.id.in_(in_chosen))
-    return query
 
 
-def _verdict(rows: list[Any], chosen: list[str] | None, now: datetime) -> tuple[str, Any]:
-    """Whether one person gets the issue ("recipient", their row) or which count they fall in."""
-    statuses = {row.status for row in rows}
-    for status in OPTED_OUT:
-        if status.value in statuses:
-            return status.value, None
-    if rows[0].suppressed:
-        return "suppressed", None
+def _list_of(rows: list[Any], chosen: list[str] | None) -> Any:
+    """A recipient's membership the issue goes out under: the first chosen list they are subscribed in."""
     order = {name: n for n, name in enumerate(chosen or [])}
     subscribed = [
         r for r in rows if r.status == Status.SUBSCRIBED and (chosen is None or r.list_name in order)
     ]
-    if not subscribed:
-        return "pending", None
-    if rows[0].paused_until is not None and rows[0].paused_until > now:
-        return "paused", None
-    return "recipient", min(subscribed, key=lambda r: order.get(r.list_name, 0))
+    return min(subscribed, key=lambda r: order.get(r.list_name, 0))
+
+
+def tally_audience(
+    engine: Engine, lists: Iterable[str] | None = None, now: datetime | None = None
+) -> AudienceTally:
+    """The audience's counts, computed by the database in one query (a dry run's plan at any size)."""
+    tally = AudienceTally()
+    with reading(engine) as connection:
+        chosen = _check_lists(connection, None if lists is None else list(lists))
+        rule = verdict(chosen, now or t.now()).label("verdict")
+        query = select(rule, func.count()).where(_in_lists(chosen)).group_by(rule)
+        for name, count in connection.execute(query):
+            setattr(tally, "recipients" if name == "recipient" else name, count)
+    return tally
 
 
 def iter_audience(
@@ -145,18 +179,18 @@ def iter_audience(
     now = now or t.now()
     with reading(engine) as connection:
         chosen = _check_lists(connection, None if lists is None else list(lists))
-        people = itertools.groupby(_membership_rows(connection, chosen), key=lambda row: row.id)
+        people = itertools.groupby(_membership_rows(connection, chosen, now), key=lambda row: row.id)
         pending: list[Any] = []
         for _person, group in people:
             group_rows = list(group)
-            verdict, row = _verdict(group_rows, chosen, now)
-            if verdict != "recipient":
-                setattr(tally, verdict, getattr(tally, verdict) + 1)
+            left = group_rows[0].verdict
+            if left != "recipient":
+                setattr(tally, left, getattr(tally, left) + 1)
                 if tally.left_out is not None:
-                    tally.left_out.setdefault(verdict, []).append(_person_email(group_rows))
+                    tally.left_out.setdefault(left, []).append(_person_email(group_rows))
                 continue
             tally.recipients += 1
-            pending.append(row)
+            pending.append(_list_of(group_rows, chosen))
             if len(pending) == BATCH:
                 yield from _members(connection, pending)
                 pending = []
@@ -201,12 +235,11 @@ def _topics_for(connection: Connection, people: list[int]) -> dict[int, list[str
 def member(engine: Engine, email: str, now: datetime | None = None) -> Member | None:
     """This address as a member of the audience (any list), or None if an issue would not go to them."""
     with reading(engine) as connection:
-        query = _membership_query(None).where(t.subscribers.c.email_key == address_key(email))
+        query = _membership_query(None, now or t.now()).where(t.subscribers.c.email_key == address_key(email))
         rows = list(connection.execute(query))
-        if not rows:
+        if not rows or rows[0].verdict != "recipient":
             return None
-        verdict, row = _verdict(rows, None, now or t.now())
-        return next(_members(connection, [row])) if verdict == "recipient" else None
+        return next(_members(connection, [_list_of(rows, None)]))
 
 
 def load_audience(engine: Engine, lists: Iterable[str] | None = None) -> tuple[list[Member], AudienceTally]:
@@ -244,6 +277,12 @@ def person_data(engine: Engine, email: str) -> dict[str, Any] | None:
             )
         ).first()
         topics = topics_of(connection, person)
+        r = t.recipients
+        deliveries = connection.execute(  # every issue sent (or being sent) to the address
+            select(r.c.issue_id.label("issue"), r.c.state, r.c.sent_at, r.c.attempts, r.c.last_error)
+            .where(func.lower(r.c.email) == row.email_key)
+            .order_by(r.c.added_at, r.c.id)
+        ).all()
     return _jsonable(
         {
             "email": row.email,
@@ -256,6 +295,7 @@ def person_data(engine: Engine, email: str) -> dict[str, Any] | None:
             "lists": [dict(r._mapping) for r in memberships],
             "suppressed": dict(suppressed._mapping) if suppressed else None,
             "events": [{"kind": e.kind, "at": e.at, "source": e.source, "detail": e.detail} for e in history],
+            "deliveries": [dict(d._mapping) for d in deliveries],
         }
     )
 

@@ -13,6 +13,7 @@ import csv
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from newsletter.db.addresses import check_name, normalise_address
@@ -88,9 +89,22 @@ STATUSES: dict[str, Status] = {
 }
 
 _TRUE = {"true", "yes", "1", "t", "y", "x"}
+# A cell a spreadsheet would run as a formula (OWASP's CSV injection list): exported behind an apostrophe.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _FALSE = {"false", "no", "0", "f", "n"}
 
 
+def spreadsheet_safe(cell: str) -> str:
+    """A cell as an export writes it: one a spreadsheet would evaluate gets a leading apostrophe."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def from_spreadsheet_safe(cell: str) -> str:
+    """A cell as an import reads it: the apostrophe `spreadsheet_safe` added is taken off again."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
+
+
+@lru_cache(maxsize=1024)  # a file repeats a few statuses a million times
 def folded(column: str) -> str:
     return "_".join(column.strip().casefold().replace("-", " ").split())
 
@@ -239,7 +253,13 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             line = reader.line_num
             for record in reader:
                 if any(cell.strip() for cell in record):
-                    yield line + 1, {ours: record[i] if i < len(record) else "" for ours, i in found.items()}
+                    yield (
+                        line + 1,
+                        {
+                            ours: from_spreadsheet_safe(record[i]) if i < len(record) else ""
+                            for ours, i in found.items()
+                        },
+                    )
                 line = reader.line_num
         except UnicodeDecodeError as exc:
             raise ContentError(

@@ -18,11 +18,15 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 
 from newsletter.errors import ConfigError, NewsletterError
+from newsletter.store.dburl import EXAMPLE, looks_like_url, url_problem
+from newsletter.text import shown_url
 
 DEFAULT_SQLITE = ".newsletter/state.sqlite3"
 URL_VARIABLE = "NEWSLETTER_DATABASE_URL"
 PASSWORD_VARIABLE = "NEWSLETTER_DATABASE_PASSWORD"
 BUSY_TIMEOUT_S = 30.0
+STATEMENT_TIMEOUT_S = 300.0  # PostgreSQL; the slowest statement of a large send takes seconds
+LOCK_TIMEOUT_S = 60
 _WRITE = "newsletter_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
 
 
@@ -35,19 +39,22 @@ def database_url(
 ) -> URL:
     """The database to open: NEWSLETTER_DATABASE_URL, else `database:` from newsletter.yaml, else the default.
 
-    A relative SQLite path is relative to the workspace. The configured URL must not carry a password
+    A relative SQLite path is relative to the workspace; anything that starts like a URL must parse as
+    one (store/dburl.py), never becoming a file path. The configured URL must not carry a password
     (settings files get committed); NEWSLETTER_DATABASE_PASSWORD supplies it.
     """
     env = os.environ if environ is None else environ
     from_env = env.get(URL_VARIABLE)
     raw = from_env or configured or DEFAULT_SQLITE
     where = URL_VARIABLE if from_env else "newsletter.yaml: database"
+    problem = url_problem(raw)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
     try:
-        url = make_url(raw) if "://" in raw else URL.create("sqlite", database=raw)
-    except exc.ArgumentError:
+        url = make_url(raw.strip()) if looks_like_url(raw) else URL.create("sqlite", database=raw)
+    except (exc.ArgumentError, ValueError):
         raise ConfigError(
-            f"{where}: {redact(raw)!r} is not a database URL; use a file path or "
-            "postgresql+psycopg://user@host/db"
+            f"{where}: {shown_url(raw)!r} is not a database URL; use a file path or {EXAMPLE}"
         ) from None
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
@@ -83,16 +90,35 @@ def describe(url: URL) -> str:
     return str(url.database) if url.get_backend_name() == "sqlite" else redact(url)
 
 
-def open_engine(url: URL, *, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
-    """An Engine for the URL, connected once so a wrong URL fails here with a one-line DatabaseError."""
+def open_engine(
+    url: URL, *, busy_timeout: float = BUSY_TIMEOUT_S, statement_timeout: float = STATEMENT_TIMEOUT_S
+) -> Engine:
+    """An Engine for the URL, connected once so a wrong URL fails here with a one-line DatabaseError.
+
+    On PostgreSQL nothing waits without end: connecting gives up after 10 s, a statement after
+    `statement_timeout`, a lock wait after `LOCK_TIMEOUT_S`, and TCP keepalives with a user timeout
+    drop a connection whose server or network has gone silent; each ends as one DatabaseError line.
+    """
     if url.get_backend_name() == "sqlite":
         engine = _sqlite_engine(url, busy_timeout)
     else:
         app = f"newsletter pid {os.getpid()} on {socket.gethostname()}"[:63]
+        options = (
+            f"-c statement_timeout={int(statement_timeout * 1000)} -c lock_timeout={LOCK_TIMEOUT_S * 1000}"
+        )
         engine = create_engine(
             url,
             pool_pre_ping=True,
-            connect_args={"connect_timeout": 10, "application_name": app},
+            connect_args={
+                "connect_timeout": 10,
+                "application_name": app,
+                "options": options,
+                "keepalives": 1,
+                "keepalives_idle": 30,
+                "keepalives_interval": 10,
+                "keepalives_count": 3,
+                "tcp_user_timeout": 60_000,  # ms unacknowledged before the connection counts as dead
+            },
         )
     event.listen(engine, "handle_error", _translate)
     with engine.connect() as connection:
@@ -147,6 +173,14 @@ def writing(engine: Engine) -> Iterator[Connection]:
             yield connection
 
 
+def writer_connection(engine: Engine) -> Connection:
+    """A connection kept for many write transactions (`with connection.begin():` each; SQLite: BEGIN
+    IMMEDIATE): the send's one ledger writer holds it for the whole run. Close it when done."""
+    connection = engine.connect()
+    connection.execution_options(**{_WRITE: True})
+    return connection
+
+
 @contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
     """One read transaction: a consistent snapshot (WAL readers never block the writer)."""
@@ -198,6 +232,8 @@ _SQLITE_PROBLEMS = (
 
 _PG_CODES = {
     # SQLSTATE -> what it means and what to do; {db} is the redacted URL
+    "57014": "{db}: a statement did not finish within its time limit (statement_timeout); the database "
+    "server is overloaded or stuck: check it, then run the command again (a send resumes where it stopped)",
     "53100": "{db}: the database server's disk is full; free space on the server and run the command again",
     "25006": "{db} is read-only (a standby, or default_transaction_read_only); point `database:` at the "
     "primary server",

@@ -1,20 +1,24 @@
-"""Which schema revision a database has, and bringing it to this version's (Alembic, run in-process)."""
+"""Which schema revision a database has, and bringing it to this version's (Alembic, run in-process).
+
+A database already at `HEAD` is recognised by one query of its `alembic_version` row; Alembic is
+loaded only to migrate, or to name a revision that is not the head.
+"""
 
 from __future__ import annotations
 
 import logging
 from functools import cache
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 
 from newsletter.db.engine import DatabaseError, describe, is_postgresql, writing
 
-# Alembic tells of every schema look-up at INFO; the service's health check would log it each time.
-logging.getLogger("alembic").setLevel(logging.WARNING)
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# The newest migration in db/migrations/versions; tests/test_db_migrate.py proves Alembic agrees.
+HEAD = "0003_service_mail"
 
 UPGRADE_COMMAND = "newsletter db upgrade"
 # Any fixed pair of numbers no other tool is likely to use: serialises concurrent upgrades on PostgreSQL.
@@ -23,26 +27,36 @@ _UPGRADE_LOCK = (7_281_001, 0)
 
 @cache
 def _config() -> Config:
+    from alembic.config import Config
+
+    # Alembic tells of every schema look-up at INFO; the service's health check would log it each time.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     config = Config()
     config.set_main_option("script_location", "newsletter.db:migrations")
     return config
 
 
 def head_revision() -> str:
-    """The newest revision this version of the tool knows."""
+    """The newest revision of the migrations folder, as Alembic reads it (`HEAD` says the same)."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
     return head
 
 
 def known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
     return {script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions()}
 
 
 def current_revision(engine: Engine) -> str | None:
     """The database's revision; None for a database no migration has touched yet."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
@@ -51,6 +65,11 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     A database newer than the tool is refused, untouched. Concurrent upgrades queue (PostgreSQL: an
     advisory lock; SQLite: the write lock), so the second finds nothing left to do.
     """
+    if current_revision(engine) == HEAD:  # the usual case: one query, no Alembic
+        return HEAD, HEAD
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
     with writing(engine) as connection:
         if is_postgresql(connection):
             connection.execute(
@@ -68,6 +87,8 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 def check_schema(engine: Engine) -> None:
     """Refuse a database whose schema is not this tool's, saying what to run (never changes anything)."""
     revision = current_revision(engine)
+    if revision == HEAD:
+        return
     _refuse_newer(engine, revision)
     if revision != head_revision():
         state = "has no schema yet" if revision is None else f"has schema revision {revision}"

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -23,6 +24,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 # Constraint names are fixed so Alembic migrations can name them on both engines.
 metadata = MetaData(
@@ -182,6 +185,28 @@ suppressions = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+
+class ReportIssue(FunctionElement[str]):
+    """The issue a bounce or complaint event is about (its detail's `issue`), written as the index has it.
+
+    SQLAlchemy's `detail["issue"]` binds the key as a parameter, which no expression index matches.
+    """
+
+    type = String()
+    inherit_cache = True
+    name = "report_issue"
+
+
+@compiles(ReportIssue, "sqlite")
+def _report_issue_sqlite(element: ReportIssue, compiler: Any, **kw: Any) -> str:
+    return f"json_extract({compiler.process(element.clauses, **kw)}, '$.issue')"
+
+
+@compiles(ReportIssue, "postgresql")
+def _report_issue_postgresql(element: ReportIssue, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} ->> 'issue')"
+
+
 events = Table(
     "events",
     metadata,
@@ -195,6 +220,8 @@ events = Table(
     Index(None, "subscriber_id", "at"),
     Index(None, "kind", "at"),
 )
+# Bounces and complaints about an issue, per person: `status` counts them (migration 0002).
+Index("ix_events_kind_issue_email_hash", events.c.kind, ReportIssue(events.c.detail), events.c.email_hash)
 
 runs = Table(
     "runs",
@@ -227,7 +254,7 @@ recipients = Table(
     Column("last_error", Text, nullable=False, server_default=""),
     Column("provider_id", Text, nullable=True),
     Column("message_id", Text, nullable=True),
-    Column("claimed_by", String(64), nullable=True),  # the worker holding it (several senders per run)
+    Column("claimed_by", String(64), nullable=True),  # the sender holding it (several senders, PostgreSQL)
     Column("added_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime, nullable=True),
@@ -243,6 +270,25 @@ issue_summaries = Table(
     Column("summary_id", String(200), primary_key=True),
 )
 
+# The subscriber service's confirm and welcome emails until the provider has them: kept here, not in
+# memory, so a restart resumes them and /health can say how long the oldest has waited. A row holds
+# the finished message (it names its reader) and is deleted once sent or given up.
+service_mail = Table(
+    "service_mail",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(20), nullable=False),  # confirm, welcome
+    Column("envelope_from", String(320), nullable=False),
+    Column("envelope_to", String(320), nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),  # the next attempt, not before
+    Column("claimed_until", UTCDateTime, nullable=True),  # a worker is sending it until then
+    Index(None, "due_at"),
+)
+
 # Parents before children: the order to copy or fill tables in.
 TABLES = (
     meta,
@@ -255,4 +301,5 @@ TABLES = (
     runs,
     recipients,
     issue_summaries,
+    service_mail,
 )

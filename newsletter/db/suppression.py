@@ -15,9 +15,10 @@ from newsletter.db import events
 from newsletter.db import schema as t
 from newsletter.db.addresses import address_key
 from newsletter.db.engine import writing
-from newsletter.db.ledger_types import TO_SEND
 from newsletter.db.rows import SubscriberError, subscriber_id, suppress_in, suppression_of, valid_address
 from newsletter.db.schema import OPTED_OUT, EventKind, RecipientState, Status
+
+_TO_SEND = (RecipientState.PENDING.value, RecipientState.FAILED_TRANSIENT.value)  # still to send in a run
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ def erase(engine: Engine, email: str, source: str = "editor") -> Erasure:
         # A run still to send to them skips them: what is left of the row is no address to send to.
         connection.execute(
             update(t.recipients)
-            .where(theirs, t.recipients.c.state.in_([s.value for s in TO_SEND]))
+            .where(theirs, t.recipients.c.state.in_(_TO_SEND))
             .values(state=RecipientState.SKIPPED.value)
         )
         ledger_rows = connection.execute(

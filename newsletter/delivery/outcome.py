@@ -1,5 +1,5 @@
 """How one invocation of the engine ended: the run's state, its counts, and the exit code it means;
-and how a sender records that end in the ledger (one place, for one process or several)."""
+and how a sender records that end in the ledger."""
 
 from __future__ import annotations
 
@@ -46,16 +46,15 @@ def record_end(
     stopped: bool,
     sent_now: int,
     started: float,
+    others: bool = False,
 ) -> RunOutcome:
-    """Give back this sender's claims and record how the run ended: `halt` is the first reason a stop was
-    asked for, `stopped` whether anything stopped the sending early. While other senders still work
-    the run, it is left `running` for the last of them to record."""
+    """Record how the run ended: `halt` is the first reason a stop was asked for, `stopped` whether
+    anything stopped the sending early. While `others` (senders on other machines) still work the
+    run, it is left `running` for the last of them to record."""
     try:
-        ledger.release(issue_id)  # what this process claimed but did not finish
-        others = ledger.others_at_work(issue_id)
         counts = ledger.counts(issue_id)
     except LedgerError:
-        others, counts = False, dict.fromkeys(RecipientState, 0)
+        counts = dict.fromkeys(RecipientState, 0)
     if others and halt is None and not stopped:
         # Other processes still send this run: the last one to finish records how it ended.
         return RunOutcome(

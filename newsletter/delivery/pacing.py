@@ -18,14 +18,21 @@ class DeliveryOptions:
     backoff_max: float = 120.0
     pause_after: int = 10  # consecutive errors (any connection) before the run pauses itself
     page_size: int = 200  # recipients read from the ledger at once
+    ramp: int = 0  # `--ramp N`: the first N messages at a tenth of the rate, then the bounce check
+    check_every: int = 0  # attempts between two looks at the bounce mailbox (0: never during the send)
+
+
+RAMP_SLOWER = 10  # a warm-up sends at a tenth of the rate
 
 
 class RateLimiter:
-    """Hands out evenly spaced send slots, `rate` per second, to any number of threads."""
+    """Hands out evenly spaced send slots, `rate` per second, to any number of threads; the first
+    `ramp` slots (a warm-up) come at a tenth of that."""
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic, ramp: int = 0):
         self.interval = 1.0 / rate
         self.clock = clock
+        self.ramp = ramp
         self._next = clock()
         self._lock = threading.Lock()
 
@@ -42,7 +49,9 @@ class RateLimiter:
         with self._lock:
             # A limiter idle for a while does not bank a burst: slots start from now at the earliest.
             slot = max(self._next, self.clock())
-            self._next = slot + self.interval
+            slower = self.ramp > 0
+            self.ramp -= slower
+            self._next = slot + self.interval * (RAMP_SLOWER if slower else 1)
         return slot
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from newsletter.db.audience import AudienceTally
-from newsletter.delivery import audience
+from newsletter.db.audience import AudienceTally, iter_audience, tally_audience
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.records import TO_SEND, RecipientState
 
@@ -33,6 +32,10 @@ class SendRequest:
     skip_invalid: bool = False  # kept for scripts: the database holds only valid rows
     force_reason: str = ""  # `--force --reason TEXT`: send although `check` finds errors, and say why
     show: bool = False  # `--dry-run --show`: keep the addresses of each part of the plan
+    ramp: int = 0  # `--ramp N`: the first N at a tenth of the rate, then the bounce-rate check
+    check_bounces_every: int | None = (
+        None  # `--check-bounces-every N` (None: every 500 if bounces.imap is set)
+    )
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,14 @@ class SendPlan:
     to_send_of_lists: int = 0  # the audience's share of to_send
     shown: dict[str, tuple[str, ...]] = field(default_factory=dict)  # --show: addresses per part
     resend_unknown: bool = False
+    rate_from: str = ""  # where the rate comes from when the operator gave none (SES: the account's quota)
+    ramp: int = 0
 
     @property
     def seconds(self) -> float:
-        """How long sending `to_send` should take at the plan's rate."""
-        return self.to_send / self.rate
+        """How long sending `to_send` should take at the plan's rate (a warm-up's share at a tenth)."""
+        slow = min(self.ramp, self.to_send)
+        return (self.to_send - slow) / self.rate + slow * 10 / self.rate
 
     @property
     def left_out(self) -> dict[str, int]:
@@ -86,22 +92,27 @@ def make_plan(
     subject: str,
     request: SendRequest,
     how: tuple[str, float, int],
+    rate_from: str = "",
 ) -> SendPlan:
     """The plan for one issue, from one pass over the audience and the ledger's counts.
 
     `how` is what the plan says of the sending: (provider name, messages per second, connections).
-    Nothing is held per subscriber (unless --show): for a resumed run the audience is looked up in
-    the run page by page.
+    Nothing is held per subscriber (unless --show): a new run's counts are one query the database
+    answers; for a resumed run the audience is looked up in the run page by page.
     """
-    tally = AudienceTally(left_out={} if request.show else None)
-    addresses = audience.emails(ledger.engine, request.lists, tally)
-    kept: list[str] = []
-    if request.show:
-        addresses = _keeping(addresses, kept)
     resuming = ledger.run(issue_id) is not None
-    states: dict[str | None, int] = (
-        ledger.states_of(issue_id, addresses) if resuming else {None: sum(1 for _ in addresses)}
-    )
+    kept: list[str] = []
+    if resuming or request.show:
+        tally = AudienceTally(left_out={} if request.show else None)
+        addresses: Iterator[str] = (m.email for m in iter_audience(ledger.engine, request.lists, tally))
+        if request.show:
+            addresses = _keeping(addresses, kept)
+        states: dict[str | None, int] = (
+            ledger.states_of(issue_id, addresses) if resuming else {None: sum(1 for _ in addresses)}
+        )
+    else:  # a new run's plan is counts only: the database computes them
+        tally = tally_audience(ledger.engine, request.lists)
+        states = {None: tally.recipients}
     counts = ledger.counts(issue_id)
     of = {state: states.get(state.value, 0) for state in R}
     unknown_all = counts[R.UNKNOWN] + counts[R.SENDING]
@@ -138,6 +149,8 @@ def make_plan(
         to_send_of_lists=to_send_of,
         shown=shown,
         resend_unknown=request.resend_unknown,
+        rate_from=rate_from,
+        ramp=request.ramp,
     )
 
 

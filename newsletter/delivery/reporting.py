@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Tally:
-    """Live counts of this invocation, shared by the workers (guarded by `lock`)."""
+    """Live counts of this invocation, shared by the sending threads (guarded by `lock`)."""
 
     total: int
     sent: int = 0
@@ -26,7 +26,7 @@ class Tally:
     failed_transient: int = 0
     unknown: int = 0
     skipped: int = 0
-    hard_bounces: int = 0  # of failed_permanent: refused for the address (5.1.x), see providers.replies
+    hard_bounces: int = 0  # of failed_permanent: refused for the address (providers.replies)
     retries: int = 0
     consecutive_errors: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -71,20 +71,3 @@ class Silent:
 
     def outcome(self, outcome: RunOutcome) -> None:
         pass
-
-
-COUNTED = ("sent", "failed_permanent", "failed_transient", "unknown", "skipped", "hard_bounces", "retries")
-
-
-def counted(tally: Tally) -> tuple[int, ...]:
-    """A tally's counts as plain numbers (in COUNTED's order), to send from a worker process."""
-    with tally.lock:
-        return tuple(getattr(tally, name) for name in COUNTED)
-
-
-def summed(total: int, started: float, parts: list[tuple[int, ...]]) -> Tally:
-    """One tally of several worker processes' counts (each in COUNTED's order)."""
-    tally = Tally(total=total, started=started)
-    for name, values in zip(COUNTED, zip(*parts, strict=True), strict=False):
-        setattr(tally, name, sum(values))
-    return tally

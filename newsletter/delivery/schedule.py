@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from newsletter.db.locks import LockedError, scheduler_lock
+from newsletter.db.state import open_state
 from newsletter.delivery.ledger import open_ledger
-from newsletter.delivery.locks import LockedError, scheduler_lock
 from newsletter.delivery.plan import SendRequest
 from newsletter.delivery.records import TO_SEND, Run, RunState
 from newsletter.delivery.reporting import Reporter
@@ -180,7 +181,7 @@ def send_due(settings: Settings, now: datetime, max_late: timedelta, reporter: R
     resumes it.
     """
     now = localize(now, settings)
-    lock = scheduler_lock(settings)
+    lock = scheduler_lock(open_state(settings))
     try:
         lock.acquire()
     except LockedError as exc:

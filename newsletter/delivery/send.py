@@ -11,23 +11,24 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE, previous_issue_warning
-from newsletter.bounces.settings import BounceSettings, load_bounce_settings
-from newsletter.compose.reader import Reader, Variant
+from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE, previous_issue_warnings
+from newsletter.bounces.settings import BounceSettings, bounce_settings
 from newsletter.compose.ready import require_finished_intro
-from newsletter.delivery import audience, crew, history
+from newsletter.db import suppression
+from newsletter.db.engine import is_postgresql
+from newsletter.db.identity import remember_send, require_known_database
+from newsletter.db.locks import issue_lock
+from newsletter.delivery import claims, history
 from newsletter.delivery.engine import Engine
 from newsletter.delivery.ledger import Ledger, open_ledger
-from newsletter.delivery.locks import issue_lock, shares_runs
 from newsletter.delivery.outcome import RunOutcome
 from newsletter.delivery.pacing import DeliveryOptions
 from newsletter.delivery.plan import SendPlan, SendRequest, make_plan
-from newsletter.delivery.records import RunState
+from newsletter.delivery.records import RunState, local_time
 from newsletter.delivery.reporting import Reporter
-from newsletter.delivery.workers import issue_digest
+from newsletter.delivery.runs import from_audience
 from newsletter.errors import DeliveryError, NewsletterError, problems
 from newsletter.mail.factory import MessageFactory
-from newsletter.mail.renderings import Rendered
 from newsletter.mail.tokens import signing_secret as token_secret
 from newsletter.providers import open_provider
 from newsletter.providers.base import Provider
@@ -37,7 +38,7 @@ from newsletter.store.models import Issue, Summary
 
 UNKNOWN_SHOWN = 20
 FAILURES_SHOWN = 20
-PREPARED_EDITIONS = 32  # renderings made once for the worker processes; rarer editions render there
+CHECK_BOUNCES_EVERY = 500  # attempts between two looks at the bounce mailbox when bounces.imap is set
 
 
 class NotReady(DeliveryError):
@@ -93,7 +94,7 @@ class Sending:
                 issue.id,
                 self.plan.provider,
                 issue.summary_ids,
-                audience.recipients(ledger.engine, request.lists),
+                from_audience(ledger.engine, request.lists),
                 request.force_reason,
             )
             if created and added != self.plan.audience:
@@ -102,63 +103,59 @@ class Sending:
                 )
             if not created:
                 reporter.note(f"note: another sender started issue {issue.id}'s run; this one joins it")
-        _report_unknown(ledger, issue.id, request.resend_unknown, reporter)
-        rate, minimum = (
-            (self.bounces.pause_rate, self.bounces.pause_min_attempts)
-            if self.bounces is not None
-            else (PAUSE_RATE, PAUSE_MIN_ATTEMPTS)
-        )
-        processes = crew.processes_for(self.plan.provider, self.plan.concurrency)
-        if processes > 1:
-            jobs = crew.jobs_for(
-                str(self.settings.workspace),
-                issue.id,
-                request.provider,
-                self.plan.rate,
-                self.plan.concurrency,
-                processes,
-                self.settings.delivery.max_attempts,
-                self.plan.provider == "outbox",
-                issue_digest(self.settings.workspace, issue, self.summaries),
-                self._renderings(),
-            )
-            outcome = crew.Crew(ledger, issue.id, jobs, reporter, rate, minimum).run()
-        else:
-            outcome = self._engine(reporter, rate, minimum).run()
+        remember_send(ledger.engine, self.settings.workspace, issue.id)
+        with contextlib.ExitStack() as stack:
+            me = stack.enter_context(claims.sender(ledger.engine)) if is_postgresql(ledger.engine) else None
+            _recover(ledger, issue.id, me)
+            _report_unknown(ledger, issue.id, request.resend_unknown, reporter)
+            outcome = self._engine(reporter, me).run()
         with contextlib.suppress(DeliveryError):  # a ledger fault was already reported in the outcome
             outcome = replace(outcome, failures=tuple(ledger.failures(issue.id, limit=FAILURES_SHOWN)))
         return outcome
 
-    def _factory(self) -> MessageFactory:
-        bounce_to = self.bounces.address if self.bounces else None
-        return MessageFactory.for_issue(
-            self.settings, self.issue, self.summaries, self.secret, bounce_to=bounce_to
-        )
-
-    def _renderings(self) -> tuple[tuple[Variant, Rendered], ...]:
-        """The renderings of the run's most common editions, made once here for every worker process."""
-        editions = self.ledger.editions(self.issue.id, PREPARED_EDITIONS)
-        readers = [Reader("", topics=topics, large_text=large) for topics, large in editions]
-        try:
-            return tuple(self._factory().renderings_for(readers).items())
-        except NewsletterError:
-            return ()  # each worker renders for itself and reports the problem per message, as ever
-
-    def _engine(self, reporter: Reporter, pause_rate: float, pause_min_attempts: int) -> Engine:
+    def _engine(self, reporter: Reporter, me: str | None) -> Engine:
         """The send in this process, its connections in threads."""
-        ledger, settings, request = self.ledger, self.settings, self.request
-        factory = self._factory()
+        ledger, settings, request, bounces = self.ledger, self.settings, self.request, self.bounces
+        factory = MessageFactory.for_issue(
+            settings, self.issue, self.summaries, self.secret, bounce_to=bounces.address if bounces else None
+        )
+        check_every = request.check_bounces_every
+        if check_every is None:
+            check_every = CHECK_BOUNCES_EVERY if bounces is not None and bounces.imap is not None else 0
+        options = DeliveryOptions(
+            self.plan.rate,
+            self.plan.concurrency,
+            settings.delivery.max_attempts,
+            ramp=request.ramp,
+            check_every=check_every,
+        )
         return Engine(
             ledger,
             self.issue.id,
             build=factory.build,  # a ledger row is a reader as it is (first name, topics, edition)
             open_provider=lambda: open_provider(request.provider, settings),
-            options=DeliveryOptions(self.plan.rate, self.plan.concurrency, settings.delivery.max_attempts),
-            on_bounce=audience.mark_bounced(ledger.engine),
+            options=options,
+            on_bounce=lambda email, reason: _bounced(ledger, email, reason),
             reporter=reporter,
-            pause_rate=pause_rate,
-            pause_min_attempts=pause_min_attempts,
+            pause_rate=bounces.pause_rate if bounces else PAUSE_RATE,
+            pause_min_attempts=bounces.pause_min_attempts if bounces else PAUSE_MIN_ATTEMPTS,
+            sender=me,
+            later_bounces=self._later_bounces if check_every else None,
         )
+
+    def _later_bounces(self) -> tuple[int, int]:
+        """`bounces fetch` now (when bounces.imap is set), then the run's attempts and hard bounces so far,
+        those reported after the send included (the bounce mailbox's, and SES events already received)."""
+        from newsletter.bounces.health import issue_health
+
+        engine = self.ledger.engine
+        if self.bounces is not None and self.bounces.imap is not None:
+            from newsletter.bounces.mailbox import fetch_bounces
+            from newsletter.bounces.settings import imap_password
+
+            fetch_bounces(engine, self.bounces, self.secret, imap_password(), self.settings.workspace)
+        health = issue_health(engine, self.issue.id)
+        return (health.attempts, health.hard_bounces) if health is not None else (0, 0)
 
     def _settled(self) -> RunOutcome | None:
         """A run that ended and has nothing left to send: left as it is (its finish time and provider
@@ -168,7 +165,8 @@ class Sending:
             return None
         counts = self.ledger.counts(self.issue.id)
         failures = tuple(self.ledger.failures(self.issue.id, limit=FAILURES_SHOWN))
-        note = f"nothing left to send; the run {run.state} at {run.finished_at or run.updated_at}"
+        when = local_time(run.finished_at or run.updated_at, self.settings.tz)
+        note = f"nothing left to send; the run {run.state} at {when}"
         return RunOutcome(self.issue.id, run.state, note, 0, counts, 0.0, failures)
 
 
@@ -198,6 +196,32 @@ def require_checked(settings: Settings, issue_id: str, force_reason: str, report
     )
 
 
+def require_approved(settings: Settings, issue_id: str, force_reason: str, reporter: Reporter) -> None:
+    """With `schedule.require_approval` on, only an issue approved as it is now goes out.
+
+    `force_reason` (`send --force --reason TEXT`) sends anyway and says so; `send-due` never forces.
+    """
+    if not settings.require_approval:
+        return
+    from newsletter.store.approval import ApprovalState, approval_of
+
+    approval = approval_of(settings.workspace, issue_id)
+    if approval.approved:
+        return
+    why = (
+        f"its approval by {approval.by} was withdrawn: the issue or one of its summaries changed since"
+        if approval.state is ApprovalState.WITHDRAWN
+        else "nobody approved it"
+    )
+    if force_reason:
+        reporter.note(f"note: sending although {why} (--force: {force_reason})")
+        return
+    raise NotReady(
+        f"not sending issue {issue_id}: {why} (schedule.require_approval is on); approve it with "
+        f"`newsletter approve {issue_id}` or in `newsletter desk`, or send anyway with --force --reason TEXT"
+    )
+
+
 @contextlib.contextmanager
 def open_send(
     settings: Settings, request: SendRequest, reporter: Reporter, lock: bool = True
@@ -210,33 +234,58 @@ def open_send(
     probe = open_provider(request.provider, settings)
     try:
         secret = signing_secret(probe, reporter)
+        quota = provider_rate(probe)
     finally:
         close_quietly(probe)
     try:
         issue, summaries = load_ready_issue(settings, request.issue_id)
         require_checked(settings, issue.id, request.force_reason, reporter)
-        bounces = load_bounce_settings(settings.workspace)
+        require_approved(settings, issue.id, request.force_reason, reporter)
+        bounces = bounce_settings(settings)
     except NotReady:
         raise
     except NewsletterError as exc:
         raise NotReady(exc.message) from None
-    rate = request.rate or settings.delivery.rate
+    rate, rate_from = request.rate or settings.delivery.rate, ""
+    if not request.rate and quota is not None:
+        rate, rate_from = quota, "the SES account's MaxSendRate"
     concurrency = request.concurrency or settings.delivery.concurrency
-    # On PostgreSQL several senders may work one run (each claims its recipients); SQLite has one.
-    held = issue_lock(settings, issue.id, shared=shares_runs(settings))
     with contextlib.ExitStack() as stack:
-        if lock:
-            stack.enter_context(held)  # before the plan, so the plan's counts cannot change under it
         ledger = stack.enter_context(open_ledger(settings))
-        plan = make_plan(ledger, issue.id, issue.subject, request, (probe.name, rate, concurrency))
-        warning = previous_issue_warning(ledger.engine, issue.id)
-        if warning:  # before the confirmation, so the editor can still stop and look at the list
+        require_known_database(ledger.engine, settings.workspace)  # never the wrong ledger (db/identity.py)
+        if lock:
+            # Before the plan, so the plan's counts cannot change under it. On PostgreSQL several
+            # senders may work one run (each claims its recipients); on SQLite one process sends it.
+            shared = is_postgresql(ledger.engine)
+            stack.enter_context(issue_lock(ledger.engine, issue.id, shared=shared))
+        plan = make_plan(ledger, issue.id, issue.subject, request, (probe.name, rate, concurrency), rate_from)
+        # Before the confirmation, so the editor can still stop and look at the list.
+        for warning in previous_issue_warnings(ledger.engine, issue.id):
             reporter.note(warning)
         yield Sending(settings, request, issue, summaries, secret, ledger, plan, bounces)
 
 
+def provider_rate(provider: Provider) -> float | None:
+    """The provider's own limit in messages per second, when it has one to tell (SES: MaxSendRate)."""
+    ask = getattr(provider, "max_send_rate", None)
+    return ask() if callable(ask) else None
+
+
+def _bounced(ledger: Ledger, email: str, reason: str) -> None:
+    """A hard bounce during the send: the address is marked bounced in its lists and suppressed."""
+    suppression.mark_bounced(ledger.engine, email, reason)
+
+
+def _recover(ledger: Ledger, issue_id: str, me: str | None) -> None:
+    """What a sender that died left `sending` becomes `unknown`: on SQLite every such row (this process
+    holds the issue's exclusive lock), on PostgreSQL those of senders whose liveness lock is free."""
+    if me is None:
+        ledger.doubt_all(issue_id)
+    else:
+        claims.recover(ledger.engine, issue_id, me)
+
+
 def _report_unknown(ledger: Ledger, issue_id: str, resend: bool, reporter: Reporter) -> None:
-    ledger.recover_unknown(issue_id)
     unknown = ledger.unknown(issue_id)
     if not unknown:
         return

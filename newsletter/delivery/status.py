@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from newsletter.bounces.health import BOUNCE_LIMITS, COMPLAINT_LIMITS, Health, issue_health
+from sqlalchemy import Engine
+
+from newsletter.bounces.health import BOUNCE_LIMITS, COMPLAINT_LIMITS, Health, issues_health
+from newsletter.db.locks import issue_lock
 from newsletter.delivery.ledger import open_ledger
-from newsletter.delivery.locks import issue_lock
 from newsletter.delivery.records import Counts, Failure, Run, RunState
 from newsletter.errors import NewsletterError
 from newsletter.store.config import Settings
@@ -66,22 +68,27 @@ def health_dict(health: Health) -> dict[str, Any]:
     }
 
 
-def _as_seen(settings: Settings, run: Run) -> Run:
-    if run.state != RunState.RUNNING or issue_lock(settings, run.issue_id).held_elsewhere():
+def _as_seen(engine: Engine, run: Run) -> Run:
+    if run.state != RunState.RUNNING or issue_lock(engine, run.issue_id).held_elsewhere():
         return run
     return replace(run, state=RunState.STOPPED, note=ORPHANED_NOTE.format(issue=run.issue_id))
 
 
 def issue_status(settings: Settings, issue_id: str | None = None) -> list[IssueStatus]:
-    """The send runs in the ledger (one issue's, or all), with counts and failures."""
+    """The send runs in the ledger (one issue's, or all), with counts, failures and health.
+
+    The database does the counting: per issue one GROUP BY for the counts and one query for the
+    failures, and one query for the health of every issue shown, however many there are.
+    """
     with open_ledger(settings) as ledger:
         runs = ledger.runs() if issue_id is None else [r for r in [ledger.run(issue_id)] if r]
+        health = issues_health(ledger.engine, None if issue_id is None else [issue_id]) if runs else {}
         found = [
             IssueStatus(
-                _as_seen(settings, r),
+                _as_seen(ledger.engine, r),
                 ledger.counts(r.issue_id),
                 ledger.failures(r.issue_id),
-                issue_health(ledger.engine, r.issue_id),
+                health.get(r.issue_id),
             )
             for r in runs
         ]

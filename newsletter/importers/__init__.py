@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 from newsletter.errors import PageError, problems
+from newsletter.importers.feed import FeedEntry
+from newsletter.importers.feedimport import drop_renamed, ignored_categories, pinned_ids, renamed_line
+from newsletter.importers.feedmerge import match_entry, plan_feed, unknown_topics_line, without_categories
 from newsletter.importers.fetch import FetchPolicy
 from newsletter.importers.merge import PageOptions, plan_import
 from newsletter.importers.page import Page
 from newsletter.importers.readers import read_page, read_page_text
+from newsletter.importers.remembered import recall
 from newsletter.importers.sources import read_source
 from newsletter.store import validate as v
 from newsletter.store.config import Settings, load_settings
@@ -35,6 +39,8 @@ class ImportReport:
     pages: tuple[Page, ...]
     written: tuple[Written, ...]
     warnings: tuple[str, ...]
+    unknown_topics: tuple[str, ...] = ()  # tags kept that topics.yaml does not list: one line, once
+    renamed: tuple[tuple[str, str], ...] = ()  # (old id, new id): the feed gave the title a page lacked
 
     def count(self, action: str) -> int:
         return sum(1 for w in self.written if w.action == action)
@@ -47,7 +53,9 @@ class ImportReport:
             fields = ", ".join(item.summary.missing_fields) or "flagged by hand"
             review = f"; needs review: {fields}" if item.summary.needs_review else ""
             out.append(f"{item.action:<9}  {item.path}  ({kind}{review})")
+        out += [renamed_line(before, after) for before, after in self.renamed]
         out += [f"warning: {warning}" for warning in self.warnings]
+        out += [f"note: {line}" for line in unknown_topics_line(self.unknown_topics)]
         full = sum(1 for w in self.written if not w.summary.is_teaser)
         out.append(
             f"{len(self.pages)} pages: {full} full summaries, {len(self.written) - full} teasers; "
@@ -83,6 +91,7 @@ def import_pages(
     """
     options = options or PageOptions()
     settings = load_settings(workspace)
+    fetch_policy = fetch_policy or FetchPolicy(allow_private_hosts=settings.allow_private_hosts)
     check_options(pages, options)
     vocabulary = load_taxonomy(workspace).vocabulary
     read: dict[str, Page] = {}
@@ -114,9 +123,21 @@ def _write_pages(
 ) -> ImportReport:
     store = load_summaries(workspace)
     today = today or datetime.now(settings.tz).date()
-    plan = plan_import(store, read.values(), settings.summary_url, today, options)
+    vocabulary = load_taxonomy(workspace).vocabulary
+    # The feed's entries seen before (importers.remembered) complete these pages as if the feed came after.
+    entries = without_categories(recall(workspace), ignored_categories(settings))
+    links = feed_links(store, read.values(), entries, settings.summary_url, today, options)
+    plan = plan_import(store, read.values(), settings.summary_url, today, options, links)
+    current = {**store, **{s.id: s for s in plan.summaries}}
+    touched = [s.id for s in plan.summaries]
+    ours = [e for e in entries if (m := match_entry(current, e)) is not None and m.id in touched]
+    completed = plan_feed(current, ours, vocabulary, pinned_ids(workspace, current))
+    for before, after in completed.renamed.items():
+        current.pop(before)
+        touched[touched.index(before)] = after
+    current.update((s.id, s) for s in completed.summaries)
     written = []
-    for summary in plan.summaries:
+    for summary in (current[i] for i in touched):
         old = store.get(summary.id)
         path = f"{SUMMARIES_DIR}/{summary.id}.yaml"
         if old is not None and summary_to_yaml(old) == summary_to_yaml(summary):
@@ -125,5 +146,55 @@ def _write_pages(
             write_summary(workspace, summary)
             action = "updated" if old is not None else "created"
         written.append(Written(path, summary, action))
-    warnings = [w for page in read.values() for w in page.warnings] + list(plan.warnings)
-    return ImportReport(tuple(read.values()), tuple(written), tuple(warnings))
+    drop_renamed(workspace, completed.renamed)
+    warnings = [w for page in read.values() for w in page.warnings] + [*plan.warnings, *completed.problems]
+    unmatched = [e for e in entries if match_entry(current, e) is None]
+    warnings += untitled((current[i] for i in touched), unmatched, bool(entries))
+    unknown = [t for page in read.values() for t in page.unknown_topics] + list(completed.unknown_topics)
+    return ImportReport(
+        tuple(read.values()),
+        tuple(written),
+        tuple(warnings),
+        tuple(unknown),
+        tuple(completed.renamed.items()),
+    )
+
+
+def untitled(summaries: Iterable[Summary], unmatched: Sequence[FeedEntry], any_feed: bool) -> list[str]:
+    """Full summaries still without a title (no feed entry matched their text): the command that completes
+    each, and the feed's entries still without a page, to take the values from."""
+    found = []
+    for s in summaries:
+        if s.is_teaser or "title" not in s.missing_fields:
+            continue
+        page = s.sources[0] if s.sources else "PAGE"
+        complete = f'`newsletter import {page} --title "TITLE" --url URL --published YYYY-MM-DD`'
+        if any_feed:
+            found.append(f"{page}: no title, and no feed entry matches its text; complete it with {complete}")
+        else:
+            found.append(
+                f"{page}: no title; import the site's feed (`newsletter import --feed FEED`), "
+                f"which completes it, or give them: {complete}"
+            )
+    if found and unmatched:
+        shown = "; ".join(f"{e.title!r} ({e.published}, {e.link})" for e in unmatched[:8])
+        found.append(f"the feed's entries without a page yet: {shown}")
+    return found
+
+
+def feed_links(
+    store: dict[str, Summary],
+    pages: Iterable[Page],
+    entries: Sequence[FeedEntry],
+    summary_url: str,
+    today: date,
+    options: PageOptions,
+) -> dict[str, str]:
+    """Page source -> the link of the feed entry about it: by link, title or takeaway text (`match_entry`)."""
+    links = {}
+    for page in pages:
+        alone = plan_import(store, [page], summary_url, today, options).summaries[0]
+        entry = next((e for e in entries if e.link and match_entry({alone.id: alone}, e)), None)
+        if entry is not None and entry.link is not None:
+            links[page.source] = entry.link
+    return links

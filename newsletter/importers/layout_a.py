@@ -51,14 +51,11 @@ class LayoutAReader:
             if fields[name] is None:
                 warnings.append(f"{source}: no '{heading}' section")
         topics: tuple[str, ...] = ()
+        unknown: tuple[str, ...] = ()
         for line in blocks.get(TOPICS, []):
             split = split_tags(line.text, vocabulary)
             topics += split.tags
-            warnings += [
-                f"{source}:{line.number}: topic {piece!r} is not in topics.yaml; kept as one tag "
-                "(add it to topics.yaml's tags if it is a tag, or fix the summary's topics)"
-                for piece in split.unknown
-            ]
+            unknown += split.unknown
         related, more = read_related(blocks.get(RELATED, []), source)
         journal = journal_named(text)
         if journal is None:
@@ -72,6 +69,7 @@ class LayoutAReader:
             topics=tuple(dict.fromkeys(topics)) if TOPICS in blocks else None,
             related=related,
             warnings=tuple(warnings + more),
+            unknown_topics=unknown,
             **fields,
         )
 

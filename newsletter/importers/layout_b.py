@@ -63,7 +63,10 @@ class LayoutBReader:
             topics=None,
             related=related,
             warnings=tuple(warnings + more),
-            **fields,
+            takeaway=fields["takeaway"],
+            found=fields["found"],
+            who_should_care=fields["who_should_care"],
+            considerations=fields["considerations"],
         )
 
 

@@ -8,8 +8,8 @@ and the summary is marked `needs_review`, until a page, an option or the editor 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date
 
 from newsletter.importers.links import same_link
@@ -47,23 +47,32 @@ def plan_import(
     summary_url: str,
     today: date,
     options: PageOptions | None = None,
+    links: Mapping[str, str] | None = None,
 ) -> Plan:
-    """The summaries these pages make, merged with `store`; pure, so it can be tested alone."""
+    """The summaries these pages make, merged with `store`; pure, so it can be tested alone.
+
+    `links` maps a page's source to its link from the site's feed (`importers.remembered`), which
+    finds the summary the feed made for that page.
+    """
     options = options or PageOptions()
+    links = links or {}
     pages = sorted(pages, key=lambda p: p.source)  # the same files whatever the order given
     taken = set(store)
     planned: list[Summary] = []
     warnings: list[str] = []
     for page in pages:
-        summary = _page_summary(store, page, summary_url, today, options, taken)
+        summary = _page_summary(store, page, summary_url, today, options, taken, links.get(page.source))
         taken.add(summary.id)
         planned.append(summary)
+    own = {s.id for s in planned}
     groups: dict[tuple[date, str], list[tuple[Page, RelatedItem]]] = {}
     for page in pages:
         for item in page.related:
             groups.setdefault(teaser_key(item.published, item.teaser), []).append((page, item))
     for key, seen in sorted(groups.items()):
         summary, more = _teaser_summary(store, key, seen, summary_url, taken)
+        if summary.id in own:  # the feed's teaser of a page imported now: the full page wins
+            continue
         taken.add(summary.id)
         planned.append(summary)
         warnings += more
@@ -112,7 +121,8 @@ def _finish(
     # An editor may flag a summary by hand (needs_review without missing fields); keep that flag.
     flagged = existing is not None and existing.needs_review and not existing.missing_fields
     assert isinstance(published[0], date)
-    return base._replace(
+    return replace(
+        base,
         title=str(title[0]),
         published=published[0],
         url=str(url[0]),
@@ -138,6 +148,7 @@ def _page_summary(
     today: date,
     options: PageOptions,
     taken: set[str],
+    feed_link: str | None = None,
 ) -> Summary:
     """The page's own summary, found again by its source page.
 
@@ -145,9 +156,10 @@ def _page_summary(
     """
     ordered = sorted(store.values(), key=lambda s: s.id)
     existing = next((s for s in ordered if page.source in s.sources and s.teaser is None), None)
-    if existing is None and page.url is not None:
-        # An HTML page's canonical link finds the summary its feed entry or another copy made.
-        existing = next((s for s in ordered if same_link(s.url, page.url)), None)
+    link = page.url or feed_link
+    if existing is None and link is not None:
+        # An HTML page's canonical link (or its feed entry's) finds the summary the feed or another copy made.
+        existing = next((s for s in ordered if same_link(s.url, link)), None)
     title = _resolve(existing, "title", options.title, page.title, provisional_title(page.takeaway or ""))
     # A guessed date stays as first guessed, so re-importing on another day changes nothing.
     published = _resolve(
@@ -171,6 +183,8 @@ def _page_summary(
         who_should_care=_kept(page.who_should_care, existing, "who_should_care"),
         considerations=_kept(page.considerations, existing, "considerations"),
         journal=_kept(page.journal, existing, "journal"),
+        # The page's full text replaces the blurb a feed entry gave a summary before its page came.
+        teaser=existing.teaser if existing is not None and not page.found else None,
     )
 
 

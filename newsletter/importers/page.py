@@ -49,6 +49,7 @@ class Page:
     related: tuple[RelatedItem, ...]
     warnings: tuple[str, ...] = ()
     url: str | None = None  # the page's own https link (an HTML page's canonical link), when known
+    unknown_topics: tuple[str, ...] = ()  # tags not in topics.yaml: reported once per import
 
 
 def nonblank_lines(text: str) -> list[Line]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hmac
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -34,11 +33,8 @@ from newsletter.mail.outgoing import OutgoingMessage
 from newsletter.mail.renderings import (
     FixedRendering,
     IssueRendering,
-    PreparedRendering,
-    Rendered,
     RenderedParts,
     Rendering,
-    plain,
 )
 from newsletter.mail.tokens import make_token
 from newsletter.mail.verp import bounce_address
@@ -116,7 +112,6 @@ class MessageFactory:
         # for it (rendering one takes ~0.1 s of CPU; four workers starting together rendered it four times).
         self._render_lock = threading.Lock()
         self._subjects: dict[str, bytes] = {}
-        self._dated: tuple[int, str] = (0, "")  # (second, Date value): see _date
         self._domain = settings.sender.domain
         # '=' followed by '_' never occurs in quoted-printable, so the boundary cannot clash.
         self._boundary = f"=_nl_{secrets.token_hex(12)}"
@@ -154,15 +149,10 @@ class MessageFactory:
         test: bool = False,
         taxonomy: Taxonomy | None = None,
         bounce_to: str | None = None,
-        prepared: dict[Variant, RenderedParts] | None = None,
     ) -> MessageFactory:
-        """A factory that renders the issue, once per edition its readers need (`prepared`:
-        renderings already made, see `renderings_for`)."""
+        """A factory that renders the issue, once per edition its readers need."""
         taxonomy = taxonomy if taxonomy is not None else load_taxonomy(settings.workspace)
-        rendering: Rendering = IssueRendering(settings, issue, summaries, taxonomy)
-        if prepared:
-            rendering = PreparedRendering(rendering, prepared)
-        return cls(settings, rendering, secret, test, bounce_to)
+        return cls(settings, IssueRendering(settings, issue, summaries, taxonomy), secret, test, bounce_to)
 
     @classmethod
     def for_rendered(
@@ -188,12 +178,6 @@ class MessageFactory:
                     self._skeletons[variant] = skeleton
                     self.renders += 1
         return skeleton
-
-    def renderings_for(self, readers: list[Reader]) -> dict[Variant, Rendered]:
-        """The renderings these readers get, made here once, as plain data for another process."""
-        return {
-            variant: plain(self._rendering(variant).rendered) for variant in map(self.variant_for, readers)
-        }
 
     @staticmethod
     def reader(who: ReaderLike | str) -> Reader:
@@ -228,21 +212,12 @@ class MessageFactory:
             to_name=reader.name,
             to_email=reader.email,
             subject=subject,
-            date=self._date(),
+            date=format_datetime(datetime.now(UTC)),
             message_id=self._message_id(reader.email),
             unsubscribe_url=unsubscribe_url,
             recipient=recipient,
             skeleton=skeleton,
         )
-
-    def _date(self) -> str:
-        """The Date header's value for now; made once a second (it has no finer unit), not per message."""
-        second = int(time.time())
-        made, date = self._dated
-        if made != second:
-            date = format_datetime(datetime.fromtimestamp(second, UTC))
-            self._dated = (second, date)  # one assignment: threads see the old pair or the new one
-        return date
 
     def _message_id(self, email: str) -> str:
         if self.test:

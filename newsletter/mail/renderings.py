@@ -83,28 +83,3 @@ class FixedRendering:
 
     def render(self, variant: Variant) -> RenderedParts:
         return self.rendered
-
-
-@dataclass(frozen=True)
-class PreparedRendering:
-    """Renderings made elsewhere for the variants most readers need (a send's parent process made
-    them for its worker processes, which then never load the renderer), the others made here."""
-
-    base: Rendering
-    prepared: dict[Variant, RenderedParts]
-
-    @property
-    def issue_id(self) -> str:
-        return self.base.issue_id
-
-    def variant_for(self, topics: tuple[str, ...], large_text: bool) -> Variant:
-        return self.base.variant_for(topics, large_text)
-
-    def render(self, variant: Variant) -> RenderedParts:
-        prepared = self.prepared.get(variant)
-        return prepared if prepared is not None else self.base.render(variant)
-
-
-def plain(rendered: RenderedParts) -> Rendered:
-    """A rendering as plain data (strings), to hand to another process."""
-    return Rendered(rendered.issue_id, rendered.subject, rendered.html, rendered.text, rendered.summary_ids)

@@ -10,7 +10,10 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 import os
+import re
+import string
 
 from newsletter.errors import ConfigError
 from newsletter.store.addresses import address_key
@@ -18,7 +21,17 @@ from newsletter.store.addresses import address_key
 SECRET_ENV = "NEWSLETTER_SECRET"
 # Used only by the outbox, and said so: links signed with it are for looking at, not for sending.
 DEV_SECRET = b"newsletter-development-key: NOT SECRET, outbox only"
-MIN_SECRET_LENGTH = 16
+MIN_SECRET_LENGTH = 16  # a retired key (NEWSLETTER_SECRET_PREVIOUS) keeps the old, shorter rule
+MIN_SECRET_BITS = 256  # 32 random bytes, as secrets.token_urlsafe(32) makes
+MAKE_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+# The character classes a secret draws from, and how many characters each holds.
+_CLASSES = (
+    (frozenset(string.ascii_lowercase), 26),
+    (frozenset(string.ascii_uppercase), 26),
+    (frozenset(string.digits), 10),
+    (frozenset(string.punctuation), 32),
+)
+_RUN = re.compile(r"(.)\1{5}")  # one character six times in a row
 
 
 def signing_secret(dev_ok: bool) -> tuple[bytes, bool]:
@@ -29,21 +42,15 @@ def signing_secret(dev_ok: bool) -> tuple[bytes, bool]:
     """
     value = os.environ.get(SECRET_ENV, "")
     if value:
-        problem = secret_problem(value)
+        problem = secret_problem(value) or strength_problem(value)
         if problem:
             raise ConfigError(f"{SECRET_ENV} {problem}")
-        if len(value) < MIN_SECRET_LENGTH:
-            raise ConfigError(
-                f"{SECRET_ENV} is too short ({len(value)} characters); use at least {MIN_SECRET_LENGTH}, "
-                "e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
-            )
         return value.encode("utf-8"), False
     if dev_ok:
         return DEV_SECRET, True
     raise ConfigError(
         f"{SECRET_ENV} is not set: it signs the unsubscribe links and real mail cannot go without it; "
-        "set it to a long random value, e.g. export "
-        f"{SECRET_ENV}=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        f"set it to a long random value, e.g. export {SECRET_ENV}=$({MAKE_SECRET})"
     )
 
 
@@ -104,3 +111,24 @@ def verify_token(secret: bytes, token: str) -> tuple[str, str]:
     if not hmac.compare_digest(given, _token_mac(secret, list_id, key)):
         raise InvalidToken("the token's signature does not match")
     return list_id, key
+
+
+def entropy_bits(value: str) -> float:
+    """An upper estimate of a secret's entropy: its length times log2 of the classes it draws from."""
+    pool = sum(size for chars, size in _CLASSES if not chars.isdisjoint(value))
+    pool += 128 if not value.isascii() else 0
+    return len(value) * math.log2(pool) if pool > 1 else 0.0
+
+
+def strength_problem(value: str) -> str | None:
+    """Why a signing key is too weak to sign links anyone could forge otherwise (never quoting it)."""
+    repeated = len(set(value)) < 8 or value in (value + value)[1:-1] or _RUN.search(value)
+    if repeated:
+        return f"repeats characters, so it is easy to guess; make a random one with: {MAKE_SECRET}"
+    bits = entropy_bits(value)
+    if bits < MIN_SECRET_BITS:
+        return (
+            f"is too weak (at most {bits:.0f} bits of entropy; it needs {MIN_SECRET_BITS}, 32 random bytes); "
+            f"make one with: {MAKE_SECRET}"
+        )
+    return None

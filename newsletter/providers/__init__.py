@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 from newsletter.errors import DeliveryError
 from newsletter.providers.base import OutgoingMessage, Provider, SendResult
 from newsletter.providers.outbox import OutboxProvider
-from newsletter.providers.shown import printable, redact_url, shown_url
 from newsletter.providers.smtp import COMMAND_TIMEOUT, DATA_TIMEOUT, SmtpProvider, _is_loopback
 from newsletter.store.config import Settings
+from newsletter.text import redact_url, shown_url
 
 __all__ = [
     "OutgoingMessage",
@@ -25,7 +25,6 @@ __all__ = [
     "SendResult",
     "open_provider",
     "FORMS",
-    "printable",
     "redact_url",
     "shown_url",
 ]
@@ -127,7 +126,7 @@ def _smtp_from_url(spec: str, parts, settings: Settings) -> SmtpProvider:
 
 
 def _ses_from_url(spec: str, parts, settings: Settings) -> Provider:
-    from newsletter.providers.ses import RESPONSE_TIMEOUT, from_environment
+    from newsletter.providers.ses import RESPONSE_TIMEOUT, SesProvider
 
     region = parts.hostname or ""
     if not region or parts.username or parts.password:
@@ -144,11 +143,7 @@ def _ses_from_url(spec: str, parts, settings: Settings) -> Provider:
             raise _unknown(spec, "endpoint must be an https URL (or http on loopback, for tests)")
     config_set = query.get("configuration_set", [settings.http_api.get("configuration_set")])[-1]
     timeout = _seconds(spec, query, "timeout", _settings_timeout(settings.http_api, RESPONSE_TIMEOUT))
-    from newsletter.providers.ses_boto import BotoSesProvider, boto3_installed
-
-    if boto3_installed():  # the `ses` extra: boto3's credential chain and signer
-        return BotoSesProvider(region, endpoint, config_set, timeout)
-    return from_environment(region, endpoint, config_set, timeout)
+    return SesProvider(region, endpoint, config_set, timeout)
 
 
 def _settings_timeout(http_api: dict, default: float) -> float:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from newsletter.mail.outgoing import OutgoingMessage
-from newsletter.providers.shown import printable
+from newsletter.text import printable
 
 __all__ = ["OutgoingMessage", "Provider", "SendResult", "SendStatus"]
 
@@ -28,7 +28,7 @@ class SendResult:
 
     def __post_init__(self) -> None:
         # Server text ends up in the ledger, on the terminal and in cron logs: nothing raw gets through.
-        object.__setattr__(self, "detail", printable(self.detail))
+        object.__setattr__(self, "detail", printable(self.detail, limit=500))
         if self.provider_id is not None:
             object.__setattr__(self, "provider_id", printable(self.provider_id, limit=200))
 

@@ -1,19 +1,15 @@
 """The outbox provider: one `.eml` file per message under `outbox/<issue>/`, for proofing.
 
-A message is `sent` only once its file is durable (its bytes and its name survive a crash), but the
-files are not synced one by one: each is written and renamed into place, then waits for the next
-sync of the whole folder's filesystem (`syncfs`), which one worker runs for every file written
-before it began (a group commit). Four workers then share one disk flush instead of paying four.
+A message is `sent` only once its file is durable: written under a temporary name, flushed
+(`fsync`), renamed into place, and the folder flushed so the new name survives a crash too.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import re
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 from newsletter.providers.base import OutgoingMessage, Ready, SendResult
@@ -35,105 +31,29 @@ def message_file_name(message: OutgoingMessage) -> str:
     return f"{prefix}{readable}-{digest}.eml"
 
 
-def _libc_syncfs() -> Callable[[int], int] | None:
-    """Linux's syncfs(2) (not in the os module): flushes one filesystem's data and metadata."""
+def _fsync(target: Path) -> None:
+    fd = os.open(target, os.O_RDONLY)
     try:
-        return ctypes.CDLL(None, use_errno=True).syncfs  # ctypes releases the GIL during the call
-    except (OSError, AttributeError):
-        return None
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
-_SYNCFS = _libc_syncfs()
+def write_durably(path: Path, data: bytes) -> None:
+    """Write `path` whole under a temporary name, flush it, rename it into place, flush the folder.
 
-
-def sync_files(paths: list[Path]) -> None:
-    """Make these files and their names durable: one syncfs, or an fsync of each file and folder."""
-    if not paths:
-        return
-    if _SYNCFS is not None:
-        fd = os.open(paths[0].parent, os.O_RDONLY)
-        try:
-            if _SYNCFS(fd) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, os.strerror(err))
-        finally:
-            os.close(fd)
-        return
-    for target in [*paths, *{p.parent for p in paths}]:
-        fd = os.open(target, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-class GroupSync:
-    """Group commit for one outbox: each caller waits for a sync that began after its write."""
-
-    def __init__(self, sync: Callable[[list[Path]], None] = sync_files):
-        self._sync = sync
-        self._cond = threading.Condition()
-        self._pending: list[Path] = []
-        self._begun = 0  # syncs started
-        self._finished = 0  # syncs finished (in order: one runs at a time)
-        self._running = False
-        self._errors: dict[int, OSError] = {}
-        self.syncs = 0
-
-    def durable(self, path: Path) -> None:
-        """Return once `path` (already written and renamed) is durable; OSError if its sync failed."""
-        with self._cond:
-            self._pending.append(path)
-            ticket = self._begun + 1  # the first sync to begin from now on covers this file
-            while self._finished < ticket:
-                if self._running:
-                    self._cond.wait()
-                    continue
-                self._lead()
-            error = self._errors.get(ticket)
-        if error is not None:
-            raise error
-
-    def _lead(self) -> None:
-        """Run one sync for every file pending now (called holding the lock; released meanwhile)."""
-        self._running, self._begun = True, self._begun + 1
-        generation, batch, self._pending = self._begun, self._pending, []
-        self._cond.release()
-        error: OSError | None = None
-        try:
-            self._sync(batch)
-        except OSError as exc:
-            error = exc
-        finally:  # whatever happens, the next caller may lead a sync
-            self._cond.acquire()
-            if error is not None:
-                self._errors[generation] = error
-            self._errors.pop(generation - 1000, None)  # bounded: nobody waits that far back
-            self._finished, self._running = generation, False
-            self.syncs += 1
-            self._cond.notify_all()
-
-
-_GROUPS: dict[Path, GroupSync] = {}
-_GROUPS_LOCK = threading.Lock()
-
-
-def group_for(folder: Path) -> GroupSync:
-    """The one GroupSync of an outbox folder, shared by the providers of all workers."""
-    key = folder.resolve()
-    with _GROUPS_LOCK:
-        return _GROUPS.setdefault(key, GroupSync())
-
-
-def _write_unsynced(path: Path, data: bytes) -> None:
-    """Write `path` whole under a temporary name and rename it into place (readers never see half)."""
+    Readers never see half a file, and once this returns the file and its name survive a crash.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)  # the umask applies
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _fsync(path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -144,9 +64,8 @@ class OutboxProvider:
 
     name = "outbox"
 
-    def __init__(self, folder: Path, group: GroupSync | None = None):
+    def __init__(self, folder: Path):
         self.folder = folder
-        self.group = group if group is not None else group_for(folder)
 
     def path_for(self, message: OutgoingMessage) -> Path:
         return self.folder / message.issue_id / message_file_name(message)
@@ -158,8 +77,7 @@ class OutboxProvider:
         # As a receiving server would on delivery (RFC 5321 4.4): the envelope sender, where bounces go.
         return_path = f"Return-Path: <{message.envelope_from}>\r\n".encode("ascii", "replace")
         try:
-            _write_unsynced(path, return_path + message.data)
-            self.group.durable(path)
+            write_durably(path, return_path + message.data)
         except OSError as exc:
             # A full disk or a read-only folder fixes itself no sooner than the next attempt.
             return SendResult("transient", f"cannot write {path}: {exc.strerror or exc}")

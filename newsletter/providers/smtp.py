@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import re
 import smtplib
 import socket
 import ssl
 
 from newsletter.errors import DeliveryError
 from newsletter.providers.base import OutgoingMessage, Ready, SendResult
-from newsletter.providers.shown import printable
+from newsletter.text import printable
 
 SECURITIES = ("starttls", "ssl", "none")
 COMMAND_TIMEOUT = 60.0  # connect, greeting, EHLO, AUTH, MAIL, RCPT, DATA and writing the body
@@ -61,15 +60,6 @@ def dot_stuffed(data: bytes) -> bytes:
 
 
 _Commands = tuple[tuple[bytes, tuple[int, ...]], ...]
-# A plain address: ASCII dot-atoms on both sides of one "@". smtplib.quoteaddr would parse it with the
-# email package (about 7 us an address) only to put it between angle brackets.
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
-
-
-def quoted(address: str) -> str:
-    """The address as MAIL FROM and RCPT TO carry it: what smtplib.quoteaddr makes of it."""
-    return f"<{address}>" if _PLAIN_ADDRESS.fullmatch(address) else smtplib.quoteaddr(address)
 
 
 def _command(verb: str, address: str, options: str) -> bytes:
@@ -77,7 +67,7 @@ def _command(verb: str, address: str, options: str) -> bytes:
     # Checked before quoting: quoteaddr would drop what follows a line break and send to the rest.
     if "\r" in address or "\n" in address:
         raise DeliveryError(f"refusing the envelope address {printable(address)!r}: it contains a line break")
-    return f"{verb}{quoted(address)}{options}\r\n".encode("ascii")
+    return f"{verb}{smtplib.quoteaddr(address)}{options}\r\n".encode("ascii")
 
 
 class _NotReady(Exception):

@@ -40,7 +40,7 @@ __all__ = [
 from newsletter.store import issues
 from newsletter.store.config import Settings
 from newsletter.store.fileio import atomic_write
-from newsletter.store.models import Issue, Summary
+from newsletter.store.models import Issue, Summary, stated_considerations
 
 EMAIL_MJML, EMAIL_TEXT, WEB_HTML = "email.mjml", "email.txt", "web.html"
 CAUTION = (
@@ -147,7 +147,7 @@ def card(summary: Summary) -> Card:
         # medical advice") is often the one that matters. Length is the editor's call (`check`).
         who_should_care=_whole(summary.who_should_care),
         is_teaser=summary.is_teaser,
-        keep_in_mind=_whole(summary.considerations),
+        keep_in_mind=_whole(stated_considerations(summary)),
     )
 
 

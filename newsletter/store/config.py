@@ -1,16 +1,18 @@
-"""Find the workspace and load `newsletter.yaml`, reporting every problem at once."""
+"""Load `newsletter.yaml` into `Settings`: the one loader, on the one schema (store/schema.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from newsletter.errors import ConfigError, problems
+from newsletter.store import schema
 from newsletter.store import validate as v
-from newsletter.store.branding import Logo, parse_logo, parse_signature
+from newsletter.store.branding import Logo
+from newsletter.store.fileio import load_yaml
 from newsletter.store.workspace import SETTINGS_FILE
-from newsletter.store.yamlcache import load_cached
 
 
 @dataclass(frozen=True)
@@ -82,11 +84,23 @@ class Settings:
     dkim: DkimSettings | None = None
     http_api: dict = field(default_factory=dict)
     feed_url: str | None = None  # the site's RSS/Atom/JSON feed, for `newsletter import --feed`
+    # `import.ignore_categories`: feed categories that are not topics; None: the importer's generic ones.
+    ignore_categories: tuple[str, ...] | None = None
+    # `import.allow_private_hosts`: the site is on an intranet; fetches may reach private addresses.
+    allow_private_hosts: bool = False
     logo: Logo | None = None  # the masthead's image (store/branding.py); None: the name in type
     signature: str = ""  # who signs the editor's note; "" lets the template say "The editors"
     # The state database's URL (or a SQLite path); None: the embedded SQLite file. Never a password:
     # that comes from NEWSLETTER_DATABASE_PASSWORD (or the whole URL from NEWSLETTER_DATABASE_URL).
     database: str | None = None
+    # `bounces:` and `service:` as the schema validated them (None where a key was not given); the
+    # bounce handling and the service make their own settings from these (bounce_settings(),
+    # service_settings()), adding the defaults that depend on the rest of the file.
+    bounces: dict[str, Any] | None = None
+    service: dict[str, Any] = field(default_factory=dict)
+    # `schedule.require_approval`: send only an issue approved as it is now (store/approval.py);
+    # `send` then needs --force --reason for an unapproved one.
+    require_approval: bool = False
     # `editions.name_topics_in_inbox`: a topic edition's subject and preheader may name the reader's
     # topics (health data on a lock screen); off, they say "your topics".
     name_topics_in_inbox: bool = False
@@ -100,262 +114,89 @@ class Settings:
         return self.workspace / relative
 
 
-_TOP = {
-    "name",
-    "site_url",
-    "summary_url",
-    "sender",
-    "reply_to",
-    "postal_address",
-    "timezone",
-    "language",
-    "provider",
-    "outbox",
-    "list_id",
-    "unsubscribe",
-    "preferences_url",
-    "archive_url",
-    "smtp",
-    "delivery",
-    "dkim",
-    "http_api",
-    "feed_url",
-    "logo",
-    "signature",
-    "database",
-    "bounces",  # read by newsletter.bounces.settings (VERP address, mailbox, SNS, limits)
-    "editions",
-    "check",
-}
-
-
 def load_settings(workspace: Path) -> Settings:
-    """Load and validate newsletter.yaml in `workspace`; every problem is reported together."""
+    """Load and validate newsletter.yaml in `workspace` (store/schema.py); every problem is reported together.
+
+    The one loader of the file: every command and the service read their settings here, the
+    `bounces:` and `service:` sections included.
+    """
     path = workspace / SETTINGS_FILE
     if not path.is_file():
         raise ConfigError(f"{path}: not found; a workspace needs a {SETTINGS_FILE}")
-    doc = load_cached(workspace, path, SETTINGS_FILE)
-    data = doc.data
-    if not isinstance(data, dict):
-        raise ConfigError(f"{SETTINGS_FILE}: expected a mapping of settings (key: value)")
+    doc = load_yaml(path, SETTINGS_FILE)
+    values, found = schema.check(doc)
     p = v.Problems(doc)
-    v.unknown_keys(p, data, _TOP)
-
-    def required_text(key: str, what: str = "a non-empty string") -> str:
-        value = data.get(key)
-        if not v.text(value):
-            p.add((key,), f"required: {what}")
-            return ""
-        return value.strip()
-
-    def url_pattern(keys: tuple, value: object, placeholder: str) -> str:
-        if not isinstance(value, str) or not v.https_url(value.replace("{" + placeholder + "}", "x")):
-            p.add(keys, f"expected an https URL pattern containing {{{placeholder}}}")
-            return ""
-        if "{" + placeholder + "}" not in value:
-            p.add(keys, f"the URL pattern must contain {{{placeholder}}}")
-        return value
-
-    name = required_text("name", "the newsletter's name")
-    site_url = data.get("site_url")
-    if not v.https_url(site_url):
-        p.add(("site_url",), "expected the site's absolute https URL, e.g. https://example.org")
-        site_url = ""
-    site_url = str(site_url)
-    summary_url = url_pattern(("summary_url",), data.get("summary_url"), "slug")
-    postal_address = required_text("postal_address", "the sender's postal address (for the footer)")
-    list_id = required_text("list_id", "a list id such as roundup.example.org")
-    if list_id and (not v.single_line(list_id) or " " in list_id or "." not in list_id):
-        p.add(("list_id",), "expected a dotted name without spaces, such as roundup.example.org")
-
-    sender = data.get("sender")
-    sender_obj = Sender("", "")
-    if not isinstance(sender, dict):
-        p.add(("sender",), "required: a mapping with name and email")
-    else:
-        v.unknown_keys(p, sender, {"name", "email"}, ("sender",))
-        if not v.text(sender.get("name")) or not v.single_line(str(sender.get("name"))):
-            p.add(("sender", "name"), "required: the name shown in From, on one line")
-        if not v.email_address(sender.get("email")):
-            p.add(("sender", "email"), "required: an email address such as news@example.org")
-        sender_obj = Sender(str(sender.get("name") or "").strip(), str(sender.get("email") or ""))
-
-    reply_to = data.get("reply_to")
-    if reply_to is not None and not v.email_address(reply_to):
-        p.add(("reply_to",), "expected an email address")
-
-    timezone = data.get("timezone", "UTC")
-    try:
-        ZoneInfo(str(timezone))
-    except (ZoneInfoNotFoundError, ValueError):
-        p.add(("timezone",), f"unknown time zone {timezone!r}; use an IANA name like Europe/London")
-
-    unsub = data.get("unsubscribe")
-    unsubscribe_url, mailto = "", None
-    if not isinstance(unsub, dict):
-        p.add(("unsubscribe",), "required: a mapping with url (containing {token}) and mailto")
-    else:
-        v.unknown_keys(p, unsub, {"url", "mailto"}, ("unsubscribe",))
-        unsubscribe_url = url_pattern(("unsubscribe", "url"), unsub.get("url"), "token")
-        mailto = unsub.get("mailto")
-        if mailto is not None and not v.email_address(mailto):
-            p.add(("unsubscribe", "mailto"), "expected an email address")
-    preferences_url = url_pattern(("preferences_url",), data.get("preferences_url"), "token")
-    archive_url = data.get("archive_url", f"{str(site_url).rstrip('/')}/newsletter/")
-    if "archive_url" in data and not v.https_url(archive_url):
-        p.add(("archive_url",), "expected an absolute https URL")
-
-    feed_url = data.get("feed_url")
-    if feed_url is not None and not v.https_url(feed_url):
-        p.add(("feed_url",), "expected the site's feed as an absolute https URL")
-        feed_url = None
-
-    for key in ("provider", "outbox", "language"):
-        if key in data and not v.text(data[key]):
-            p.add((key,), "expected a non-empty string")
-
-    smtp = _smtp(data.get("smtp"), p)
-    delivery = _delivery(data.get("delivery"), p)
-    dkim = _dkim(data.get("dkim"), p)
-    logo = parse_logo(data.get("logo"), p)
-    signature = parse_signature(data.get("signature"), p)
-    http_api = data.get("http_api", {})
-    if not isinstance(http_api, dict):
-        p.add(("http_api",), "expected a mapping")
-        http_api = {}
-
-    database = data.get("database")
-    if database is not None and not (v.text(database) and v.single_line(str(database))):
-        p.add(("database",), "expected a URL such as postgresql+psycopg://user@host/db, or a file path")
-        database = None
-
-    name_topics, grade_target = _editions_and_check(data, p)
+    p.items = found
+    _joined_rules(values, p)
     if p:
-        raise ConfigError(problems(SETTINGS_FILE, p.items))
+        raise ConfigError(problems(SETTINGS_FILE, sorted(p.items, key=_line)))
+    site_url = values["site_url"]
+    smtp, delivery, dkim, logo = values["smtp"], values["delivery"], values["dkim"], values["logo"]
     return Settings(
         workspace=workspace,
-        name=name,
+        name=values["name"],
         site_url=site_url,
-        summary_url=summary_url,
-        sender=sender_obj,
-        postal_address=postal_address,
-        list_id=list_id,
-        unsubscribe_url=unsubscribe_url,
-        unsubscribe_mailto=mailto,
-        preferences_url=preferences_url,
-        archive_url=archive_url,
-        reply_to=reply_to,
-        timezone=str(timezone),
-        language=str(data.get("language", "en")),
-        provider=str(data.get("provider", "outbox")),
-        outbox=str(data.get("outbox", "outbox")),
-        smtp=smtp,
-        delivery=delivery,
-        dkim=dkim,
-        http_api=http_api,
-        feed_url=feed_url,
-        logo=logo,
-        signature=signature,
-        database=None if database is None else str(database).strip(),
-        name_topics_in_inbox=name_topics,
-        reading_grade_target=grade_target,
+        summary_url=values["summary_url"],
+        sender=Sender(values["sender"]["name"], values["sender"]["email"]),
+        postal_address=values["postal_address"],
+        list_id=values["list_id"],
+        unsubscribe_url=values["unsubscribe"]["url"],
+        unsubscribe_mailto=values["unsubscribe"]["mailto"],
+        preferences_url=values["preferences_url"],
+        archive_url=values["archive_url"] or f"{site_url.rstrip('/')}/newsletter/",
+        reply_to=values["reply_to"],
+        timezone=values["timezone"],
+        language=values["language"],
+        provider=values["provider"],
+        outbox=values["outbox"],
+        smtp=SmtpSettings(**smtp),
+        delivery=DeliverySettings(**delivery),
+        dkim=DkimSettings(**dkim) if dkim else None,
+        http_api=values["http_api"],
+        feed_url=values["feed_url"],
+        ignore_categories=values["import"]["ignore_categories"],
+        allow_private_hosts=values["import"]["allow_private_hosts"],
+        logo=Logo(**logo) if logo else None,
+        signature=values["signature"],
+        database=values["database"],
+        bounces=values["bounces"],
+        service=values["service"],
+        require_approval=values["schedule"]["require_approval"],
+        name_topics_in_inbox=values["editions"]["name_topics_in_inbox"],
+        reading_grade_target=values["check"]["reading_grade_target"],
     )
 
 
-def _editions_and_check(data: dict, p: v.Problems) -> tuple[bool, float]:
-    """`editions: {name_topics_in_inbox}` and `check: {reading_grade_target}`."""
-    name_topics, target = False, 8.0
-    for key, known in (("editions", {"name_topics_in_inbox"}), ("check", {"reading_grade_target"})):
-        section = data.get(key, {})
-        if not isinstance(section, dict):
-            p.add((key,), f"expected a mapping with {', '.join(sorted(known))}")
-            continue
-        v.unknown_keys(p, section, known, (key,))
-    editions, check = data.get("editions"), data.get("check")
-    if isinstance(editions, dict) and "name_topics_in_inbox" in editions:
-        name_topics = editions["name_topics_in_inbox"]
-        if not isinstance(name_topics, bool):
-            p.add(("editions", "name_topics_in_inbox"), "expected true or false")
-            name_topics = False
-    if isinstance(check, dict) and "reading_grade_target" in check:
-        target = check["reading_grade_target"]
-        if isinstance(target, bool) or not isinstance(target, int | float) or not 1 <= target <= 20:
-            p.add(("check", "reading_grade_target"), "expected a school grade from 1 to 20, e.g. 8")
-            target = 8.0
-    return name_topics, float(target)
+# A VERP address is local+token@domain: the local part must leave room for the token (RFC 5321: 64).
+MAX_BOUNCE_LOCAL = 36
 
 
-def _smtp(data: object, p: v.Problems) -> SmtpSettings:
-    if data is None:
-        return SmtpSettings()
-    if not isinstance(data, dict):
-        p.add(("smtp",), "expected a mapping with host, port, security, username")
-        return SmtpSettings()
-    # "password" is known only to be refused below with a clearer message.
-    known = {"host", "port", "security", "username", "password", "data_timeout"}
-    v.unknown_keys(p, data, known, ("smtp",))
-    default = SmtpSettings()
-    host = data.get("host", default.host)
-    port = data.get("port", default.port)
-    security = data.get("security", default.security)
-    username = data.get("username")
-    if not v.text(host):
-        p.add(("smtp", "host"), "expected a host name")
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-        p.add(("smtp", "port"), "expected a port number between 1 and 65535")
-    if security not in ("starttls", "ssl", "none"):
-        p.add(("smtp", "security"), "expected one of: starttls, ssl, none")
-    if username is not None and not v.text(username):
-        p.add(("smtp", "username"), "expected a user name (the password goes in NEWSLETTER_SMTP_PASSWORD)")
-    if "password" in data:
-        p.add(("smtp", "password"), "secrets never go in files: set NEWSLETTER_SMTP_PASSWORD instead")
-    data_timeout = data.get("data_timeout", default.data_timeout)
-    if (
-        isinstance(data_timeout, bool)
-        or not isinstance(data_timeout, int | float)
-        or not 0 < data_timeout <= 3600
-    ):
-        p.add(("smtp", "data_timeout"), "expected seconds above 0 and at most 3600 (default 600)")
-        data_timeout = default.data_timeout
-    port = port if isinstance(port, int) else 587
-    return SmtpSettings(str(host), port, str(security), username, float(data_timeout))
+def _joined_rules(values: dict[str, Any], p: v.Problems) -> None:
+    """The rules that join several keys (each key alone is checked by the schema); skipped where one of
+    the keys was already refused."""
+    bounces = values.get("bounces")
+    if not bounces:
+        return
+    local = str(bounces.get("address", "")).rpartition("@")[0]
+    if "+" in local:
+        p.add(("bounces", "address"), "expected an address without '+', such as bounces@example.org")
+    elif len(local) > MAX_BOUNCE_LOCAL:
+        p.add(("bounces", "address"), f"the part before @ must be at most {MAX_BOUNCE_LOCAL} characters")
+    limit, window = bounces.get("soft_limit"), bounces.get("soft_window_issues")
+    if limit is not None and window is not None and window < limit:
+        p.add(("bounces", "soft_window_issues"), "must be at least soft_limit (N bounces in M issues)")
+    imap = bounces.get("imap")
+    if imap:
+        if imap.get("folder") is not None and imap.get("folder") == imap.get("processed_folder"):
+            p.add(
+                ("bounces", "imap", "processed_folder"),
+                "must differ from folder, or every message would be read again",
+            )
+        if imap.get("port") is None and "security" in imap:
+            imap["port"] = 993 if imap["security"] == "ssl" else 143
 
 
-def _delivery(data: object, p: v.Problems) -> DeliverySettings:
-    if data is None:
-        return DeliverySettings()
-    if not isinstance(data, dict):
-        p.add(("delivery",), "expected a mapping with rate, concurrency, max_attempts, ledger")
-        return DeliverySettings()
-    v.unknown_keys(p, data, {"rate", "concurrency", "max_attempts", "ledger"}, ("delivery",))
-    d = DeliverySettings()
-    rate = data.get("rate", d.rate)
-    concurrency = data.get("concurrency", d.concurrency)
-    attempts = data.get("max_attempts", d.max_attempts)
-    ledger = data.get("ledger", d.ledger)
-    if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
-        p.add(("delivery", "rate"), "expected messages per second, a number above 0")
-        rate = d.rate
-    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or not 1 <= concurrency <= 64:
-        p.add(("delivery", "concurrency"), "expected a whole number of connections from 1 to 64")
-        concurrency = d.concurrency
-    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
-        p.add(("delivery", "max_attempts"), "expected a whole number, 1 or more")
-        attempts = d.max_attempts
-    if not v.text(ledger):
-        p.add(("delivery", "ledger"), "expected a path")
-        ledger = d.ledger
-    return DeliverySettings(float(rate), concurrency, attempts, str(ledger))
-
-
-def _dkim(data: object, p: v.Problems) -> DkimSettings | None:
-    if data is None:
-        return None
-    if not isinstance(data, dict):
-        p.add(("dkim",), "expected a mapping with selector, domain, key_file")
-        return None
-    v.unknown_keys(p, data, {"selector", "domain", "key_file"}, ("dkim",))
-    for key in ("selector", "domain", "key_file"):
-        if not v.text(data.get(key)):
-            p.add(("dkim", key), "required when dkim is set")
-    return DkimSettings(str(data.get("selector")), str(data.get("domain")), str(data.get("key_file")))
+def _line(problem: str) -> int:
+    """The line a problem names (`newsletter.yaml:12: ...`), 0 if none: problems are listed in order."""
+    parts = problem.split(":", 2)
+    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0

@@ -11,7 +11,6 @@ from newsletter.errors import ContentError, problems
 from newsletter.store import validate as v
 from newsletter.store.fileio import YamlDocument, atomic_write, dump_yaml, load_yaml
 from newsletter.store.models import Summary
-from newsletter.store.yamlcache import yaml_cache
 
 SUMMARIES_DIR = "summaries"
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -120,27 +119,26 @@ def load_summaries(workspace: Path) -> dict[str, Summary]:
     found: dict[str, Summary] = {}
     errors: list[str] = []
     seen_lower: dict[str, Path] = {}
-    with yaml_cache(workspace) as cache:
-        for path in sorted(folder.iterdir()):
-            if path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
-                continue
-            shown = path.relative_to(workspace)
-            key = path.stem.lower()
-            if key in seen_lower:
-                # summaries/x.yaml and summaries/x.yml would both claim the id "x".
-                errors.append(
-                    f"{shown}: duplicate id {path.stem!r}, also in {seen_lower[key]}; rename or remove one"
-                )
-                continue
-            seen_lower[key] = shown
-            try:
-                summary, items = summary_problems(cache.load(path, shown))
-            except ContentError as exc:
-                errors.append(exc.message)
-                continue
-            errors.extend(items)
-            if summary is not None:
-                found[summary.id] = summary
+    for path in sorted(folder.iterdir()):
+        if path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
+            continue
+        shown = path.relative_to(workspace)
+        key = path.stem.lower()
+        if key in seen_lower:
+            # summaries/x.yaml and summaries/x.yml would both claim the id "x".
+            errors.append(
+                f"{shown}: duplicate id {path.stem!r}, also in {seen_lower[key]}; rename or remove one"
+            )
+            continue
+        seen_lower[key] = shown
+        try:
+            summary, items = summary_problems(load_yaml(path, shown))
+        except ContentError as exc:
+            errors.append(exc.message)
+            continue
+        errors.extend(items)
+        if summary is not None:
+            found[summary.id] = summary
     if errors:
         raise ContentError(problems(f"{SUMMARIES_DIR}/", errors))
     return found

@@ -1,8 +1,7 @@
 """Reading files with limits, YAML documents with line numbers, and writing files atomically.
 
 Every file the tool reads is someone's input: only regular files are read, up to a size limit.
-Parsing is store/yamltext.py's job, imported only when a file is parsed: PyYAML costs ~13 ms to
-import, which a command reading only cached files (store/yamlcache.py) does not pay.
+Parsing is store/yamltext.py's job.
 """
 
 from __future__ import annotations
@@ -10,18 +9,14 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from newsletter.errors import ContentError, NewsletterError
-
-# typing.TYPE_CHECKING without importing typing (~3 ms at start-up); type
-# checkers treat any constant of this name as true.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a summary is ~5 KB, a subscriber list far more, still far less than this
 
@@ -123,8 +118,6 @@ def _replace(path: Path, payload: bytes) -> None:
         mode = path.stat().st_mode & 0o777  # keep the mode of the file being replaced
     except FileNotFoundError:
         mode = 0o666 & ~_UMASK
-    import tempfile  # ~4 ms to import; only writing commands need it
-
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)

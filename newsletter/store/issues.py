@@ -8,14 +8,14 @@ from pathlib import Path
 from newsletter.errors import ContentError, problems
 from newsletter.store import content
 from newsletter.store import validate as v
-from newsletter.store.fileio import YamlDocument
+from newsletter.store.fileio import YamlDocument, load_yaml
 from newsletter.store.models import Issue, Section, Summary
-from newsletter.store.yamlcache import load_cached, yaml_cache
 
 ISSUES_DIR = "issues"
 _FIELDS = {"title", "subject", "preheader", "window", "send_at", "intro", "sections"} | {
     "filtered_subject",
     "filtered_preheader",
+    "approved",  # written by the desk's "approve" (store/approval.py)
 }
 # What the editor's lines for a reader with topic preferences may say, filled in per reader:
 # {topics} "Gut and MRI" (as they chose them), {count} "2", {total} "9", {summaries} "2 summaries".
@@ -82,6 +82,10 @@ def issue_problems(doc: YamlDocument, issue_id: str) -> tuple[Issue | None, list
             send_at = None
 
     sections = _sections(data.get("sections"), p)
+    from newsletter.store.approval import approval_problems  # approval reads issues: import here
+
+    for keys, problem in approval_problems(data.get("approved")):
+        p.add(keys, problem)
     if p or since is None or until is None:
         return None, p.items
     fields = (issue_id, title, subject, preheader, since, until, intro.strip(), sections, send_at)
@@ -150,8 +154,21 @@ def _load_document(workspace: Path, issue_id: str) -> YamlDocument:
     path = issue_path(workspace, issue_id)
     shown = path.relative_to(workspace)
     if not path.is_file():
-        raise ContentError(f"{shown}: no such issue; draft one with `newsletter new-issue {issue_id}`")
-    return load_cached(workspace, path, shown)
+        raise ContentError(no_such_issue(shown, issue_id, sorted(p.stem for p in path.parent.glob("*.yaml"))))
+    return load_yaml(path, shown)
+
+
+def no_such_issue(shown: Path, issue_id: str, existing: list[str]) -> str:
+    """What to say of an issue id with no file: the nearest existing id for a typo, else how to draft it."""
+    import difflib  # here: only a mistyped id needs it
+
+    # A well-formed monthly id names a month not drafted yet, not a typo of its neighbour.
+    typo = not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", issue_id)
+    near = difflib.get_close_matches(issue_id, existing, n=1, cutoff=0.75) if typo else []
+    there = f" (the issues: {', '.join(existing[-8:])})" if existing else ""
+    if near:
+        return f"{shown}: no such issue; did you mean {near[0]}?{there}"
+    return f"{shown}: no such issue{there}; draft it with `newsletter new-issue {issue_id}`"
 
 
 def load_issue(workspace: Path, issue_id: str) -> Issue:
@@ -170,18 +187,17 @@ def list_issues(workspace: Path) -> list[Issue]:
         return []
     found: list[Issue] = []
     errors: list[str] = []
-    with yaml_cache(workspace) as cache:
-        for path in sorted(folder.glob("*.yaml")):
-            if path.name.startswith("."):
-                continue
-            try:
-                issue, items = issue_problems(cache.load(path, path.relative_to(workspace)), path.stem)
-            except ContentError as exc:
-                errors.append(exc.message)
-                continue
-            errors.extend(items)
-            if issue is not None:
-                found.append(issue)
+    for path in sorted(folder.glob("*.yaml")):
+        if path.name.startswith("."):
+            continue
+        try:
+            issue, items = issue_problems(load_yaml(path, path.relative_to(workspace)), path.stem)
+        except ContentError as exc:
+            errors.append(exc.message)
+            continue
+        errors.extend(items)
+        if issue is not None:
+            found.append(issue)
     if errors:
         raise ContentError(problems(f"{ISSUES_DIR}/", errors))
     return found
@@ -199,21 +215,20 @@ def load_issue_content(workspace: Path, issue_id: str) -> tuple[Issue, dict[str,
         raise _failure(doc, found)
     p = v.Problems(doc)
     summaries: dict[str, Summary] = {}
-    with yaml_cache(workspace) as cache:
-        for s_index, section in enumerate(issue.sections):
-            for position, summary_id in enumerate(section.items):
-                path = workspace / content.SUMMARIES_DIR / f"{summary_id}.yaml"
-                if not path.is_file():
-                    p.add(
-                        ("sections", s_index, "items", position),
-                        f"no summary {summary_id!r} in {content.SUMMARIES_DIR}/; "
-                        "check the id with `newsletter summaries list`",
-                    )
-                    continue
-                summary, bad = content.summary_problems(cache.load(path, path.relative_to(workspace)))
-                p.items.extend(bad)
-                if summary is not None:
-                    summaries[summary_id] = summary
+    for s_index, section in enumerate(issue.sections):
+        for position, summary_id in enumerate(section.items):
+            path = workspace / content.SUMMARIES_DIR / f"{summary_id}.yaml"
+            if not path.is_file():
+                p.add(
+                    ("sections", s_index, "items", position),
+                    f"no summary {summary_id!r} in {content.SUMMARIES_DIR}/; "
+                    "check the id with `newsletter summaries list`",
+                )
+                continue
+            summary, bad = content.summary_problems(load_yaml(path, path.relative_to(workspace)))
+            p.items.extend(bad)
+            if summary is not None:
+                summaries[summary_id] = summary
     if p:
         raise _failure(doc, p.items)
     return issue, summaries

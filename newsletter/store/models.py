@@ -1,17 +1,16 @@
-"""The domain's plain data: summaries, issues and their sections.
+"""The domain's plain data: summaries, issues and their sections, as frozen dataclasses.
 
-Named tuples, not dataclasses: `dataclasses` imports `inspect` (~6 ms) and each class costs ~0.5 ms
-to make, a fifth of the start-up budget of `newsletter summaries list` (issue 16). A change is
-`summary._replace(title=...)`.
+A change is a copy: `dataclasses.replace(summary, title=...)`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import NamedTuple
 
 
-class Summary(NamedTuple):
+@dataclass(frozen=True)
+class Summary:
     """One research summary from `summaries/<id>.yaml`.
 
     A full summary has `found` (what the study found); a teaser is only the short blurb the site
@@ -38,7 +37,19 @@ class Summary(NamedTuple):
         return self.found is None
 
 
-class Section(NamedTuple):
+# What an editor writes as a summary's considerations when the site's page has none: the check
+# accepts it as acknowledged, and the email shows nothing for it.
+NONE_ON_THE_SITE = "none on the site"
+
+
+def stated_considerations(summary: Summary) -> str | None:
+    """The summary's considerations, or None when it has none (or the editor acknowledged none)."""
+    text = summary.considerations
+    return None if not text or " ".join(text.split()).casefold() == NONE_ON_THE_SITE else text
+
+
+@dataclass(frozen=True)
+class Section:
     """One titled part of an issue and the summaries it carries."""
 
     title: str
@@ -48,7 +59,8 @@ class Section(NamedTuple):
     intro: str = ""
 
 
-class Issue(NamedTuple):
+@dataclass(frozen=True)
+class Issue:
     """One issue from `issues/<id>.yaml`, as the editor assembled it."""
 
     id: str

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from newsletter.errors import ConfigError, problems
 from newsletter.store import validate as v
-from newsletter.store.yamlcache import load_cached
+from newsletter.store.fileio import load_yaml
 
 TOPICS_FILE = "topics.yaml"
 DEFAULT_MORE_RESEARCH = "More research"
@@ -39,7 +39,7 @@ def load_taxonomy(workspace: Path) -> Taxonomy:
     path = workspace / TOPICS_FILE
     if not path.is_file():
         return Taxonomy(sections=())
-    doc = load_cached(workspace, path, TOPICS_FILE)
+    doc = load_yaml(path, TOPICS_FILE)
     data = doc.data
     if not isinstance(data, dict):
         raise ConfigError(f"{TOPICS_FILE}: expected a mapping with sections, more_research, tags")

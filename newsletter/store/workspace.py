@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newsletter.errors import ConfigError
 
-# typing.TYPE_CHECKING without importing typing (~3 ms at start-up); type checkers treat any
-# constant of this name as true. The settings' module and its checks load when a command reads them.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the settings' module and its checks load when a command reads them
     from newsletter.store.config import Settings
 
 SETTINGS_FILE = "newsletter.yaml"  # the file that makes a folder a workspace
 
 
 class Workspace:
-    """The folder given by --workspace, or found upward from the current folder; loaded lazily.
-
-    A plain class: `dataclasses` would cost every command ~7 ms of start-up (it imports `inspect`).
-    """
+    """The folder given by --workspace, or found upward from the current folder; loaded lazily."""
 
     def __init__(self, given: Path | None = None) -> None:
         self.given = given

@@ -80,7 +80,8 @@ def index_page(settings: Settings, archived: list[ArchivedIssue]) -> str:
             "subject": a.issue.subject,
             "preheader": a.issue.preheader,
             "published": a.published.isoformat(),
-            "date": render.long_date(a.published.date()),
+            # The date its own page prints under its title (render.issue_date), so the two agree.
+            "date": render.long_date(render.issue_date(a.issue, settings)),
         }
         for a in archived
     ]

@@ -1,10 +1,10 @@
 """The preview's live state: watch the workspace, render again on a change, score spam in the background.
 
-A watcher thread compares the workspace's file metadata every WATCH_INTERVAL; only when the bytes
-of a watched file really changed is the issue rendered and checked again (without SpamAssassin,
-which takes about a second). The new state is published at once to everyone waiting for it, and
-SpamAssassin then scores that message in a worker thread; its finding joins the state when ready,
-unless a newer render has replaced it by then.
+A watcher thread waits for the operating system to report a change (`watchfiles`: inotify on Linux,
+so an idle preview costs no CPU); only when the bytes of a watched file really changed is the issue
+rendered and checked again (without SpamAssassin, which takes about a second). The new state is
+published at once to everyone waiting for it, and SpamAssassin then scores that message in a worker
+thread; its finding joins the state when ready, unless a newer render has replaced it by then.
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
+
+import watchfiles
 
 from newsletter import check, render
 from newsletter.check.findings import CheckReport, Finding, SampleEmail, Severity, SpamScore, sorted_findings
@@ -29,13 +32,9 @@ from newsletter.store.config import load_settings
 
 # What the preview watches, relative to the workspace; the packaged templates are watched too.
 WATCHED = ("newsletter.yaml", "topics.yaml", "issues", "summaries", "subscribers", "templates")
-WATCH_INTERVAL = 0.025  # seconds between looks at the files' metadata (a look takes ~1 ms here)...
-WATCH_SHARE = 0.1  # ...but a large workspace is looked at less often: the watcher keeps to 10 % of a core
+WATCH_DEBOUNCE_MS = 50  # a burst of saves within this is one change
 SPAM_SETTLE = 0.3  # seconds without a newer render before SpamAssassin starts: a burst of saves scores once
 SPAM_NICENESS = 19  # SpamAssassin's second of CPU must not slow the render of the next save
-# A file changed this recently may change again within the file system's timestamp granularity
-# without its size or time changing ("racily clean", as git calls it): compare its bytes too.
-RACY_SECONDS = 2.0
 
 
 def watched_files(workspace: Path) -> list[Path]:
@@ -60,19 +59,35 @@ def fingerprint(workspace: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def metadata_key(workspace: Path, now: float | None = None) -> str:
-    """A cheap hash of the watched files' names, sizes and times; the bytes of racily recent ones too."""
-    now = time.time() if now is None else now
-    digest = hashlib.sha256()
-    for path in watched_files(workspace):
+def is_watched(workspace: Path, path: Path) -> bool:
+    """Whether a changed path is one of the preview's inputs (hidden files, such as swap files, are not)."""
+    for root in (workspace, render.PACKAGED_TEMPLATES.resolve()):
         try:
-            stat = path.stat()
-            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}\0".encode())
-            if now - stat.st_mtime < RACY_SECONDS:
-                digest.update(path.read_bytes())
-        except OSError:
-            digest.update(f"{path}\0gone\0".encode())
-    return digest.hexdigest()
+            parts = path.relative_to(root).parts
+        except ValueError:
+            continue
+        if any(part.startswith(".") for part in parts):
+            return False
+        return root != workspace or (bool(parts) and parts[0] in WATCHED)
+    return False
+
+
+def changes(workspace: Path, stop: threading.Event) -> Iterator[None]:
+    """Yields once per burst of changes to the watched files, until `stop` is set.
+
+    The workspace folder is watched as a whole (so a `templates/` made later is seen) and changes
+    elsewhere in it (the state database, the outbox) are filtered out.
+    """
+    workspace = workspace.resolve()  # the watcher reports real paths
+    roots = [workspace] + ([render.PACKAGED_TEMPLATES] if render.PACKAGED_TEMPLATES.is_dir() else [])
+    for _found in watchfiles.watch(
+        *roots,
+        watch_filter=lambda _change, path: is_watched(workspace, Path(path)),
+        debounce=WATCH_DEBOUNCE_MS,
+        stop_event=stop,
+        raise_interrupt=False,
+    ):
+        yield None
 
 
 class SpamStatus(StrEnum):
@@ -131,7 +146,7 @@ class Previewer:
     """Renders and checks the issue when its inputs change; safe to call from many threads.
 
     Use it as a context manager (or call start() and close()) to have the workspace watched and
-    spam scored in the background; without that, each state() call still looks for changes.
+    spam scored in the background; without that, each state() call still looks at the files.
     """
 
     def __init__(self, workspace: Path, issue_id: str, recipient: str | None = None, spam: bool = True):
@@ -142,7 +157,6 @@ class Previewer:
         self._render_lock = threading.Lock()  # one render at a time; the others wait for its result
         self._changed = threading.Condition()  # guards _state; notified on every new state
         self._state: PreviewState | None = None
-        self._key: str | None = None
         self._closed = threading.Event()
         self._spam_job: PreviewState | None = None  # the newest state waiting for a spam score
         self._threads: list[threading.Thread] = []
@@ -181,11 +195,7 @@ class Previewer:
     def state(self) -> PreviewState:
         """The state for the workspace as it is now, rendered again first if an input changed."""
         with self._render_lock:
-            key = metadata_key(self.workspace)
-            if self._state is not None and key == self._key:
-                return self._state
             version = fingerprint(self.workspace)
-            self._key = key
             if self._state is not None and self._state.version == version:
                 return self._state  # touched, not changed: nothing to render
             fresh = render_state(self.workspace, self.issue_id, self.recipient, version)
@@ -222,13 +232,8 @@ class Previewer:
             self._changed.notify_all()
 
     def _watch(self) -> None:
-        pause = WATCH_INTERVAL
-        while not self._closed.wait(pause):
-            started = time.monotonic()
-            key = metadata_key(self.workspace)
-            pause = max(WATCH_INTERVAL, (time.monotonic() - started) / WATCH_SHARE)
-            if key != self._key:  # read without the lock: state() looks again under it
-                self.state()
+        for _ in changes(self.workspace, self._closed):
+            self.state()
 
     def _next_spam_job(self) -> PreviewState | None:
         """The newest render to score, once no newer one came for SPAM_SETTLE; None once closed."""

@@ -15,9 +15,8 @@ from http import HTTPStatus
 from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
+from newsletter.check import sample_recipient
 from newsletter.check.findings import GMAIL_CLIP_BYTES
-from newsletter.db.audience import member
-from newsletter.db.state import open_state
 from newsletter.errors import NewsletterError
 from newsletter.store import issues
 from newsletter.store.config import load_settings
@@ -188,11 +187,8 @@ def require_previewable(workspace: Path, issue_id: str, recipient: str | None) -
     """Refuse, in one line, an issue that does not exist or a --recipient who is not a subscriber."""
     if not issues.issue_path(workspace, issue_id).is_file():
         issues.load_issue(workspace, issue_id)  # raises the loader's "no such issue" advice
-    if recipient and member(open_state(load_settings(workspace)), recipient) is None:
-        raise NewsletterError(
-            f"{recipient} is not a subscriber who gets the issue (`newsletter subscribers list`); "
-            "give a subscribed address, or leave out --recipient for a sample reader"
-        )
+    if recipient:
+        sample_recipient(load_settings(workspace), recipient)  # refuses one who is not a subscriber
 
 
 def serve(

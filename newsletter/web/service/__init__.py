@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import Engine
 
-from newsletter.bounces.settings import BounceSettings, load_bounce_settings
-from newsletter.db.revisions import check_schema
-from newsletter.store.config import SETTINGS_FILE, Settings
+from newsletter.bounces.settings import BounceSettings, bounce_settings
+from newsletter.db.revisions import check_schema, upgrade
+from newsletter.store.config import Settings
 from newsletter.store.topics import Taxonomy, load_taxonomy
 from newsletter.web.service import (
     confirm,
@@ -31,9 +31,9 @@ from newsletter.web.service import (
     signup,
     unsubscribe,
 )
-from newsletter.web.service.context import EXTENSION, Limits, ServiceContext
+from newsletter.web.service.context import EXTENSION, MAIL_WAIT_LIMIT, Limits, ServiceContext
 from newsletter.web.service.mailqueue import MailQueue
-from newsletter.web.service.settings import ServiceSettings, load_service_settings
+from newsletter.web.service.settings import ServiceSettings, service_settings
 from newsletter.web.service.tokens import Keyring, keyring_from_environment
 
 log = logging.getLogger("newsletter.service")
@@ -41,10 +41,10 @@ log = logging.getLogger("newsletter.service")
 MAX_BODY = 64 * 1024  # bytes: the largest form is a few hundred; anything bigger is refused (413)
 
 
-def default_mail_queue(settings: Settings, service: ServiceSettings) -> MailQueue:
+def default_mail_queue(settings: Settings, service: ServiceSettings, engine: Engine) -> MailQueue:
     from newsletter.providers import open_provider
 
-    return MailQueue(lambda: open_provider(None, settings), workers=2, attempts=service.mail_attempts)
+    return MailQueue(engine, lambda: open_provider(None, settings), workers=2, attempts=service.mail_attempts)
 
 
 def check_email_templates(settings: Settings, service: ServiceSettings) -> None:
@@ -58,6 +58,22 @@ def check_email_templates(settings: Settings, service: ServiceSettings) -> None:
     )
 
 
+def prepare_database(engine: Engine) -> str:
+    """Create or upgrade the state database the service runs on; what was done, in words ("" if nothing).
+
+    The service owns its database: a fresh workspace, or one the new version migrates, needs no
+    separate `db upgrade` before `serve`. A database newer than this version is refused untouched.
+    """
+    before, after = upgrade(engine)
+    if before == after:
+        return ""
+    return (
+        f"Created the state database ({after})"
+        if before is None
+        else f"Upgraded the state database to {after}"
+    )
+
+
 def create_app(
     settings: Settings,
     engine: Engine,
@@ -68,15 +84,15 @@ def create_app(
     taxonomy: Taxonomy | None = None,
     clock: Callable[[], datetime] | None = None,
     bounces: BounceSettings | None = None,
+    mail_wait_limit: timedelta = MAIL_WAIT_LIMIT,
 ) -> Flask:
     """The service for a workspace's settings and state database (its schema must be current).
 
     Raises a NewsletterError (one line) when something must be fixed first: the schema, the
     keys, the `service:` or `bounces:` settings, topics.yaml or an email template.
     """
-    if bounces is None and (settings.workspace / SETTINGS_FILE).is_file():
-        bounces = load_bounce_settings(settings.workspace)
-    service = service or load_service_settings(settings.workspace, settings)
+    bounces = bounces or bounce_settings(settings)
+    service = service or service_settings(settings)
     keyring = keyring or keyring_from_environment(
         service.previous_key_until, dev_ok=settings.provider == "outbox"
     )
@@ -89,11 +105,12 @@ def create_app(
         service=service,
         engine=engine,
         keyring=keyring,
-        mail=mail or default_mail_queue(settings, service),
+        mail=mail or default_mail_queue(settings, service, engine),
         taxonomy=taxonomy if taxonomy is not None else load_taxonomy(settings.workspace),
         limits=Limits(service.address_limit, service.ip_limit),
         clock=clock or (lambda: datetime.now(UTC)),
         bounces=bounces,
+        mail_wait_limit=mail_wait_limit,
     )
     app = Flask(__name__, static_folder=None, template_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, MAX_FORM_MEMORY_SIZE=MAX_BODY, MAX_FORM_PARTS=200)
@@ -108,7 +125,7 @@ def wsgi_app(workspace: str | Path) -> Flask:
     """The app for a workspace folder, as a WSGI server that imports it needs (gunicorn, mod_wsgi)."""
     from newsletter.db.engine import database_url, open_engine
     from newsletter.store.config import load_settings
-    from newsletter.web.service.settings import configured_database
 
     root = Path(workspace).resolve()
-    return create_app(load_settings(root), open_engine(database_url(root, configured_database(root))))
+    settings = load_settings(root)
+    return create_app(settings, open_engine(database_url(root, settings.database)))

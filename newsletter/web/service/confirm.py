@@ -1,7 +1,8 @@
 """Confirming: the emailed link shows a button (link scanners open links); only its POST subscribes.
 
 Confirming stores the person with their consent (when, from the form, which wording, and the IP
-only if the settings keep it) and sends the welcome email. A link sent before the person last
+only if the settings keep it) and sends the welcome email. Signing up again ends a pause (the
+person asked for the newsletter now) and the page says so. A link sent before the person last
 unsubscribed does not bring them back: they would have to sign up again.
 """
 
@@ -14,10 +15,11 @@ from flask import Blueprint, Response, request
 from sqlalchemy import Engine, select
 
 from newsletter.db import schema as t
+from newsletter.db.addresses import address_key
 from newsletter.db.engine import reading
 from newsletter.db.rows import SubscriberError, subscriber_id, suppression_row
 from newsletter.db.schema import Status
-from newsletter.db.subscribers import Consent, add_subscriber
+from newsletter.db.subscribers import Consent, add_subscriber, update_subscriber
 from newsletter.web.service import emails
 from newsletter.web.service.context import ServiceContext, ctx
 from newsletter.web.service.http import client_address, page
@@ -58,6 +60,15 @@ def left_since(engine: Engine, email: str, moment: datetime) -> bool:
     return found is not None and found.created_at > moment
 
 
+def paused_until(engine: Engine, email: str, now: datetime) -> datetime | None:
+    """The end of the address's pause, if it is paused now."""
+    with reading(engine) as connection:
+        until = connection.execute(
+            select(t.subscribers.c.paused_until).where(t.subscribers.c.email_key == address_key(email))
+        ).scalar()
+    return until if until is not None and until > now else None
+
+
 def is_subscribed(engine: Engine, email: str, list_name: str) -> bool:
     with reading(engine) as connection:
         person = subscriber_id(connection, email)
@@ -85,6 +96,7 @@ def confirm() -> Response:
         log.info("confirm link refused: the address left after the link was sent")
         return page("error.html", 400, problem="link", link="superseded", purpose="confirm")
     already = is_subscribed(c.engine, data.email, c.service.list_name)
+    paused = paused_until(c.engine, data.email, c.clock())
     consent = Consent(
         at=c.clock(),
         source="form",
@@ -114,20 +126,29 @@ def confirm() -> Response:
             consent=consent,
             resubscribe=True,
         )
-    log.info("confirmed a subscription" + (" (already subscribed)" if already else ""))
+    if paused:
+        update_subscriber(c.engine, data.email, paused_until=None, source="form")
+    log.info(
+        "confirmed a subscription"
+        + (" (already subscribed)" if already else "")
+        + ("; their pause ended" if paused else "")
+    )
     preferences = c.url("preferences") + "?token=" + make_token(c.keyring, Purpose.PREFERENCES, data.email)
     if not already:
         _welcome(c, data.email, first_name, topics, preferences)
-    return page("confirmed.html", email=data.email, preferences_url=preferences, already=already)
+    return page(
+        "confirmed.html", email=data.email, preferences_url=preferences, already=already, resumed=bool(paused)
+    )
 
 
 def _welcome(c: ServiceContext, email: str, first_name: str, topics: list[str], preferences: str) -> None:
+    latest = emails.latest_sent_issue(c.settings, c.engine)
     links = emails.Links(
-        action=emails.latest_issue_url(c.settings, c.clock()),
+        action=latest.url,
         preferences=preferences,
         unsubscribe=c.url("unsubscribe") + "?token=" + make_token(c.keyring, Purpose.UNSUBSCRIBE, email),
     )
-    context = emails.welcome_context(c.settings, first_name, links, c.service.frequency, topics)
+    context = emails.welcome_context(c.settings, first_name, links, c.service.frequency, topics, latest)
     c.mail.submit(
         emails.build_message(c.settings, emails.WELCOME, email, first_name, context, links), emails.WELCOME
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from limits import RateLimitItemPerHour
@@ -22,6 +22,8 @@ from newsletter.web.service.settings import ServiceSettings
 from newsletter.web.service.tokens import Keyring
 
 EXTENSION = "newsletter_service"
+# A confirmation email that has not gone out in 15 minutes is a broken signup: /health says so.
+MAIL_WAIT_LIMIT = timedelta(minutes=15)
 
 
 class Limits:
@@ -54,6 +56,7 @@ class ServiceContext:
     limits: Limits
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     bounces: BounceSettings | None = None  # `bounces:` in newsletter.yaml: SES events through SNS
+    mail_wait_limit: timedelta = MAIL_WAIT_LIMIT  # /health fails when an email has waited longer
 
     @property
     def choices(self) -> tuple[str, ...]:

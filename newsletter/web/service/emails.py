@@ -17,8 +17,12 @@ from email.policy import SMTP
 from email.utils import format_datetime
 
 import jinja2
+from sqlalchemy import Engine, select
 
 from newsletter import names, render
+from newsletter.db import schema as t
+from newsletter.db.engine import reading
+from newsletter.db.schema import RecipientState
 from newsletter.errors import NewsletterError, RenderError
 from newsletter.mail.dkim import load_signer
 from newsletter.mail.headers import address, check_header
@@ -33,7 +37,7 @@ CONFIRM, WELCOME = "confirm", "welcome"
 class Links:
     """The personal links one email carries (absolute URLs with their tokens)."""
 
-    action: str  # confirm: the confirmation page; welcome: the latest issue
+    action: str  # confirm: the confirmation page; welcome: the latest issue sent
     preferences: str = ""
     unsubscribe: str = ""
 
@@ -74,9 +78,16 @@ def confirm_context(settings: Settings, first_name: str, links: Links, days: int
 
 
 def welcome_context(
-    settings: Settings, first_name: str, links: Links, frequency: str, topics: list[str]
+    settings: Settings,
+    first_name: str,
+    links: Links,
+    frequency: str,
+    topics: list[str],
+    latest: LatestIssue | None = None,
 ) -> dict:
     return {
+        "latest_title": latest.title if latest else "",
+        "latest_summaries": latest.summaries if latest else (),
         "title": f"Welcome to {settings.name}",
         "preheader": f"What to expect, {frequency}, and how to change it.",
         "greeting": greeting(first_name),
@@ -134,16 +145,41 @@ def list_unsubscribe(settings: Settings, url: str) -> bytes:
     return (line + "\r\n").encode("ascii")
 
 
-def latest_issue_url(settings: Settings, now: datetime | None = None) -> str:
-    """The newest issue already due in the archive (its page), or the archive's index if none is."""
-    now = now or datetime.now(UTC)
-    try:
-        due = [
-            i for i in issues.list_issues(settings.workspace) if i.send_at is not None and i.send_at <= now
-        ]
-    except NewsletterError:  # a broken issue file must not stop a welcome email
-        due = []
-    if not due:
-        return settings.archive_url
-    newest = max(due, key=lambda i: (i.send_at, i.id))
-    return f"{settings.archive_url}{newest.id}/"
+@dataclass(frozen=True)
+class LatestIssue:
+    """The newest issue that reached readers: where it is in the archive, and what it carried."""
+
+    url: str  # its archive page, or the archive's index when nothing was sent yet
+    title: str = ""
+    summaries: tuple[str, ...] = ()  # the titles of its summaries, in order
+
+
+def latest_sent_issue(settings: Settings, engine: Engine) -> LatestIssue:
+    """The newest issue the ledger says reached someone (sent, or maybe sent), as the archive shows it.
+
+    An issue file dated in the past but never sent has no archive page: it is never named.
+    """
+    reached = (RecipientState.SENT.value, RecipientState.UNKNOWN.value)
+    with reading(engine) as connection:
+        sent = connection.execute(
+            select(t.runs.c.issue_id)
+            .where(
+                select(t.recipients.c.id)
+                .where(t.recipients.c.issue_id == t.runs.c.issue_id, t.recipients.c.state.in_(reached))
+                .exists()
+            )
+            .order_by(t.runs.c.started_at.desc())
+        ).scalars()
+        for issue_id in sent:
+            try:
+                issue, summaries = issues.load_issue_content(settings.workspace, issue_id)
+            except NewsletterError:  # a removed or broken issue file must not stop a welcome email
+                continue
+            titles = tuple(
+                summaries[item].title
+                for section in issue.sections
+                for item in section.items
+                if item in summaries
+            )
+            return LatestIssue(f"{settings.archive_url}{issue.id}/", issue.title, titles)
+    return LatestIssue(settings.archive_url)

@@ -1,4 +1,9 @@
-"""The health endpoint: is the database answering, with this version's schema, and is mail moving."""
+"""The health endpoint: is the database answering, with this version's schema, and is mail moving.
+
+Mail is moving when no confirm or welcome email has waited longer than the context's
+`mail_wait_limit`: a provider that refuses or hangs leaves signups unconfirmable while every page
+still answers 200, so the check a load balancer or monitor polls must fail then.
+"""
 
 from __future__ import annotations
 
@@ -25,8 +30,26 @@ def health() -> Response:
     except (DatabaseError, SQLAlchemyError) as exc:
         database = "unavailable"
         log.error("health: database unavailable: %s", getattr(exc, "message", type(exc).__name__))
-    ok = database == "ok"
-    body = {"status": "ok" if ok else "unavailable", "database": database, "mail_waiting": c.mail.pending()}
+    mail, waiting, waited = "ok", 0, 0.0
+    if database == "ok":
+        waiting, oldest = c.mail.pending(), c.mail.oldest_wait()
+        waited = round(oldest.total_seconds(), 1)
+        if oldest > c.mail_wait_limit:
+            mail = "delayed"
+            log.error(
+                "health: %d email(s) waiting, the oldest for %gs (limit %gs): check the mail provider",
+                waiting,
+                waited,
+                c.mail_wait_limit.total_seconds(),
+            )
+    ok = database == "ok" and mail == "ok"
+    body = {
+        "status": "ok" if ok else "unavailable",
+        "database": database,
+        "mail": mail,
+        "mail_waiting": waiting,
+        "oldest_mail_seconds": waited,
+    }
     response = jsonify(body)
     response.status_code = 200 if ok else 503
     return response

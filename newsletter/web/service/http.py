@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+import traceback
+from pathlib import Path
 
 import jinja2
 from flask import Flask, Response, g, redirect, request
@@ -53,6 +55,7 @@ def page(name: str, status: int = 200, **context: object) -> Response:
         "newsletter": c.settings.name,
         "settings": c.settings,
         "signup_url": c.url("signup"),
+        "service_url": c.url,  # form actions are absolute: a page shown at another path posts right
         **context,
     }
     try:
@@ -128,11 +131,17 @@ def _mail_full(error: QueueFull) -> Response:
 
 
 def _unexpected(error: Exception) -> Response:
+    """One log line per failed request, never a traceback: an outside fault (out of file descriptors,
+    a full disk) is 503; anything else is 500 with the exception's type and the line that raised it."""
     if isinstance(error, HTTPException):
         return _http_error(error)
-    log.exception(
-        "unexpected error on %s %s", request.method, request.path
-    )  # the traceback goes to the log only
+    if isinstance(error, OSError):
+        log.error("%s %s failed: %s", request.method, request.path, error.strerror or type(error).__name__)
+        return page("error.html", 503, problem="unavailable")
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    # The exception's type and place, not its text: that may quote an address or a token.
+    log.error("%s %s failed: %s%s", request.method, request.path, type(error).__name__, where)
     return page("error.html", 500, problem="broken")
 
 

@@ -1,22 +1,34 @@
 """The service under waitress: a production WSGI server with read timeouts and room for bursts.
 
 waitress reads requests in its event loop and hands only complete ones to its threads, so a client
-that never finishes its headers holds a socket, not a thread, until `read_timeout` closes it. The
-listen backlog and connection limit are sized for a burst of one-click unsubscribes (a provider
-may send a thousand at once after a send); the wsgiref endpoint this replaces had a backlog of 5.
+that never finishes its headers holds a socket, not a thread. Three limits keep slow clients from
+holding the server: a connection silent for `read_timeout` is closed (waitress' channel_timeout);
+a request must arrive whole within `read_timeout` of its first byte, however steadily it trickles
+(a header line every 10 s keeps a connection busy, not alive); and one client address holds at
+most `PER_CLIENT` connections (not applied to the trusted proxy, through which everyone comes).
+The listen backlog and connection limit are sized for a burst of one-click unsubscribes (a
+provider may send a thousand at once after a send), within the process's file-descriptor limit;
+at that limit, accepting pauses a moment with one log line instead of a traceback per attempt.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import resource
 import threading
+import time
+from collections import Counter
 from typing import Any
 
-import waitress
 from flask import Flask
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.server import MultiSocketServer, TcpWSGIServer
+from waitress.task import ThreadedTaskDispatcher
 
+from newsletter.bounces.sns import MAX_BODY as MAX_SNS_BODY
 from newsletter.errors import NewsletterError
-from newsletter.web.service import MAX_BODY
 from newsletter.web.service.settings import ServiceSettings
 
 log = logging.getLogger("newsletter.service")
@@ -24,13 +36,116 @@ log = logging.getLogger("newsletter.service")
 BACKLOG = 2048  # connections the kernel queues before waitress accepts them
 CONNECTIONS = 4000  # open connections at once (idle and slow ones included); poll() has no 1024 limit
 MAX_HEADERS = 16 * 1024  # bytes of request line and headers
+PER_CLIENT = 500  # connections one address may hold (a browser opens six; a provider's one-click burst more)
+FD_RESERVE = 128  # descriptors kept for the database, the mail server, templates and logs
+
+
+class _Channel(HTTPChannel):
+    """waitress' connection, remembering when the request it is reading began to arrive."""
+
+    request_began: float | None = None
+    client: str | None = None  # the address counted against the per-client cap
+
+    def received(self, data: bytes) -> bool:
+        if self.request is None and data:
+            self.request_began = time.time()
+        done = bool(super().received(data))
+        if self.request is None:  # every request in `data` arrived whole
+            self.request_began = None
+        return done
+
+    def del_channel(self, map: Any = None) -> None:  # noqa: A002 - wasyncore's name
+        if self.client is not None and isinstance(self.server, _Server):
+            self.server.released(self.client)
+            self.client = None
+        super().del_channel(map)
+
+
+class _Server(TcpWSGIServer):
+    """waitress' TCP server with a deadline on each request, a per-client cap and calm at the fd limit."""
+
+    channel_class = _Channel
+    per_client = PER_CLIENT
+    exempt: frozenset[str] = frozenset()  # the trusted proxy: every client comes through it
+    _paused_until = 0.0
+    _refusing: set[str]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._clients: Counter[str] = Counter()
+        self._refusing = set()
+        super().__init__(*args, **kwargs)
+
+    def handle_accept(self) -> None:
+        try:
+            accepted = self.accept()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                if time.time() >= self._paused_until:
+                    log.error("cannot accept connections: %s; pausing for a second", exc.strerror or exc)
+                self._paused_until = time.time() + 1.0
+            return  # anything else is one client's aborted connection
+        if accepted is None:
+            return
+        conn, addr = accepted
+        client = addr[0] if isinstance(addr, tuple) else str(addr)
+        if client not in self.exempt and self._clients[client] >= self.per_client:
+            if client not in self._refusing:
+                self._refusing.add(client)
+                log.warning("one client holds %d connections: refusing more from it", self.per_client)
+            conn.close()
+            return
+        try:
+            self.set_socket_options(conn)
+        except OSError:
+            conn.close()
+            return
+        self._clients[client] += 1
+        channel = self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)
+        channel.client = client
+
+    def released(self, client: str) -> None:
+        self._clients[client] -= 1
+        if self._clients[client] <= 0:
+            del self._clients[client]
+            self._refusing.discard(client)
+
+    def readable(self) -> bool:
+        if time.time() < self._paused_until:  # out of descriptors: let connections close first
+            return False
+        return bool(super().readable())
+
+    def maintenance(self, now: float) -> None:
+        super().maintenance(now)
+        cutoff = now - self.adj.channel_timeout
+        for channel in self.active_channels.values():
+            began = getattr(channel, "request_began", None)
+            if began is not None and began < cutoff and not channel.requests:
+                channel.will_close = True  # it has had its time to send one request
+
+
+def connection_limit(wanted: int = CONNECTIONS) -> int:
+    """Connections the process can hold: raises its soft file-descriptor limit as far as allowed."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = wanted + FD_RESERVE
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(16, min(wanted, soft - FD_RESERVE))
 
 
 class ServeError(NewsletterError):
     """The service cannot listen where asked."""
 
 
-def make_server(app: Flask, host: str, port: int, service: ServiceSettings) -> Any:
+def make_server(
+    app: Flask, host: str, port: int, service: ServiceSettings, per_client: int = PER_CLIENT
+) -> Any:
     """A waitress server for `app` (port 0 picks a free one: see `.effective_port`), not yet running."""
     proxy: dict[str, Any] = {}
     if service.trusted_proxy:
@@ -39,28 +154,52 @@ def make_server(app: Flask, host: str, port: int, service: ServiceSettings) -> A
             "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
             "clear_untrusted_proxy_headers": True,
         }
+    limit = connection_limit()
+    if limit < CONNECTIONS:
+        log.warning("the file-descriptor limit allows %d connections at once, not %d", limit, CONNECTIONS)
     try:
-        return waitress.create_server(
-            app,
+        adjustments = Adjustments(
             host=host,
             port=port,
             threads=service.threads,
             channel_timeout=service.read_timeout,
             cleanup_interval=max(1, min(5, service.read_timeout)),  # how often idle sockets are looked at
-            connection_limit=CONNECTIONS,
+            connection_limit=limit,
             backlog=BACKLOG,
             asyncore_use_poll=True,
-            max_request_body_size=MAX_BODY,
+            # The largest body any route takes: an SNS message. Forms keep their own 64 KB limit (Flask's).
+            max_request_body_size=MAX_SNS_BODY,
             max_request_header_size=MAX_HEADERS,
             expose_tracebacks=False,
             ident="newsletter",
             url_prefix=service.url_prefix,
             **proxy,
         )
+        dispatcher = ThreadedTaskDispatcher()
+        dispatcher.set_thread_count(adjustments.threads)
+        task_map: dict[int, Any] = {}
+        servers = [
+            _Server(app, task_map, dispatcher=dispatcher, adj=adjustments, sockinfo=sockinfo)
+            for sockinfo in adjustments.listen
+        ]
     except OSError as exc:
         raise ServeError(
             f"cannot listen on {host}:{port} ({exc.strerror or exc}); try another --port"
         ) from None
+    except ValueError:  # waitress' word for a host that does not resolve
+        raise ServeError(
+            f"cannot listen on {host}:{port}: this machine cannot resolve {host!r}; give --host an IP "
+            "address of this machine (127.0.0.1, 0.0.0.0) or a name it resolves"
+        ) from None
+    for server in servers:
+        server.per_client = per_client
+        server.exempt = frozenset(filter(None, [service.trusted_proxy]))
+        if service.trusted_proxy == "*":  # any peer may be the proxy: no address stands for one client
+            server.per_client = limit
+    if len(servers) == 1:
+        return servers[0]
+    listening = [(s.effective_host, s.effective_port) for s in servers]
+    return MultiSocketServer(task_map, adjustments, listening, dispatcher)
 
 
 class Running:

@@ -1,37 +1,13 @@
-"""The subscriber service's settings: the `service:` mapping of newsletter.yaml, validated all at once."""
+"""The subscriber service's settings: newsletter.yaml's `service:` (its keys checked by store/schema.py)."""
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
-from pathlib import Path
-from typing import Any
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from newsletter.db.rows import DEFAULT_LIST
-from newsletter.errors import ConfigError, problems
-from newsletter.store import validate as v
-from newsletter.store.config import SETTINGS_FILE, Settings
-from newsletter.store.fileio import YamlDocument, load_yaml
-
-KEYS = {
-    "base_url",
-    "list",
-    "allowed_origins",
-    "form_version",
-    "keep_ip",
-    "confirm_days",
-    "previous_key_until",
-    "frequency",
-    "address_limit",
-    "ip_limit",
-    "trusted_proxy",
-    "url_prefix",
-    "threads",
-    "read_timeout",
-    "mail_attempts",
-}
+from newsletter.store.config import Settings
 
 
 @dataclass(frozen=True)
@@ -63,136 +39,22 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{(parts.hostname or '').lower()}{port}"
 
 
-def _loopback_http(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        return False
-    if parts.hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        return False
-
-
-def _web_url(value: Any) -> bool:
-    """https anywhere, or http on this machine (a test or a local try-out)."""
-    return isinstance(value, str) and (v.https_url(value) or _loopback_http(value))
-
-
 def default_base_url(settings: Settings) -> str:
     """The folder the preferences links point into: where the service is mounted."""
     url = settings.preferences_url.partition("?")[0]
     return url.rsplit("/", 1)[0] + "/"
 
 
-def parse_service_settings(data: object, settings: Settings, doc: YamlDocument) -> ServiceSettings:
-    """The `service:` mapping (None when absent) validated; ConfigError lists every problem."""
-    p = v.Problems(doc)
-    base = ServiceSettings(default_base_url(settings), (origin_of(settings.site_url),))
-    if data is None:
-        return base
-    if not isinstance(data, dict):
-        raise ConfigError(f"{SETTINGS_FILE}: service: expected a mapping of the service's settings")
-    v.unknown_keys(p, data, KEYS, ("service",))
-    found: dict[str, Any] = {}
-
-    def whole(key: str, low: int, high: int, what: str) -> None:
-        value = data.get(key)
-        if value is None:
-            return
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            p.add(("service", key), f"expected {what}, a whole number from {low} to {high}")
-        else:
-            found[key] = value
-
-    base_url = data.get("base_url")
-    if base_url is not None:
-        if not _web_url(base_url):
-            p.add(
-                ("service", "base_url"),
-                "expected the service's public https URL, e.g. https://example.org/nl/",
-            )
-        else:
-            found["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
-    origins = data.get("allowed_origins")
-    if origins is not None:
-        if not isinstance(origins, list) or not origins or not all(_web_url(o) for o in origins):
-            p.add(
-                ("service", "allowed_origins"), "expected a list of https origins, e.g. [https://example.org]"
-            )
-        else:
-            found["allowed_origins"] = tuple(dict.fromkeys(origin_of(o) for o in origins))
-    for key, attr in (("list", "list_name"), ("form_version", "form_version"), ("frequency", "frequency")):
-        value = data.get(key)
-        if value is None:
-            continue
-        if not v.text(value) or not v.single_line(value) or len(value) > 100:
-            p.add(("service", key), "expected a short text on one line")
-        else:
-            found[attr] = value.strip()
-    if "keep_ip" in data:
-        if not isinstance(data["keep_ip"], bool):
-            p.add(("service", "keep_ip"), "expected true or false")
-        else:
-            found["keep_ip"] = data["keep_ip"]
-    whole("confirm_days", 1, 90, "days")
-    whole("address_limit", 1, 100, "emails per address per hour")
-    whole("ip_limit", 1, 100_000, "signups per client per hour")
-    whole("threads", 1, 64, "threads")
-    whole("read_timeout", 1, 600, "seconds")
-    whole("mail_attempts", 1, 20, "attempts")
-    until = data.get("previous_key_until")
-    if until is not None:
-        moment = _moment(until)
-        if moment is None:
-            p.add(("service", "previous_key_until"), "expected a date such as 2026-08-01")
-        else:
-            found["previous_key_until"] = moment
-    proxy = data.get("trusted_proxy")
-    if proxy is not None:
-        if not isinstance(proxy, str) or not _is_ip(proxy):
-            p.add(("service", "trusted_proxy"), "expected the proxy's IP address, e.g. 127.0.0.1")
-        else:
-            found["trusted_proxy"] = proxy
-    prefix = data.get("url_prefix")
-    if prefix is not None:
-        if not isinstance(prefix, str) or not prefix.startswith("/") or any(c in prefix for c in "?# "):
-            p.add(("service", "url_prefix"), "expected a path such as /newsletter")
-        else:
-            found["url_prefix"] = prefix.rstrip("/")
-    if p:
-        raise ConfigError(problems(SETTINGS_FILE, p.items))
-    return ServiceSettings(**{**base.__dict__, **found})
-
-
-def _moment(value: object) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, time(0), UTC)
-    if isinstance(value, str):
-        return _moment(v.parse_date(value))
-    return None
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
-def load_service_settings(workspace: Path, settings: Settings) -> ServiceSettings:
-    """The `service:` settings of the workspace's newsletter.yaml (the defaults when it has none)."""
-    doc = load_yaml(workspace / SETTINGS_FILE, display=SETTINGS_FILE)
-    data = doc.data if isinstance(doc.data, dict) else {}
-    return parse_service_settings(data.get("service"), settings, doc)
-
-
-def configured_database(workspace: Path) -> str | None:
-    """`database:` from newsletter.yaml, read raw (until the settings loader knows the key)."""
-    data = load_yaml(workspace / SETTINGS_FILE, display=SETTINGS_FILE).data
-    value = data.get("database") if isinstance(data, dict) else None
-    return value if isinstance(value, str) and value.strip() else None
+def service_settings(settings: Settings) -> ServiceSettings:
+    """The `service:` settings as the settings' schema validated them, with the defaults filled in."""
+    given = {key: value for key, value in settings.service.items() if value is not None}
+    if "base_url" in given and not given["base_url"].endswith("/"):
+        given["base_url"] += "/"
+    if "allowed_origins" in given:
+        given["allowed_origins"] = tuple(dict.fromkeys(origin_of(o) for o in given["allowed_origins"]))
+    if "url_prefix" in given:
+        given["url_prefix"] = given["url_prefix"].rstrip("/")
+    if "list" in given:
+        given["list_name"] = given.pop("list")
+    defaults = {"base_url": default_base_url(settings), "allowed_origins": (origin_of(settings.site_url),)}
+    return ServiceSettings(**{**defaults, **given})

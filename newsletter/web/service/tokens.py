@@ -1,6 +1,10 @@
 """The service's signed links: tokens that name their purpose, expire, and survive a change of key.
 
-A token is itsdangerous' timestamped, HMAC-SHA256 signed payload {"p": purpose, "e": address, ...}.
+A token is itsdangerous' timestamped, HMAC-SHA256 signed payload {"p": purpose, "e": address, ...},
+in one shape for every link (confirm, preferences, unsubscribe, and the data and erase buttons of
+the preferences page): `payload.timestamp.signature`, never compressed. itsdangerous compresses a
+longer payload and marks it with a leading dot; links made that way before this change are still
+read (the reader undoes it), none are made any more.
 The purpose is inside the signed payload, so a preferences link never confirms and a confirm link
 never unsubscribes. Keys come from the environment only: NEWSLETTER_SECRET signs; the key it
 replaced (NEWSLETTER_SECRET_PREVIOUS) still verifies until `service.previous_key_until`.
@@ -18,13 +22,17 @@ from enum import StrEnum
 from typing import Any
 
 from itsdangerous import BadData, BadSignature, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
+from itsdangerous.url_safe import URLSafeSerializerMixin
 
 from newsletter.errors import ConfigError
 from newsletter.mail import tokens as list_tokens
 
 PREVIOUS_ENV = "NEWSLETTER_SECRET_PREVIOUS"
 SALT = "newsletter.service"
-MAX_TOKEN = 2000  # characters; anything longer is not one of ours
+# Characters; anything longer is not one of ours. The longest token the forms can make (a 254-octet
+# address of 4-byte characters, a 100-character name, every topic) is well under it.
+MAX_TOKEN = 8000
 
 
 class Purpose(StrEnum):
@@ -81,8 +89,15 @@ def keyring_from_environment(previous_until: datetime | None, dev_ok: bool) -> K
     return Keyring(current, previous, previous_until, development)
 
 
+class _Uncompressed(URLSafeTimedSerializer):
+    """itsdangerous' URL-safe serializer that never compresses, so every token has one shape."""
+
+    def dump_payload(self, obj: Any) -> bytes:
+        return base64_encode(super(URLSafeSerializerMixin, self).dump_payload(obj))
+
+
 def _serializer(keys: list[bytes]) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(
+    return _Uncompressed(
         keys, salt=SALT, signer_kwargs={"digest_method": hashlib.sha256, "key_derivation": "hmac"}
     )
 
@@ -109,7 +124,7 @@ def read_token(
 ) -> TokenData:
     """What a token says, if it is ours, for `purpose`, and not older than `max_age`; else TokenError."""
     now = now or datetime.now(UTC)
-    if not token or len(token) > MAX_TOKEN or token.count(".") != 2:
+    if not token or len(token) > MAX_TOKEN or token.removeprefix(".").count(".") != 2:
         raise TokenError(TokenProblem.MALFORMED)
     try:
         payload, stamp = _serializer(keyring.verifying(now)).loads(token, return_timestamp=True)
@@ -145,8 +160,8 @@ def read_list_token(keyring: Keyring, token: str, list_id: str, now: datetime | 
 
 
 def is_list_token(token: str) -> bool:
-    """The old unsubscribe format has one dot; the service's tokens have two."""
-    return token.count(".") == 1
+    """The emails' unsubscribe format has one dot; the service's tokens have two (three if compressed)."""
+    return token.count(".") == 1 and not token.startswith(".")
 
 
 def reader_of(

@@ -41,7 +41,10 @@ def unsubscribe_page() -> Response:
     except TokenError as error:
         return _refused(error)
     return page(
-        "unsubscribe.html", email=email, action="?token=" + quote(token, safe=""), one_click=ONE_CLICK
+        "unsubscribe.html",
+        email=email,
+        action=ctx().url("unsubscribe") + "?token=" + quote(token, safe=""),
+        one_click=ONE_CLICK,
     )
 
 

@@ -1,0 +1,149 @@
+"""The runs half of the delivery ledger: one run per issue, created once with its fixed recipients, kept."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import Engine, exc, insert, select, update
+
+from newsletter.db import schema as t
+from newsletter.db.audience import iter_audience
+from newsletter.db.engine import reading, writing
+from newsletter.db.schema import RunState
+from newsletter.delivery.records import FINISHED, RUNNING, NewRecipient, Run, stamp
+from newsletter.errors import DeliveryError
+
+
+class RunBook:
+    """Runs, as the Ledger has them (a base class so `ledger.start_run(...)` reads as before)."""
+
+    engine: Engine
+
+    def start_run(
+        self,
+        issue_id: str,
+        provider: str,
+        summary_ids: Iterable[str],
+        recipients: Iterable[NewRecipient],
+        forced_reason: str = "",
+    ) -> int:
+        """Create the issue's run with its recipients, all pending; return how many there are.
+
+        One transaction: the stream may be of any length, and if it raises nothing is kept. A run is
+        created once; `reopen_run` resumes it without adding anyone who subscribed since.
+        """
+        now = t.now()
+        try:
+            with writing(self.engine) as connection:
+                if connection.execute(select(t.runs.c.issue_id).where(t.runs.c.issue_id == issue_id)).first():
+                    raise DeliveryError(f"issue {issue_id} already has a send run; it can only be resumed")
+                connection.execute(
+                    insert(t.runs).values(
+                        issue_id=issue_id,
+                        state=RUNNING.value,
+                        provider=provider,
+                        started_at=now,
+                        updated_at=now,
+                        forced_reason=forced_reason,
+                    )
+                )
+                summaries = [{"issue_id": issue_id, "summary_id": s} for s in dict.fromkeys(summary_ids)]
+                if summaries:
+                    connection.execute(insert(t.issue_summaries), summaries)
+                added, seen, batch = 0, set(), []
+                for person in recipients:
+                    if person.email in seen:  # the old ledger's INSERT OR IGNORE
+                        continue
+                    seen.add(person.email)
+                    batch.append(person.as_row(issue_id, now))
+                    if len(batch) == 1000:
+                        added += len(batch)
+                        connection.execute(insert(t.recipients), batch)
+                        batch = []
+                if batch:
+                    connection.execute(insert(t.recipients), batch)
+                return added + len(batch)
+        except exc.IntegrityError:  # PostgreSQL: another process created the run in the meantime
+            raise DeliveryError(f"issue {issue_id} already has a send run; it can only be resumed") from None
+
+    def start_or_join_run(
+        self,
+        issue_id: str,
+        provider: str,
+        summary_ids: Iterable[str],
+        recipients: Iterable[NewRecipient],
+        forced_reason: str = "",
+    ) -> tuple[int, bool]:
+        """For several senders starting together: (recipients added, True) for the one that created the run,
+        (0, False) for the others, which then work the run it created."""
+        try:
+            return self.start_run(issue_id, provider, summary_ids, recipients, forced_reason), True
+        except DeliveryError:
+            if self.run(issue_id) is None:
+                raise
+            return 0, False
+
+    def reopen_run(self, issue_id: str, provider: str, forced_reason: str = "") -> None:
+        """Mark an existing run running again (a resume); its recipients stay exactly as they were.
+
+        A `forced_reason` given now replaces the one stored (a resume forced past `check` again).
+        """
+        values = {"state": RUNNING.value, "provider": provider, "note": "", "updated_at": t.now()}
+        if forced_reason:
+            values["forced_reason"] = forced_reason
+        with writing(self.engine) as connection:
+            done = connection.execute(
+                update(t.runs).where(t.runs.c.issue_id == issue_id).values(finished_at=None, **values)
+            )
+        if done.rowcount != 1:
+            raise DeliveryError(f"issue {issue_id} has no send run to resume")
+
+    def set_run_state(self, issue_id: str, state: str, note: str = "") -> None:
+        state = RunState(state)
+        now = t.now()
+        with writing(self.engine) as connection:
+            connection.execute(
+                update(t.runs)
+                .where(t.runs.c.issue_id == issue_id)
+                .values(
+                    state=state.value,
+                    note=note,
+                    updated_at=now,
+                    finished_at=now if state == FINISHED else None,
+                )
+            )
+
+    def run(self, issue_id: str) -> Run | None:
+        found = [run for run in self._runs(issue_id)]
+        return found[0] if found else None
+
+    def runs(self) -> list[Run]:
+        return self._runs(None)
+
+    def _runs(self, issue_id: str | None) -> list[Run]:
+        query = select(t.runs).order_by(t.runs.c.issue_id)
+        if issue_id is not None:
+            query = query.where(t.runs.c.issue_id == issue_id)
+        with reading(self.engine) as connection:
+            rows = connection.execute(query).all()
+        return [
+            Run(
+                x.issue_id,
+                RunState(x.state),
+                x.provider,
+                x.note,
+                stamp(x.started_at) or "",
+                stamp(x.updated_at) or "",
+                stamp(x.finished_at),
+                x.forced_reason,
+            )
+            for x in rows
+        ]
+
+
+def from_audience(engine: Engine, lists: tuple[str, ...] | None) -> Iterator[NewRecipient]:
+    """The audience of the chosen lists (all when None) as the rows that fix what each message carries."""
+    for m in iter_audience(engine, lists):
+        yield NewRecipient(
+            m.email, m.list_name, m.name, m.topics, m.subscribed_at, m.first_name, m.large_text
+        )

@@ -1,0 +1,232 @@
+"""The send's one writer: a thread that commits the ledger's per-message marks, many to a transaction.
+
+Sending threads hand it `sending` (and wait until it is committed: it must be before the message's
+final "."), then `sent` or a failure (and go on). Outcomes are held back and ride with the next
+`sending` (or go after `HOLD_OUTCOMES` seconds of quiet, or at the end); whatever has queued while
+it committed the last batch goes in the next one. So a transaction carries a message's `sent` and
+the next one's `sending` at least, many messages' marks under load (a group commit), and the
+database sees one writer. Its order: outcomes first, then the `sending` marks, so a row retried
+after a failure ends `sending`. A mark not committed when the process dies leaves its row
+`sending`, which becomes `unknown`: in doubt, never lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, exists, or_, select, update
+
+from newsletter.db import schema as t
+from newsletter.db.addresses import address_hash, address_key
+from newsletter.db.engine import writer_connection, writing
+from newsletter.delivery.records import NOT_SENT, SENDING, SENT, RecipientRow, RecipientState
+
+r, s = t.recipients, t.suppressions
+BATCH = 512  # marks at most in one transaction
+HOLD_OUTCOMES = 0.05  # seconds an outcome waits for a `sending` to ride with
+
+# The statements take their values by name, so one execution carries a whole batch (executemany).
+_SENDING = (
+    update(r)
+    .where(
+        r.c.id == bindparam("b_id"),
+        ~exists().where(or_(s.c.email_key == bindparam("b_key"), s.c.email_hash == bindparam("b_hash"))),
+    )
+    .values(
+        state=SENDING.value,
+        attempts=r.c.attempts + 1,
+        claimed_by=bindparam("b_by"),
+        updated_at=bindparam("b_at"),
+    )
+)
+_SENT = (
+    update(r)
+    .where(r.c.id == bindparam("b_id"))
+    .values(
+        state=SENT.value,
+        message_id=bindparam("b_message_id"),
+        provider_id=bindparam("b_provider_id"),
+        last_error="",
+        sent_at=bindparam("b_at"),
+        claimed_by=None,
+        updated_at=bindparam("b_at"),
+    )
+)
+_FAILED = (
+    update(r)
+    .where(r.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        last_error=bindparam("b_error"),
+        claimed_by=bindparam("b_by"),
+        updated_at=bindparam("b_at"),
+    )  # fmt: skip
+)
+
+
+@dataclass
+class Mark:
+    """One row's change: `sending`, `sent` or a failure, with its values."""
+
+    kind: str  # "sending", "sent", "failed"
+    values: dict[str, Any]
+    done: threading.Event | None = None  # set once committed (or failed), for a caller that waits
+    marked: bool = False  # `sending` only: the row was marked (not suppressed)
+    error: BaseException | None = None
+
+
+def sending_mark(row: RecipientRow, salt: str, sender: str | None, wait: bool = True) -> Mark:
+    values = {
+        "b_id": row.rowid,
+        "b_key": address_key(row.email),
+        "b_hash": address_hash(salt, row.email),
+        "b_by": sender,
+    }
+    return Mark("sending", values, threading.Event() if wait else None)
+
+
+def sent_mark(rowid: int, message_id: str, provider_id: str | None) -> Mark:
+    return Mark("sent", {"b_id": rowid, "b_message_id": message_id, "b_provider_id": provider_id})
+
+
+def failed_mark(rowid: int, state: RecipientState, error: str, sender: str | None) -> Mark:
+    """A failure; `failed_transient` stays with its sender (PostgreSQL: retried by it, or once it is gone)."""
+    state = RecipientState(state)
+    if state not in NOT_SENT:
+        raise ValueError(f"{state} is not a state of a recipient not sent")
+    held = sender if state == RecipientState.FAILED_TRANSIENT else None
+    return Mark("failed", {"b_id": rowid, "b_state": state.value, "b_error": error[:500], "b_by": held})
+
+
+def commit(engine: Engine, marks: list[Mark]) -> None:
+    """Commit these marks in one transaction, and tell each `sending` whether its row was marked."""
+    with writing(engine) as connection:
+        commit_on(connection, marks)
+
+
+def commit_on(connection: Connection, marks: list[Mark]) -> None:
+    """The marks' statements, in the transaction open on `connection`."""
+    at = t.now()
+    groups: dict[str, list[Mark]] = {"sent": [], "failed": [], "sending": []}
+    for mark in marks:
+        mark.values["b_at"] = at
+        groups[mark.kind].append(mark)
+    for kind, statement in (("sent", _SENT), ("failed", _FAILED)):
+        if groups[kind]:
+            connection.execute(statement, [mark.values for mark in groups[kind]])
+    sending = groups["sending"]
+    if sending:
+        marked = connection.execute(_SENDING, [mark.values for mark in sending]).rowcount
+        if marked == len(sending):  # the usual case: nobody suppressed since the run began
+            for mark in sending:
+                mark.marked = True
+        else:
+            _learn_marked(connection, sending)
+
+
+def _learn_marked(connection: Connection, marks: list[Mark]) -> None:
+    # One executemany gives one row count for all: the rows now `sending` are the ones marked (a row
+    # to mark is pending or failed, and a suppressed one is left as it was).
+    ids = [mark.values["b_id"] for mark in marks]
+    now_sending = set(
+        connection.execute(select(r.c.id).where(r.c.id.in_(ids), r.c.state == SENDING.value)).scalars()
+    )
+    for mark in marks:
+        mark.marked = mark.values["b_id"] in now_sending
+
+
+@dataclass
+class Writer:
+    """The thread that commits a send's marks (start it, hand it marks, `close` it at the end)."""
+
+    engine: Engine
+    _queue: queue.SimpleQueue[Mark | None] = field(default_factory=queue.SimpleQueue)
+    _thread: threading.Thread | None = None
+    _connection: Connection | None = None  # the writer thread's own, for the whole send
+    error: BaseException | None = None  # the first failure: later marks fail at once with it
+
+    def start(self) -> Writer:
+        self._thread = threading.Thread(target=self._loop, name="ledger-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def sending(self, mark: Mark) -> bool:
+        """Commit `sending` before the hand-over: True once committed, False if the address is suppressed
+        now; raises the database's error if it could not be written."""
+        self._queue.put(mark)
+        assert mark.done is not None
+        mark.done.wait()
+        if mark.error is not None:
+            raise mark.error
+        return mark.marked
+
+    def later(self, mark: Mark) -> None:
+        """An outcome, committed with the next batch: until then the row stays `sending` (-> unknown)."""
+        self._queue.put(mark)
+
+    def close(self) -> BaseException | None:
+        """Commit what is queued and end the thread; returns the first failure, if any."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        return self.error
+
+    def _loop(self) -> None:
+        try:
+            self._connection = writer_connection(self.engine)
+        except Exception as error:  # noqa: BLE001 - every mark fails with it; the run stops on it
+            self.error = error
+        try:
+            self._take_marks()
+        finally:
+            if self._connection is not None:
+                with contextlib.suppress(Exception):  # a broken connection: nothing more to do with it
+                    self._connection.close()
+
+    def _take_marks(self) -> None:
+        batch: list[Mark] = []  # outcomes held back, then whatever else has queued
+        ending = False
+        while not ending:
+            try:
+                mark = self._queue.get(timeout=HOLD_OUTCOMES if batch else None)
+            except queue.Empty:  # quiet: the held outcomes go now
+                self._commit(batch)
+                batch = []
+                continue
+            ending, urgent = _take(mark, batch)
+            while not ending and len(batch) < BATCH:  # what else queued meanwhile goes along
+                try:
+                    mark = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                end, waited = _take(mark, batch)
+                ending, urgent = ending or end, urgent or waited
+            if ending or urgent or len(batch) >= BATCH:
+                self._commit(batch)
+                batch = []
+
+    def _commit(self, batch: list[Mark]) -> None:
+        if batch and self.error is None and self._connection is not None:
+            try:
+                with self._connection.begin():
+                    commit_on(self._connection, batch)
+            except Exception as error:  # noqa: BLE001 - told to every sender waiting; the run stops on it
+                self.error = error
+        for mark in batch:
+            if self.error is not None:
+                mark.error = self.error
+            if mark.done is not None:
+                mark.done.set()
+
+
+def _take(mark: Mark | None, batch: list[Mark]) -> tuple[bool, bool]:
+    """Add a mark to the batch: (the end was asked for, a sender waits for this batch)."""
+    if mark is None:
+        return True, False
+    batch.append(mark)
+    return False, mark.done is not None
