@@ -625,7 +625,7 @@ def one_intro_for_everyone(workspace: Path) -> None:
     path = workspace / "issues" / f"{SAMPLE_ISSUE}.yaml"
     text = path.read_text()
     text = text.replace(text[text.index("intro: |") : text.index("sections:")], OLD_INTRO)
-    path.write_text(re.sub(r"\n    intro: (\|\n(      .*\n)+|.*\n)", "\n", text))
+    path.write_text(re.sub(r"\n    intro: ([|>]-?\n(      .*\n)+|.*\n)", "\n", text))
 
 
 def test_an_intro_that_promises_what_an_edition_lacks_fails_the_check(workspace: Path):
