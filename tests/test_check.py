@@ -750,3 +750,16 @@ def test_reading_grades_need_no_network():
     )
     assert done.returncode == 0, done.stderr
     assert float(done.stdout) > 0
+
+
+def test_the_send_gate_refuses_an_edition_that_breaks_its_promise(workspace: Path):
+    from factories import invoke
+
+    one_intro_for_everyone(workspace)
+    add = ["subscribers", "add", "gut@example.org", "--topics", "Gut microbiome"]
+    assert invoke(["--workspace", str(workspace), *add]).exit_code == 0
+    result = invoke(["--workspace", str(workspace), "send", SAMPLE_ISSUE])
+    assert result.exit_code != 0
+    assert "not sending issue 2026-06: `newsletter check` finds 2 errors" in result.output
+    assert "edition for Gut microbiome (intro): the intro names Optic neuritis and PML" in result.output
+    assert not (workspace / "outbox").exists() or not any((workspace / "outbox").iterdir())
