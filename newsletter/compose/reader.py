@@ -82,6 +82,10 @@ def edition_for(
     if not chosen:
         return Variant(large_text=large_text)
     section_tags = {s.title.casefold(): {t.casefold() for t in s.tags} for s in taxonomy.sections}
+    # A topic is named as the issue or topics.yaml spells it, so "mri" and "MRI" share an edition.
+    spelling = {t.casefold(): t for t in taxonomy.vocabulary}
+    spelling.update({s.title.casefold(): s.title for s in (*taxonomy.sections, *issue.sections)})
+    chosen = list(dict.fromkeys(spelling.get(t.casefold(), t) for t in chosen))
     picked: dict[str, None] = {}
     named: list[str] = []
     for topic in chosen:
