@@ -84,7 +84,8 @@ def edition_for(
     section_tags = {s.title.casefold(): {t.casefold() for t in s.tags} for s in taxonomy.sections}
     # A topic is named as the issue or topics.yaml spells it, so "mri" and "MRI" share an edition.
     spelling = {t.casefold(): t for t in taxonomy.vocabulary}
-    spelling.update({s.title.casefold(): s.title for s in (*taxonomy.sections, *issue.sections)})
+    titles = [s.title for s in taxonomy.sections] + [s.title for s in issue.sections]
+    spelling.update({title.casefold(): title for title in titles})
     chosen = list(dict.fromkeys(spelling.get(t.casefold(), t) for t in chosen))
     picked: dict[str, None] = {}
     named: list[str] = []
