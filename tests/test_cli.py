@@ -79,7 +79,9 @@ def test_a_group_or_nothing_at_all_shows_what_is_there_and_exits_2():
         (["status", "-w", "elsewhere"],
          "newsletter status: error: no such option -w; -w/--workspace goes before the command: "
          "newsletter -w DIR status ..."),
-        (["-w"], "newsletter: error: -w: needs a value"),
+        (["-w"], "newsletter: error: Option '-w' requires an argument."),
+        (["send", "2026-06", "--dry-run=yes"],
+         "newsletter send: error: Option '--dry-run' does not take a value."),
         (["sned"], "newsletter: error: no such command 'sned'; did you mean 'send'?"),
         (["db", "upgarde"], "newsletter db: error: no such command 'upgarde'; did you mean 'upgrade'?"),
         (["publish"], "newsletter: error: no such command 'publish'"),
@@ -138,8 +140,8 @@ def test_a_problem_to_fix_is_one_error_line_and_exits_1(workspace: Path):
 
     assert result.exit_code == ExitStatus.ERROR
     assert result.stderr == (
-        "Error: issues/2031-01.yaml: no such issue (the issues: 2026-06); "
-        "draft it with `newsletter new-issue 2031-01`\n"
+        "Error: issues/2031-01.yaml: no such issue (the issues: 2026-06);"
+        " draft it with `newsletter new-issue 2031-01`\n"
     )
 
 
@@ -189,8 +191,8 @@ def test_no_at_the_prompt_exits_5_and_a_stray_answer_is_asked_again(workspace: P
     write_readers(workspace, 2)
     monkeypatch.setattr("newsletter.cli.sending.at_terminal", lambda: True)
 
-    env = {"NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"}
-    refused = invoke(["-w", str(workspace), "send", "2026-06"], env=env, input="maybe\nno\n")
+    secret = {"NEWSLETTER_SECRET": "test-secret-for-unsubscribe-links-0123456789"}
+    refused = invoke(["-w", str(workspace), "send", "2026-06"], env=secret, input="maybe\nno\n")
 
     assert refused.exit_code == ExitStatus.REFUSED, refused.output
     assert refused.stdout.count("Send issue 2026-06 to 2 recipients? [y/N]: ") == 2

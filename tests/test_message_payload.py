@@ -165,8 +165,9 @@ def test_dotted_lines_arrive_as_the_outbox_keeps_them(workspace, tmp_path, serve
 
     assert kept == f"Return-Path: <{message.envelope_from}>\r\n".encode() + handler.received[0]
     # Quoted-printable writes a lone "." as =2E, but leaves other dots at the start of a line, where a
-    # soft line break can put one too; the greeting starts an encoded line of its own.
-    for line in (b"\r\n.5 mg twice a day\r\n=2E\r\n..\r\n", b"=\r\n.b\r\n", b"=\r\n.Dot Reader=\r\n"):
+    # soft line break can put one too. (The greeting no longer carries a name's leading dot:
+    # newsletter.names greets with the name's words only.)
+    for line in (b"\r\n.5 mg twice a day\r\n=2E\r\n..\r\n", b"=\r\n.b\r\n"):
         assert line in handler.received[0]
 
 

@@ -55,9 +55,7 @@ def one_line(error: click.UsageError) -> UsageError:
         message = f"missing {error.param.param_type_name} {_name(error.param)}"
     elif isinstance(error, click.BadParameter) and error.param is not None:
         message = f"{_name(error.param)}: {error.message}"
-    elif isinstance(error, click.BadOptionUsage):
-        message = f"{error.option_name}: needs a value"
-    else:
+    else:  # Click's words, the same from 8.1 to 8.5: "Option '-w' requires an argument."
         message = error.format_message()
     return UsageError(message, error.ctx)
 
@@ -94,6 +92,22 @@ class Command(click.Command):
                 formatter.write_dl(rows)
         super().format_options(ctx, formatter)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return parse_in_one_line(super().parse_args, ctx, args)
+
+
+def parse_in_one_line(
+    parse: Callable[[click.Context, list[str]], list[str]], ctx: click.Context, args: list[str]
+) -> list[str]:
+    """`parse(ctx, args)` with its usage errors in one line naming this command (Click leaves some
+    errors of its parser without a context)."""
+    try:
+        return parse(ctx, args)
+    except click.UsageError as error:
+        if error.ctx is None:
+            error.ctx = ctx
+        raise one_line(error) from None
+
 
 class Group(click.Group):
     """A group of commands: usage errors in one line, a near command suggested, and the commands
@@ -106,19 +120,11 @@ class Group(click.Group):
         kwargs.setdefault("no_args_is_help", False)  # handled in parse_args, the same on every Click 8
         super().__init__(*args, **kwargs)
 
-    def make_context(
-        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as error:
-            raise one_line(error) from None
-
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if not args and not ctx.resilient_parsing:  # `newsletter` or `newsletter db` alone
             click.echo(ctx.get_help(), err=True)
             ctx.exit(ExitStatus.USAGE)
-        return super().parse_args(ctx, args)
+        return parse_in_one_line(super().parse_args, ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -138,7 +144,7 @@ class Group(click.Group):
 
 
 class Argument(click.Argument):
-    """A positional argument with a help text (Click's own have none), listed by `Command`."""
+    """A positional argument with a help text (Click's own have one only from 8.5), listed in the help."""
 
     def __init__(self, *args: Any, help: str | None = None, **kwargs: Any) -> None:
         if NATIVE_ARGUMENT_HELP:

@@ -1,13 +1,15 @@
 """Which schema revision a database has, and bringing it to this version's (Alembic, run in-process).
 
-A database already at `HEAD` is recognised by one query of its `alembic_version` row; Alembic is
+A database already at the head revision is recognised by one query of its `alembic_version` row; Alembic is
 loaded only to migrate, or to name a revision that is not the head.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
@@ -17,8 +19,10 @@ from newsletter.db.engine import DatabaseError, describe, is_postgresql, writing
 if TYPE_CHECKING:
     from alembic.config import Config
 
-# The newest migration in db/migrations/versions; tests/test_db_migrate.py proves Alembic agrees.
-HEAD = "0003_service_mail"
+VERSIONS = Path(__file__).parent / "migrations" / "versions"
+_ASSIGNED = re.compile(
+    r"""^(revision|down_revision)\s*(?::[^=]*)?=\s*(?:["']([^"']+)["']|None)""", re.MULTILINE
+)
 
 UPGRADE_COMMAND = "newsletter db upgrade"
 # Any fixed pair of numbers no other tool is likely to use: serialises concurrent upgrades on PostgreSQL.
@@ -36,8 +40,24 @@ def _config() -> Config:
     return config
 
 
+@cache
+def head() -> str:
+    """The newest revision, read from the migration files' `revision = "..."` and `down_revision`
+    lines without loading Alembic: the one revision no other names as its parent.
+    (tests/test_startup.py proves it is the head Alembic finds.)"""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in VERSIONS.glob("*.py"):
+        for name, value in _ASSIGNED.findall(path.read_text(encoding="utf-8")):
+            (revisions if name == "revision" else parents).add(value)
+    heads = revisions - parents
+    if len(heads) != 1:
+        return head_revision()  # a branched history (or none): Alembic's rules decide
+    return heads.pop()
+
+
 def head_revision() -> str:
-    """The newest revision of the migrations folder, as Alembic reads it (`HEAD` says the same)."""
+    """The newest revision of the migrations folder, as Alembic reads it (`head()` says the same)."""
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(_config()).get_current_head()
@@ -65,8 +85,9 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     A database newer than the tool is refused, untouched. Concurrent upgrades queue (PostgreSQL: an
     advisory lock; SQLite: the write lock), so the second finds nothing left to do.
     """
-    if current_revision(engine) == HEAD:  # the usual case: one query, no Alembic
-        return HEAD, HEAD
+    current = current_revision(engine)
+    if current == head():  # the usual case: one query, no Alembic
+        return current, current
     from alembic import command
     from alembic.runtime.migration import MigrationContext
 
@@ -87,7 +108,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 def check_schema(engine: Engine) -> None:
     """Refuse a database whose schema is not this tool's, saying what to run (never changes anything)."""
     revision = current_revision(engine)
-    if revision == HEAD:
+    if revision == head():
         return
     _refuse_newer(engine, revision)
     if revision != head_revision():
