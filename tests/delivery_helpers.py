@@ -49,15 +49,22 @@ def write_readers(workspace: Path, count: int) -> list[str]:
         "email,name,topics,status,subscribed_at\n" + "\n".join(rows) + "\n", encoding="utf-8"
     )
     (folder / "suppressed.csv").write_text("email,reason,date\n", encoding="utf-8")
+    if "\ndatabase:" in (workspace / "newsletter.yaml").read_text(encoding="utf-8"):
+        state(workspace)  # a named database gets the files only when asked, as `db import-legacy` does
     return emails
 
 
 def state(workspace: Path):
-    """The workspace's state database, as the commands open it (upgraded, the files moved in once)."""
-    from newsletter.db.state import open_state
+    """The workspace's state database, as the commands open it (upgraded, the files moved in once;
+    into a database the settings name, as `newsletter db import-legacy` moves them)."""
+    from newsletter.db.state import is_default_database, migrate_old_workspace, open_state
     from newsletter.store.config import load_settings
 
-    return open_state(load_settings(workspace))
+    settings = load_settings(workspace)
+    engine = open_state(settings)
+    if not is_default_database(settings):  # what `newsletter db import-legacy` does (once)
+        migrate_old_workspace(engine, settings)
+    return engine
 
 
 def workspace_ledger(workspace: Path):

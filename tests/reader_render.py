@@ -1,7 +1,8 @@
-"""The email as one reader variant gets it, rendered by `render.render_issue` and personalised, as a file.
+"""The email as one reader's edition gets it, rendered by `render.render_issue` and personalised, as a file.
 
-For the design tests (tests/test_email_design.py) and the screenshots: each variant is one rendering
-(sections, larger text) personalised for a proof reader whose list names them "Nurse, Erin".
+For the design tests (tests/test_email_design.py) and the screenshots: each variant is one edition
+(the summaries a reader's topics pick, the text size), found as a send finds it
+(`compose.reader.edition_for`), personalised for a proof reader whose list names them "Nurse, Erin".
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from newsletter import render
+from newsletter.compose.reader import edition_for
 from newsletter.render import personal
 from newsletter.store.branding import Logo
 from newsletter.store.config import Settings
 from newsletter.store.models import Issue, Summary
+from newsletter.store.topics import load_taxonomy
 
 # Per-recipient: the proof reader, named the way a raw list field names people.
 PROOF_NAME = "Nurse, Erin"
@@ -21,20 +24,21 @@ PROOF_NAME = "Nurse, Erin"
 
 @dataclass(frozen=True)
 class Variant:
-    """One rendering of an issue (not per recipient) and the topics its proof reader chose."""
+    """One reader's edition of an issue and how it is drawn."""
 
     name: str
-    sections: tuple[str, ...] | None = None  # None: the whole issue
-    topics: tuple[str, ...] = ()  # what the reader chose, as they named them
+    topics: tuple[str, ...] = ()  # what the reader chose, as they named them; () the whole issue
     large_text: bool = False
     logo: Logo | None = None
 
 
 def render_variant(settings: Settings, issue: Issue, summaries: dict[str, Summary], variant: Variant) -> str:
-    """The compiled HTML email of one variant, personalised for the proof reader."""
+    """The compiled HTML email of one edition, personalised for the proof reader."""
     if variant.logo is not None:
         settings = replace(settings, logo=variant.logo)
-    rendered = render.render_issue(settings, issue, summaries, variant.sections, variant.large_text)
+    taxonomy = load_taxonomy(settings.workspace)
+    edition = edition_for(variant.topics, issue, summaries, taxonomy, variant.large_text)
+    rendered = render.render_issue(settings, issue, summaries, edition)
     reader = replace(render.proof_recipient(settings), name=PROOF_NAME, topics=variant.topics)
     return personal.personalize_html(rendered.html, reader)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import binascii
 import os
 import re
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -20,10 +22,11 @@ from newsletter.check.findings import Finding, Severity, SpamScore
 from newsletter.check.issue import issue_findings
 from newsletter.compose.ready import INTRO_TODO
 from newsletter.delivery import ledger, records
+from newsletter.errors import ConfigError
 from newsletter.store import issues
 from newsletter.store.config import load_settings
 from newsletter.store.fileio import load_yaml, parse_yaml
-from newsletter.store.models import Issue, Summary
+from newsletter.store.models import Issue, Section, Summary
 
 TODO = "TODO: write a short note from the editor."
 
@@ -594,9 +597,169 @@ def test_strict_check_passes_teasers_that_have_only_the_sites_blurb(workspace: P
         skipping = False
         kept.append(line)
     path.write_text("\n".join(kept) + "\n")
+    # The sample's full summaries read above grade 8 (a warning each): this test is about teasers.
+    settings_file = workspace / "newsletter.yaml"
+    settings_file.write_text(settings_file.read_text() + "check:\n  reading_grade_target: 16\n")
     result = run_check(workspace, SAMPLE_ISSUE, "--strict")
     assert result.exit_code == 0, result.output
     assert (
         f"note: summaries/{teaser.id}.yaml (takeaway): no takeaway, so the email shows the site's short "
         "teaser, cut to a word" in result.output
     )
+
+
+# --- every edition that will be sent ----------------------------------------------------------
+
+OLD_INTRO = """intro: |
+  May was a month for the brain's own immune cells. Four of this month's summaries look at
+  microglia and the immune cells that reach the brain from the blood.
+
+  You will also find a new look at how the gut and the brain talk to each other, and short
+  previews of studies on PML recovery, spinal fluid proteins and changes in the eye after optic
+  neuritis.
+"""
+
+
+def one_intro_for_everyone(workspace: Path) -> None:
+    """The sample issue as it was written before section intros: one note for every edition."""
+    path = workspace / "issues" / f"{SAMPLE_ISSUE}.yaml"
+    text = path.read_text()
+    text = text.replace(text[text.index("intro: |") : text.index("sections:")], OLD_INTRO)
+    path.write_text(re.sub(r"\n    intro: ([|>]-?\n(      .*\n)+|.*\n)", "\n", text))
+
+
+def test_an_intro_that_promises_what_an_edition_lacks_fails_the_check(workspace: Path):
+    from factories import invoke
+
+    one_intro_for_everyone(workspace)
+    assert run_check(workspace, SAMPLE_ISSUE).exit_code == 0  # nobody gets part of the issue yet
+    add = [
+        "--workspace",
+        str(workspace),
+        "subscribers",
+        "add",
+        "gut@example.org",
+        "--topics",
+        "Gut microbiome",
+    ]
+    assert invoke(add).exit_code == 0
+    result = run_check(workspace, SAMPLE_ISSUE)
+    assert result.exit_code == 1, result.output
+    assert (
+        "error: edition for Gut microbiome (intro): the intro names Optic neuritis and PML, "
+        "which this edition does not carry" in result.output
+    )
+    assert "error: edition for Gut microbiome (intro): the intro promises previews" in result.output
+    # The sample as written: each section's part of the note goes only to its readers.
+    fresh = copy_sample_with(workspace.parent / "fresh", "gut@example.org")
+    assert run_check(fresh, SAMPLE_ISSUE).exit_code == 0
+
+
+def copy_sample_with(root: Path, email: str) -> Path:
+    from factories import invoke
+    from sample_workspace import copy_sample_workspace
+
+    copy_sample_workspace(root)
+    add = ["--workspace", str(root), "subscribers", "add", email, "--topics", "Gut microbiome"]
+    assert invoke(add).exit_code == 0
+    return root
+
+
+def test_a_subject_naming_a_section_an_edition_lacks_is_an_error():
+    from newsletter.check.editions import EditionWords, promise_findings
+    from newsletter.compose.reader import Variant
+    from newsletter.store.topics import Taxonomy, TopicSection
+
+    store = {s.id: s for s in (summary(), summary("two", topics=("PML",), as_teaser=True))}
+    the_issue = issue(sections=(Section("Immune cells", (summary().id,)), Section("Related", ("two",))))
+    taxonomy = Taxonomy((TopicSection("Related", ("PML",)),))
+    edition = Variant((summary().id,), topics=("B cells",))
+    words = EditionWords("New on PML", "", "", (), "", "")
+    found = only(promise_findings(edition, words, the_issue, store, taxonomy))
+    assert found.where == "edition for B cells (subject)" and "names PML" in found.what
+    assert promise_findings(Variant(), words, the_issue, store, taxonomy) == []
+
+
+def test_a_caution_sentence_missing_from_an_edition_is_an_error():
+    from newsletter.check.editions import EditionWords, caution_findings
+    from newsletter.compose.reader import Variant
+
+    s = summary(considerations="Only in mice. Do not start high doses without advice.")
+    html = "Only in mice. Do not start high doses without advice."
+    whole = EditionWords("", "", "", (), html, "Only in mice.")
+    found = only(caution_findings(Variant(large_text=True), whole, [s]))
+    assert found.where == f"edition of the whole issue, larger text (summary {s.id})"
+    assert "the text part lacks a sentence of considerations: 'Do not start" in found.what
+
+
+# --- plain language ---------------------------------------------------------------------------
+
+
+def test_each_sample_summary_has_its_reading_grade_and_the_hard_ones_warn(workspace: Path):
+    from newsletter.check.reading import reading_grade
+
+    issue_, summaries = issues.load_issue_content(workspace, SAMPLE_ISSUE)
+    full_grades = sorted(
+        reading_grade(summaries[i]).grade for i in issue_.summary_ids if not summaries[i].is_teaser
+    )
+    # The audit's figures (issue 25): median 13.2, from 8.4 to 15.1.
+    assert (full_grades[0], full_grades[2], full_grades[-1]) == (8.4, 13.2, 15.1)
+    report = check.check_issue(load_settings(workspace), SAMPLE_ISSUE, spam=False)
+    assert [g.summary_id for g in report.grades] == list(issue_.summary_ids)
+    warned = [f for f in report.warnings if "reading grade" in f.what]
+    assert len(warned) == 5  # every full summary is above grade 8; the teasers only note theirs
+    assert all("above the target of 8 (hardest sentences, by grade:" in f.what for f in warned)
+    assert "summaries/2026-05-14-lab-grown-human-microglia-point-targets.yaml" in {f.where for f in warned}
+
+
+def test_the_reading_grade_target_comes_from_the_settings(workspace: Path):
+    settings_file = workspace / "newsletter.yaml"
+    settings_file.write_text(settings_file.read_text() + "check:\n  reading_grade_target: 16\n")
+    report = check.check_issue(load_settings(workspace), SAMPLE_ISSUE, spam=False)
+    assert not [f for f in report.warnings if "reading grade" in f.what] and report.grade_target == 16
+    settings_file.write_text(settings_file.read_text().replace("16", "grade eight"))
+    with pytest.raises(ConfigError, match=r"check\.reading_grade_target: expected a school grade"):
+        load_settings(workspace)
+
+
+def test_a_grade_is_what_the_formula_says_and_a_teaser_only_notes_it():
+    from newsletter.check.reading import ReadingGrade, grade_of, reading_findings
+
+    assert grade_of("The cat sat on the mat. It was warm.") < 2
+    assert (
+        grade_of("Immunomodulatory interventions substantially attenuate neuroinflammatory demyelination.")
+        > 16
+    )
+    assert grade_of("") == 0.0
+    hard = ReadingGrade("x", "X", 12.5, ((19.0, "A long sentence."), (14.0, "Another.")))
+    warning = only(reading_findings(hard, 8, is_teaser=False))
+    assert warning.severity == Severity.WARNING and "4.5 above the target of 8" in warning.what
+    assert "19.0: 'A long sentence.'" in warning.what
+    assert only(reading_findings(hard, 8, is_teaser=True)).severity == Severity.NOTE
+    assert only(reading_findings(hard, 13, is_teaser=False)).severity == Severity.NOTE
+
+
+@pytest.mark.skipif(
+    subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0,
+    reason="no network namespaces here (unshare -n)",
+)
+def test_reading_grades_need_no_network():
+    code = "from newsletter.check.reading import grade_of; print(grade_of('Microglia help repair damage.'))"
+    done = subprocess.run(
+        ["unshare", "-n", sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) > 0
+
+
+def test_the_send_gate_refuses_an_edition_that_breaks_its_promise(workspace: Path):
+    from factories import invoke
+
+    one_intro_for_everyone(workspace)
+    add = ["subscribers", "add", "gut@example.org", "--topics", "Gut microbiome"]
+    assert invoke(["--workspace", str(workspace), *add]).exit_code == 0
+    result = invoke(["--workspace", str(workspace), "send", SAMPLE_ISSUE])
+    assert result.exit_code != 0
+    assert "not sending issue 2026-06: `newsletter check` finds 2 errors" in result.output
+    assert "edition for Gut microbiome (intro): the intro names Optic neuritis and PML" in result.output
+    assert not (workspace / "outbox").exists() or not any((workspace / "outbox").iterdir())

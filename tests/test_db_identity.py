@@ -47,7 +47,9 @@ def test_a_send_on_a_database_without_the_workspaces_sends_is_refused(workspace:
     assert "ana.reader@example.com" not in listed.output and "Moved this workspace" not in listed.output
 
 
-def test_the_files_move_into_a_named_database_only_when_asked(workspace: Path):
+def test_the_files_move_into_another_database_only_when_asked(workspace: Path):
+    write_issue(workspace)
+    assert run(workspace, "send", "2026-06", "--yes").exit_code == 0
     use_database(workspace, "named/state.sqlite3")
     assert "ana.reader@example.com" not in run(workspace, "subscribers", "list").output
     moved = run(workspace, "db", "import-legacy")

@@ -30,9 +30,13 @@ from newsletter.store.config import load_settings
 
 AXE = Path(os.environ.get("AXE_CORE_JS", REPO / ".cache/npm/node_modules/axe-core/axe.min.js"))
 MIN_CONTRAST = 4.5  # WCAG 2 AA for body text; applied to every text, large or small
-BEFORE_PHONE_HEIGHT = 4856  # px: the sample issue at 375 px before issue 13's design
+# px: the sample issue at 375 px, measured 6,724 once every caution is carried whole (issue 25; it
+# was 4,103 with first sentences only). Five full summaries' "who should care" and considerations
+# are ~1,100 words, ~3,500 px at 16px on a phone by themselves: the editor shortens (check notes
+# each long field), never the tool. The ceiling catches a layout that grows.
+PHONE_HEIGHT_CEILING = 7000
 SCHEMES = (Scheme.LIGHT, Scheme.DARK)
-FILTERED = ("Gut and microbiome", "Diagnosis and monitoring")  # what "Gut" and "MRI" pick this month
+FILTERED = ("Gut and microbiome", "Optic neuritis")  # a section and a tag: 2 of the sample's 9
 VARIANTS = ["built", "standard", "large", "filtered", "logo", "filtered-large"]
 WIDTHS = (PHONE, DESKTOP)
 
@@ -72,9 +76,9 @@ def emails(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     variants = (
         Variant("standard"),
         Variant("large", large_text=True),
-        Variant("filtered", sections=FILTERED, topics=("Gut", "MRI")),
+        Variant("filtered", topics=FILTERED),
         Variant("logo", logo=logo),
-        Variant("filtered-large", sections=FILTERED, topics=("Gut", "MRI"), large_text=True),
+        Variant("filtered-large", topics=FILTERED, large_text=True),
     )
     paths = {v.name: write_variant(folder, settings, issue, summaries, v) for v in variants}
     built = render.build_issue(settings, SAMPLE_ISSUE, folder / "built")
@@ -224,10 +228,10 @@ def test_a_phone_shows_no_dangling_dot_and_nothing_overflows(browser, emails, va
 
 
 @needs_browser
-def test_the_sample_issue_is_much_shorter_on_a_phone(browser, emails, tmp_path):
+def test_the_sample_issue_stays_compact_on_a_phone(browser, emails, tmp_path):
     view(browser, emails["standard"], PHONE, Scheme.LIGHT, tmp_path)
     height = screenshots.page_height(browser)
-    assert height < 0.9 * BEFORE_PHONE_HEIGHT, height
+    assert height < PHONE_HEIGHT_CEILING, height
     # The contents list is for desktops: the phone apps of Gmail, Outlook and Yahoo ignore its links.
     assert not browser.execute_script("return [...document.querySelectorAll('a[href^=\"#\"]')]"
                                       ".some(a => a.getClientRects().length)")  # fmt: skip
@@ -242,7 +246,7 @@ const px = (sel) => [...document.querySelectorAll(sel)].filter(e => e.getClientR
   .map(e => parseFloat(getComputedStyle(e).fontSize));
 const lines = [...document.querySelectorAll('.nl-card p')].map(p => parseFloat(getComputedStyle(p).lineHeight)
   / parseFloat(getComputedStyle(p).fontSize));
-const buttons = [...document.querySelectorAll('a.nl-btn')].map(a => a.getBoundingClientRect().height);
+const buttons = [...document.querySelectorAll('h3 a')].map(a => a.getBoundingClientRect().height);
 const footer = [...document.querySelectorAll('.nl-foot-links a')].map(a => a.getBoundingClientRect().height);
 return {body: px('.nl-card p:not(.nl-meta):not(.nl-dek), .nl-card li'),
         small: px('.nl-meta, .nl-dek, .nl-outer p'), lines, buttons, footer};
@@ -255,7 +259,7 @@ def test_the_larger_text_edition_is_large_and_easy_to_tap(browser, emails, tmp_p
     large = browser.execute_script(LARGE)
     assert min(large["body"]) >= 20 and min(large["small"]) >= 18, large
     assert min(large["lines"]) >= 1.55
-    assert len(large["buttons"]) == 5 and min(large["buttons"]) >= 48
+    assert len(large["buttons"]) == 5 and min(large["buttons"]) >= 44  # each story's one link, its title
     assert min(large["footer"]) >= 40
     view(browser, emails["standard"], PHONE, Scheme.LIGHT, tmp_path)
     standard = browser.execute_script(LARGE)
@@ -267,9 +271,6 @@ def test_the_email_works_in_clients_that_follow_only_a_name(emails):
     page = Page(html)
     targets = [a["name"] for a in page.tags("a") if "name" in a]
     assert [a["href"][1:] for a, _ in page.links if a["href"].startswith("#")] == targets
-    # Buttons as MJML writes them: the cell's bgcolor keeps their shape in Outlook for Windows.
-    cells = [td for td in page.tags("td") if td.get("class") == "nl-btn"]
-    assert len(cells) == 5 and all(td["bgcolor"] and "mso-padding-alt" in td["style"] for td in cells)
     # The preview line is followed by an invisible spacer, so no client fills it with the masthead.
     assert re.search(
         r"Nine new studies from May, explained in plain language"
@@ -282,13 +283,16 @@ def test_a_filtered_reader_is_told_what_they_get(emails):
     page = Page(emails["filtered"].read_text(encoding="utf-8"))
     text = page.text()
     assert "Hi Erin," in text  # "Nurse, Erin" in the list's name field
-    assert "You chose Gut and MRI, so this email has 2 of this issue's 9 summaries." in text
+    assert (
+        "You chose Gut and microbiome and Optic neuritis, so this email has 2 of this issue's 9 summaries."
+        in text
+    )
     assert ("https://msresearch.example.org/newsletter/archive/2026-06/", "Read the full issue") in [
         (a["href"], t) for a, t in page.links
     ]
     assert "2 new summaries" in text
     # The inbox preview is true for what they get, and so is the subject (tests/test_message.py).
-    assert "2 summaries on Gut and MRI, picked from this issue's 9" in text
+    assert "2 summaries on your topics, picked from this issue's 9" in text
     assert "Nine new studies" not in text
 
 
@@ -299,3 +303,35 @@ def test_each_summary_carries_whole_sentences_and_its_caution(emails):
     assert "…" not in text
     assert text.count("Keep in mind:") == 5 and text.count("Who should care:") == 5
     assert "These results come from a mouse model of MS, not directly from people" in text
+
+
+# Where the first story's title starts, every link's size, and the caution's and takeaway's type.
+PHONE_LAYOUT = """
+const title = document.querySelector('h3 a');
+const range = document.createRange(); range.selectNodeContents(title);
+const shown = (el) => el.getClientRects().length && getComputedStyle(el).visibility !== 'hidden';
+const small = [...document.querySelectorAll('a[href]')].filter(shown).map(a => {
+  const r = a.getBoundingClientRect();
+  return {text: a.textContent.trim().slice(0, 30), w: r.width, h: r.height};
+}).filter(r => r.w < 44 || r.h < 44);
+const style = (sel) => {
+  const p = [...document.querySelectorAll('p')].find(p => p.textContent.trim().startsWith(sel));
+  const c = getComputedStyle(p), label = getComputedStyle(p.querySelector('strong'));
+  return {size: parseFloat(c.fontSize), italic: c.fontStyle === 'italic', weight: Number(label.fontWeight)};
+};
+return {top: range.getClientRects()[0].top + scrollY, height: document.documentElement.scrollHeight,
+        small, take: style('In short:'), caution: style('Keep in mind:')};
+"""
+
+
+@needs_browser
+@pytest.mark.parametrize(("variant", "first_screen"), [("standard", 450), ("filtered", 450), ("large", 650),
+                                                       ("filtered-large", 650)])  # fmt: skip
+def test_a_phone_shows_a_story_first_and_every_link_is_a_44px_target(browser, emails, variant, first_screen):
+    screenshots.show(browser, emails[variant], PHONE)
+    layout = browser.execute_script(PHONE_LAYOUT)
+    assert layout["top"] <= first_screen, layout["top"]
+    assert layout["small"] == [], layout["small"]
+    # The caution is never quieter than the takeaway: the same size, the same bold label, upright.
+    take, caution = layout["take"], layout["caution"]
+    assert caution["size"] >= take["size"] and caution["weight"] >= take["weight"] and not caution["italic"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+from dataclasses import replace
 from datetime import date
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from newsletter.compose.reader import Reader
+from newsletter.compose.reader import Reader, Variant
 from newsletter.db.announce import on_migration
 from newsletter.db.audience import load_audience
 from newsletter.db.state import open_state
@@ -307,29 +308,30 @@ def test_each_reader_gets_their_variant_rendered_once_not_once_per_reader(worksp
     sent = {p.email: factory.build(p) for p in people}
     assert factory.renders == 4
     assert_good_message(sent["r0@example.org"].data, "r0@example.org")
+    # "Diagnosis and monitoring" picks its section and the spinal-fluid (biomarker) teasers elsewhere.
     whole, picky = parse(sent["r2@example.org"].data), parse(sent["r1@example.org"].data)
     assert whole["Subject"] == "Microglia, gut signals and what follows PML"
-    assert picky["Subject"] == "June 2026: 2 summaries on your topics"
+    assert picky["Subject"] == "June 2026: 4 summaries on your topics"
     html = list(picky.iter_parts())[1].get_content()
-    assert (
-        "2 summaries on Gut and microbiome and Diagnosis and monitoring, picked from this issue's 9" in html
-    )
+    assert "4 summaries on your topics, picked from this issue's 9" in html  # no topic on a lock screen
     assert "Nine new studies" not in html
-    assert "You chose Gut and microbiome and Diagnosis and monitoring, so this email has 2 of" in text_of(
-        sent["r1@example.org"].data
-    )
+    picky_text = " ".join(text_of(sent["r1@example.org"].data).split())
+    assert "You chose Gut and microbiome and Diagnosis and monitoring, so this email has 4 of" in picky_text
     large = list(parse(sent["r3@example.org"].data).iter_parts())[1].get_content()
     assert "font-size:20px" in large.replace(" ", "") and "font-size:20px" not in html.replace(" ", "")
 
 
-def test_the_editors_subject_for_filtered_readers_names_their_topics(workspace):
+def test_the_editors_subject_for_filtered_readers_names_topics_only_when_turned_on(workspace):
     path = workspace / "issues" / "2026-06.yaml"
     path.write_text(path.read_text() + 'filtered_subject: "Your {count} June picks: {topics}"\n')
     issue, summaries = issues.load_issue_content(workspace, "2026-06")
-    factory = MessageFactory.for_issue(load_settings(workspace), issue, summaries, SECRET)
-    out = factory.build(Reader("ben@example.org", topics=("MRI",)))
-    assert parse(out.data)["Subject"] == "Your 1 June picks: MRI"
-    compare_with_reference(factory, Reader("ben@example.org", topics=("MRI",)))
+    settings = load_settings(workspace)
+    reader = Reader("ben@example.org", topics=("optic neuritis",))
+    out = MessageFactory.for_issue(settings, issue, summaries, SECRET).build(reader)
+    assert parse(out.data)["Subject"] == "Your 1 June picks: your topics"
+    factory = MessageFactory.for_issue(replace(settings, name_topics_in_inbox=True), issue, summaries, SECRET)
+    assert parse(factory.build(reader).data)["Subject"] == "Your 1 June picks: Optic neuritis"
+    compare_with_reference(factory, reader)
 
 
 def test_a_list_with_first_name_and_large_text_columns_greets_and_sizes_each_reader(workspace):
@@ -375,8 +377,8 @@ def test_senders_starting_together_render_a_variant_once(workspace):
     class Rendering:
         issue_id = "2026-06"
 
-        def sections_for(self, topics):
-            return None
+        def variant_for(self, topics, large_text):
+            return Variant(large_text=large_text)
 
         def render(self, variant):
             renders.append(variant)

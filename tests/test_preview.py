@@ -66,7 +66,10 @@ def test_the_page_shows_inbox_line_size_check_frames_and_text(server: str, works
     assert 'src="/email.html" width="375"' in page and 'src="/email.html" width="800"' in page
     assert 'src="/email-dark.html" width="375"' in page
     assert "as reader@example.org gets it" in page
-    assert "Hi there," in page  # the personalised text part, greeting the first name
+    assert "Hi there," in page  # the personalised text part: the sample reader has no name
+    # Each card's reading grade, the hard ones with their hardest sentence.
+    assert '<li class="warning"><strong class="grade">15.1</strong> Lab-Grown Human Microglia' in page
+    assert page.count('<strong class="grade">') == len(sample.summary_ids)
 
 
 def test_the_frames_serve_the_personalised_email_and_its_dark_view(server: str):

@@ -64,13 +64,24 @@ ISSUE = Issue(
 
 
 def test_readers_of_part_of_an_issue_are_never_promised_the_whole_of_it():
-    whole = variant_words(ISSUE, "June 2026", "Gut and MRI", 9, 9)
+    topics = ("Gut", "MRI")
+    whole = variant_words(ISSUE, "June 2026", topics, 9, 9)
     assert (whole.subject, whole.preheader, whole.note) == (ISSUE.subject, ISSUE.preheader, "")
-    part = variant_words(ISSUE, "June 2026", "Gut and MRI", 2, 9)
+    part = variant_words(ISSUE, "June 2026", topics, 2, 9)
     assert part.subject == "June 2026: 2 summaries on your topics"
-    assert part.preheader == "2 summaries on Gut and MRI, picked from this issue's 9"
+    assert part.preheader == "2 summaries on your topics, picked from this issue's 9"
     assert part.note == "You chose Gut and MRI, so this email has 2 of this issue's 9 summaries."
     assert "Nine" not in part.subject + part.preheader + part.note
+    named = variant_words(ISSUE, "June 2026", topics, 2, 9, name_topics_in_inbox=True)
+    assert named.preheader == "2 summaries on Gut and MRI, picked from this issue's 9"
+
+
+def test_a_reader_whose_topics_match_nothing_is_told_in_one_line():
+    one = variant_words(ISSUE, "June 2026", ("Pregnancy",), 9, 9, unmatched=True)
+    assert (one.subject, one.preheader) == (ISSUE.subject, ISSUE.preheader)
+    assert one.note == "Your topic Pregnancy has no summary in this issue, so this email has all of it."
+    two = variant_words(ISSUE, "June 2026", ("Pregnancy", "Relapses"), 9, 9, unmatched=True)
+    assert two.note.startswith("None of your topics (Pregnancy and Relapses) has a summary")
 
 
 def test_the_editor_may_word_the_lines_for_readers_of_part_of_the_issue():
@@ -79,7 +90,7 @@ def test_the_editor_may_word_the_lines_for_readers_of_part_of_the_issue():
         filtered_subject="Your {count} picks from June: {topics}",
         filtered_preheader="{summaries} of {total}, chosen by your topics",
     )
-    one = variant_words(issue, "June 2026", "Gut", 1, 9)
-    assert one.subject == "Your 1 picks from June: Gut"  # the editor's words, as written
+    one = variant_words(issue, "June 2026", ("Gut",), 1, 9)
+    assert one.subject == "Your 1 picks from June: your topics"  # the editor's words; no topic named
     assert one.preheader == "1 summary of 9, chosen by your topics"
     assert variant_line("{summaries}  on   {topics}", "MRI", 3, 9) == "3 summaries on MRI"

@@ -12,7 +12,7 @@ from factories import invoke
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter.compose.reader import sections_for
+from newsletter.compose.reader import Variant, edition_for
 from newsletter.db.audience import AudienceTally, iter_audience, iter_memberships, load_audience
 from newsletter.db.rows import SubscriberError
 from newsletter.db.suppression import is_suppressed, mark_bounced, unsubscribe
@@ -158,7 +158,7 @@ def _summary(sid: str, topics: tuple[str, ...]) -> Summary:
     return Summary(sid, sid, f"https://x.example/{sid}", date(2026, 5, 2), "t", topics=topics)
 
 
-def test_sections_follow_preferences_in_the_issue_order(workspace):
+def test_an_edition_follows_preferences_in_the_issue_order(workspace):
     taxonomy = load_taxonomy(workspace)
     summaries = {
         "gut": _summary("gut", ("Gut microbiome",)),
@@ -166,15 +166,17 @@ def test_sections_follow_preferences_in_the_issue_order(workspace):
         "other": _summary("other", ("EAE",)),
     }
     issue = _issue()
-    # A tag from the taxonomy picks its section; a title picks itself; order is the issue's.
-    assert sections_for(("EAE", "microglia"), issue, summaries, taxonomy) == (
-        "Immune cells and inflammation",
-        "More research",
+    # A tag picks the summaries carrying it; a title picks its section; order is the issue's.
+    both = edition_for(("EAE", "microglia"), issue, summaries, taxonomy)
+    assert both == Variant(("cells", "other"), topics=("EAE", "Microglia"))  # as topics.yaml spells them
+    gut = edition_for(("gut and microbiome",), issue, summaries, taxonomy, large_text=True)
+    assert gut == Variant(("gut",), True, ("Gut and microbiome",))
+    # Nothing matches: the whole issue, and the reader is told; no preferences: the whole issue.
+    assert edition_for(("Pregnancy",), issue, summaries, taxonomy) == Variant(
+        topics=("Pregnancy",), unmatched=True
     )
-    assert sections_for(("gut and microbiome",), issue, summaries, taxonomy) == ("Gut and microbiome",)
-    # Nothing matches, or no preferences: the full issue.
-    assert sections_for(("Pregnancy",), issue, summaries, taxonomy) is None
-    assert sections_for((), issue, summaries, taxonomy) is None
+    assert edition_for((), issue, summaries, taxonomy) == Variant()
+    assert edition_for(("Gut microbiome", "Microglia", "EAE"), issue, summaries, taxonomy) == Variant()
 
 
 def test_cli_import_reports_added_updated_invalid_duplicates(workspace, tmp_path):

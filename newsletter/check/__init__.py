@@ -7,23 +7,36 @@ and runs them all.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from email import message_from_bytes, policy
+from pathlib import Path
 
+from newsletter import render
 from newsletter.check.content import summary_findings
+from newsletter.check.editions import (
+    EditionWords,
+    caution_findings,
+    edition_label,
+    editions_to_check,
+    promise_findings,
+)
 from newsletter.check.email import RenderedEmail, email_findings, html_part_octets, unsubscribe_https_url
+from newsletter.check.emailscan import collapse, scan_html
 from newsletter.check.findings import CheckReport, Finding, SampleEmail, Severity, SpamScore, sorted_findings
 from newsletter.check.issue import issue_findings, loader_findings
+from newsletter.check.reading import reading_findings, reading_grade
 from newsletter.check.spam import score_message, spam_findings
 from newsletter.compose import select
 from newsletter.compose.draft import carried_before
 from newsletter.compose.reader import ReaderLike
 from newsletter.compose.ready import INTRO_TODO
-from newsletter.db.audience import member
-from newsletter.db.state import open_state
+from newsletter.db.audience import iter_audience, member
+from newsletter.db.state import open_state, url_of
 from newsletter.errors import ContentError, NewsletterError
 from newsletter.mail.factory import MessageFactory
 from newsletter.mail.tokens import DEV_SECRET
+from newsletter.render import personal
 from newsletter.store import issues
 from newsletter.store.config import Settings
 from newsletter.store.fileio import load_yaml
@@ -78,6 +91,54 @@ def sample_email(
     )
 
 
+def audience_readers(settings: Settings) -> list[tuple[tuple[str, ...], bool]]:
+    """The (topics, larger text) of everyone an issue would go to; none before the database exists."""
+    url = url_of(settings)
+    if url.get_backend_name() == "sqlite" and not Path(str(url.database)).exists():
+        return []  # no subscribers yet; opening it would create it
+    return [(tuple(m.topics), bool(m.large_text)) for m in iter_audience(open_state(settings))]
+
+
+def edition_findings(settings: Settings, issue: Issue, summaries: dict[str, Summary]) -> list[Finding]:
+    """Every edition that will be sent, rendered and checked: its promises, its cautions, its email."""
+    taxonomy = load_taxonomy(settings.workspace)
+    readers = audience_readers(settings)
+    proof = render.proof_recipient(settings)
+    found: list[Finding] = []
+    for edition in editions_to_check(readers, issue, summaries, taxonomy):
+        try:
+            rendered = render.render_issue(settings, issue, summaries, edition)
+        except NewsletterError as exc:
+            found.append(
+                Finding(
+                    Severity.ERROR,
+                    f"does not render: {exc.message}",
+                    edition_label(edition),
+                    "fix the template",
+                )
+            )
+            continue
+        reader = replace(proof, topics=edition.topics)
+        html = personal.personalize_html(rendered.html, reader)
+        text = personal.personalize_text(rendered.text, reader)
+        page = scan_html(html)
+        words = EditionWords(
+            rendered.subject, rendered.preheader, rendered.note, rendered.intro, page.text, collapse(text)
+        )
+        carried = [summaries[i] for i in rendered.summary_ids]
+        found += promise_findings(edition, words, issue, summaries, taxonomy)
+        found += caution_findings(edition, words, carried)
+        if edition.items is not None or edition.large_text or edition.unmatched:
+            email = RenderedEmail(html, text, None, settings.postal_address, tuple(carried))
+            # The sample's message-level findings (headers, unsubscribe) are reported once, above.
+            found += [
+                f
+                for f in email_findings(email, edition_label(edition))
+                if "unsubscribe" not in f.what.casefold()
+            ]
+    return list(dict.fromkeys(found))
+
+
 def html_as_sent(settings: Settings, issue_id: str) -> int:
     """The HTML part's size as sent (quoted-printable) in the sample message `check` measures."""
     issue, summaries = issues.load_issue_content(settings.workspace, issue_id)
@@ -118,9 +179,12 @@ def check_issue(
     subjects = {i.subject: i.id for i in earlier}
     findings = issue_findings(issue, summaries, doc, INTRO_TODO, carried, subjects)
     vocabulary = set(topic_vocabulary(load_taxonomy(workspace)))
+    grades, target = [], settings.reading_grade_target
     for sid in dict.fromkeys(issue.summary_ids):
         if sid in summaries:
             findings += summary_findings(summaries[sid], today, vocabulary)
+            grades.append(reading_grade(summaries[sid]))
+            findings += reading_findings(grades[-1], target, summaries[sid].is_teaser)
     who = sample_recipient(settings, recipient)
     try:
         sample = sample_email(settings, issue, summaries, who)
@@ -128,7 +192,9 @@ def check_issue(
         findings.append(
             Finding(Severity.ERROR, f"the email does not render: {exc.message}", "email", "fix the template")
         )
-        return CheckReport(issue_id, sorted_findings(findings), 0, None)
+        return CheckReport(
+            issue_id, sorted_findings(findings), 0, None, grades=tuple(grades), grade_target=target
+        )
     parsed = message_from_bytes(sample.message, policy=policy.default)
     html_octets = html_part_octets(parsed)
     rendered = RenderedEmail(
@@ -140,9 +206,10 @@ def check_issue(
         html_octets=html_octets,
     )
     findings += email_findings(rendered)
+    findings += edition_findings(settings, issue, summaries)
     score = None
     if spam:
         result = score_message(sample.message)
         findings += spam_findings(result)
         score = result if isinstance(result, SpamScore) else None
-    return CheckReport(issue_id, sorted_findings(findings), html_octets, score, sample)
+    return CheckReport(issue_id, sorted_findings(findings), html_octets, score, sample, tuple(grades), target)

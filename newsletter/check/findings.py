@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from newsletter.check.reading import ReadingGrade
 
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail hides everything past this under "[Message clipped]"
 
@@ -56,6 +60,8 @@ class CheckReport:
     html_bytes: int  # the HTML part as transmitted (quoted-printable), which is what Gmail counts
     spam: SpamScore | None  # None when SpamAssassin is not installed, was not run or failed
     sample: SampleEmail | None = None  # None when the issue could not be rendered
+    grades: tuple[ReadingGrade, ...] = ()  # each summary's reading grade, in the issue's order
+    grade_target: float = 8.0  # `check.reading_grade_target`
 
     @property
     def errors(self) -> tuple[Finding, ...]:

@@ -46,14 +46,15 @@ def db_upgrade(ws: Workspace) -> None:
         newsletter db upgrade
     """
     from newsletter.db.engine import describe, open_engine
+    from newsletter.db.identity import remembers_another_database
     from newsletter.db.revisions import upgrade
-    from newsletter.db.state import is_default_database, migrate_old_workspace, url_of
+    from newsletter.db.state import migrate_old_workspace, url_of
 
     url = url_of(ws.settings)
     engine = open_engine(url)
     try:
         before, after = upgrade(engine)
-        if is_default_database(ws.settings):
+        if not remembers_another_database(engine, ws.root):
             report = migrate_old_workspace(engine, ws.settings)
             if not report.already:
                 _print_migration(report.lines())
@@ -69,8 +70,8 @@ def db_upgrade(ws: Workspace) -> None:
 def db_import_legacy(ws: Workspace) -> None:
     """Move the workspace's old files (subscribers/*.csv, suppressed.csv, the old ledger) into the database.
 
-    Once per database, all or nothing; the files are left as they are. The workspace's own SQLite file
-    gets them on first use; a database named by `database:` or NEWSLETTER_DATABASE_URL only this way.
+    Once per database, all or nothing; the files are left as they are. A workspace's first database
+    gets them on first use; a database other than the one it has sent from, only this way.
 
     Example:
         newsletter db import-legacy

@@ -1,4 +1,4 @@
-"""What one reader gets of an issue: who they are to the email, and the sections their topics pick."""
+"""What one reader gets of an issue: who they are to the email, and the edition their topics pick."""
 
 from __future__ import annotations
 
@@ -47,40 +47,64 @@ def reader_of(who: ReaderLike) -> Reader:
 
 @dataclass(frozen=True)
 class Variant:
-    """What one rendering of an issue is for: its sections (None: all of them) and the text size.
+    """One edition of an issue: what a rendering is for, never one per reader.
 
-    An issue is rendered once per variant its readers need, never once per reader.
+    `items`: the summary ids it carries, in the issue's order (None: all of them). `topics`: the
+    reader's topics it names, as they wrote them: those that picked an item, or, when none did
+    (`unmatched`), all of them, in the one line telling the reader so. `large_text`: the size.
     """
 
-    sections: tuple[str, ...] | None = None
+    items: tuple[str, ...] | None = None
     large_text: bool = False
+    topics: tuple[str, ...] = ()
+    unmatched: bool = False
 
 
-def sections_for(
+WHOLE_ISSUE = Variant()
+
+
+def edition_for(
     subscriber_topics: Iterable[str],
     issue: Issue,
     summaries: dict[str, Summary],
     taxonomy: Taxonomy,
-) -> tuple[str, ...] | None:
-    """The issue's section titles a subscriber gets, in the issue's order; None means all of them.
+    large_text: bool = False,
+) -> Variant:
+    """The edition a reader with these topic preferences gets.
 
-    A preference names a section title or a tag. A section matches a tag when the taxonomy lists
-    the tag under that section or a summary in the section carries it. When nothing matches, the
-    subscriber gets the whole issue rather than an empty email.
+    A preference names a section or a tag. A section title picks that section's items and any
+    other item tagged with one of the section's tags in topics.yaml; a tag picks only the items
+    that carry it, never the rest of their section (a reader of "PML" gets no COVID study). A
+    reader whose topics pick nothing gets the whole issue and is told so; one whose topics pick
+    everything gets the whole issue without a word.
     """
-    wanted = {t.casefold() for t in subscriber_topics}
-    if not wanted:
-        return None
+    chosen = [t for t in dict.fromkeys(" ".join(t.split()) for t in subscriber_topics) if t]
+    if not chosen:
+        return Variant(large_text=large_text)
     section_tags = {s.title.casefold(): {t.casefold() for t in s.tags} for s in taxonomy.sections}
-    chosen: list[str] = []
-    for section in issue.sections:
-        tags = set(section_tags.get(section.title.casefold(), set()))
-        for item in section.items:
-            summary = summaries.get(item)
-            if summary is not None:
-                tags.update(t.casefold() for t in summary.topics)
-        if section.title.casefold() in wanted or tags & wanted:
-            chosen.append(section.title)
-    if not chosen or len(chosen) == len(issue.sections):
-        return None
-    return tuple(chosen)
+    # A topic is named as the issue or topics.yaml spells it, so "mri" and "MRI" share an edition.
+    spelling = {t.casefold(): t for t in taxonomy.vocabulary}
+    titles = [s.title for s in taxonomy.sections] + [s.title for s in issue.sections]
+    spelling.update({title.casefold(): title for title in titles})
+    chosen = list(dict.fromkeys(spelling.get(t.casefold(), t) for t in chosen))
+    picked: dict[str, None] = {}
+    named: list[str] = []
+    for topic in chosen:
+        key = topic.casefold()
+        tags = {key} | section_tags.get(key, set())
+        hits = [
+            item
+            for section in issue.sections
+            for item in section.items
+            if section.title.casefold() == key
+            or (item in summaries and tags & {t.casefold() for t in summaries[item].topics})
+        ]
+        if hits:
+            named.append(topic)
+            picked.update(dict.fromkeys(hits))
+    if not picked:
+        return Variant(large_text=large_text, topics=tuple(chosen), unmatched=True)
+    items = tuple(item for item in issue.summary_ids if item in picked)
+    if len(set(items)) == len(set(issue.summary_ids)):
+        return Variant(large_text=large_text)
+    return Variant(items, large_text, tuple(named))

@@ -59,6 +59,12 @@ def _remember(workspace: Path, identity: str, sent: list[str]) -> None:
     atomic_write(workspace / WORKSPACE_FILE, json.dumps(data, indent=1) + "\n")
 
 
+def remembers_another_database(engine: Engine, workspace: Path) -> bool:
+    """Whether this workspace has sent from a database other than this one."""
+    remembered, _ = _remembered(workspace)
+    return remembered is not None and remembered != database_id(engine)
+
+
 def require_known_database(engine: Engine, workspace: Path) -> None:
     """Refuse to send on a database that lacks a send this workspace made (see the module)."""
     remembered, sent = _remembered(workspace)

@@ -1,25 +1,23 @@
 """The workspace's state database, opened once per process: upgraded to this version's schema, and an old
 workspace's files (subscribers/*.csv, suppressed.csv, the old ledger) moved into it the first time.
 
-The files move on their own only into the workspace's own SQLite file (`database:` and
-NEWSLETTER_DATABASE_URL unset): that is why the README's main command works on a fresh clone. A
-database named in the settings or the environment gets them only when asked
-(`newsletter db import-legacy`): a mistyped URL that reaches a new database must not receive the
-readers' data as a side effect of `send`.
+That is why the README's main command works on a fresh clone. But a workspace that has sent from
+another database (db/identity.py) moves nothing on its own into this one: a mistyped URL that
+reaches a new database must not receive the readers' data as a side effect of `send`; there the
+files move only when asked (`newsletter db import-legacy`).
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from newsletter.db.announce import migrated
-from newsletter.db.engine import URL_VARIABLE, database_url, open_engine
+from newsletter.db.engine import database_url, open_engine
+from newsletter.db.identity import remembers_another_database
 from newsletter.db.migrate import MigrationReport, migrate_workspace
 from newsletter.db.revisions import upgrade
 from newsletter.errors import NewsletterError
@@ -48,17 +46,12 @@ def open_state(settings: Settings) -> Engine:
         if engine is None:
             engine = open_engine(url)
             upgrade(engine)
-            if is_default_database(settings):
+            if not remembers_another_database(engine, settings.workspace):
                 report = migrate_old_workspace(engine, settings)
                 if not report.already:
                     migrated(report.lines())
             _engines[key] = engine
         return engine
-
-
-def is_default_database(settings: Settings, environ: Mapping[str, str] | None = None) -> bool:
-    """Whether the workspace uses its own SQLite file, named neither in the settings nor the environment."""
-    return settings.database is None and not (os.environ if environ is None else environ).get(URL_VARIABLE)
 
 
 def migrate_old_workspace(engine: Engine, settings: Settings) -> MigrationReport:

@@ -31,7 +31,7 @@ from newsletter.delivery.outcome import RunOutcome, record_end
 from newsletter.delivery.pacing import DeliveryOptions, RateLimiter, backoff_delay
 from newsletter.delivery.records import TO_SEND, RecipientRow, RecipientState, Run, RunState
 from newsletter.delivery.reporting import Reporter, Tally
-from newsletter.delivery.writer import Writer, failed_mark, sending_mark, sent_mark
+from newsletter.delivery.writer import Mark, Writer, failed_mark, sending_mark, sent_mark
 from newsletter.errors import NewsletterError
 from newsletter.providers.base import OutgoingMessage, Provider, SendResult
 from newsletter.providers.replies import is_hard_bounce
@@ -245,7 +245,15 @@ class Engine:
                 _close_quietly(provider)
 
     def _fail(self, row: RecipientRow, state: RecipientState, detail: str) -> None:
-        self._writer.later(failed_mark(row.rowid, state, detail, self.sender))
+        self._outcome(failed_mark(row.rowid, state, detail, self.sender))
+
+    def _outcome(self, mark: Mark) -> None:
+        """SQLite: the outcome rides with this thread's next `sending`. PostgreSQL: committed now, as the
+        next claim commits `sending` on its own; either way a thread has one row in doubt at most."""
+        if self.sender is None:
+            self._writer.later(mark)
+        else:
+            self._writer.now(mark)
 
     def _build(self, row: RecipientRow, tally: Tally) -> OutgoingMessage | None:
         try:
@@ -327,7 +335,7 @@ class Engine:
         """Record a send's result; True when it is final (no retry), False for a transient failure."""
         if result.ok:
             # Committed with the writer's next batch: until then the row stays `sending` (-> unknown).
-            self._writer.later(sent_mark(row.rowid, message.message_id, result.provider_id))
+            self._outcome(sent_mark(row.rowid, message.message_id, result.provider_id))
             with tally.lock:
                 tally.sent += 1
                 tally.consecutive_errors = 0

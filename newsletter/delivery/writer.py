@@ -164,6 +164,15 @@ class Writer:
             raise mark.error
         return mark.marked
 
+    def now(self, mark: Mark) -> None:
+        """An outcome committed before this returns (PostgreSQL: the claim, not the writer, marks the next
+        row `sending`, so no later mark would carry this one); raises the database's error."""
+        mark.done = threading.Event()
+        self._queue.put(mark)
+        mark.done.wait()
+        if mark.error is not None:
+            raise mark.error
+
     def later(self, mark: Mark) -> None:
         """An outcome, committed with the next batch: until then the row stays `sending` (-> unknown)."""
         self._queue.put(mark)

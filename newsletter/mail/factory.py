@@ -1,6 +1,6 @@
 """The message factory: each recipient's finished message, rendering once per variant of the issue.
 
-An issue is rendered once per variant its readers need (`compose.reader.Variant`: the sections their
+An issue is rendered once per variant its readers need (`compose.reader.Variant`: the summaries their
 topic preferences pick, and the larger-text edition); each recipient's message is then made by
 substituting their values into the bodies encoded once (`mime.QpTemplate`) and joining them with
 headers folded by the `email` package's own header machinery. Beside its bytes each message
@@ -49,7 +49,7 @@ TEST_PREFIX = "[TEST] "
 
 @dataclass(frozen=True)
 class Skeleton:
-    """One rendering (a set of sections) and its bodies encoded once."""
+    """One rendering (an edition) and its bodies encoded once."""
 
     rendered: RenderedParts
     text: QpTemplate
@@ -88,7 +88,7 @@ class MessageParts:
 
 
 class MessageFactory:
-    """Builds each recipient's finished message; renders once per variant (sections, text size)."""
+    """Builds each recipient's finished message; renders once per variant (edition, text size)."""
 
     def __init__(
         self,
@@ -150,7 +150,7 @@ class MessageFactory:
         taxonomy: Taxonomy | None = None,
         bounce_to: str | None = None,
     ) -> MessageFactory:
-        """A factory that renders the issue, once per set of sections readers' topics pick."""
+        """A factory that renders the issue, once per edition its readers need."""
         taxonomy = taxonomy if taxonomy is not None else load_taxonomy(settings.workspace)
         return cls(settings, IssueRendering(settings, issue, summaries, taxonomy), secret, test, bounce_to)
 
@@ -158,14 +158,14 @@ class MessageFactory:
     def for_rendered(
         cls, settings: Settings, rendered: RenderedParts, secret: bytes, test: bool = False
     ) -> MessageFactory:
-        """A factory over an already rendered issue (every recipient gets the same sections)."""
+        """A factory over an already rendered issue (every recipient gets the same summaries)."""
         return cls(settings, FixedRendering(rendered), secret, test)
 
     # -- per recipient ---------------------------------------------------------------------------
 
     def variant_for(self, reader: Reader) -> Variant:
-        """The rendering a reader gets: the sections their topics pick, in their text size."""
-        return Variant(self._rendering_source.sections_for(reader.topics), reader.large_text)
+        """The rendering a reader gets: the edition their topics pick, in their text size."""
+        return self._rendering_source.variant_for(reader.topics, reader.large_text)
 
     def _rendering(self, variant: Variant) -> Skeleton:
         skeleton = self._skeletons.get(variant)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from newsletter.compose.reader import Variant, sections_for
+from newsletter.compose.reader import Variant, edition_for
 from newsletter.store.config import Settings
 from newsletter.store.models import Issue, Summary
 from newsletter.store.topics import Taxonomy
@@ -38,17 +38,17 @@ class Rendered:
 
 
 class Rendering(Protocol):
-    """Where a factory's renderings come from: the sections a reader's topics pick, and each render."""
+    """Where a factory's renderings come from: the edition a reader's topics pick, and each render."""
 
     @property
     def issue_id(self) -> str: ...
-    def sections_for(self, topics: tuple[str, ...]) -> tuple[str, ...] | None: ...
+    def variant_for(self, topics: tuple[str, ...], large_text: bool) -> Variant: ...
     def render(self, variant: Variant) -> RenderedParts: ...
 
 
 @dataclass(frozen=True)
 class IssueRendering:
-    """Renders an issue through `newsletter.render`, per reader's sections."""
+    """Renders an issue through `newsletter.render`, per edition its readers' topics pick."""
 
     settings: Settings
     issue: Issue
@@ -59,20 +59,18 @@ class IssueRendering:
     def issue_id(self) -> str:
         return self.issue.id
 
-    def sections_for(self, topics: tuple[str, ...]) -> tuple[str, ...] | None:
-        return sections_for(topics, self.issue, self.summaries, self.taxonomy) if topics else None
+    def variant_for(self, topics: tuple[str, ...], large_text: bool) -> Variant:
+        return edition_for(topics, self.issue, self.summaries, self.taxonomy, large_text)
 
     def render(self, variant: Variant) -> RenderedParts:
         from newsletter import render  # rendering pulls in MJML; only load it when needed
 
-        return render.render_issue(
-            self.settings, self.issue, self.summaries, variant.sections, variant.large_text
-        )
+        return render.render_issue(self.settings, self.issue, self.summaries, variant)
 
 
 @dataclass(frozen=True)
 class FixedRendering:
-    """One rendering already made: every recipient gets the same sections."""
+    """One rendering already made: every recipient gets the same summaries."""
 
     rendered: RenderedParts
 
@@ -80,8 +78,8 @@ class FixedRendering:
     def issue_id(self) -> str:
         return self.rendered.issue_id
 
-    def sections_for(self, topics: tuple[str, ...]) -> tuple[str, ...] | None:
-        return None
+    def variant_for(self, topics: tuple[str, ...], large_text: bool) -> Variant:
+        return Variant(large_text=large_text)
 
     def render(self, variant: Variant) -> RenderedParts:
         return self.rendered

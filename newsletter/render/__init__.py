@@ -1,7 +1,7 @@
 """Render an issue: Jinja2 templates -> MJML -> mjml-python -> premailer for HTML, and plain text.
 
-An issue is rendered once per variant (its sections for readers with topic preferences, and the
-larger-text edition); the few per-recipient values (greeting, topics, unsubscribe and preferences
+An issue is rendered once per edition (the summaries readers' topic preferences pick, and the
+larger-text size); the few per-recipient values (greeting, topics, unsubscribe and preferences
 links) are written as the tokens of `newsletter.render.personal` and substituted per message.
 """
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from newsletter.compose.reader import WHOLE_ISSUE, Variant
 from newsletter.compose.ready import SUBJECT_ADVICE, require_finished_intro
 from newsletter.errors import RenderError
 from newsletter.render import personal, reader_text
@@ -72,6 +73,7 @@ class SectionView:
     title: str
     anchor: str
     cards: tuple[Card, ...]
+    intro: str = ""  # the editor's note about this section, shown under its heading
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ class RenderedIssue:
     sections: tuple[str, ...]
     large_text: bool = False
     filtered: bool = False  # part of the issue, for readers with topic preferences
+    note: str = ""  # the line telling the reader what they get ("" for the whole issue)
+    intro: tuple[str, ...] = ()  # the paragraphs of the editor's note this edition shows
 
 
 @dataclass(frozen=True)
@@ -147,19 +151,33 @@ def card(summary: Summary) -> Card:
     )
 
 
-def section_views(
-    issue: Issue, summaries: dict[str, Summary], sections: tuple[str, ...] | None
-) -> tuple[SectionView, ...]:
-    chosen = [s for s in issue.sections if sections is None or s.title in sections]
+def section_views(issue: Issue, summaries: dict[str, Summary], edition: Variant) -> tuple[SectionView, ...]:
+    """The sections an edition shows, each with only the summaries it carries."""
+    carried = set(issue.summary_ids if edition.items is None else edition.items)
+    chosen = [(s, [i for i in s.items if i in carried]) for s in issue.sections]
+    chosen = [(s, items) for s, items in chosen if items]
     if not chosen:
-        raise RenderError(f"issue {issue.id}: none of the sections {list(sections or ())} is in the issue")
-    missing = [item for s in chosen for item in s.items if item not in summaries]
+        raise RenderError(f"issue {issue.id}: the edition carries none of the issue's summaries")
+    missing = [item for _, items in chosen for item in items if item not in summaries]
     if missing:
         raise RenderError(f"issue {issue.id}: no summary for {', '.join(missing)}")
+    # A section's part of the note speaks of the whole section: an edition with some of it does not
+    # show it (a reader of "PML" is not told of the COVID study beside it).
     return tuple(
-        SectionView(s.title, f"section-{n}", tuple(card(summaries[i]) for i in s.items))
-        for n, s in enumerate(chosen, start=1)
+        SectionView(
+            s.title,
+            f"section-{n}",
+            tuple(card(summaries[i]) for i in items),
+            s.intro if len(items) == len(s.items) else "",
+        )
+        for n, (s, items) in enumerate(chosen, start=1)
     )
+
+
+def intro_paragraphs(issue: Issue, views: tuple[SectionView, ...]) -> list[str]:
+    """Everything of the editor's note an edition shows: the issue's intro (at the top), then the
+    parts about the sections it carries whole (each under its section's heading)."""
+    return [p for text in (issue.intro, *(v.intro for v in views)) for p in paragraphs(text)]
 
 
 def _render_template(settings: Settings, name: str, context: dict) -> str:
@@ -170,20 +188,27 @@ def render_issue(
     settings: Settings,
     issue: Issue,
     summaries: dict[str, Summary],
-    sections: tuple[str, ...] | None = None,
-    large_text: bool = False,
+    edition: Variant = WHOLE_ISSUE,
 ) -> RenderedIssue:
-    """Render one variant of an issue (its sections, its text size) into HTML email, text and web page.
+    """Render one edition of an issue (its summaries, its text size) into HTML email, text and web page.
 
-    A variant with part of the issue tells its readers so, in its subject, preheader and a note,
-    naming their topics through the per-recipient token `token.topics_phrase`.
+    An edition with part of the issue tells its readers so, in its subject, preheader and a note
+    naming the topics that picked its summaries; the note of a reader whose topics picked nothing
+    says so, above the whole issue.
     """
-    views = section_views(issue, summaries, sections)
+    views = section_views(issue, summaries, edition)
     shown, total = sum(len(v.cards) for v in views), len(issue.summary_ids)
     words = reader_text.variant_words(
-        issue, edition_name(issue, settings), TOKEN["topics_phrase"], shown, total
+        issue,
+        edition_name(issue, settings),
+        edition.topics,
+        shown,
+        total,
+        unmatched=edition.unmatched,
+        name_topics_in_inbox=settings.name_topics_in_inbox,
     )
     view_url = f"{settings.archive_url}{issue.id}/"
+    intro = intro_paragraphs(issue, views)
     context = {
         "settings": settings,
         "issue": issue,
@@ -196,7 +221,7 @@ def render_issue(
         "preheader": words.preheader,
         "filtered_note": words.note,
         "full_issue_url": view_url,
-        "large_text": large_text,
+        "large_text": edition.large_text,
         "logo": settings.logo,
         "signature": settings.signature,
     }
@@ -212,8 +237,10 @@ def render_issue(
         web_html=web_html,
         summary_ids=tuple(c.id for v in views for c in v.cards),
         sections=tuple(v.title for v in views),
-        large_text=large_text,
-        filtered=bool(words.note),
+        large_text=edition.large_text,
+        filtered=bool(words.note) and not edition.unmatched,
+        note=words.note,
+        intro=tuple(intro),
     )
 
 

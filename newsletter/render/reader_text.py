@@ -59,7 +59,8 @@ def count_phrase(count: int, noun: str = "summary", plural: str = "summaries") -
 
 
 def filtered_line(topics: Sequence[str], shown: int, total: int) -> str:
-    """What a reader with topic preferences is told: which topics, and N of the issue's M summaries.
+    """What a reader with topic preferences is told: the topics that picked their summaries, and
+    N of the issue's M summaries.
 
     Empty when the reader gets the whole issue (no topics chosen, or every summary matched).
     """
@@ -69,10 +70,21 @@ def filtered_line(topics: Sequence[str], shown: int, total: int) -> str:
     return f"You chose {chosen}, so this email has {shown} of this issue's {count_phrase(total)}."
 
 
+def unmatched_line(topics: Sequence[str]) -> str:
+    """What a reader is told whose topics pick nothing in the issue: they get all of it."""
+    if len(topics) == 1:
+        return f"Your topic {topics[0]} has no summary in this issue, so this email has all of it."
+    named = topic_list(topics)
+    return f"None of your topics ({named}) has a summary in this issue, so this email has all of it."
+
+
 # Lines for a reader who gets part of the issue, when the issue file has none of its own
 # (issues/<id>.yaml filtered_subject / filtered_preheader, with the same placeholders).
 FILTERED_SUBJECT = "{edition}: {summaries} on your topics"
 FILTERED_PREHEADER = "{summaries} on {topics}, picked from this issue's {total}"
+# What {topics} says in the inbox (subject, preheader) unless `editions.name_topics_in_inbox` is
+# on: topic choices are health data, and a phone's lock screen shows both lines to anyone.
+INBOX_TOPICS = "your topics"
 _PLACEHOLDER = re.compile(r"\{(topics|count|total|summaries|edition)\}")
 
 
@@ -101,16 +113,29 @@ class VariantWords:
     note: str
 
 
-def variant_words(issue: Issue, edition: str, topics: str, shown: int, total: int) -> VariantWords:
-    """What a rendering of `shown` of the issue's `total` summaries tells its readers.
+def variant_words(
+    issue: Issue,
+    edition: str,
+    topics: Sequence[str],
+    shown: int,
+    total: int,
+    unmatched: bool = False,
+    name_topics_in_inbox: bool = False,
+) -> VariantWords:
+    """What an edition of `shown` of the issue's `total` summaries tells its readers.
 
-    The whole issue keeps the editor's subject and preheader. Part of it gets the editor's
-    filtered_subject/filtered_preheader, else the tool's own words, so a reader of two summaries
-    is never promised nine. `topics` names what the reader chose (a per-recipient token).
+    The whole issue keeps the editor's subject and preheader (a reader whose topics `unmatched`
+    anything is told so in the note). Part of it gets the editor's filtered_subject and
+    filtered_preheader, else the tool's own words, so a reader of two summaries is never promised
+    nine. `topics` are those that picked the summaries; the inbox lines name them only when
+    `name_topics_in_inbox`.
     """
-    note = filtered_line([topics], shown, total)
+    if unmatched and topics:
+        return VariantWords(issue.subject, issue.preheader, unmatched_line(topics))
+    note = filtered_line(topics, shown, total)
     if not note:
         return VariantWords(issue.subject, issue.preheader, "")
-    subject = variant_line(issue.filtered_subject or FILTERED_SUBJECT, topics, shown, total, edition)
-    preheader = variant_line(issue.filtered_preheader or FILTERED_PREHEADER, topics, shown, total, edition)
+    inbox = topic_list(topics) if name_topics_in_inbox else INBOX_TOPICS
+    subject = variant_line(issue.filtered_subject or FILTERED_SUBJECT, inbox, shown, total, edition)
+    preheader = variant_line(issue.filtered_preheader or FILTERED_PREHEADER, inbox, shown, total, edition)
     return VariantWords(subject, preheader, note)

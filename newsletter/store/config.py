@@ -101,6 +101,10 @@ class Settings:
     # `schedule.require_approval`: send only an issue approved as it is now (store/approval.py);
     # `send` then needs --force --reason for an unapproved one.
     require_approval: bool = False
+    # `editions.name_topics_in_inbox`: a topic edition's subject and preheader may name the reader's
+    # topics (health data on a lock screen); off, they say "your topics".
+    name_topics_in_inbox: bool = False
+    reading_grade_target: float = 8.0  # `check.reading_grade_target`: NIH's grade for patient material
 
     @property
     def tz(self) -> ZoneInfo:
@@ -158,6 +162,8 @@ def load_settings(workspace: Path) -> Settings:
         bounces=values["bounces"],
         service=values["service"],
         require_approval=values["schedule"]["require_approval"],
+        name_topics_in_inbox=values["editions"]["name_topics_in_inbox"],
+        reading_grade_target=values["check"]["reading_grade_target"],
     )
 
 

@@ -114,7 +114,7 @@ def _sections(raw: object, p: v.Problems) -> tuple[Section, ...]:
         if not isinstance(item, dict):
             p.add(keys, "expected a mapping with title and items")
             continue
-        v.unknown_keys(p, item, {"title", "items"}, keys)
+        v.unknown_keys(p, item, {"title", "intro", "items"}, keys)
         title = item.get("title")
         if not v.text(title) or not v.single_line(title):
             p.add(keys + ("title",), "required: the section's heading, on one line")
@@ -137,7 +137,11 @@ def _sections(raw: object, p: v.Problems) -> tuple[Section, ...]:
                 continue
             first_place[summary_id] = f"section {str(title).strip()!r}"
             ids.append(summary_id)
-        sections.append(Section(str(title).strip(), tuple(ids)))
+        intro = item.get("intro") or ""
+        if not isinstance(intro, str):
+            p.add(keys + ("intro",), "expected text: the note's part about this section")
+            intro = ""
+        sections.append(Section(str(title).strip(), tuple(ids), intro.strip()))
     return tuple(sections)
 
 

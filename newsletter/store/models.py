@@ -54,6 +54,9 @@ class Section:
 
     title: str
     items: tuple[str, ...]  # summary ids, in order
+    # The editor's note about this section: shown, after the intro, only to readers whose
+    # edition carries the section (a reader of gut studies is not told about microglia).
+    intro: str = ""
 
 
 @dataclass(frozen=True)

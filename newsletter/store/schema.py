@@ -333,6 +333,24 @@ SCHEMA = Section(
                 "require_approval": Flag("true or false", default=False),
             },
         ),
+        "editions": Section(
+            "a mapping, e.g. {name_topics_in_inbox: false}",
+            always=True,
+            keys={
+                # Topic choices are health data; off, a topic edition's inbox line says "your topics".
+                "name_topics_in_inbox": Flag("true or false", default=False),
+            },
+        ),
+        "check": Section(
+            "a mapping, e.g. {reading_grade_target: 8}",
+            always=True,
+            keys={
+                # NIH's advice for patient material: grade 8 or below.
+                "reading_grade_target": Number(
+                    "a school grade from 1 to 20, e.g. 8", default=8.0, low=1.0, high=20.0, low_included=True
+                ),
+            },
+        ),
         "dkim": Section(
             "a mapping with selector, domain, key_file",
             keys={
