@@ -102,7 +102,9 @@ def _health_query() -> Select[Any]:
 
     def reports(*kinds: EventKind) -> Any:
         e = t.events.alias()
-        about = ReportIssue(e.c.detail) == run.c.issue_id
+        # `|| ""` takes the column's text affinity off the comparison: SQLite would otherwise not use the
+        # expression index (its values carry no affinity) and scan every report of the kind.
+        about = ReportIssue(e.c.detail) == run.c.issue_id.concat("")
         return e, about & e.c.kind.in_([k.value for k in kinds])
 
     def people(e: Any, where: Any, *states: RecipientState) -> Any:
