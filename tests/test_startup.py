@@ -129,6 +129,18 @@ def test_summaries_list_loads_no_database(upgraded):
     assert heavy_among(loaded, ("sqlalchemy", "alembic", *RENDERER)) == []
 
 
+def test_build_loads_no_database(upgraded, tmp_path):
+    # The proof is addressed to a made-up reader: building it needs the renderer, not the readers.
+    out = tmp_path / "out"
+    done, loaded = modules_loaded_by_command(
+        "-w", str(upgraded), "build", "2026-06", "--out", str(out), cwd=upgraded
+    )
+
+    assert done.returncode == 0 and (out / "2026-06" / "email.html").is_file(), done.stderr
+    assert "premailer" in loaded  # it did render
+    assert heavy_among(loaded, ("sqlalchemy", "alembic")) == []
+
+
 def test_the_head_revision_the_fast_path_trusts_is_alembics():
     from newsletter.db import revisions
 

@@ -31,8 +31,6 @@ from newsletter.compose import select
 from newsletter.compose.draft import carried_before
 from newsletter.compose.reader import ReaderLike
 from newsletter.compose.ready import INTRO_TODO
-from newsletter.db.audience import iter_audience, member
-from newsletter.db.state import open_state, url_of
 from newsletter.errors import ContentError, NewsletterError
 from newsletter.mail.factory import MessageFactory
 from newsletter.mail.tokens import DEV_SECRET
@@ -62,6 +60,10 @@ def sample_recipient(settings: Settings, email: str | None) -> ReaderLike:
     """
     if not email:
         return SAMPLE_RECIPIENT
+    # Here, not at the top: `build` and the preview's sample reader need no database (SQLAlchemy).
+    from newsletter.db.audience import member
+    from newsletter.db.state import open_state
+
     found = member(open_state(settings), email)
     if found is None:
         raise ContentError(
@@ -93,6 +95,9 @@ def sample_email(
 
 def audience_readers(settings: Settings) -> list[tuple[tuple[str, ...], bool]]:
     """The (topics, larger text) of everyone an issue would go to; none before the database exists."""
+    from newsletter.db.audience import iter_audience
+    from newsletter.db.state import open_state, url_of
+
     url = url_of(settings)
     if url.get_backend_name() == "sqlite" and not Path(str(url.database)).exists():
         return []  # no subscribers yet; opening it would create it
