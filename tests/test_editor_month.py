@@ -120,6 +120,10 @@ def test_an_editors_month_from_init_to_the_archive(tmp_path: Path, smtp_sink):
     editor = "editor@msresearch.example.org"
     proof = newsletter(ws, "send", "2026-06", "--provider", provider, "--test-to", editor)
     assert proof.exit_code == 0, proof.output
+    unapproved = newsletter(ws, "send", "2026-06", "--provider", provider, "--yes")
+    assert unapproved.exit_code == 1 and "nobody approved it" in unapproved.output  # init turns approval on
+    approved = newsletter(ws, "approve", "2026-06", "--by", "Maya Chen")
+    assert approved.exit_code == 0, approved.output
     sent = newsletter(ws, "send", "2026-06", "--provider", provider, "--yes")
     assert sent.exit_code == 0, sent.output
 

@@ -34,6 +34,7 @@ def test_init_with_options_writes_a_workspace_that_loads_with_no_content_and_no_
     )
     assert (settings.sender.name, settings.sender.email) == ("MS Research Monthly", "news@ms.example.net")
     assert settings.list_id == "newsletter.ms.example.net"
+    assert settings.require_approval  # new workspaces send only approved issues unattended
     assert settings.unsubscribe_url == "https://ms.example.net/newsletter/unsubscribe?token={token}"
     assert load_summaries(ws) == {} and load_taxonomy(ws).sections
     assert sorted(p.name for p in ws.iterdir()) == [
