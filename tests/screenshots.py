@@ -34,6 +34,12 @@ FLAGS = (
 )
 PHONE, DESKTOP = 375, 800
 VIEWPORT_HEIGHT = 900
+# axe-core (accessibility), installed by .ci/run from npm; the tests that need it skip without it.
+AXE = Path(
+    os.environ.get(
+        "AXE_CORE_JS", Path(__file__).resolve().parent.parent / ".cache/npm/node_modules/axe-core/axe.min.js"
+    )
+)
 
 
 class Scheme(StrEnum):
@@ -58,8 +64,8 @@ def start_browser() -> Any:
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
-def show(driver: Any, path: Path, width: int, scheme: Scheme = Scheme.LIGHT) -> None:
-    """Load `path` as a device `width` CSS pixels wide that prefers `scheme`."""
+def emulate(driver: Any, width: int, scheme: Scheme = Scheme.LIGHT) -> None:
+    """Make the page a device `width` CSS pixels wide that prefers `scheme`."""
     # Emulate the device's width exactly (a window's outer size includes browser chrome).
     driver.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
@@ -69,7 +75,25 @@ def show(driver: Any, path: Path, width: int, scheme: Scheme = Scheme.LIGHT) -> 
         "Emulation.setEmulatedMedia",
         {"features": [{"name": "prefers-color-scheme", "value": str(scheme)}]},
     )
+
+
+def show(driver: Any, path: Path, width: int, scheme: Scheme = Scheme.LIGHT) -> None:
+    """Load `path` as a device `width` CSS pixels wide that prefers `scheme`."""
+    emulate(driver, width, scheme)
     driver.get(path.resolve().as_uri())
+
+
+def axe_violations(driver: Any) -> list[dict[str, Any]]:
+    """axe-core's violations on the page shown (id, impact, help, the first few nodes)."""
+    driver.execute_script(AXE.read_text(encoding="utf-8"))
+    return driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations.map(v => ({
+          id: v.id, impact: v.impact, help: v.help,
+          nodes: v.nodes.slice(0, 4).map(n => n.target.join(' '))}))));
+        """
+    )
 
 
 def page_height(driver: Any) -> int:

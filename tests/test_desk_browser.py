@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from screenshots import Scheme, missing_browser, save_full_page, start_browser
+from screenshots import AXE, Scheme, axe_violations, emulate, missing_browser, save_full_page, start_browser
 
 from newsletter.store import issues
 from newsletter.store.approval import ApprovalState, approval_of
 from newsletter.web.desk.context import Access
 
 REPO = Path(__file__).resolve().parent.parent
-AXE = Path(os.environ.get("AXE_CORE_JS", REPO / ".cache/npm/node_modules/axe-core/axe.min.js"))
 ISSUE = "2026-06"
 ISSUE_FILE = f"issues/{ISSUE}.yaml"
 MICROGLIA = "2026-05-14-lab-grown-human-microglia-point-targets"
@@ -86,18 +85,6 @@ def month(workspace: Path, smtp_sink, monkeypatch, tmp_path) -> Iterator[tuple[s
     running.stop()
 
 
-def axe(driver: Any) -> list[dict[str, Any]]:
-    driver.execute_script(AXE.read_text(encoding="utf-8"))
-    return driver.execute_async_script(
-        """
-        const done = arguments[arguments.length - 1];
-        axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations.map(v => ({
-          id: v.id, impact: v.impact, help: v.help,
-          nodes: v.nodes.slice(0, 4).map(n => n.target.join(' '))}))));
-        """
-    )
-
-
 AXE_RESULTS: dict[str, list[str]] = {}
 
 
@@ -106,14 +93,7 @@ def photograph(driver: Any, shots: Path, name: str) -> None:
     serious or critical axe finding, every control labelled."""
     for width in WIDTHS:
         for scheme in Scheme:
-            driver.execute_cdp_cmd(
-                "Emulation.setDeviceMetricsOverride",
-                {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600},
-            )
-            driver.execute_cdp_cmd(
-                "Emulation.setEmulatedMedia",
-                {"features": [{"name": "prefers-color-scheme", "value": str(scheme)}]},
-            )
+            emulate(driver, width, scheme)
             save_full_page(driver, shots / f"desk-{name}-{width}-{scheme}.png")
             first_screen = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
             (shots / f"desk-{name}-{width}-{scheme}-first-screen.png").write_bytes(
@@ -125,7 +105,7 @@ def photograph(driver: Any, shots: Path, name: str) -> None:
                 name,
                 width,
             )
-            found = axe(driver)
+            found = axe_violations(driver)
             AXE_RESULTS[f"{name}-{width}-{scheme}"] = [f"{v['impact']}: {v['id']}" for v in found]
             bad = [v for v in found if v["impact"] in ("serious", "critical")]
             assert bad == [], (name, width, str(scheme), bad)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from delivery_helpers import free_port
-from screenshots import DESKTOP, PHONE, Scheme, missing_browser, save_full_page, start_browser
+from screenshots import DESKTOP, PHONE, Scheme, emulate, missing_browser, save_full_page, start_browser
 from service_helpers import SECRET, Service, link_in, start_service, start_sink_thread
 
 from newsletter.db.audience import person_data
@@ -63,14 +63,7 @@ def photograph(driver, folder: Path, name: str) -> None:
     folder.mkdir(exist_ok=True)
     for width in (PHONE, DESKTOP):
         for scheme in Scheme:
-            driver.execute_cdp_cmd(
-                "Emulation.setDeviceMetricsOverride",
-                {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600},
-            )
-            driver.execute_cdp_cmd(
-                "Emulation.setEmulatedMedia",
-                {"features": [{"name": "prefers-color-scheme", "value": str(scheme)}]},
-            )
+            emulate(driver, width, scheme)
             save_full_page(driver, folder / f"{name}-{width}-{scheme}.png")
             assert driver.execute_script("return document.documentElement.scrollWidth") <= width
     assert driver.execute_script(UNLABELLED) == []
