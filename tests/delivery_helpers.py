@@ -99,6 +99,7 @@ class RecordingSink:
 
         self.lock = threading.Lock()
         self.received: list[tuple[str, str]] = []  # (recipient, Message-ID)
+        self.messages: list[bytes] = []  # each message's bytes, in the order they arrived
         self.mail_from: dict[str, str] = {}  # recipient -> the envelope sender (MAIL FROM) it came with
         self.replies: dict[str, list[str]] = {}
         self.drop: dict[str, int] = {}
@@ -142,6 +143,7 @@ class RecordingSink:
         message_id = BytesHeaderParser().parsebytes(envelope.content)["Message-ID"]
         with self.lock:
             self.received.append((recipient, message_id))
+            self.messages.append(envelope.content)
             self.mail_from[recipient] = envelope.mail_from
         return "250 2.0.0 queued"
 

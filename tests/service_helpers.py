@@ -32,16 +32,7 @@ ORIGIN = "https://msresearch.example.org"
 
 
 class MailSink(RecordingSink):
-    """The delivery tests' aiosmtpd handler, also keeping each message's bytes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        with self.lock:
-            self.messages.append(envelope.content)
-        return await super().handle_DATA(server, session, envelope)
+    """The delivery tests' aiosmtpd handler, with a wait for the messages a request sends."""
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
         """The first `count` messages, parsed, once they have arrived (AssertionError after `timeout`)."""

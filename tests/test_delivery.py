@@ -468,14 +468,7 @@ def test_a_test_send_goes_to_any_address_with_test_in_the_subject_and_is_recorde
     from delivery_helpers import write_issue
 
     write_issue(workspace)
-    received = []
-    original = smtp_sink.handle_DATA
-
-    async def keep(server, session, envelope):
-        received.append(envelope.content)
-        return await original(server, session, envelope)
-
-    smtp_sink.handle_DATA = keep
+    received = smtp_sink.messages
     result = invoke(workspace, "send", ISSUE, "--test-to", "editor@elsewhere.example", "--provider",
                     f"smtp://127.0.0.1:{smtp_sink.port}", env=SECRET_ENV)  # fmt: skip
 

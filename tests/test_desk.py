@@ -305,14 +305,7 @@ def test_new_issue_says_why_when_there_is_nothing_to_draft(desk):
 
 def test_a_test_send_reaches_the_smtp_server_and_is_recorded_nowhere(workspace, smtp_sink, monkeypatch):
     monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
-    received: list[bytes] = []
-    original = smtp_sink.handle_DATA
-
-    async def keep(server, session, envelope):
-        received.append(envelope.content)
-        return await original(server, session, envelope)
-
-    smtp_sink.handle_DATA = keep
+    received = smtp_sink.messages
     d = Desk(workspace, provider=f"smtp://127.0.0.1:{smtp_sink.port}")
     d.get(f"/issues/{ISSUE}")
     d.post(f"/issues/{ISSUE}/test", {"addresses": "ana@example.org, ben@example.org"})

@@ -59,14 +59,7 @@ def month(workspace: Path, smtp_sink, monkeypatch, tmp_path) -> Iterator[tuple[s
     from newsletter.web.service.server import Running
 
     monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
-    received: list[bytes] = []
-    original = smtp_sink.handle_DATA
-
-    async def keep(server, session, envelope):
-        received.append(envelope.content)
-        return await original(server, session, envelope)
-
-    smtp_sink.handle_DATA = keep
+    received = smtp_sink.messages
     review = workspace / "summaries" / f"{REVIEW}.yaml"
     review.write_text(
         review.read_text(encoding="utf-8")
