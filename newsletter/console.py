@@ -2,7 +2,7 @@
 
 The library reports data (a plan, a tally, an outcome, a status) through `delivery.reporting.Reporter`;
 only this module and the command modules turn it into lines. Every string that came from outside
-(an SMTP reply, an address, a file name, a subject) passes `safe()` first, so a server's escape
+(an SMTP reply, an address, a file name, a subject) passes `printable()` first, so a server's escape
 sequences can neither retitle the terminal nor fake coloured output.
 """
 
@@ -17,7 +17,7 @@ import click
 
 from newsletter.bounces.health import BOUNCE_LIMITS, COMPLAINT_LIMITS, Health
 from newsletter.delivery.records import Failure, RecipientState, RunState, local_time
-from newsletter.text import printable as safe  # the one rule (newsletter.text); `safe` for short
+from newsletter.text import printable
 
 if TYPE_CHECKING:  # types only: `status` and `subscribers` need not load the renderer behind a proof
     from click._termui_impl import ProgressBar
@@ -59,7 +59,7 @@ def plan_lines(plan: SendPlan, show: bool = False) -> list[str]:
     reasons = plan.left_out
     left = ", ".join(f"{n} {_REASONS[name]}" for name, n in reasons.items() if n or name in _ALWAYS_SHOWN)
     lines = [
-        f"Issue {plan.issue_id}: {safe(plan.subject)}",
+        f"Issue {plan.issue_id}: {printable(plan.subject)}",
         f"  in the lists: {plan.in_lists} = {plan.already_sent} already sent + {plan.to_send_of_lists}"
         f" to send + {sum(reasons.values())} left out",
         f"  left out: {left}",
@@ -76,7 +76,7 @@ def plan_lines(plan: SendPlan, show: bool = False) -> list[str]:
         + (f" ({extra} of them in the run from other lists or since left)" if extra > 0 else "")
     )
     lines.append(
-        f"  provider: {safe(plan.provider)}, {plan.rate:g} messages/s, {plan.concurrency} connection(s),"
+        f"  provider: {printable(plan.provider)}, {plan.rate:g} messages/s, {plan.concurrency} connection(s),"
         f" {estimate}"
     )
     if plan.rate_from:
@@ -89,15 +89,15 @@ def plan_lines(plan: SendPlan, show: bool = False) -> list[str]:
     if show:
         for part, emails in plan.shown.items():
             title = "to send or sent" if part == "audience" else f"left out, {_REASONS[part]}"
-            lines += [f"  {title}: {safe(email)}" for email in emails]
+            lines += [f"  {title}: {printable(email)}" for email in emails]
     return lines
 
 
 def failure_line(failure: Failure) -> str:
     """The one format of a recipient not sent, in `send`'s outcome and in `status`."""
     return (
-        f"  {safe(failure.email)}: {failure.state} after {failure.attempts} attempt(s):"
-        f" {safe(failure.last_error)}"
+        f"  {printable(failure.email)}: {failure.state} after {failure.attempts} attempt(s):"
+        f" {printable(failure.last_error)}"
     )
 
 
@@ -110,7 +110,7 @@ def outcome_lines(outcome: RunOutcome) -> list[str]:
         f" {c[R.PENDING]} pending."
     ]
     if outcome.note:
-        lines.append(f"  {safe(outcome.note)}")
+        lines.append(f"  {printable(outcome.note)}")
     lines += [failure_line(f) for f in outcome.failures]
     if outcome.state in (RunState.PAUSED, RunState.INTERRUPTED, RunState.STOPPED, RunState.INCOMPLETE):
         lines.append(
@@ -134,13 +134,12 @@ def status_lines(
             if run.finished_at
             else f"last active {local_time(run.updated_at, tz)}"
         )
-        lines.append(
-            f"{run.issue_id}: {run.state} ({when}, via {safe(run.provider)}): {counts or 'no recipients'}"
-        )
+        provider = printable(run.provider)
+        lines.append(f"{run.issue_id}: {run.state} ({when}, via {provider}): {counts or 'no recipients'}")
         if run.note:
-            lines.append(f"  {safe(run.note)}")
+            lines.append(f"  {printable(run.note)}")
         if run.forced_reason:
-            lines.append(f"  sent past `newsletter check` with --force: {safe(run.forced_reason)}")
+            lines.append(f"  sent past `newsletter check` with --force: {printable(run.forced_reason)}")
         lines += [failure_line(f) for f in status.failures[:failures_shown]]
         if len(status.failures) > failures_shown:
             lines.append(f"  ... and {len(status.failures) - failures_shown} more (use --json for all)")
@@ -169,14 +168,14 @@ def health_lines(health: Health) -> list[str]:
     lines = [f"  after the send, of {health.attempts} attempts ({health.sent} accepted):"]
     for name, count, note in rows:
         lines.append(f"    {name:<13}{count:>7}  {health.rate(count):>7.2%}  {note}".rstrip())
-    return lines + [f"  {safe(warning)}" for warning in health.warnings]
+    return lines + [f"  {printable(warning)}" for warning in health.warnings]
 
 
 def proof_lines(results: list[ProofResult]) -> list[str]:
     return [
-        f"test sent to {safe(p.address)}: {safe(p.result.detail)}"
+        f"test sent to {printable(p.address)}: {printable(p.result.detail)}"
         if p.result.ok
-        else f"test NOT sent to {safe(p.address)}: {p.result.status}: {safe(p.result.detail)}"
+        else f"test NOT sent to {printable(p.address)}: {p.result.status}: {printable(p.result.detail)}"
         for p in results
     ]
 
@@ -251,7 +250,7 @@ class ConsoleReporter:
 
     def note(self, text: str) -> None:
         for line in text.splitlines():  # a refusal's findings are lines, not one escaped string
-            echo(safe(line))
+            echo(printable(line))
 
     def plan(self, plan: SendPlan) -> None:
         for line in plan_lines(plan, show=bool(plan.shown)):

@@ -9,11 +9,12 @@ import click
 
 from newsletter.cli.core import command, echo, group
 from newsletter.cli.params import WholeNumber
+from newsletter.text import printable
 
 if TYPE_CHECKING:  # the commands import what they use when run: `newsletter --help` stays quick
     from sqlalchemy import Engine
 
-    from newsletter.bounces.mailbox import FetchReport
+    from newsletter.bounces.mailbox import FetchReport, Left
     from newsletter.store.workspace import Workspace
 
 
@@ -68,34 +69,35 @@ def fetch(ws: Workspace, limit: int) -> None:
 def report_lines(report: FetchReport, folder: str, processed: str) -> list[str]:
     """What a fetch did: one line of counts, a line per decision, a line per message left."""
     from newsletter.bounces.mailbox import QUARANTINE_FOLDER, UNVERIFIED_FOLDER
-    from newsletter.console import safe
 
     lines = [
-        f"Read {report.read} messages in {safe(folder)}: {len(report.decisions)} decisions, "
+        f"Read {report.read} messages in {printable(folder)}: {len(report.decisions)} decisions, "
         f"{report.ignored} auto-replies or delay warnings ignored, "
-        f"{report.moved} moved to {safe(processed)}, {len(report.unverified)} unverified, "
+        f"{report.moved} moved to {printable(processed)}, {len(report.unverified)} unverified, "
         f"{len(report.quarantined)} unreadable, {len(report.left)} left."
     ]
     for d in report.decisions:
-        who = f"{safe(d.email)}  issue {safe(d.issue_id)}"
-        lines.append(f"  {d.kind:<9} {d.status:<7} {who}  {d.outcome}: {safe(d.note)}")
+        who = f"{printable(d.email)}  issue {printable(d.issue_id)}"
+        lines.append(f"  {d.kind:<9} {d.status:<7} {who}  {d.outcome}: {printable(d.note)}")
     for title, items in (
         (f"Unverified, moved to {UNVERIFIED_FOLDER}; nobody's state changed:", report.unverified),
         (f"Unreadable, moved to {QUARANTINE_FOLDER}:", report.quarantined),
     ):
         if items:
             lines.append(title)
-            for item in items:
-                sender = safe(item.sender) or "(no sender)"
-                lines.append(f"  uid {item.uid}  from {sender}  {safe(item.subject)!r}: {safe(item.why)}")
+            lines.extend(_message_line(item) for item in items)
     if report.left:
-        lines.append(f"Left in {safe(folder)} for you to look at:")
-        for item in report.left:
-            sender = safe(item.sender) or "(no sender)"
-            lines.append(f"  uid {item.uid}  from {sender}  {safe(item.subject)!r}: {safe(item.why)}")
+        lines.append(f"Left in {printable(folder)} for you to look at:")
+        lines.extend(_message_line(item) for item in report.left)
     if report.remaining:
         lines.append(f"{report.remaining} more messages wait; run the command again.")
     return lines
+
+
+def _message_line(item: Left) -> str:
+    """One message of the mailbox the fetch did not act on: its uid, sender, subject and why."""
+    sender = printable(item.sender) or "(no sender)"
+    return f"  uid {item.uid}  from {sender}  {printable(item.subject)!r}: {printable(item.why)}"
 
 
 COMMANDS = [bounces]

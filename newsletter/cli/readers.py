@@ -45,17 +45,17 @@ def subscribers_list(ws: Workspace, list_name: str | None) -> None:
     Example:
         newsletter subscribers list --list readers
     """
-    from newsletter.console import safe
     from newsletter.db.addresses import display_name
     from newsletter.db.audience import iter_memberships
     from newsletter.db.state import open_state
+    from newsletter.text import printable
 
     count = 0
     for row in iter_memberships(open_state(ws.settings), [list_name] if list_name else None):
         name = display_name(row["first_name"], row["last_name"])
         topics = f"  topics: {'; '.join(row['topics'])}" if row["topics"] else ""
         shown = f" ({name})" if name else ""
-        echo(safe(f"{row['list']:<12} {row['status']:<12} {row['email']}{shown}{topics}"))
+        echo(printable(f"{row['list']:<12} {row['status']:<12} {row['email']}{shown}{topics}"))
         count += 1
     echo(f"{count} subscribers")
 
@@ -154,9 +154,9 @@ def subscribers_import(ws: Workspace, file: Path, list_name: str) -> None:
     Example:
         newsletter subscribers import mailchimp-export.csv --list readers
     """
-    from newsletter.console import safe
     from newsletter.db.csvimport import import_csv
     from newsletter.db.state import open_state
+    from newsletter.text import printable
 
     engine, vocabulary = open_state(ws.settings), _vocabulary(ws)
     if not sys.stderr.isatty():
@@ -167,7 +167,7 @@ def subscribers_import(ws: Workspace, file: Path, list_name: str) -> None:
                 engine, file, list_name, vocabulary, progress=lambda n: bar.update(n - bar.pos)
             )
     for line in report.lines():
-        echo(safe(line))
+        echo(printable(line))
     if report.invalid and not report.valid_rows:  # a wrong file or a wrong export: say so to scripts too
         raise NewsletterError(f"{file}: no valid rows, nothing imported; fix the rows above and import again")
 
