@@ -390,6 +390,11 @@ def fill_database(url: str, subscribers: int, sent: list[tuple[str, list[str]]])
                 for p in audience
             ),  # fmt: skip
         )
+        tally: dict[str, int] = {}
+        for state in states.values():
+            tally[state] = tally.get(state, 0) + 1
+        # A finished run keeps its counts as `newsletter send` leaves them (db.schema.run_counts).
+        db.load("run_counts", ["issue_id", "state", "recipients"], ((issue, s, n) for s, n in tally.items()))
         for p in rng.sample(audience, len(audience) // 100):  # 1 % reported: bounces, complaints
             roll = rng.random()
             kind = "bounced" if roll < 0.5 else "soft_bounced" if roll < 0.95 else "complained"

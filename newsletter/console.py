@@ -119,8 +119,11 @@ def outcome_lines(outcome: RunOutcome) -> list[str]:
     return lines
 
 
+FAILURES_SHOWN = 20  # per issue in `status`; --json gives them all
+
+
 def status_lines(
-    statuses: list[IssueStatus], failures_shown: int = 20, tz: tzinfo | None = None
+    statuses: list[IssueStatus], failures_shown: int = FAILURES_SHOWN, tz: tzinfo | None = None
 ) -> list[str]:
     """Each issue's run; times in `tz` (the newsletter's time zone), else as stored (UTC)."""
     if not statuses:
@@ -141,8 +144,8 @@ def status_lines(
         if run.forced_reason:
             lines.append(f"  sent past `newsletter check` with --force: {printable(run.forced_reason)}")
         lines += [failure_line(f) for f in status.failures[:failures_shown]]
-        if len(status.failures) > failures_shown:
-            lines.append(f"  ... and {len(status.failures) - failures_shown} more (use --json for all)")
+        if status.not_sent > failures_shown:
+            lines.append(f"  ... and {status.not_sent - failures_shown} more (use --json for all)")
         if status.health is not None and status.health.attempts:
             lines += health_lines(status.health)
     return lines

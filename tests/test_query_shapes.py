@@ -154,3 +154,44 @@ def test_the_health_query_reaches_reports_through_their_index(db):
     if db.dialect.name == "sqlite":  # by kind AND issue: by kind alone it reads every report of the kind
         assert "ix_events_kind_issue_email_hash (kind=? AND <expr>=?)" in plan, plan
         assert "(kind=?)" not in plan, plan
+
+
+def test_a_finished_run_keeps_its_counts_and_a_resumed_one_counts_again(db):
+    from newsletter.delivery.ledger import Ledger
+    from newsletter.delivery.records import NewRecipient
+
+    ledger = Ledger(db)
+    emails = [f"reader{n}@example.org" for n in range(4)]
+    ledger.start_run("2026-06", "smtp", [], [NewRecipient(e) for e in emails])
+    for email in emails[:3]:
+        ledger.mark_sent("2026-06", email, f"<{email}>", None)
+    ledger.mark_failed("2026-06", emails[3], R.FAILED_PERMANENT.value, "550 no such user")
+    ledger.set_run_state("2026-06", "finished")
+    with writing(db) as connection:  # the ledger's rows go: only what was kept can still say the counts
+        connection.execute(t.recipients.delete())
+
+    with statements(db) as seen:
+        counts = ledger.counts_of(["2026-06"])["2026-06"]
+    assert (counts[R.SENT], counts[R.FAILED_PERMANENT], counts[R.PENDING]) == (3, 1, 0)
+    assert len(seen) == 1
+
+    ledger.reopen_run("2026-06", "smtp")  # a resumed run's rows may change again: counted live
+    assert not any(ledger.counts("2026-06").values())
+
+
+def test_the_failures_of_many_issues_are_one_statement_in_the_order_they_were_added(db):
+    from newsletter.delivery.ledger import Ledger
+
+    sent_issues(db, 3)
+    ledger = Ledger(db)
+    with statements(db) as seen:
+        failures = ledger.failures_of(["2026-01", "2026-02", "2026-03"], limit=2)
+    assert len(seen) == 1
+    # readers 7, 8 and 9 of each issue failed or were skipped; the first two of each are shown
+    assert {issue: [(f.email, f.state) for f in found] for issue, found in failures.items()} == {
+        issue: [("reader7@example.org", R.FAILED_PERMANENT), ("reader8@example.org", R.FAILED_TRANSIENT)]
+        for issue in ("2026-01", "2026-02", "2026-03")
+    }
+    assert [f.email for f in ledger.failures("2026-01")] == [
+        f"reader{n}@example.org" for n in (7, 8, 9, 17, 18, 19)
+    ]

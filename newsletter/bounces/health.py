@@ -9,7 +9,7 @@ applies to itself while sending.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -57,39 +57,52 @@ def issue_health(engine: Engine, issue_id: str) -> Health | None:
     return issues_health(engine, [issue_id]).get(issue_id)
 
 
-def issues_health(engine: Engine, issue_ids: Iterable[str] | None = None) -> dict[str, Health]:
+def issues_health(
+    engine: Engine,
+    issue_ids: Iterable[str] | None = None,
+    counts: Mapping[str, Mapping[RecipientState, int]] | None = None,
+) -> dict[str, Health]:
     """The figures of the chosen issues' runs (every run when None), in one query whatever their number.
+
+    `counts` (each issue's recipients per state, as `status` has them already) spares the query
+    counting the sent and refused recipients of each run again.
 
     The database counts: recipients by state through the ledger's (issue, state) index, reports about
     an issue through the index on (kind, issue, hash) of the events. A person's events reach the
     issue's recipients through their subscriber row (events.subscriber_id -> subscribers.email =
     recipients.email), so no address is hashed or brought into Python.
     """
-    query = _health_query()
+    query = _health_query(counted=counts is None)
     if issue_ids is not None:
         query = query.where(t.runs.c.issue_id.in_(list(issue_ids)))
     with reading(engine) as connection:
         rows = connection.execute(query).all()
     found = {}
     for row in rows:
+        if counts is None:
+            sent, refused = row.sent, row.refused
+        else:
+            held = counts.get(row.issue_id, {})
+            sent, refused = held.get(R.SENT, 0), held.get(R.FAILED_PERMANENT, 0)
         figures = Health(
             issue_id=row.issue_id,
             sent_at=row.started_at,
-            sent=row.sent,
-            delivered=row.sent - row.sent_reported,
-            hard_bounces=row.bounced + row.refused - row.bounced_refused,
+            sent=sent,
+            delivered=sent - row.sent_reported,
+            hard_bounces=row.bounced + refused - row.bounced_refused,
             soft_bounces=row.soft,
             complaints=row.complaints,
             unsubscribes=row.unsubscribes,
             warnings=(),
-            refused=row.refused,
+            refused=refused,
         )
         found[row.issue_id] = replace(figures, warnings=health_warnings(figures))
     return found
 
 
-def _health_query() -> Select[Any]:
-    """One row per run: the counts its Health is made of, each a correlated subquery on an index."""
+def _health_query(counted: bool = True) -> Select[Any]:
+    """One row per run: the counts its Health is made of, each a correlated subquery on an index (the
+    sent and refused recipients only when `counted`)."""
     run, r, s = t.runs, t.recipients, t.subscribers
 
     def in_state(state: RecipientState) -> Any:
@@ -108,14 +121,17 @@ def _health_query() -> Select[Any]:
         return e, about & e.c.kind.in_([k.value for k in kinds])
 
     def people(e: Any, where: Any, *states: RecipientState) -> Any:
-        """How many of the people with events `e` matching `where` are recipients of the run in `states`."""
-        return (
+        """How many of the people with events `e` matching `where` are recipients of the run (in `states`:
+        any when none is given, which the (issue, email) index answers without reading the row)."""
+        query = (
             select(func.count(e.c.email_hash.distinct()))
             .select_from(e.join(s, s.c.id == e.c.subscriber_id))
             .join(r, (r.c.issue_id == run.c.issue_id) & (r.c.email == s.c.email))
-            .where(where, r.c.state.in_([x.value for x in states]))
-            .scalar_subquery()
+            .where(where)
         )
+        if states:
+            query = query.where(r.c.state.in_([x.value for x in states]))
+        return query.scalar_subquery()
 
     def distinct(e: Any, where: Any) -> Any:
         return select(func.count(e.c.email_hash.distinct())).where(where).scalar_subquery()
@@ -148,17 +164,19 @@ def _health_query() -> Select[Any]:
     failed, failed_about = reports(EventKind.BOUNCED, EventKind.SOFT_BOUNCED)
     left = t.events.alias()
     left_since = (left.c.kind == EventKind.UNSUBSCRIBED.value) & (left.c.at >= run.c.started_at)
+    counts = (
+        [in_state(R.SENT).label("sent"), in_state(R.FAILED_PERMANENT).label("refused")] if counted else []
+    )
     return select(
         run.c.issue_id,
         run.c.started_at,
-        in_state(R.SENT).label("sent"),
-        in_state(R.FAILED_PERMANENT).label("refused"),
+        *counts,
         distinct(hard, hard_about).label("bounced"),
         people(hard, hard_about, R.FAILED_PERMANENT).label("bounced_refused"),
         distinct(soft, soft_only).label("soft"),
         distinct(complained, complained_about).label("complaints"),
         people(failed, failed_about, R.SENT).label("sent_reported"),
-        people(left, left_since, *R).label("unsubscribes"),
+        people(left, left_since).label("unsubscribes"),
     )
 
 

@@ -180,7 +180,7 @@ def status_command(ws: Workspace, issue_id: str | None, as_json: bool) -> None:
     from newsletter import console
     from newsletter.delivery.status import issue_status
 
-    statuses = issue_status(ws.settings, issue_id)
+    statuses = issue_status(ws.settings, issue_id, None if as_json else console.FAILURES_SHOWN)
     if as_json:
         echo(json.dumps([s.as_dict() for s in statuses], indent=2))
     else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select, union_all, update
 
 from newsletter.db import events
 from newsletter.db import schema as t
@@ -168,25 +168,62 @@ class Ledger(RunBook):
 
     def counts(self, issue_id: str) -> Counts:
         """How many recipients are in each state (every state present, zero if none)."""
-        counts = dict.fromkeys(RECIPIENT_STATES, 0)
-        with reading(self.engine) as connection:
-            for state, n in connection.execute(
-                select(r.c.state, func.count()).where(r.c.issue_id == issue_id).group_by(r.c.state)
-            ):
-                counts[RecipientState(state)] = n
-        return counts
+        return self.counts_of([issue_id])[issue_id]
 
-    def failures(self, issue_id: str, limit: int | None = None) -> list[Failure]:
-        """Recipients not sent for a reason worth showing: failures, unknowns and skips."""
-        shown = [state.value for state in NOT_SENT]
-        query = (
-            select(r.c.email, r.c.state, r.c.attempts, r.c.last_error)
-            .where(r.c.issue_id == issue_id, r.c.state.in_(shown))
-            .order_by(r.c.id)
-            .limit(limit)
+    def counts_of(self, issue_ids: Iterable[str]) -> dict[str, Counts]:
+        """`counts` of each issue, in one statement: a finished run's as kept when it finished
+        (db.schema.run_counts), the others' counted from the ledger's (issue, state) index."""
+        found = {issue: dict.fromkeys(RECIPIENT_STATES, 0) for issue in issue_ids}
+        kept, run = t.run_counts, t.runs
+        settled = select(kept.c.issue_id, kept.c.state, kept.c.recipients).where(
+            kept.c.issue_id.in_(list(found))
+        )
+        counting = (
+            select(run.c.issue_id, r.c.state, func.count())
+            .join(r, r.c.issue_id == run.c.issue_id)
+            .where(
+                run.c.issue_id.in_(list(found)),
+                ~select(kept.c.issue_id).where(kept.c.issue_id == run.c.issue_id).exists(),
+            )
+            .group_by(run.c.issue_id, r.c.state)
         )
         with reading(self.engine) as connection:
-            return [Failure(e, RecipientState(s), n, why) for e, s, n, why in connection.execute(query)]
+            for issue, state, n in connection.execute(union_all(settled, counting)):
+                found[issue][RecipientState(state)] = n
+        return found
+
+    def failures(self, issue_id: str, limit: int | None = None) -> list[Failure]:
+        """Recipients not sent for a reason worth showing: failures, unknowns, skips (the first `limit`)."""
+        return self.failures_of([issue_id], limit)[issue_id]
+
+    def failures_of(self, issue_ids: Iterable[str], limit: int | None = None) -> dict[str, list[Failure]]:
+        """`failures` of each issue, in one query, in the order recipients were added.
+
+        Numbered per issue in a subquery rather than ordered by id: with the ledger's statistics
+        (nearly all `sent`) SQLite would otherwise walk the whole table in id order, every issue's rows
+        included, instead of the few rows the (issue, state) index holds.
+        """
+        found: dict[str, list[Failure]] = {issue: [] for issue in issue_ids}
+        shown = [state.value for state in NOT_SENT]
+        ranked = (
+            select(
+                r.c.issue_id,
+                r.c.email,
+                r.c.state,
+                r.c.attempts,
+                r.c.last_error,
+                func.row_number().over(partition_by=r.c.issue_id, order_by=r.c.id).label("n"),
+            )
+            .where(r.c.issue_id.in_(list(found)), r.c.state.in_(shown))
+            .subquery()
+        )
+        query = select(ranked).order_by(ranked.c.issue_id, ranked.c.n)
+        if limit is not None:
+            query = query.where(ranked.c.n <= limit)
+        with reading(self.engine) as connection:
+            for issue, email, state, attempts, why, _ in connection.execute(query):
+                found[issue].append(Failure(email, RecipientState(state), attempts, why))
+        return found
 
     def carried_summaries(self) -> set[str]:
         return carried_summaries(self.engine)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import Engine, exc, insert, select, update
+from sqlalchemy import Engine, delete, exc, func, insert, select, update
 
 from newsletter.db import schema as t
 from newsletter.db.audience import iter_audience
@@ -95,6 +95,7 @@ class RunBook:
             done = connection.execute(
                 update(t.runs).where(t.runs.c.issue_id == issue_id).values(finished_at=None, **values)
             )
+            connection.execute(delete(t.run_counts).where(t.run_counts.c.issue_id == issue_id))
         if done.rowcount != 1:
             raise DeliveryError(f"issue {issue_id} has no send run to resume")
 
@@ -112,6 +113,17 @@ class RunBook:
                     finished_at=now if state == FINISHED else None,
                 )
             )
+            connection.execute(delete(t.run_counts).where(t.run_counts.c.issue_id == issue_id))
+            if state == FINISHED:  # its rows are settled: keep their counts (db.schema.run_counts)
+                r = t.recipients
+                counted = (
+                    select(r.c.issue_id, r.c.state, func.count())
+                    .where(r.c.issue_id == issue_id)
+                    .group_by(r.c.issue_id, r.c.state)
+                )
+                connection.execute(
+                    insert(t.run_counts).from_select(["issue_id", "state", "recipients"], counted)
+                )
 
     def run(self, issue_id: str) -> Run | None:
         found = [run for run in self._runs(issue_id)]

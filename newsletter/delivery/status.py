@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from newsletter.bounces.health import BOUNCE_LIMITS, COMPLAINT_LIMITS, Health, issues_health
 from newsletter.db.locks import issue_lock
 from newsletter.delivery.ledger import open_ledger
-from newsletter.delivery.records import Counts, Failure, Run, RunState
+from newsletter.delivery.records import NOT_SENT, Counts, Failure, Run, RunState
 from newsletter.errors import NewsletterError
 from newsletter.store.config import Settings
 
@@ -23,8 +23,13 @@ ORPHANED_NOTE = "the sending process ended without recording why; `newsletter se
 class IssueStatus:
     run: Run
     counts: Counts
-    failures: list[Failure]
+    failures: list[Failure]  # the first few, or all (see `issue_status`)
     health: Health | None = None  # bounces, complaints and unsubscribes since the send
+
+    @property
+    def not_sent(self) -> int:
+        """How many recipients are not sent for a reason worth showing (all of them, not only `failures`)."""
+        return sum(self.counts[state] for state in NOT_SENT)
 
     def as_dict(self) -> dict[str, Any]:
         """The status as plain data, for `status --json`."""
@@ -74,21 +79,24 @@ def _as_seen(engine: Engine, run: Run) -> Run:
     return replace(run, state=RunState.STOPPED, note=ORPHANED_NOTE.format(issue=run.issue_id))
 
 
-def issue_status(settings: Settings, issue_id: str | None = None) -> list[IssueStatus]:
+def issue_status(
+    settings: Settings, issue_id: str | None = None, failures_shown: int | None = None
+) -> list[IssueStatus]:
     """The send runs in the ledger (one issue's, or all), with counts, failures and health.
 
-    The database does the counting: per issue one GROUP BY for the counts and one query for the
-    failures, and one query for the health of every issue shown, however many there are.
+    The database does the counting, in one statement per figure however many issues are shown: the
+    runs, their counts (one GROUP BY), their failures (the first `failures_shown` of each, all when
+    None) and their health.
     """
     with open_ledger(settings) as ledger:
         runs = ledger.runs() if issue_id is None else [r for r in [ledger.run(issue_id)] if r]
-        health = issues_health(ledger.engine, None if issue_id is None else [issue_id]) if runs else {}
+        ids = [r.issue_id for r in runs]
+        counts = ledger.counts_of(ids) if runs else {}
+        failures = ledger.failures_of(ids, failures_shown) if runs else {}
+        health = issues_health(ledger.engine, ids, counts) if runs else {}
         found = [
             IssueStatus(
-                _as_seen(ledger.engine, r),
-                ledger.counts(r.issue_id),
-                ledger.failures(r.issue_id),
-                health.get(r.issue_id),
+                _as_seen(ledger.engine, r), counts[r.issue_id], failures[r.issue_id], health.get(r.issue_id)
             )
             for r in runs
         ]

@@ -33,7 +33,7 @@ def _rows() -> list[Row]:
 
     d = desk()
     settings = d.settings
-    runs = {s.run.issue_id: s for s in issue_status(settings)}
+    runs = {s.run.issue_id: s for s in issue_status(settings, failures_shown=0)}
     rows = []
     for issue in issues.list_issues(d.workspace):
         status = runs.get(issue.id)
