@@ -166,7 +166,7 @@ def health_lines(health: Health) -> list[str]:
             health.complaints,
             _limits(COMPLAINT_LIMITS) + " (SES review and Gmail's aim, Gmail's maximum, SES pause)",
         ),
-        ("unsubscribes", health.unsubscribes, "since the send"),
+        ("unsubscribes", health.unsubscribes, "before the next issue"),
     )
     lines = [f"  after the send, of {health.attempts} attempts ({health.sent} accepted):"]
     for name, count, note in rows:

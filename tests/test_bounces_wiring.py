@@ -173,7 +173,7 @@ def test_status_shows_the_issue_health_against_the_thresholds(workspace):
         "    soft bounces       1    8.33%",
         "    complaints         1    8.33%  limits 0.1%, 0.3%, 0.5% (SES review and Gmail's aim, Gmail's"
         " maximum, SES pause)",
-        "    unsubscribes       1    8.33%  since the send",
+        "    unsubscribes       1    8.33%  before the next issue",
         "  warning: the hard-bounce rate of issue 2026-05 is 16.67% (2 of 12), over 10.0%: SES may pause"
         " sending",
         "  warning: the complaint rate of issue 2026-05 is 8.33% (1 of 12), over 0.5%: SES may pause sending",

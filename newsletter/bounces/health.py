@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import Engine, Select, case, func, select
 
 from newsletter.db import schema as t
 from newsletter.db.engine import reading
@@ -27,6 +27,7 @@ COMPLAINT_LIMITS = (
     (0.003, "Gmail's limit never to pass"),
     (0.005, "SES may pause sending"),
 )
+REPORTS = (EventKind.BOUNCED, EventKind.SOFT_BOUNCED, EventKind.COMPLAINED)  # what reports about an issue
 PAUSE_RATE = 0.05
 PAUSE_MIN_ATTEMPTS = 200
 
@@ -40,7 +41,7 @@ class Health:
     hard_bounces: int  # refused during the send or reported later
     soft_bounces: int
     complaints: int
-    unsubscribes: int  # recipients of the issue who unsubscribed since it was sent
+    unsubscribes: int  # recipients of the issue who unsubscribed after it, before the next issue
     warnings: tuple[str, ...]
     refused: int = 0  # hard bounces refused during the send (never accepted, so not in `sent`)
 
@@ -72,9 +73,7 @@ def issues_health(
     issue's recipients through their subscriber row (events.subscriber_id -> subscribers.email =
     recipients.email), so no address is hashed or brought into Python.
     """
-    query = _health_query(counted=counts is None)
-    if issue_ids is not None:
-        query = query.where(t.runs.c.issue_id.in_(list(issue_ids)))
+    query = _health_query(None if issue_ids is None else list(issue_ids), counted=counts is None)
     with reading(engine) as connection:
         rows = connection.execute(query).all()
     found = {}
@@ -100,83 +99,127 @@ def issues_health(
     return found
 
 
-def _health_query(counted: bool = True) -> Select[Any]:
-    """One row per run: the counts its Health is made of, each a correlated subquery on an index (the
-    sent and refused recipients only when `counted`)."""
-    run, r, s = t.runs, t.recipients, t.subscribers
+def _health_query(issue_ids: list[str] | None = None, counted: bool = True) -> Select[Any]:
+    """One row per run (of `issue_ids`, or all): the counts its Health is made of (the sent and refused
+    recipients only when `counted`).
 
-    def in_state(state: RecipientState) -> Any:
-        return (
-            select(func.count())
-            .select_from(r)
-            .where(r.c.issue_id == run.c.issue_id, r.c.state == state.value)
-            .scalar_subquery()
+    Each report about an issue (bounce, complaint) is looked up once, with the reported person's state
+    in that issue's run, and folded per person and then per issue; each unsubscribe since a run's start
+    is looked up in that run's recipients through the (issue, email) index alone.
+    """
+    run, r, s, e = t.runs, t.recipients, t.subscribers, t.events
+    about = ReportIssue(e.c.detail)
+    reports = (
+        select(about.label("issue_id"), e.c.email_hash, e.c.kind, r.c.state)
+        .select_from(e)
+        .outerjoin(s, s.c.id == e.c.subscriber_id)
+        .outerjoin(r, (r.c.issue_id == about) & (r.c.email == s.c.email))
+        .where(e.c.kind.in_([k.value for k in REPORTS]))
+    )
+    runs = select(run.c.issue_id)
+    if issue_ids is not None:
+        reports = reports.where(about.in_(issue_ids))
+        runs = runs.where(run.c.issue_id.in_(issue_ids))
+    reported = reports.cte("reports")
+
+    def has(condition: Any) -> Any:
+        return func.max(case((condition, 1), else_=0))
+
+    person = (
+        select(
+            reported.c.issue_id,
+            has(reported.c.kind == EventKind.BOUNCED.value).label("hard"),
+            has(reported.c.kind == EventKind.SOFT_BOUNCED.value).label("soft"),
+            has(reported.c.kind == EventKind.COMPLAINED.value).label("complained"),
+            has(reported.c.state == R.FAILED_PERMANENT.value).label("refused"),
+            has(reported.c.state == R.SENT.value).label("sent"),
         )
+        .group_by(reported.c.issue_id, reported.c.email_hash)
+        .cte("people")
+    )
 
-    def reports(*kinds: EventKind) -> Any:
-        e = t.events.alias()
-        # `|| ""` takes the column's text affinity off the comparison: SQLite would otherwise not use the
-        # expression index (its values carry no affinity) and scan every report of the kind.
-        about = ReportIssue(e.c.detail) == run.c.issue_id.concat("")
-        return e, about & e.c.kind.in_([k.value for k in kinds])
+    def people(condition: Any) -> Any:
+        return func.sum(case((condition, 1), else_=0))
 
-    def people(e: Any, where: Any, *states: RecipientState) -> Any:
-        """How many of the people with events `e` matching `where` are recipients of the run (in `states`:
-        any when none is given, which the (issue, email) index answers without reading the row)."""
-        query = (
-            select(func.count(e.c.email_hash.distinct()))
-            .select_from(e.join(s, s.c.id == e.c.subscriber_id))
-            .join(r, (r.c.issue_id == run.c.issue_id) & (r.c.email == s.c.email))
-            .where(where)
+    hard, soft, refused, sent = (
+        (person.c.hard == 1),
+        (person.c.soft == 1),
+        (person.c.refused == 1),
+        (person.c.sent == 1),
+    )
+    figures = (
+        select(
+            person.c.issue_id,
+            people(hard).label("bounced"),
+            people(hard & refused).label("bounced_refused"),
+            people(soft & ~hard & ~refused).label("soft"),
+            people(person.c.complained == 1).label("complaints"),
+            people(sent & (hard | soft)).label("sent_reported"),
         )
-        if states:
-            query = query.where(r.c.state.in_([x.value for x in states]))
-        return query.scalar_subquery()
-
-    def distinct(e: Any, where: Any) -> Any:
-        return select(func.count(e.c.email_hash.distinct())).where(where).scalar_subquery()
-
-    hard, hard_about = reports(EventKind.BOUNCED)
-    soft, soft_about = reports(EventKind.SOFT_BOUNCED)
-    also_hard, also_hard_about = reports(EventKind.BOUNCED)
-    refused_recipient = (
+        .group_by(person.c.issue_id)
+        .cte("figures")
+    )
+    left = (  # everyone who unsubscribed, with when: a few thousand rows, read once
+        select(e.c.email_hash, e.c.at, s.c.email)
+        .join(s, s.c.id == e.c.subscriber_id)
+        .where(e.c.kind == EventKind.UNSUBSCRIBED.value)
+        .cte("unsubscribed")
+        .prefix_with("MATERIALIZED")
+    )
+    # An unsubscribe counts for the last issue sent before it, if its recipient received that issue: a
+    # run's period lasts until the next run starts. One (issue, email) index probe per unsubscribe.
+    periods = select(
+        run.c.issue_id, func.lead(run.c.started_at).over(order_by=run.c.started_at).label("until")
+    ).cte("periods")
+    recipient = (
         select(r.c.id)
-        .join(s, s.c.email == r.c.email)
-        .where(
-            s.c.id == soft.c.subscriber_id,
-            r.c.issue_id == run.c.issue_id,
-            r.c.state == R.FAILED_PERMANENT.value,
-        )
-        .correlate(run, soft)  # two levels down: SQLAlchemy correlates only the enclosing query itself
+        .where(r.c.issue_id == run.c.issue_id, r.c.email == left.c.email)
+        .correlate(run, left)
         .exists()
     )
-    soft_only = (
-        soft_about
-        & ~(
-            select(also_hard.c.id)
-            .where(also_hard_about, also_hard.c.email_hash == soft.c.email_hash)
-            .correlate(run, soft)
-            .exists()
+    unsubscribes = (
+        select(func.count(left.c.email_hash.distinct()))
+        .where(
+            left.c.at >= run.c.started_at,
+            (periods.c.until.is_(None)) | (left.c.at < periods.c.until),
+            recipient,
         )
-        & ~refused_recipient
+        .correlate(run, periods)
+        .scalar_subquery()
+        .label("unsubscribes")
     )
-    complained, complained_about = reports(EventKind.COMPLAINED)
-    failed, failed_about = reports(EventKind.BOUNCED, EventKind.SOFT_BOUNCED)
-    left = t.events.alias()
-    left_since = (left.c.kind == EventKind.UNSUBSCRIBED.value) & (left.c.at >= run.c.started_at)
+
+    def figure(column: Any) -> Any:
+        return func.coalesce(column, 0).label(column.name)
+
     counts = (
         [in_state(R.SENT).label("sent"), in_state(R.FAILED_PERMANENT).label("refused")] if counted else []
     )
-    return select(
-        run.c.issue_id,
-        run.c.started_at,
-        *counts,
-        distinct(hard, hard_about).label("bounced"),
-        people(hard, hard_about, R.FAILED_PERMANENT).label("bounced_refused"),
-        distinct(soft, soft_only).label("soft"),
-        distinct(complained, complained_about).label("complaints"),
-        people(failed, failed_about, R.SENT).label("sent_reported"),
-        people(left, left_since).label("unsubscribes"),
+    return (
+        select(
+            run.c.issue_id,
+            run.c.started_at,
+            *counts,
+            *[figure(c) for c in figures.c if c.name != "issue_id"],
+            unsubscribes,
+        )
+        .select_from(
+            run.join(periods, periods.c.issue_id == run.c.issue_id).outerjoin(
+                figures, figures.c.issue_id == run.c.issue_id
+            )
+        )
+        .where(run.c.issue_id.in_(runs))
+    )
+
+
+def in_state(state: RecipientState) -> Any:
+    """How many recipients of the run in the enclosing query are in `state` (the (issue, state) index)."""
+    r = t.recipients
+    return (
+        select(func.count())
+        .select_from(r)
+        .where(r.c.issue_id == t.runs.c.issue_id, r.c.state == state.value)
+        .scalar_subquery()
     )
 
 

@@ -24,7 +24,7 @@ class IssueStatus:
     run: Run
     counts: Counts
     failures: list[Failure]  # the first few, or all (see `issue_status`)
-    health: Health | None = None  # bounces, complaints and unsubscribes since the send
+    health: Health | None = None  # bounces, complaints and unsubscribes after the send
 
     @property
     def not_sent(self) -> int:
