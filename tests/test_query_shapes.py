@@ -206,3 +206,41 @@ def test_the_failures_of_many_issues_are_one_statement_in_the_order_they_were_ad
     assert [f.email for f in ledger.failures("2026-01")] == [
         f"reader{n}@example.org" for n in (7, 8, 9, 17, 18, 19)
     ]
+
+
+def test_the_editions_of_the_audience_are_one_group_by_that_agrees_with_the_stream(db):
+    from collections import Counter
+
+    from newsletter.db.audience import audience_editions, iter_audience
+    from newsletter.db.schema import Status
+    from newsletter.db.subscribers import add_subscriber
+    from newsletter.db.suppression import unsubscribe
+
+    people = {
+        "ana@example.org": ["MRI", "Caregivers"],
+        "ben@example.org": ["Caregivers", "MRI"],  # the same topics in another order: another edition
+        "cy@example.org": ["MRI", "Caregivers"],  # in larger text, below
+        "dee@example.org": [],
+        "eve@example.org": ["MRI"],  # unsubscribes, below
+        "fay@example.org": ["MRI", "Caregivers"],
+    }
+    for email, topics in people.items():
+        add_subscriber(db, email, topics=topics)
+    add_subscriber(db, "gil@example.org", topics=["Gut"], status=Status.PENDING)
+    unsubscribe(db, "eve@example.org", "one-click")
+    with writing(db) as connection:
+        connection.execute(
+            t.subscribers.update().where(t.subscribers.c.email == "cy@example.org").values(large_text=True)
+        )
+
+    with statements(db) as seen:
+        editions = audience_editions(db)
+
+    assert len(seen) == 1
+    assert editions == {
+        (("MRI", "Caregivers"), False): 2,
+        (("Caregivers", "MRI"), False): 1,
+        (("MRI", "Caregivers"), True): 1,
+        ((), False): 1,
+    }
+    assert editions == Counter((m.topics, m.large_text) for m in iter_audience(db))

@@ -94,14 +94,15 @@ def sample_email(
 
 
 def audience_readers(settings: Settings) -> list[tuple[tuple[str, ...], bool]]:
-    """The (topics, larger text) of everyone an issue would go to; none before the database exists."""
-    from newsletter.db.audience import iter_audience
+    """The distinct (topics, larger text) of everyone an issue would go to, counted by the database; none
+    before the database exists."""
+    from newsletter.db.audience import audience_editions
     from newsletter.db.state import open_state, url_of
 
     url = url_of(settings)
     if url.get_backend_name() == "sqlite" and not Path(str(url.database)).exists():
         return []  # no subscribers yet; opening it would create it
-    return [(tuple(m.topics), bool(m.large_text)) for m in iter_audience(open_state(settings))]
+    return list(audience_editions(open_state(settings)))
 
 
 def edition_findings(settings: Settings, issue: Issue, summaries: dict[str, Summary]) -> list[Finding]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, exists, func, select
+from sqlalchemy import Connection, Engine, String, case, cast, exists, func, select
 
 from newsletter.db import events
 from newsletter.db import schema as t
@@ -162,6 +162,47 @@ def tally_audience(
         for name, count in connection.execute(query):
             setattr(tally, "recipients" if name == "recipient" else name, count)
     return tally
+
+
+# How one person's topics travel through the GROUP BY: "position<UNIT>topic" items joined by RECORD (the
+# ASCII separators, which no topic of topics.yaml holds); the positions put them back in the reader's order.
+_UNIT, _RECORD = "\x1f", "\x1e"
+
+
+def audience_editions(
+    engine: Engine, lists: Iterable[str] | None = None, now: datetime | None = None
+) -> dict[tuple[tuple[str, ...], bool], int]:
+    """How many of the audience have each combination of topics (in their order) and text size.
+
+    One GROUP BY the database answers, whatever the list's size: the combinations are a few dozen where
+    the readers are a million. The editions an issue will be sent in are these combinations'.
+    """
+    tp, s = t.topic_preferences, t.subscribers
+    item = cast(tp.c.position, String).concat(_UNIT).concat(tp.c.topic)
+    topics = (
+        select(tp.c.subscriber_id, func.aggregate_strings(item, _RECORD).label("topics"))
+        .group_by(tp.c.subscriber_id)
+        .subquery()
+    )
+    found: dict[tuple[tuple[str, ...], bool], int] = {}
+    with reading(engine) as connection:
+        chosen = _check_lists(connection, None if lists is None else list(lists))
+        query = (
+            select(topics.c.topics, s.c.large_text, func.count())
+            .select_from(s.outerjoin(topics, topics.c.subscriber_id == s.c.id))
+            .where(_in_lists(chosen), verdict(chosen, now or t.now()) == "recipient")
+            .group_by(topics.c.topics, s.c.large_text)
+        )
+        for joined, large_text, count in connection.execute(query):
+            key = (_in_order(joined or ""), bool(large_text))
+            found[key] = found.get(key, 0) + count  # the same topics may come concatenated in two orders
+    return found
+
+
+def _in_order(joined: str) -> tuple[str, ...]:
+    """A person's topics from their GROUP BY string, in the order they gave them."""
+    items = [item.partition(_UNIT) for item in joined.split(_RECORD) if item]
+    return tuple(topic for _, _, topic in sorted(items, key=lambda part: int(part[0])))
 
 
 def iter_audience(
