@@ -244,3 +244,40 @@ def test_the_editions_of_the_audience_are_one_group_by_that_agrees_with_the_stre
         ((), False): 1,
     }
     assert editions == Counter((m.topics, m.large_text) for m in iter_audience(db))
+
+
+def test_the_audience_counted_in_one_statement_is_the_one_the_send_streams(db):
+    from dataclasses import asdict
+
+    from newsletter.db.audience import AudienceTally, iter_audience, tally_audience
+    from newsletter.db.schema import Status
+    from newsletter.db.subscribers import add_subscriber
+    from newsletter.db.suppression import mark_bounced, suppress, unsubscribe
+
+    add_subscriber(db, "ana@example.org", list_name="readers")
+    add_subscriber(db, "ana@example.org", list_name="clinicians")
+    add_subscriber(db, "ben@example.org", list_name="clinicians")
+    add_subscriber(db, "cy@example.org", list_name="readers", status=Status.PENDING)
+    add_subscriber(db, "cy@example.org", list_name="clinicians")
+    add_subscriber(db, "dee@example.org", list_name="readers")
+    add_subscriber(db, "dee@example.org", list_name="clinicians")
+    unsubscribe(db, "dee@example.org", "one-click", ["readers"])  # an opt-out anywhere wins
+    add_subscriber(db, "eve@example.org", list_name="readers")
+    mark_bounced(db, "eve@example.org", "550 no such user")
+    add_subscriber(db, "fay@example.org", list_name="clinicians")
+    suppress(db, "fay@example.org", "asked by phone")
+    with writing(db) as connection:
+        connection.execute(
+            t.subscribers.update()
+            .where(t.subscribers.c.email == "ben@example.org")
+            .values(paused_until=t.now() + timedelta(days=30))
+        )
+
+    for lists in (None, ["readers"], ["clinicians"], ["clinicians", "readers"]):
+        streamed = AudienceTally()
+        members = list(iter_audience(db, lists, streamed))
+        with statements(db) as seen:
+            counted = tally_audience(db, lists)
+        assert asdict(counted) == asdict(streamed), lists
+        assert counted.recipients == len(members) and len(seen) == 1 + (lists is not None), lists
+    assert (counted.unsubscribed, counted.bounced, counted.suppressed, counted.paused) == (1, 1, 1, 1)

@@ -7,7 +7,7 @@ The audience is everyone subscribed in a chosen list, not suppressed, not paused
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -86,12 +86,9 @@ def _membership_rows(connection: Connection, chosen: list[str] | None, now: date
 
 
 def verdict(chosen: list[str] | None, now: datetime) -> Any:
-    """Whether a person gets an issue ("recipient") or which count they fall in: the audience's one rule,
-    as an SQL expression on `subscribers`, so the database applies it (and counts it) person by person.
-
-    An opt-out in any list wins (unsubscribed, then bounced, then complained), then the suppression
-    list, then "pending" for no confirmed membership in the chosen lists, then a pause.
-    """
+    """Whether a person gets an issue ("recipient") or which count they fall in: the audience's one rule
+    (`_rule`), as an SQL expression on `subscribers` looking up each person's memberships, for a query
+    that reads people one by one (the send's stream, one address)."""
     s = t.subscribers
 
     def has(status: Status, lists: list[str] | None = None) -> Any:
@@ -102,13 +99,52 @@ def verdict(chosen: list[str] | None, now: datetime) -> Any:
         return query.correlate(s).exists()
 
     suppressed = exists().where(t.suppressions.c.email_key == s.c.email_key).correlate(s)
+    return _rule(has, suppressed, has(Status.SUBSCRIBED, chosen), now)
+
+
+def _rule(opted_out: Callable[[Status], Any], suppressed: Any, subscribed: Any, now: datetime) -> Any:
+    """The audience's one rule, over whatever says of a person whether they opted out (each way, in any
+    list), are suppressed, and are subscribed in the chosen lists.
+
+    An opt-out in any list wins (unsubscribed, then bounced, then complained), then the suppression
+    list, then "pending" for no confirmed membership in the chosen lists, then a pause.
+    """
     return case(
-        *[(has(status), status.value) for status in OPTED_OUT],
+        *[(opted_out(status), status.value) for status in OPTED_OUT],
         (suppressed, "suppressed"),
-        (~has(Status.SUBSCRIBED, chosen), "pending"),
-        (s.c.paused_until > now, "paused"),
+        (~subscribed, "pending"),
+        (t.subscribers.c.paused_until > now, "paused"),
         else_="recipient",
     )
+
+
+def _counted(chosen: list[str] | None, now: datetime) -> tuple[Any, Any]:
+    """(the people in the chosen lists, the rule's verdict on each) for a query that counts the whole
+    audience: each person's memberships folded in one pass over them, not looked up person by person."""
+    s, m, lst, sup = t.subscribers, t.memberships, t.lists, t.suppressions
+
+    def ever(condition: Any) -> Any:
+        return func.max(case((condition, 1), else_=0))
+
+    here = lst.c.name.in_(chosen) if chosen is not None else None
+    subscribed = m.c.status == Status.SUBSCRIBED.value
+    standing = (
+        select(
+            m.c.subscriber_id,
+            *[ever(m.c.status == status.value).label(status.value) for status in OPTED_OUT],
+            ever(subscribed if here is None else subscribed & here).label("subscribed_here"),
+        )
+        .join(lst, lst.c.id == m.c.list_id)
+        .group_by(m.c.subscriber_id)
+    )
+    if here is not None:  # a membership in the chosen lists puts a person in them
+        standing = standing.having(ever(here) == 1)
+    folded = standing.subquery()
+    people = s.join(folded, folded.c.subscriber_id == s.c.id).outerjoin(sup, sup.c.email_key == s.c.email_key)
+    rule = _rule(
+        lambda status: folded.c[status.value] == 1, sup.c.id.is_not(None), folded.c.subscribed_here == 1, now
+    )
+    return people, rule
 
 
 def _in_lists(chosen: list[str] | None) -> Any:
@@ -157,8 +193,8 @@ def tally_audience(
     tally = AudienceTally()
     with reading(engine) as connection:
         chosen = _check_lists(connection, None if lists is None else list(lists))
-        rule = verdict(chosen, now or t.now()).label("verdict")
-        query = select(rule, func.count()).where(_in_lists(chosen)).group_by(rule)
+        people, rule = _counted(chosen, now or t.now())
+        query = select(rule.label("verdict"), func.count()).select_from(people).group_by(rule)
         for name, count in connection.execute(query):
             setattr(tally, "recipients" if name == "recipient" else name, count)
     return tally
@@ -187,10 +223,11 @@ def audience_editions(
     found: dict[tuple[tuple[str, ...], bool], int] = {}
     with reading(engine) as connection:
         chosen = _check_lists(connection, None if lists is None else list(lists))
+        people, rule = _counted(chosen, now or t.now())
         query = (
             select(topics.c.topics, s.c.large_text, func.count())
-            .select_from(s.outerjoin(topics, topics.c.subscriber_id == s.c.id))
-            .where(_in_lists(chosen), verdict(chosen, now or t.now()) == "recipient")
+            .select_from(people.outerjoin(topics, topics.c.subscriber_id == s.c.id))
+            .where(rule == "recipient")
             .group_by(topics.c.topics, s.c.large_text)
         )
         for joined, large_text, count in connection.execute(query):
