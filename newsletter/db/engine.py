@@ -105,9 +105,11 @@ def open_engine(
         app = f"newsletter pid {os.getpid()} on {socket.gethostname()}"[:63]
         # jit=off: the server compiles any statement its planner thinks costly (status's health of 24
         # issues), spending ~100 ms compiling for a statement that then runs in a few hundred.
+        # temp_buffers: an import's staging tables (csvstage) are temporary; at the default 8 MB a
+        # large file's pages go back and forth to disk. Allocated only by a session that uses them.
         options = (
             f"-c statement_timeout={int(statement_timeout * 1000)} -c lock_timeout={LOCK_TIMEOUT_S * 1000}"
-            " -c jit=off"
+            " -c jit=off -c temp_buffers=256MB"
         )
         engine = create_engine(
             url,
