@@ -4,7 +4,8 @@ Three parts, each optional:
 
 * `--sizes sample,large`: every command of the table in issue 27 (`status`, `status --json`,
   `send --dry-run`, `check`, `archive --all`, `subscribers export`, `subscribers list`,
-  `new-issue`, `build`, `bounces fetch` on an empty Dovecot mailbox), interleaved with the floors
+  `new-issue`, `build`, `bounces fetch` on an empty Dovecot mailbox, `preview`'s first page and the
+  first click on each of the desk's pages), interleaved with the floors
   a command cannot go under (`python -c pass`, `import sqlalchemy`, Jinja2 + MJML + premailer, and
   `mkdocs --help` when installed). The large workspace has 300 summaries, 24 sent issues with
   their ledger and reports, and 100,000 subscribers (a fifth with non-ASCII names, topics,
@@ -27,6 +28,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -77,6 +79,60 @@ def timed(command: Sequence[str], cwd: Path | None = None, env: dict[str, str] |
     return Timing(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
+def _cpu_of(pid: int) -> float:
+    """A running process's user + system CPU seconds so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def served_page(
+    command: Sequence[str], path: str, env: dict[str, str], from_start: bool, timeout: float = 120.0
+) -> Timing:
+    """Start a server command (`preview`, `desk`) on a free port and GET one page of it.
+
+    `from_start`: the time from starting the command to the page's last byte (what a person waits
+    for after typing the command); else only the GET, on the server just started (the first click
+    on that page). CPU is the server's over the same span; the server is stopped either way.
+    """
+    import urllib.request
+
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [*command, "--port", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert process.stdout is not None
+        seen = []
+        for line in process.stdout:  # the server prints its URL once it listens
+            seen.append(line)
+            found = re.search(r"http://127\.0\.0\.1:\d+/", line)
+            if found:
+                break
+        else:
+            raise SystemExit(f"{' '.join(command)} did not start: {''.join(seen)[-2000:]}")
+        url = found.group(0) + path.lstrip("/")
+        begin, cpu = (started, 0.0) if from_start else (time.perf_counter(), _cpu_of(process.pid))
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            response.read()
+        wall, cpu = time.perf_counter() - begin, _cpu_of(process.pid) - cpu
+        peak = _peak_mb(process.pid)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return Timing(wall, cpu, peak)
+
+
+def _peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def median(values: Iterable[float]) -> float:
     return statistics.median(list(values))
 
@@ -106,13 +162,15 @@ FLOOR_OF = {
     "status --json": "import sqlalchemy",
     "send --dry-run": "import sqlalchemy",
     "check": "import jinja2+mjml+premailer",
+    "check (no SpamAssassin)": "import jinja2+mjml+premailer",
     "archive --all": "import jinja2+mjml+premailer",
     "subscribers export": "import sqlalchemy",
     "subscribers list": "import sqlalchemy",
     "new-issue": "python -c pass",
     "build": "import jinja2+mjml+premailer",
     "bounces fetch": "import sqlalchemy",
-}
+    "preview (first page)": "import jinja2+mjml+premailer",
+}  # the desk's pages are requests to a server already running: no process floor
 
 
 def floor_variants(env: dict[str, str]) -> dict[str, Callable[[], Timing]]:
@@ -139,6 +197,13 @@ def command_variants(
         "status --json": run("status", "--json"),
         "send --dry-run": run("send", SAMPLE_ISSUE, "--dry-run"),
         "check": run("check", SAMPLE_ISSUE),
+        # the budget's check: SpamAssassin's run apart (it may run beside the other checks); with only
+        # the tool's own folder on PATH, check finds no spamassassin and says so
+        "check (no SpamAssassin)": lambda: timed(
+            [*tool, "-w", str(ws), "check", SAMPLE_ISSUE],
+            cwd=ws,
+            env={**env, "PATH": str(Path(tool[0]).parent)},
+        ),
         "archive --all": run("archive", "--all", "--out", str(out / "archive")),
         "subscribers export": run("subscribers", "export", "--out", str(out / "export.csv")),
         "subscribers list": run("subscribers", "list"),
@@ -147,6 +212,16 @@ def command_variants(
     }
     if imap:
         found["bounces fetch"] = run("bounces", "fetch")
+
+    def page(args: Sequence[str], path: str, from_start: bool) -> Callable[[], Timing]:
+        return lambda: served_page([*tool, "-w", str(ws), *args], path, env, from_start)
+
+    # preview: from the command to its first page; the desk: the first click on each page of a desk
+    # just started (its start-up is the preview's kind of wait, and is in the first figure)
+    found["preview (first page)"] = page(["preview", SAMPLE_ISSUE], "/", from_start=True)
+    found["desk: issues page"] = page(["desk"], "/", from_start=False)
+    found["desk: issue editor page"] = page(["desk"], f"/issues/{SAMPLE_ISSUE}", from_start=False)
+    found["desk: summaries page"] = page(["desk"], "/summaries", from_start=False)
     return found
 
 
