@@ -116,10 +116,8 @@ def _health_query(issue_ids: list[str] | None = None, counted: bool = True) -> S
         .outerjoin(r, (r.c.issue_id == about) & (r.c.email == s.c.email))
         .where(e.c.kind.in_([k.value for k in REPORTS]))
     )
-    runs = select(run.c.issue_id)
     if issue_ids is not None:
         reports = reports.where(about.in_(issue_ids))
-        runs = runs.where(run.c.issue_id.in_(issue_ids))
     reported = reports.cte("reports")
 
     def has(condition: Any) -> Any:
@@ -195,21 +193,18 @@ def _health_query(issue_ids: list[str] | None = None, counted: bool = True) -> S
     counts = (
         [in_state(R.SENT).label("sent"), in_state(R.FAILED_PERMANENT).label("refused")] if counted else []
     )
-    return (
-        select(
-            run.c.issue_id,
-            run.c.started_at,
-            *counts,
-            *[figure(c) for c in figures.c if c.name != "issue_id"],
-            unsubscribes,
+    query = select(
+        run.c.issue_id,
+        run.c.started_at,
+        *counts,
+        *[figure(c) for c in figures.c if c.name != "issue_id"],
+        unsubscribes,
+    ).select_from(
+        run.join(periods, periods.c.issue_id == run.c.issue_id).outerjoin(
+            figures, figures.c.issue_id == run.c.issue_id
         )
-        .select_from(
-            run.join(periods, periods.c.issue_id == run.c.issue_id).outerjoin(
-                figures, figures.c.issue_id == run.c.issue_id
-            )
-        )
-        .where(run.c.issue_id.in_(runs))
     )
+    return query if issue_ids is None else query.where(run.c.issue_id.in_(issue_ids))
 
 
 def in_state(state: RecipientState) -> Any:
