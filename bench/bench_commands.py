@@ -64,19 +64,34 @@ class Timing:
     peak_mb: float  # its peak resident set
 
 
+GNU_TIME = Path("/usr/bin/time")
+
+
 def timed(command: Sequence[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> Timing:
-    """Run one command to its end; its wall time, CPU time and peak RSS (from wait4), or SystemExit."""
+    """Run one command to its end; its wall time, CPU time (from wait4) and peak RSS, or SystemExit.
+
+    The peak RSS is GNU time's (`%M`) when it is installed: Linux counts in a child's peak the memory
+    of the process it was forked from, up to its exec, so wait4 here would report this benchmark's
+    own size (hundreds of MB after generating a million readers) for `python -c pass`.
+    """
+    peak_file = Path(tempfile.mkstemp(prefix="bench-peak-")[1])
+    run = [str(GNU_TIME), "-f", "%M", "-o", str(peak_file), *command] if GNU_TIME.exists() else list(command)
     started = time.perf_counter()
-    with open(os.devnull, "wb") as devnull:
-        process = subprocess.Popen(list(command), cwd=cwd, env=env, stdout=devnull, stderr=subprocess.PIPE)
-        assert process.stderr is not None
-        errors = process.stderr.read()
-        _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode not in (0, 3):  # 3: `check` found warnings it reports as such
-        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}): {errors.decode()[-2000:]}")
-    return Timing(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            process = subprocess.Popen(run, cwd=cwd, env=env, stdout=devnull, stderr=subprocess.PIPE)
+            assert process.stderr is not None
+            errors = process.stderr.read()
+            _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode not in (0, 3):  # 3: `check` found warnings it reports as such
+            raise SystemExit(f"{' '.join(command)} failed ({process.returncode}): {errors.decode()[-2000:]}")
+        written = peak_file.read_text().split()
+        peak = int(written[-1]) / 1024 if GNU_TIME.exists() and written else usage.ru_maxrss / 1024
+    finally:
+        peak_file.unlink(missing_ok=True)
+    return Timing(wall, usage.ru_utime + usage.ru_stime, peak)
 
 
 def _cpu_of(pid: int) -> float:
