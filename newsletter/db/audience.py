@@ -68,7 +68,7 @@ def list_names(engine: Engine) -> list[str]:
         return sorted(connection.execute(select(t.lists.c.name)).scalars())
 
 
-def _check_lists(connection: Connection, chosen: list[str] | None) -> list[str] | None:
+def check_lists(connection: Connection, chosen: list[str] | None) -> list[str] | None:
     if chosen is None:
         return None
     names = set(connection.execute(select(t.lists.c.name)).scalars())
@@ -192,7 +192,7 @@ def tally_audience(
     """The audience's counts, computed by the database in one query (a dry run's plan at any size)."""
     tally = AudienceTally()
     with reading(engine) as connection:
-        chosen = _check_lists(connection, None if lists is None else list(lists))
+        chosen = check_lists(connection, None if lists is None else list(lists))
         people, rule = _counted(chosen, now or t.now())
         query = select(rule.label("verdict"), func.count()).select_from(people).group_by(rule)
         for name, count in connection.execute(query):
@@ -214,15 +214,12 @@ def audience_editions(
     the readers are a million. The editions an issue will be sent in are these combinations'.
     """
     tp, s = t.topic_preferences, t.subscribers
-    item = cast(tp.c.position, String).concat(_UNIT).concat(tp.c.topic)
     topics = (
-        select(tp.c.subscriber_id, func.aggregate_strings(item, _RECORD).label("topics"))
-        .group_by(tp.c.subscriber_id)
-        .subquery()
+        select(tp.c.subscriber_id, _gathered_topics().label("topics")).group_by(tp.c.subscriber_id).subquery()
     )
     found: dict[tuple[tuple[str, ...], bool], int] = {}
     with reading(engine) as connection:
-        chosen = _check_lists(connection, None if lists is None else list(lists))
+        chosen = check_lists(connection, None if lists is None else list(lists))
         people, rule = _counted(chosen, now or t.now())
         query = (
             select(topics.c.topics, s.c.large_text, func.count())
@@ -231,13 +228,27 @@ def audience_editions(
             .group_by(topics.c.topics, s.c.large_text)
         )
         for joined, large_text, count in connection.execute(query):
-            key = (_in_order(joined or ""), bool(large_text))
+            key = (in_order(joined or ""), bool(large_text))
             found[key] = found.get(key, 0) + count  # the same topics may come concatenated in two orders
     return found
 
 
-def _in_order(joined: str) -> tuple[str, ...]:
+def _gathered_topics() -> Any:
+    """The aggregate of a person's topic rows into one string (`in_order` reads it back)."""
+    tp = t.topic_preferences
+    return func.aggregate_strings(cast(tp.c.position, String).concat(_UNIT).concat(tp.c.topic), _RECORD)
+
+
+def topics_column(person: Any) -> Any:
+    """A person's topics as one string (`in_order` reads them), looked up for each row of a query."""
+    tp = t.topic_preferences
+    return select(_gathered_topics()).where(tp.c.subscriber_id == person).scalar_subquery()
+
+
+def in_order(joined: str) -> tuple[str, ...]:
     """A person's topics from their GROUP BY string, in the order they gave them."""
+    if _RECORD not in joined:  # one topic (or none): nothing to order
+        return (joined.partition(_UNIT)[2],) if joined else ()
     items = [item.partition(_UNIT) for item in joined.split(_RECORD) if item]
     return tuple(topic for _, _, topic in sorted(items, key=lambda part: int(part[0])))
 
@@ -256,7 +267,7 @@ def iter_audience(
     tally = tally if tally is not None else AudienceTally()
     now = now or t.now()
     with reading(engine) as connection:
-        chosen = _check_lists(connection, None if lists is None else list(lists))
+        chosen = check_lists(connection, None if lists is None else list(lists))
         people = itertools.groupby(_membership_rows(connection, chosen, now), key=lambda row: row.id)
         pending: list[Any] = []
         for _person, group in people:
@@ -392,7 +403,7 @@ def iter_memberships(
     """One dict per (person, list), streamed in the order people were added: for `list` and `export`."""
     s, m, lst = t.subscribers, t.memberships, t.lists
     with reading(engine) as connection:
-        chosen = _check_lists(connection, None if lists is None else list(lists))
+        chosen = check_lists(connection, None if lists is None else list(lists))
         query = (
             select(
                 s.c.id,
