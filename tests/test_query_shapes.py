@@ -281,3 +281,35 @@ def test_the_audience_counted_in_one_statement_is_the_one_the_send_streams(db):
         assert asdict(counted) == asdict(streamed), lists
         assert counted.recipients == len(members) and len(seen) == 1 + (lists is not None), lists
     assert (counted.unsubscribed, counted.bounced, counted.suppressed, counted.paused) == (1, 1, 1, 1)
+
+
+def test_the_failures_come_from_the_issue_state_index_even_when_nearly_every_row_is_sent(db):
+    """With statistics saying nearly every recipient is `sent`, ordering by id tempted SQLite to walk the
+    whole ledger in id order; numbered per issue, the few failed rows come from the (issue, state) index."""
+    from newsletter.delivery.ledger import Ledger
+
+    if db.dialect.name != "sqlite":
+        pytest.skip("the plan checked is SQLite's (PostgreSQL's planner counts rows itself)")
+    sent_issues(db, 24, readers=100)
+    with writing(db) as connection:
+        connection.execute(
+            t.recipients.update().where(t.recipients.c.state != R.FAILED_PERMANENT.value).values(state="sent")
+        )
+        connection.execute(text("ANALYZE"))
+    seen: list[tuple[str, object]] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        seen.append((statement, parameters))
+
+    event.listen(db, "before_cursor_execute", note)
+    try:
+        Ledger(db).failures_of(["2026-02"], limit=20)
+    finally:
+        event.remove(db, "before_cursor_execute", note)
+    [(sql, parameters)] = [(s, p) for s, p in seen if "last_error" in s]
+    with db.connect() as connection:
+        plan = "\n".join(
+            str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
+        )
+    assert "ix_recipients_issue_id_state_id (issue_id=? AND state=?)" in plan, plan
+    assert "SCAN recipients" not in plan, plan
