@@ -27,6 +27,8 @@ from newsletter.errors import ContentError
 from newsletter.store.fileio import atomic_write, locked, read_bytes
 
 MISSING = "missing"  # the version of a file that does not exist
+# The workspace's one lock for round-trip saves: the desk and `newsletter correct` take turns on it.
+EDIT_LOCK = Path(".newsletter") / "desk.lock"
 
 
 class Conflict(ContentError):
