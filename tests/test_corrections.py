@@ -169,3 +169,40 @@ def test_a_summary_no_issue_carried_has_nobody_to_correct_and_nothing_is_written
 def test_bad_input_is_one_line_and_writes_nothing(workspace: Path, args, problem):
     result = run(workspace, "correct", *args, "--yes")
     assert result.exit_code != 0 and problem in result.output and "Traceback" not in result.output
+
+
+def test_the_corrections_list_survives_a_summary_rewritten_from_its_model(workspace: Path):
+    """An import rewrites a summary's file from its model (store.content.summary_to_yaml): the notes stay."""
+    from datetime import date
+
+    from newsletter.store.content import summary_to_yaml, write_summary
+    from newsletter.store.corrections import add_correction
+
+    assert add_correction(workspace, GUT, NOTE, date(2026, 7, 2)) == 1
+    assert add_correction(workspace, GUT, "A second fix.", date(2026, 7, 9)) == 2
+    summary = load_summary(workspace / "summaries" / f"{GUT}.yaml")
+    assert [(c.date, c.note) for c in summary.corrections] == [
+        (date(2026, 7, 2), NOTE),
+        (date(2026, 7, 9), "A second fix."),
+    ]
+    write_summary(workspace, summary)
+    again = load_summary(workspace / "summaries" / f"{GUT}.yaml")
+    assert again == summary and "corrections:" in summary_to_yaml(again)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "corrections: yes\n",
+        "corrections:\n  - {date: 2026-13-01, note: x}\n",
+        "corrections:\n  - {note: x}\n",
+    ],
+)
+def test_a_broken_corrections_list_is_one_line_with_the_file_and_line(workspace: Path, bad: str):
+    from newsletter.errors import ContentError
+
+    path = workspace / "summaries" / f"{GUT}.yaml"
+    path.write_text(path.read_text() + bad)
+    with pytest.raises(ContentError) as caught:
+        load_summary(path)
+    assert "corrections" in caught.value.message and f"{GUT}.yaml:" in caught.value.message
