@@ -206,3 +206,58 @@ def test_a_broken_corrections_list_is_one_line_with_the_file_and_line(workspace:
     with pytest.raises(ContentError) as caught:
         load_summary(path)
     assert "corrections" in caught.value.message and f"{GUT}.yaml:" in caught.value.message
+
+
+def test_a_correction_cut_short_resumes_and_sends_each_reader_once(sent_twice):
+    workspace, sink, provider = sent_twice
+    settings = workspace / "newsletter.yaml"
+    settings.write_text(settings.read_text().replace("max_attempts: 5", "max_attempts: 1"))
+    sink.replies["cy@example.org"] = ["451 4.3.0 try again later"]  # one busy answer: left to resume
+
+    first = run(workspace, "correct", MICROGLIA, "--note", NOTE, "--provider", provider, "--yes")
+    assert first.exit_code == 3, first.output  # some not sent: the run is incomplete
+    assert recipients_of(sink, "Correction: ") == ["ann@example.org", "eve@example.org"]
+    status = run(workspace, "status", f"correction-{MICROGLIA}-1")
+    assert "incomplete" in status.output and "cy@example.org" in status.output
+
+    second = run(workspace, "correct", MICROGLIA, "--note", NOTE, "--provider", provider, "--yes")
+    assert second.exit_code == 0, second.output
+    assert recipients_of(sink, "Correction: ") == ["ann@example.org", "cy@example.org", "eve@example.org"]
+    # A new note is a new correction, with its own run; the first one's readers get it too.
+    third = run(workspace, "correct", MICROGLIA, "--note", "One more fix.", "--provider", provider, "--yes")
+    assert third.exit_code == 0 and f"correction-{MICROGLIA}-2" in third.output
+    assert len(load_summary(workspace / "summaries" / f"{MICROGLIA}.yaml").corrections) == 2
+
+
+@pytest.mark.skipif(bool(__import__("screenshots").missing_browser()), reason="apt-get install chromium")
+@pytest.mark.skipif(
+    not __import__("screenshots").AXE.is_file(), reason="npm install --prefix .cache/npm axe-core"
+)
+@pytest.mark.parametrize("large", [False, True])
+def test_the_correction_email_has_no_serious_accessibility_finding(workspace: Path, tmp_path: Path, large):
+    from datetime import date
+
+    import screenshots
+
+    from newsletter.render import personal, proof_recipient
+    from newsletter.render.correction import CorrectionDraft, render_correction
+    from newsletter.store.config import load_settings
+
+    settings = load_settings(workspace)
+    summary = load_summary(workspace / "summaries" / f"{MICROGLIA}.yaml")
+    draft = CorrectionDraft("correction-x-1", summary, NOTE, date(2026, 7, 2), (("2026-06", "June 2026"),))
+    rendered = render_correction(settings, draft, large)
+    page = tmp_path / "correction.html"
+    page.write_text(personal.personalize_html(rendered.html, proof_recipient(settings)), encoding="utf-8")
+    driver = screenshots.start_browser()
+    try:
+        for width in (screenshots.PHONE, screenshots.DESKTOP):
+            for scheme in screenshots.Scheme:
+                screenshots.show(driver, page, width, scheme)
+                serious = [
+                    v for v in screenshots.axe_violations(driver) if v["impact"] in ("serious", "critical")
+                ]
+                assert serious == [], (width, scheme, serious)
+                assert driver.execute_script("return document.documentElement.scrollWidth") <= width
+    finally:
+        driver.quit()
