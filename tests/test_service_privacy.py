@@ -218,3 +218,12 @@ def test_under_waitress_the_emailed_links_lead_to_consent_withdrawal_and_the_pri
         running.stop()
         svc.close()
         controller.stop()
+
+
+def test_the_welcome_email_links_the_privacy_page(svc):
+    sign_up(svc, "fay@example.org")
+    welcome = svc.sink.wait_for(2)[1]
+    from service_helpers import text_of
+
+    url = svc.settings.privacy_url
+    assert url in text_of(welcome) and f'href="{url}"' in welcome.get_body(("html",)).get_content()
