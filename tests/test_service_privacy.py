@@ -227,3 +227,16 @@ def test_the_welcome_email_links_the_privacy_page(svc):
 
     url = svc.settings.privacy_url
     assert url in text_of(welcome) and f'href="{url}"' in welcome.get_body(("html",)).get_content()
+
+
+def test_erasing_removes_the_topics_from_the_delivery_history_too(svc):
+    from newsletter.delivery.ledger import Ledger
+    from newsletter.delivery.records import NewRecipient
+
+    _, link = sign_up(svc, "gil@example.org", topics=[GUT], topics_consent="yes")
+    Ledger(svc.engine).start_run("2026-06", "outbox", ["x"], [NewRecipient("gil@example.org", topics=(GUT,))])
+    erased = svc.client.post("/preferences/erase", data={"token": token_of(link), "sure": "yes"})
+    assert erased.status_code == 200
+    with svc.engine.connect() as connection:
+        (row,) = connection.execute(select(t.recipients.c.email, t.recipients.c.topics)).all()
+    assert row.email.startswith("erased-") and row.topics == ""
