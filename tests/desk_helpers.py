@@ -3,6 +3,7 @@ is a POST of the form on the page just loaded (its CSRF token and the file's ver
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,11 @@ class Desk:
         found = re.search(rf'name="{name}" value="([^"]*)"', self.page)
         assert found, f"no {name} field on the page"
         return found.group(1)
+
+    def textarea(self, element_id: str) -> str:
+        found = re.search(rf'<textarea id="{element_id}"[^>]*>([^<]*)</textarea>', self.page)
+        assert found, f"no textarea {element_id} on the page"
+        return html.unescape(found.group(1))
 
     def post(self, url: str, data: dict, follow: bool = True, **kw):
         back = re.search(r'name="back" value="([^"]*)"', self.page)

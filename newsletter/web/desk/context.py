@@ -41,6 +41,7 @@ class DeskContext:
     reports: dict[tuple[str, str], CheckReport] = field(default_factory=dict)
     _summaries: tuple[str, dict[str, Summary]] = ("", {})
     _lock: threading.Lock = field(default_factory=threading.Lock)  # the server runs requests in threads
+    checking: threading.Lock = field(default_factory=threading.Lock)  # one `check` run at a time
 
     @property
     def settings(self) -> Settings:
