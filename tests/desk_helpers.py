@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+from newsletter.importers.fetch import FetchPolicy
 from newsletter.web.desk import create_app
 from newsletter.web.desk.context import Access
 
@@ -16,10 +17,20 @@ NOW = datetime(2026, 5, 30, 12, 0, tzinfo=UTC)
 
 
 class Desk:
-    def __init__(self, workspace: Path, access: Access | None = None, provider: str | None = None):
+    def __init__(
+        self,
+        workspace: Path,
+        access: Access | None = None,
+        provider: str | None = None,
+        fetch_policy: FetchPolicy | None = None,
+    ):
         self.workspace = workspace
         self.app = create_app(
-            workspace, access=access or Access(local_user="ana"), clock=lambda: NOW, provider=provider
+            workspace,
+            access=access or Access(local_user="ana"),
+            clock=lambda: NOW,
+            provider=provider,
+            fetch_policy=fetch_policy,
         )
         self.client = self.app.test_client()
         self.page = ""
