@@ -55,7 +55,10 @@ def test_a_page_by_its_url_is_imported_and_each_summary_links_to_its_form(
     assert ids and set(ids) == set(store)  # the page's own summary and its teasers
     own = next(s for s in store.values() if s.found)
     assert own.published.isoformat() == "2026-05-06" and own.sources == (SITE + MICROGLIA["path"],)
-    assert desk.messages()[-1].startswith("1 pages: 1 full summaries")
+    assert "<p>1 pages: 1 full summaries, 6 teasers; 7 created" in result(desk)
+    assert desk.messages() == [
+        f"Imported from {SITE}{MICROGLIA['path']}: 7 summary file(s) written or checked."
+    ]
     for sid in ids:
         assert f"summaries/{sid}.yaml" in desk.page
     # what the importer guessed is shown, and each summary's form is one click away
@@ -71,7 +74,8 @@ def test_the_feed_and_its_pages_by_url_show_what_needs_review(empty_workspace: P
     assert len(listed(desk)) == 5 and "needs review" not in result(desk)
     desk.post("/import", {"what": "feed", "url": f"{SITE}/feed.xml", "pages": "1"})
     assert len(listed(desk)) == 25 and len(written(empty_workspace)) == 25
-    assert "5 pages" in desk.messages()[-1]
+    assert "5 entries, 5 pages; 20 created, 5 updated, 0 unchanged, 20 need review" in result(desk)
+    assert result(desk).count("needs review: ") == 20  # the teasers of the pages: guessed url, topics
 
 
 def test_an_uploaded_page_then_the_uploaded_feed_complete_each_other(empty_workspace: Path):
