@@ -56,9 +56,7 @@ def test_a_page_by_its_url_is_imported_and_each_summary_links_to_its_form(
     own = next(s for s in store.values() if s.found)
     assert own.published.isoformat() == "2026-05-06" and own.sources == (SITE + MICROGLIA["path"],)
     assert "<p>1 pages: 1 full summaries, 6 teasers; 7 created" in result(desk)
-    assert desk.messages() == [
-        f"Imported from {SITE}{MICROGLIA['path']}: 7 summary file(s) written or checked."
-    ]
+    assert desk.messages() == ["Import done: 7 summary file(s), each linked to its form below."]
     for sid in ids:
         assert f"summaries/{sid}.yaml" in desk.page
     # what the importer guessed is shown, and each summary's form is one click away

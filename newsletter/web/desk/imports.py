@@ -141,5 +141,5 @@ def run() -> Response:
     d = desk()
     key = secrets.token_urlsafe(8)
     d.keep_import(key, result)
-    say(f"Imported from {result.source}: {len(result.rows)} summary file(s) written or checked.")
+    say(f"Import done: {len(result.rows)} summary file(s), each linked to its form below.")
     return redirect(url_for("imports.form", result=key, what=kept["what"]), 303)  # type: ignore[return-value]
