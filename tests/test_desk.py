@@ -46,6 +46,8 @@ def test_every_page_answers(desk):
         "/summaries",
         f"/summaries/{MICROGLIA}",
         f"/issues/{ISSUE}/email.html",
+        f"/issues/{ISSUE}/findings",
+        "/import",
     ):
         assert desk.get(url).status_code == 200, url
     assert desk.get("/issues/2099-01").status_code == 404

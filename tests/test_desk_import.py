@@ -167,3 +167,10 @@ def test_an_upload_may_be_as_large_as_a_fetch_and_other_forms_stay_small(workspa
         desk.post("/summaries/2026-05-14-lab-grown-human-microglia-point-targets", large_form).status_code
         == 413
     )
+
+
+def test_an_unreadable_upload_is_named_as_the_editor_named_it(empty_workspace: Path):
+    desk = open_import(empty_workspace, None)
+    line = refused(desk, {"what": "feed", "file": (BytesIO(b"<rss><channel>"), "site-feed.xml")})
+    assert line.startswith("site-feed.xml: ") and "desk-import-" not in line
+    assert written(empty_workspace) == []

@@ -96,7 +96,7 @@ def _run(form: Any, upload: FileStorage | None, folder: Path) -> Result:
             d.workspace, location, pages=form.get("pages") == "1", fetch_policy=d.fetch_policy
         )
         rows = [Row(str(c.action), c.summary, c.path) for c in report.changes]
-        lines = report.lines()
+        lines, given = report.lines(), str(location)
     else:
         source: str | Path | None = path or url
         if not source:
@@ -104,9 +104,9 @@ def _run(form: Any, upload: FileStorage | None, folder: Path) -> Result:
         options = importers.PageOptions(published=_published(form.get("published", "")))
         page_report = importers.import_pages(d.workspace, [source], options, fetch_policy=d.fetch_policy)
         rows = [Row(w.action, w.summary, w.path) for w in page_report.written]
-        lines = page_report.lines()
+        lines, given = page_report.lines(), str(source)
     notes = tuple(line for line in lines[len(rows) : -1] if line.strip())
-    return Result(path.name if path else str(location if is_feed else source), tuple(rows), notes, lines[-1])
+    return Result(path.name if path else given, tuple(rows), notes, lines[-1])
 
 
 @blueprint.get("/import")
@@ -135,8 +135,8 @@ def run() -> Response:
     with tempfile.TemporaryDirectory(prefix="desk-import-") as folder:
         try:
             result = _run(form, request.files.get("file"), Path(folder))
-        except NewsletterError as exc:
-            say(one_line(exc.message), "error")
+        except NewsletterError as exc:  # an upload is named as the editor named it, not by the folder
+            say(one_line(exc.message.replace(f"{folder}/", "")), "error")
             return redirect(url_for("imports.form", **kept), 303)  # type: ignore[arg-type, return-value]
     d = desk()
     key = secrets.token_urlsafe(8)
