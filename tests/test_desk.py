@@ -410,3 +410,18 @@ def test_a_sections_intro_is_edited_in_place_and_scanned_for_placeholders(desk):
         "+",
         "+      And brain.",
     ]
+
+
+def test_check_flags_placeholder_text_in_a_sections_intro_with_its_line(workspace):
+    """The command the desk's findings come from: the section's intro, named and located."""
+    from factories import run
+
+    path = workspace / ISSUE_FILE
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("talk to each other.", "talk to each other. XXX"), encoding="utf-8")
+    line = text[: text.index("talk to each other.")].count("\n") + 1
+    result = run(workspace, "check", ISSUE)
+    assert result.exit_code == 1
+    flagged = [out for out in result.output.splitlines() if "placeholder text (XXX)" in out]
+    assert len(flagged) == 1 and f"{ISSUE_FILE}:{line}" in flagged[0]
+    assert "the intro of section 2 still has placeholder text" in flagged[0]
