@@ -381,6 +381,16 @@ def test_a_sections_intro_is_edited_in_place_and_scanned_for_placeholders(desk):
 
     # emptied: the key goes, the comment line that followed it stays above `items`
     desk.get(f"/issues/{ISSUE}")
+    desk.post(f"/issues/{ISSUE}/sections", {"action": "rename", "index": "0", "title": "Immune cells TBD"})
+    desk.get(f"/issues/{ISSUE}/findings?panel=1")
+    assert (
+        '<a href="#rename-0">section 1 title</a>: the title of section 1 still has placeholder' in desk.page
+    )
+    assert 'id="rename-0"' in desk.get(f"/issues/{ISSUE}").get_data(as_text=True)
+    desk.post(
+        f"/issues/{ISSUE}/sections",
+        {"action": "rename", "index": "0", "title": "Immune cells and inflammation"},
+    )
     desk.post(f"/issues/{ISSUE}/sections", {"action": "intro", "index": "2", "intro": "  \r\n"})
     text = desk.text(ISSUE_FILE)
     assert '  - title: "Myelin, nerve damage and repair"\n    # Teasers only' in text

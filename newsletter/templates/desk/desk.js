@@ -11,9 +11,13 @@
       d.open = true;
     }
   }
-  window.addEventListener("hashchange", function () {
-    reveal(document.getElementById(window.location.hash.slice(1)));
-  });
+  function revealHash() {
+    var shown = document.getElementById(window.location.hash.slice(1));
+    reveal(shown);
+    if (shown) { shown.scrollIntoView(); }
+  }
+  window.addEventListener("hashchange", revealHash);
+  if (window.location.hash && !focusId) { revealHash(); }
   if (focusId) {
     var target = document.getElementById(focusId);
     reveal(target);

@@ -80,8 +80,8 @@ def locate_finding(finding: Finding, issue_id: str, doc: YamlDocument | None, da
         except (KeyError, IndexError, TypeError):
             pass
     if len(keys) >= 3 and keys[0] == "sections" and keys[2] in ("intro", "title"):
-        field = "intro" if keys[2] == "intro" else "title"
-        return Located(finding, f"#f-section-{field}-{keys[1]}", f"section {int(keys[1]) + 1} {field}")
+        target = f"f-section-intro-{keys[1]}" if keys[2] == "intro" else f"rename-{keys[1]}"
+        return Located(finding, f"#{target}", f"section {int(keys[1]) + 1} {keys[2]}")
     if len(keys) >= 2 and keys[0] == "sections":
         return Located(finding, f"#section-{keys[1]}", f"section {int(keys[1]) + 1}")
     if where.startswith("email") or "html" in where.lower():
