@@ -307,6 +307,13 @@ class Loader:
     def scalar(self, sql: str) -> object:
         return self.connection.execute(sql).fetchone()[0]
 
+    def has_table(self, name: str) -> bool:
+        if self.postgresql:
+            return self.scalar(f"SELECT to_regclass('{name}') IS NOT NULL") is True
+        return (
+            self.scalar(f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{name}'") == 1
+        )
+
     def moment(self, value: datetime) -> str:
         if self.postgresql:
             return value.isoformat()
@@ -371,6 +378,8 @@ def fill_database(url: str, subscribers: int, sent: list[tuple[str, list[str]]])
     the bounces, complaints and unsubscribes that came back."""
     db = Loader(url)
     salt = str(db.scalar("SELECT value FROM meta WHERE key = 'hash_salt'"))
+    # `--newsletter` may time an installation from before the table (schema 0003 and older)
+    kept_counts = db.has_table("run_counts")
     now = datetime.now(UTC)
     joined = datetime(2024, 1, 2, 9, tzinfo=UTC)
     db.load("lists", ["id", "name", "created_at"], [(1, "readers", db.moment(joined))])
@@ -483,8 +492,10 @@ def fill_database(url: str, subscribers: int, sent: list[tuple[str, list[str]]])
         tally: dict[str, int] = {}
         for state in states.values():
             tally[state] = tally.get(state, 0) + 1
-        # A finished run keeps its counts as `newsletter send` leaves them (db.schema.run_counts).
-        db.load("run_counts", ["issue_id", "state", "recipients"], ((issue, s, n) for s, n in tally.items()))
+        if kept_counts:  # a finished run keeps its counts as `newsletter send` leaves them (run_counts)
+            db.load(
+                "run_counts", ["issue_id", "state", "recipients"], ((issue, s, n) for s, n in tally.items())
+            )
         for p in rng.sample(audience, len(audience) // 100):  # 1 % reported: bounces, complaints
             roll = rng.random()
             kind = "bounced" if roll < 0.5 else "soft_bounced" if roll < 0.95 else "complained"
