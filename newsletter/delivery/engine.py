@@ -286,9 +286,13 @@ class Engine:
                     if self._retry_or_give_up(attempt, result, tally):
                         continue
                     return None
-            ready = self._still_wanted if claimed and attempt == 1 else self._mark_sending
+            if claimed and attempt == 1:
+                ready = functools.partial(self._still_wanted, row)
+            else:  # committed while the envelope and the body go out; awaited before the final "."
+                mark = self._writer.submit(sending_mark(row, self.ledger.salt, self.sender))
+                ready = functools.partial(self._await_sending, mark)
             try:
-                result = provider.send(message, ready=functools.partial(ready, row))
+                result = provider.send(message, ready=ready)
             except _Suppressed:
                 self._fail(row, R.SKIPPED, "unsubscribed or suppressed during the run")
                 with tally.lock:
@@ -312,10 +316,10 @@ class Engine:
                 return provider
         return provider
 
-    def _mark_sending(self, row: RecipientRow) -> None:
+    def _await_sending(self, mark: Mark) -> None:
         """The provider's `ready`: `sending` committed before the hand-over, or the message stays here."""
         try:
-            marked = self._writer.sending(sending_mark(row, self.ledger.salt, self.sender))
+            marked = self._writer.marked(mark)
         except Exception as error:
             raise _NotMarked(error) from None  # told apart from the provider's own faults
         if not marked:

@@ -1,7 +1,7 @@
 """The send's one writer: a thread that commits the ledger's per-message marks, many to a transaction.
 
-Sending threads hand it `sending` (and wait until it is committed: it must be before the message's
-final "."), then `sent` or a failure (and go on). Outcomes are held back and ride with the next
+Sending threads hand it `sending` as they start a message (and wait for its commit just before the
+message's final "."), then `sent` or a failure (and go on). Outcomes are held back and ride with the next
 `sending` (or go after `HOLD_OUTCOMES` seconds of quiet, or at the end); whatever has queued while
 it committed the last batch goes in the next one. So a transaction carries a message's `sent` and
 the next one's `sending` at least, many messages' marks under load (a group commit), and the
@@ -154,15 +154,24 @@ class Writer:
         self._thread.start()
         return self
 
-    def sending(self, mark: Mark) -> bool:
-        """Commit `sending` before the hand-over: True once committed, False if the address is suppressed
-        now; raises the database's error if it could not be written."""
+    def submit(self, mark: Mark) -> Mark:
+        """Queue a `sending` to be committed now, without waiting: a sender goes on with its envelope and
+        body meanwhile, and calls `marked` before the final "."."""
         self._queue.put(mark)
+        return mark
+
+    def marked(self, mark: Mark) -> bool:
+        """Wait for a submitted `sending`: True once committed, False if the address is suppressed now;
+        raises the database's error if it could not be written."""
         assert mark.done is not None
         mark.done.wait()
         if mark.error is not None:
             raise mark.error
         return mark.marked
+
+    def sending(self, mark: Mark) -> bool:
+        """`submit` and `marked` at once."""
+        return self.marked(self.submit(mark))
 
     def now(self, mark: Mark) -> None:
         """An outcome committed before this returns (PostgreSQL: the claim, not the writer, marks the next

@@ -47,6 +47,9 @@ def result_for_code(code: int, reply: bytes | str) -> SendResult:
     return SendResult("transient" if 400 <= code < 500 else "permanent", detail)
 
 
+FINAL_DOT = b".\r\n"  # after the body's last CRLF: the hand-over (RFC 5321 4.1.1.4)
+
+
 def dot_stuffed(data: bytes) -> bytes:
     """The DATA payload for `data` (CRLF lines): leading dots doubled, ended by the final "."."""
     # A line starts after every LF (as smtplib's own `(?m)^\.` has it); replace() is C over the bytes,
@@ -56,7 +59,7 @@ def dot_stuffed(data: bytes) -> bytes:
         payload = b"." + payload
     if not payload.endswith(b"\r\n"):
         payload += b"\r\n"
-    return payload + b".\r\n"
+    return payload + FINAL_DOT
 
 
 _Commands = tuple[tuple[bytes, tuple[int, ...]], ...]
@@ -218,7 +221,9 @@ class SmtpProvider:
 
         `smtplib.sendmail` would say "disconnected" alike before and after the final "."; here a
         failure raised before `_final_reply` is one the server cannot have acted on. `ready` is
-        called before the envelope, or while the server answers it when it pipelines.
+        called before the envelope, or, when the server pipelines, once the body is sent but for its
+        final "." (a DATA never ended delivers nothing: RFC 5321 4.1.1.4), so the ledger's commit
+        overlaps the transfer.
         """
         conn.ehlo_or_helo_if_needed()
         options = f" SIZE={len(message.data)}" if conn.has_extn("size") else ""
@@ -227,8 +232,9 @@ class SmtpProvider:
             (_command("RCPT TO:", message.envelope_to, ""), (250, 251)),
             (b"DATA\r\n", (354,)),
         )
-        if conn.has_extn("pipelining"):
-            refused = self._pipelined(conn, commands, ready)
+        pipelining = conn.has_extn("pipelining")
+        if pipelining:
+            refused = self._pipelined(conn, commands)
         else:
             self._call(ready)
             refused = self._one_by_one(conn, commands)
@@ -236,7 +242,15 @@ class SmtpProvider:
             return refused
         # The factory's messages come dot-stuffed already (mail.dotstuff): no pass over 50 KB here.
         payload = message.payload
-        conn.send(payload if payload is not None else dot_stuffed(message.data))  # all of it, or raises
+        if payload is None:
+            payload = dot_stuffed(message.data)
+        if pipelining:
+            body = memoryview(payload)
+            conn.send(body[: -len(FINAL_DOT)])  # all of it, or raises
+            self._call(ready)
+            conn.send(FINAL_DOT)
+        else:
+            conn.send(payload)
         return self._final_reply(conn)
 
     def _one_by_one(self, conn: smtplib.SMTP, commands: _Commands) -> SendResult | None:
@@ -251,11 +265,9 @@ class SmtpProvider:
                 return result_for_code(code, reply)
         return None
 
-    def _pipelined(self, conn: smtplib.SMTP, commands: _Commands, ready: Ready | None) -> SendResult | None:
-        """The commands in one write, then their replies in order (RFC 2920); as `_one_by_one`.
-        `ready` runs while the server answers."""
+    def _pipelined(self, conn: smtplib.SMTP, commands: _Commands) -> SendResult | None:
+        """The commands in one write, then their replies in order (RFC 2920); as `_one_by_one`."""
         conn.send(b"".join(line for line, _ in commands))
-        self._call(ready)
         replies = []
         for _ in commands:
             code, reply = conn.getreply()
