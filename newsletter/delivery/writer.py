@@ -1,13 +1,11 @@
 """The send's one writer: a thread that commits the ledger's per-message marks, many to a transaction.
 
-Sending threads hand it `sending` as they start a message (and wait for its commit just before the
-message's final "."), then `sent` or a failure (and go on). Outcomes are held back and ride with the next
-`sending` (or go after `HOLD_OUTCOMES` seconds of quiet, or at the end); whatever has queued while
-it committed the last batch goes in the next one. So a transaction carries a message's `sent` and
-the next one's `sending` at least, many messages' marks under load (a group commit), and the
-database sees one writer. Its order: outcomes first, then the `sending` marks, so a row retried
-after a failure ends `sending`. A mark not committed when the process dies leaves its row
-`sending`, which becomes `unknown`: in doubt, never lost.
+Sending threads hand it `sending` as they start a message, then `sent` or a failure, and go on;
+the writer holds what it is handed until a sender waits for its `sending` (just before the message's
+final ".") and then commits all it holds, or after `HOLD_OUTCOMES` seconds of quiet, or at the end.
+So a transaction carries a message's `sent` and the next one's `sending` at least, many messages'
+marks under load (a group commit), and the database sees one writer. A mark not committed when the
+process dies leaves its row `sending`, which becomes `unknown`: in doubt, never lost.
 """
 
 from __future__ import annotations
@@ -27,7 +25,8 @@ from newsletter.delivery.records import NOT_SENT, SENDING, SENT, RecipientRow, R
 
 r, s = t.recipients, t.suppressions
 BATCH = 512  # marks at most in one transaction
-HOLD_OUTCOMES = 0.05  # seconds an outcome waits for a `sending` to ride with
+HOLD_OUTCOMES = 0.05  # Writer.quiet's default
+_WAKE = object()  # queued by a sender about to wait for its `sending`: commit what is held now
 
 # The statements take their values by name, so one execution carries a whole batch (executemany).
 _SENDING = (
@@ -109,12 +108,25 @@ def commit(engine: Engine, marks: list[Mark]) -> None:
 
 
 def commit_on(connection: Connection, marks: list[Mark]) -> None:
-    """The marks' statements, in the transaction open on `connection`."""
+    """The marks' statements, in the transaction open on `connection`, one executemany per kind.
+
+    A row's marks keep their order: a `sending` that a later failure of the same row overtakes (the
+    connection failed before the sender waited for it) goes before the failures, every other `sending`
+    after them, so a row retried in the same batch ends `sending`. A `sent` always comes first in its
+    batch for its row: it follows the commit of its `sending`.
+    """
     at = t.now()
+    last_failure = {mark.values["b_id"]: n for n, mark in enumerate(marks) if mark.kind == "failed"}
+    overtaken: list[Mark] = []
     groups: dict[str, list[Mark]] = {"sent": [], "failed": [], "sending": []}
-    for mark in marks:
+    for n, mark in enumerate(marks):
         mark.values["b_at"] = at
-        groups[mark.kind].append(mark)
+        if mark.kind == "sending" and last_failure.get(mark.values["b_id"], -1) > n:
+            overtaken.append(mark)  # nobody waits for it: the sender has moved on
+        else:
+            groups[mark.kind].append(mark)
+    if overtaken:
+        connection.execute(_SENDING, [mark.values for mark in overtaken])
     for kind, statement in (("sent", _SENT), ("failed", _FAILED)):
         if groups[kind]:
             connection.execute(statement, [mark.values for mark in groups[kind]])
@@ -144,7 +156,8 @@ class Writer:
     """The thread that commits a send's marks (start it, hand it marks, `close` it at the end)."""
 
     engine: Engine
-    _queue: queue.SimpleQueue[Mark | None] = field(default_factory=queue.SimpleQueue)
+    quiet: float = HOLD_OUTCOMES  # seconds of quiet after which what is held goes, nobody waiting
+    _queue: queue.SimpleQueue[Mark | object | None] = field(default_factory=queue.SimpleQueue)
     _thread: threading.Thread | None = None
     _connection: Connection | None = None  # the writer thread's own, for the whole send
     error: BaseException | None = None  # the first failure: later marks fail at once with it
@@ -155,8 +168,8 @@ class Writer:
         return self
 
     def submit(self, mark: Mark) -> Mark:
-        """Queue a `sending` to be committed now, without waiting: a sender goes on with its envelope and
-        body meanwhile, and calls `marked` before the final "."."""
+        """Queue a `sending` without waiting: a sender goes on with its envelope and body meanwhile and
+        calls `marked` before the final ".", which is when the writer commits it (with all queued since)."""
         self._queue.put(mark)
         return mark
 
@@ -164,6 +177,8 @@ class Writer:
         """Wait for a submitted `sending`: True once committed, False if the address is suppressed now;
         raises the database's error if it could not be written."""
         assert mark.done is not None
+        if not mark.done.is_set():
+            self._queue.put(_WAKE)  # after the mark: the batch the writer commits for it holds it
         mark.done.wait()
         if mark.error is not None:
             raise mark.error
@@ -178,6 +193,7 @@ class Writer:
         row `sending`, so no later mark would carry this one); raises the database's error."""
         mark.done = threading.Event()
         self._queue.put(mark)
+        self._queue.put(_WAKE)
         mark.done.wait()
         if mark.error is not None:
             raise mark.error
@@ -207,24 +223,30 @@ class Writer:
                     self._connection.close()
 
     def _take_marks(self) -> None:
-        batch: list[Mark] = []  # outcomes held back, then whatever else has queued
+        batch: list[Mark] = []  # marks held until a sender waits for one, then whatever else has queued
         ending = False
         while not ending:
             try:
-                mark = self._queue.get(timeout=HOLD_OUTCOMES if batch else None)
-            except queue.Empty:  # quiet: the held outcomes go now
+                item = self._queue.get(timeout=self.quiet if batch else None)
+            except queue.Empty:  # quiet: what is held goes now
                 self._commit(batch)
                 batch = []
                 continue
-            ending, urgent = _take(mark, batch)
-            while not ending and len(batch) < BATCH:  # what else queued meanwhile goes along
+            awaited = False
+            while True:  # what else queued meanwhile goes along
+                if item is None:
+                    ending = True
+                elif item is _WAKE:
+                    awaited = True
+                else:
+                    batch.append(item)
+                if ending or len(batch) >= BATCH:
+                    break
                 try:
-                    mark = self._queue.get_nowait()
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                end, waited = _take(mark, batch)
-                ending, urgent = ending or end, urgent or waited
-            if ending or urgent or len(batch) >= BATCH:
+            if ending or awaited or len(batch) >= BATCH:
                 self._commit(batch)
                 batch = []
 
@@ -240,11 +262,3 @@ class Writer:
                 mark.error = self.error
             if mark.done is not None:
                 mark.done.set()
-
-
-def _take(mark: Mark | None, batch: list[Mark]) -> tuple[bool, bool]:
-    """Add a mark to the batch: (the end was asked for, a sender waits for this batch)."""
-    if mark is None:
-        return True, False
-    batch.append(mark)
-    return False, mark.done is not None
