@@ -234,12 +234,12 @@ class Writer:
                 continue
             awaited = False
             while True:  # what else queued meanwhile goes along
-                if item is None:
-                    ending = True
+                if isinstance(item, Mark):
+                    batch.append(item)
                 elif item is _WAKE:
                     awaited = True
                 else:
-                    batch.append(item)
+                    ending = True
                 if ending or len(batch) >= BATCH:
                     break
                 try:
