@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,6 +159,7 @@ class Writer:
 
     engine: Engine
     quiet: float = HOLD_OUTCOMES  # seconds of quiet after which what is held goes, nobody waiting
+    watched: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext  # DatabaseWatch.call
     _queue: queue.SimpleQueue[Mark | object | None] = field(default_factory=queue.SimpleQueue)
     _thread: threading.Thread | None = None
     _connection: Connection | None = None  # the writer thread's own, for the whole send
@@ -212,7 +215,8 @@ class Writer:
 
     def _loop(self) -> None:
         try:
-            self._connection = writer_connection(self.engine)
+            with self.watched():
+                self._connection = writer_connection(self.engine)
         except Exception as error:  # noqa: BLE001 - every mark fails with it; the run stops on it
             self.error = error
         try:
@@ -253,7 +257,7 @@ class Writer:
     def _commit(self, batch: list[Mark]) -> None:
         if batch and self.error is None and self._connection is not None:
             try:
-                with self._connection.begin():
+                with self.watched(), self._connection.begin():
                     commit_on(self._connection, batch)
             except Exception as error:  # noqa: BLE001 - told to every sender waiting; the run stops on it
                 self.error = error
