@@ -205,3 +205,20 @@ def test_a_failure_overtaking_its_rows_sending_in_one_batch_leaves_the_row_as_it
     assert row is not None
     assert row.state == (RecipientState.SENDING if retried else RecipientState.FAILED_TRANSIENT)
     assert row.attempts == (2 if retried else 1)
+
+
+def test_an_address_twice_in_the_audience_joins_the_run_once(db):
+    ledger = lg.Ledger(db)
+    stream = people(
+        "ann@example.org", "bo@example.org", "ann@example.org", *(f"r{n}@example.org" for n in range(1500))
+    )
+
+    added = ledger.start_run("2026-06", "outbox", [], iter(stream))
+
+    assert added == 1502
+    assert ledger.counts("2026-06")[RecipientState.PENDING] == 1502
+    assert [row.email for row in ledger.to_send("2026-06", limit=3)] == [
+        "ann@example.org",
+        "bo@example.org",
+        "r0@example.org",
+    ]
