@@ -94,14 +94,17 @@ def sample_email(
 
 
 def audience_readers(settings: Settings) -> list[tuple[tuple[str, ...], bool]]:
-    """The (topics, larger text) of everyone an issue would go to; none before the database exists."""
+    """The distinct (topics, larger text) of those an issue would go to, in the order first met (a few,
+    however long the list: a send's memory stays flat); none before the database exists."""
     from newsletter.db.audience import iter_audience
     from newsletter.db.state import open_state, url_of
 
     url = url_of(settings)
     if url.get_backend_name() == "sqlite" and not Path(str(url.database)).exists():
         return []  # no subscribers yet; opening it would create it
-    return [(tuple(m.topics), bool(m.large_text)) for m in iter_audience(open_state(settings))]
+    return list(
+        dict.fromkeys((tuple(m.topics), bool(m.large_text)) for m in iter_audience(open_state(settings)))
+    )
 
 
 def edition_findings(settings: Settings, issue: Issue, summaries: dict[str, Summary]) -> list[Finding]:
