@@ -172,13 +172,34 @@ def test_sendings_handed_over_go_in_one_transaction_when_a_sender_waits(db):
     rows = ledger.to_send("2026-06")
     commits: list[int] = []
     event.listen(db, "commit", lambda connection: commits.append(1))
-    writer = w.Writer(db, quiet=3600).start()  # no commit for quiet: only when a sender waits
+    writer = w.Writer(db, quiet=3600, senders=6).start()  # commits only when a sender waits
     marks = [writer.submit(w.sending_mark(row, ledger.salt, None)) for row in rows]
 
     assert writer.marked(marks[-1])  # the last waits: everything handed over before it is committed
     assert len(commits) == 1
     assert all(mark.done is not None and mark.done.is_set() and mark.marked for mark in marks)
-    assert ledger.counts("2026-06")[RecipientState.SENDING] == 5
+    assert writer.close() is None
+
+
+def test_once_every_sender_has_a_sending_handed_over_the_writer_commits_without_a_wait(db):
+    from sqlalchemy import event
+
+    from newsletter.delivery import writer as w
+
+    ledger = lg.Ledger(db)
+    ledger.start_run("2026-06", "outbox", [], people(*(f"r{n}@example.org" for n in range(2))))
+    rows = ledger.to_send("2026-06")
+    commits: list[int] = []
+    event.listen(db, "commit", lambda connection: commits.append(1))
+    writer = w.Writer(db, quiet=3600, senders=2).start()
+    marks = [writer.submit(w.sending_mark(row, ledger.salt, None)) for row in rows]
+
+    for mark in marks:  # nobody waits: the second sender's `sending` completes the batch
+        assert mark.done is not None
+        mark.done.wait()
+    assert len(commits) == 1
+    assert all(mark.marked for mark in marks)
+    assert ledger.counts("2026-06")[RecipientState.SENDING] == 2
     assert writer.close() is None
 
 

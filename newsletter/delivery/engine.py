@@ -99,7 +99,7 @@ class Engine:
         self._run_at_start: Run | None = None
         self._interrupted = False
         self._watch = DatabaseWatch(self.database_timeout)
-        self._writer = Writer(self.ledger.engine, watched=self._watch.call)
+        self._writer = Writer(self.ledger.engine, watched=self._watch.call, senders=self.options.concurrency)
         self._source: Source = (
             Pages(self.ledger, self.issue_id, self.options.page_size, self._watch.call)
             if self.sender is None

@@ -2,7 +2,8 @@
 
 Sending threads hand it `sending` as they start a message, then `sent` or a failure, and go on;
 the writer holds what it is handed until a sender waits for its `sending` (just before the message's
-final ".") and then commits all it holds, or after `HOLD_OUTCOMES` seconds of quiet, or at the end.
+final ".") or every sender has one held, and then commits all it holds (or after `HOLD_OUTCOMES`
+seconds of quiet, or at the end).
 So a transaction carries a message's `sent` and the next one's `sending` at least, many messages'
 marks under load (a group commit), and the database sees one writer. A mark not committed when the
 process dies leaves its row `sending`, which becomes `unknown`: in doubt, never lost.
@@ -159,6 +160,7 @@ class Writer:
 
     engine: Engine
     quiet: float = HOLD_OUTCOMES  # seconds of quiet after which what is held goes, nobody waiting
+    senders: int = 1  # sending threads: once each has a `sending` held, none can come before a wait
     watched: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext  # DatabaseWatch.call
     _queue: queue.SimpleQueue[Mark | object | None] = field(default_factory=queue.SimpleQueue)
     _thread: threading.Thread | None = None
@@ -228,18 +230,20 @@ class Writer:
 
     def _take_marks(self) -> None:
         batch: list[Mark] = []  # marks held until a sender waits for one, then whatever else has queued
+        held = 0  # `sending` marks in the batch: with one from every sender, nothing more is coming
         ending = False
         while not ending:
             try:
                 item = self._queue.get(timeout=self.quiet if batch else None)
             except queue.Empty:  # quiet: what is held goes now
                 self._commit(batch)
-                batch = []
+                batch, held = [], 0
                 continue
             awaited = False
             while True:  # what else queued meanwhile goes along
                 if isinstance(item, Mark):
                     batch.append(item)
+                    held += item.kind == "sending"
                 elif item is _WAKE:
                     awaited = True
                 else:
@@ -250,9 +254,9 @@ class Writer:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-            if ending or awaited or len(batch) >= BATCH:
+            if ending or awaited or held >= self.senders or len(batch) >= BATCH:
                 self._commit(batch)
-                batch = []
+                batch, held = [], 0
 
     def _commit(self, batch: list[Mark]) -> None:
         if batch and self.error is None and self._connection is not None:
