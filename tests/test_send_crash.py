@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from delivery_helpers import ISSUE_ID, state, workspace_ledger, write_issue, write_readers
+from delivery_helpers import ISSUE_ID, move_files_in, state, workspace_ledger, write_issue, write_readers
 from factories import invoke
 
 from newsletter.delivery.ledger import Ledger
@@ -262,7 +262,7 @@ def test_three_senders_share_one_postgresql_run_and_a_killed_one_loses_nobody(
     write_issue(workspace)
     emails = write_readers(workspace, 300)
     use_database(workspace, postgres_url)
-    state(workspace)  # the lists move into PostgreSQL once, before the senders start
+    move_files_in(workspace)  # the lists move into PostgreSQL once, before the senders start
     senders = [send_process(workspace, smtp_sink.port, rate="150") for _ in range(3)]
     wait_until(lambda: smtp_sink.count() >= 60, senders[0])
     kill_send(senders[0])
