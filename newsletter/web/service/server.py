@@ -14,6 +14,7 @@ at that limit, accepting pauses a moment with one log line instead of a tracebac
 from __future__ import annotations
 
 import errno
+import heapq
 import logging
 import resource
 import threading
@@ -38,6 +39,8 @@ CONNECTIONS = 4000  # open connections at once (idle and slow ones included); po
 MAX_HEADERS = 16 * 1024  # bytes of request line and headers
 PER_CLIENT = 500  # connections one address may hold (a browser opens six; a provider's one-click burst more)
 FD_RESERVE = 128  # descriptors kept for the database, the mail server, templates and logs
+EVICT_BATCH = 64  # connections closed at once to make room at the connection limit
+EVICT_GRACE_S = 1.0  # a connection younger than this is never closed to make room
 
 
 class _Channel(HTTPChannel):
@@ -68,6 +71,7 @@ class _Server(TcpWSGIServer):
     per_client = PER_CLIENT
     exempt: frozenset[str] = frozenset()  # the trusted proxy: every client comes through it
     _paused_until = 0.0
+    _evict_logged = 0.0
     _refusing: set[str]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -110,9 +114,31 @@ class _Server(TcpWSGIServer):
             self._refusing.discard(client)
 
     def readable(self) -> bool:
-        if time.time() < self._paused_until:  # out of descriptors: let connections close first
+        now = time.time()
+        if now < self._paused_until:  # out of descriptors: let connections close first
             return False
+        if self.accepting and len(self._map) >= self.adj.connection_limit:
+            self._make_room(now)
         return bool(super().readable())
+
+    def _make_room(self, now: float) -> None:
+        """At the connection limit, close the connections that have waited longest without a whole
+        request (attackers from many addresses, each under its cap, can fill the limit with them).
+        A reader's request arrives in one packet and is then being served, so it is never chosen."""
+        waiting = [
+            (began, channel)
+            for channel in self.active_channels.values()
+            if not channel.requests
+            and not channel.will_close
+            and (began := getattr(channel, "request_began", None) or channel.creation_time)
+            < now - EVICT_GRACE_S
+        ]
+        chosen = heapq.nsmallest(EVICT_BATCH, waiting, key=lambda pair: pair[0])
+        for _, channel in chosen:
+            channel.will_close = True  # closed by the loop on its next pass (never while it iterates)
+        if chosen and now >= self._evict_logged + 60:
+            self._evict_logged = now
+            log.warning("at the connection limit: closing the connections that waited longest for a request")
 
     def maintenance(self, now: float) -> None:
         super().maintenance(now)
