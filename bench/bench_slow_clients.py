@@ -47,9 +47,7 @@ def attack(port: int, slow: int, attackers: int, tokens: list[str]) -> str:
     ok = sorted(r.seconds for r in landed if r.status == 200)
     in_time = sum(s <= BAR_S for s in ok)
     statuses = sorted({r.status for r in landed})
-    timing = (
-        f"median {statistics.median(ok):.2f} s, slowest {ok[-1]:.2f} s" if ok else "none answered"
-    )
+    timing = f"median {statistics.median(ok):.2f} s, slowest {ok[-1]:.2f} s" if ok else "none answered"
     verdict = "holds" if in_time == len(tokens) else "BROKEN"
     return (
         f"{slow} slow from {attackers} address(es): server held {held} (then {held_after}; "
