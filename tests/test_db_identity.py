@@ -97,6 +97,8 @@ def test_a_named_database_gets_the_files_only_when_asked_and_a_send_says_so_in_o
     write_issue(workspace)
     use_database(workspace, postgres_url)
 
+    upgraded = run(workspace, "db", "upgrade")  # fine, and it says what the other commands will
+    assert upgraded.exit_code == 0 and "note:" in upgraded.stderr and "db import-legacy" in upgraded.stderr
     for args in (("send", "2026-06", "--yes"), ("status",), ("subscribers", "list")):
         line = one_error_line(run(workspace, *args))
         assert "reader files not yet in it (subscribers/readers.csv, subscribers/suppressed.csv)" in line

@@ -47,13 +47,18 @@ def db_upgrade(ws: Workspace) -> None:
     """
     from newsletter.db.engine import describe, open_engine
     from newsletter.db.revisions import upgrade
-    from newsletter.db.state import move_files_if_default, url_of
+    from newsletter.db.state import move_files_if_default, refuse_unmoved_files, url_of
+    from newsletter.errors import NewsletterError
 
     url = url_of(ws.settings)
     engine = open_engine(url)
     try:
         before, after = upgrade(engine)
         move_files_if_default(engine, ws.settings)
+        try:
+            refuse_unmoved_files(engine, ws.settings)
+        except NewsletterError as waiting:  # upgrading is fine; the other commands will refuse
+            echo(f"note: {waiting.message}", err=True)
     finally:
         engine.dispose()
     if before == after:

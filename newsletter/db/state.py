@@ -78,7 +78,7 @@ def open_state(settings: Settings) -> Engine:
     engine = open_database(settings)
     key = (_key(settings), settings.workspace)
     if key not in _settled:
-        _refuse_unmoved_files(engine, settings)
+        refuse_unmoved_files(engine, settings)
         _settled.add(key)
     return engine
 
@@ -92,7 +92,8 @@ def move_files_if_default(engine: Engine, settings: Settings) -> None:
         migrated(report.lines())
 
 
-def _refuse_unmoved_files(engine: Engine, settings: Settings) -> None:
+def refuse_unmoved_files(engine: Engine, settings: Settings) -> None:
+    """One line if the workspace's reader files have not moved into this new database (see the module)."""
     files = old_files(settings.workspace, settings.path(settings.delivery.ledger))
     if not files:
         return
