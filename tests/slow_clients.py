@@ -87,7 +87,7 @@ class SlowClients:
                 self._trickle(n, b"X-Slow-%d: y\r\n" % lines)
 
     def held(self) -> int:
-        """How many of the connections the server still holds open now."""
+        """How many of the connections are open now (accepted, or still in the backlog): not closed."""
         held = 0
         for sock in self.sockets:
             if sock is None:
