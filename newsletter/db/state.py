@@ -102,16 +102,16 @@ def refuse_unmoved_files(engine: Engine, settings: Settings) -> None:
             return
     require_known_database(engine, settings.workspace)  # a workspace that sent elsewhere: say that first
     names = ", ".join(_shown(p, settings.workspace) for p in files)
-    where = (
-        URL_VARIABLE
+    which = (
+        f"the database {URL_VARIABLE} names"
         if os.environ.get(URL_VARIABLE)
-        else "`database:` in newsletter.yaml"
+        else "the database `database:` names"
         if settings.database
-        else "this workspace's own database"
+        else "the default database"
     )
     raise ConfigError(
         f"{describe(engine.url)} holds no readers, and this workspace has reader files not yet in it "
-        f"({names}); if {where} names the right database, run `newsletter db import-legacy` (once)"
+        f"({names}); if {which} is the right one, run `newsletter db import-legacy` (once)"
     )
 
 
