@@ -22,6 +22,7 @@ from newsletter.text import printable
 if TYPE_CHECKING:  # types only: `status` and `subscribers` need not load the renderer behind a proof
     from click._termui_impl import ProgressBar
 
+    from newsletter.corrections.run import Correcting
     from newsletter.delivery.outcome import RunOutcome
     from newsletter.delivery.plan import SendPlan
     from newsletter.delivery.proof import ProofResult
@@ -90,6 +91,24 @@ def plan_lines(plan: SendPlan, show: bool = False) -> list[str]:
         for part, emails in plan.shown.items():
             title = "to send or sent" if part == "audience" else f"left out, {_REASONS[part]}"
             lines += [f"  {title}: {printable(email)}" for email in emails]
+    return lines
+
+
+def correction_lines(correcting: Correcting) -> list[str]:
+    """What a correction is about, before its plan: the summary, the note, where it went, the draft."""
+    draft, receivers = correcting.draft, correcting.receivers
+    lines = [
+        f"Correction {draft.run_id} of {printable(draft.summary.title)}",
+        f"  what changed: {printable(draft.note)}",
+        "  carried by: " + (", ".join(printable(i) for i, _ in draft.issues) or "no issue"),
+        f"  readers who received it and are still subscribed: {len(receivers.recipients)}",
+    ]
+    if receivers.left_out:
+        lines.append("  not sent: " + ", ".join(f"{n} {reason}" for reason, n in receivers.left_out.items()))
+    if correcting.new:
+        lines.append("  the note goes into the summary's corrections: when the send starts")
+    lines += [f"  draft: {path}" for path in correcting.draft_files]
+    lines += [f"  {finding}" for finding in correcting.findings]
     return lines
 
 

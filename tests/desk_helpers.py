@@ -3,10 +3,12 @@ is a POST of the form on the page just loaded (its CSRF token and the file's ver
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+from newsletter.importers.fetch import FetchPolicy
 from newsletter.web.desk import create_app
 from newsletter.web.desk.context import Access
 
@@ -15,10 +17,20 @@ NOW = datetime(2026, 5, 30, 12, 0, tzinfo=UTC)
 
 
 class Desk:
-    def __init__(self, workspace: Path, access: Access | None = None, provider: str | None = None):
+    def __init__(
+        self,
+        workspace: Path,
+        access: Access | None = None,
+        provider: str | None = None,
+        fetch_policy: FetchPolicy | None = None,
+    ):
         self.workspace = workspace
         self.app = create_app(
-            workspace, access=access or Access(local_user="ana"), clock=lambda: NOW, provider=provider
+            workspace,
+            access=access or Access(local_user="ana"),
+            clock=lambda: NOW,
+            provider=provider,
+            fetch_policy=fetch_policy,
         )
         self.client = self.app.test_client()
         self.page = ""
@@ -32,6 +44,11 @@ class Desk:
         found = re.search(rf'name="{name}" value="([^"]*)"', self.page)
         assert found, f"no {name} field on the page"
         return found.group(1)
+
+    def textarea(self, element_id: str) -> str:
+        found = re.search(rf'<textarea id="{element_id}"[^>]*>([^<]*)</textarea>', self.page)
+        assert found, f"no textarea {element_id} on the page"
+        return html.unescape(found.group(1))
 
     def post(self, url: str, data: dict, follow: bool = True, **kw):
         back = re.search(r'name="back" value="([^"]*)"', self.page)

@@ -46,6 +46,8 @@ def test_every_page_answers(desk):
         "/summaries",
         f"/summaries/{MICROGLIA}",
         f"/issues/{ISSUE}/email.html",
+        f"/issues/{ISSUE}/findings",
+        "/import",
     ):
         assert desk.get(url).status_code == 200, url
     assert desk.get("/issues/2099-01").status_code == 404
@@ -227,12 +229,26 @@ def test_findings_link_to_their_fields(desk):
     from delivery_helpers import mark_needs_review
 
     mark_needs_review(desk.workspace)
-    desk.get(f"/issues/{ISSUE}")
+    desk.get(f"/issues/{ISSUE}/findings?panel=1")
     assert f'<a href="#item-{MICROGLIA}">{MICROGLIA}</a>' in desk.page
     path = desk.workspace / ISSUE_FILE
     path.write_text(path.read_text(encoding="utf-8").replace("Microglia, gut signals", "M" * 80))
+    desk.get(f"/issues/{ISSUE}/findings")  # its own page links to the issue page's fields
+    assert f'<a href="/issues/{ISSUE}#f-subject">subject</a>' in desk.page
+
+
+def test_a_change_answers_at_once_and_its_findings_follow(desk):
+    """The page after a change does not wait for `check`: it says check is running and where the
+    findings come from; once `check` ran on the files as they are, the page shows them itself."""
+    desk.get(f"/issues/{ISSUE}/findings")
     desk.get(f"/issues/{ISSUE}")
-    assert '<a href="#f-subject">subject</a>' in desk.page
+    assert 'id="findings-h">Check: 0 error(s)' in desk.page and "data-load" not in desk.page
+    desk.post(f"/issues/{ISSUE}/lines", {"subject": "Microglia and the TODO of May"})
+    assert 'data-load="/issues/2026-06/findings"' in desk.page and 'aria-busy="true"' in desk.page
+    desk.get(f"/issues/{ISSUE}/findings?panel=1")
+    assert '<a href="#f-subject">subject</a>: the subject still has placeholder text (TODO)' in desk.page
+    desk.get(f"/issues/{ISSUE}")
+    assert "data-load" not in desk.page and "placeholder text (TODO)" in desk.page
 
 
 def test_a_summarys_finding_links_to_its_form_field(workspace):
@@ -341,3 +357,81 @@ def test_scheduling_writes_send_at_with_the_newsletters_offset(desk):
     ]
     desk.post(f"/issues/{ISSUE}/lines", {"send_at": ""})
     assert issues.load_issue(desk.workspace, ISSUE).send_at is None
+
+
+def test_a_sections_intro_is_edited_in_place_and_scanned_for_placeholders(desk):
+    """Each section's intro: its own textarea; a save rewrites those lines alone in the file's style
+    (folded stays folded, short stays on its line); emptied it goes, the comment under it stays;
+    `check` and the desk flag placeholder text in it like in the main intro."""
+    original = desk.text(ISSUE_FILE)
+    assert "May was a month for microglia" in desk.page and 'id="f-section-intro-0"' in desk.page
+    gut = "A new look at how the gut and the brain talk to each other, and what TBD means."
+    desk.post(f"/issues/{ISSUE}/sections", {"action": "intro", "index": "1", "intro": gut})
+    assert desk.messages() == ["Saved the intro of “Gut and microbiome”."]
+    assert changed_lines(original, desk.text(ISSUE_FILE)) == [
+        "-    intro: A new look at how the gut and the brain talk to each other.",
+        f"+    intro: {gut}",
+    ]
+    assert issues.load_issue(desk.workspace, ISSUE).sections[1].intro == gut
+    desk.get(f"/issues/{ISSUE}/findings?panel=1")
+    assert (
+        '<a href="#f-section-intro-1">section 2 intro</a>: the intro of section 2 still has placeholder'
+        in desk.page
+    )
+
+    # emptied: the key goes, the comment line that followed it stays above `items`
+    desk.get(f"/issues/{ISSUE}")
+    desk.post(f"/issues/{ISSUE}/sections", {"action": "rename", "index": "0", "title": "Immune cells TBD"})
+    desk.get(f"/issues/{ISSUE}/findings?panel=1")
+    assert (
+        '<a href="#rename-0">section 1 title</a>: the title of section 1 still has placeholder' in desk.page
+    )
+    assert 'id="rename-0"' in desk.get(f"/issues/{ISSUE}").get_data(as_text=True)
+    desk.post(
+        f"/issues/{ISSUE}/sections",
+        {"action": "rename", "index": "0", "title": "Immune cells and inflammation"},
+    )
+    desk.post(f"/issues/{ISSUE}/sections", {"action": "intro", "index": "2", "intro": "  \r\n"})
+    text = desk.text(ISSUE_FILE)
+    assert '  - title: "Myelin, nerve damage and repair"\n    # Teasers only' in text
+    # written back as they were: the file is the one it was, byte for byte
+    desk.post(f"/issues/{ISSUE}/sections", {"action": "intro", "index": "1", "intro": gut[:58] + "."})
+    desk.post(
+        f"/issues/{ISSUE}/sections",
+        {
+            "action": "intro",
+            "index": "2",
+            "intro": "A short preview of a study on spinal fluid proteins that flag early nerve damage.",
+        },
+    )
+    assert desk.text(ISSUE_FILE) == original
+    # the long folded intro as the textarea shows it (one line) is no change; a line break makes a block
+    folded = desk.textarea("f-section-intro-0")
+    assert folded.startswith("May was a month for microglia") and "\n" not in folded
+    desk.post(f"/issues/{ISSUE}/sections", {"action": "intro", "index": "0", "intro": folded})
+    assert desk.messages() == ["Nothing to change."] and desk.text(ISSUE_FILE) == original
+    desk.post(
+        f"/issues/{ISSUE}/sections", {"action": "intro", "index": "1", "intro": "Gut.\r\n\r\nAnd brain."}
+    )
+    assert changed_lines(original, desk.text(ISSUE_FILE)) == [
+        "-    intro: A new look at how the gut and the brain talk to each other.",
+        "+    intro: |-",
+        "+      Gut.",
+        "+",
+        "+      And brain.",
+    ]
+
+
+def test_check_flags_placeholder_text_in_a_sections_intro_with_its_line(workspace):
+    """The command the desk's findings come from: the section's intro, named and located."""
+    from factories import run
+
+    path = workspace / ISSUE_FILE
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("talk to each other.", "talk to each other. XXX"), encoding="utf-8")
+    line = text[: text.index("talk to each other.")].count("\n") + 1
+    result = run(workspace, "check", ISSUE)
+    assert result.exit_code == 1
+    flagged = [out for out in result.output.splitlines() if "placeholder text (XXX)" in out]
+    assert len(flagged) == 1 and f"{ISSUE_FILE}:{line}" in flagged[0]
+    assert "the intro of section 2 still has placeholder text" in flagged[0]

@@ -1,9 +1,10 @@
-"""A month at the desk in Debian's chromium: select, reorder (buttons and keyboard), edit, schedule,
-review a summary, test-send to a loopback SMTP server, approve, an edit withdrawing the approval,
-and a file changed on disk meanwhile; checked in the YAML files and the messages received.
+"""A month at the desk in Debian's chromium: import a page, select, reorder (buttons, keyboard and the
+"Move…" menu), edit the lines and a section's intro, schedule, review a summary, test-send to a
+loopback SMTP server, approve, an edit withdrawing the approval, and a file changed on disk
+meanwhile; checked in the YAML files (byte for byte where the desk saves) and the messages received.
 
 Each page is photographed at 375 and 1280 px, light and dark, into DESK_SHOTS (default: a temporary
-folder) and checked with axe-core: no serious or critical violation.
+folder) and checked with axe-core: no serious or critical violation, tap targets at least 44x44 px.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ TEASER = "2026-05-01-cd29-marks-blood-b-cells"
 REVIEW = "2026-05-06-microglia-affect-ms-healing-harm-explained"
 SECRET = "test-secret-for-unsubscribe-links-0123456789"
 WIDTHS = (375, 1280)
+UPLOAD = REPO / "tests/feeds/html/B/lab-grown-human-microglia-point-to-new-targets-for-progressive-ms.html"
+GUT_INTRO = "    intro: A new look at how the gut and the brain talk to each other.\n"
 
 pytestmark = [
     pytest.mark.skipif(bool(missing_browser()), reason="apt-get install chromium chromium-driver"),
@@ -45,6 +48,21 @@ WIDE = """
 return [...document.querySelectorAll('body *')]
   .filter(el => el.getBoundingClientRect().right > arguments[0] + 1).slice(0, 5)
   .map(el => el.tagName + '#' + el.id + ' ' + Math.round(el.getBoundingClientRect().right));
+"""
+SMALL_TARGETS = """
+const controls = 'button, summary, .button, select, '
+  + 'input:not([type=hidden]):not([type=checkbox]):not([type=radio])';
+return [...document.querySelectorAll(controls.split(', ').map(c => 'main ' + c).join(', '))]
+  .filter(el => el.offsetParent !== null)
+  .map(el => [el.id || el.name || el.textContent.trim().slice(0, 30), el.getBoundingClientRect()])
+  .filter(([_, r]) => r.width < 44 || r.height < 44)
+  .map(([name, r]) => name + ' ' + Math.round(r.width) + 'x' + Math.round(r.height));
+"""
+ITEM_ROWS = """
+return [...document.querySelectorAll('.item-row')]
+  .filter(row => new Set([...row.querySelectorAll('button[data-key], summary')]
+    .map(el => Math.round(el.getBoundingClientRect().top))).size !== 1)
+  .map(row => row.closest('.item').id);
 """
 UNLABELLED = """
 return [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
@@ -98,6 +116,9 @@ def photograph(driver: Any, shots: Path, name: str) -> None:
                 name,
                 width,
             )
+            assert driver.execute_script(SMALL_TARGETS) == [], (name, width)
+            if width == 375:  # an item's Up, Down and "Move…" on one row
+                assert driver.execute_script(ITEM_ROWS) == [], name
             found = axe_violations(driver)
             AXE_RESULTS[f"{name}-{width}-{scheme}"] = [f"{v['impact']}: {v['id']}" for v in found]
             bad = [v for v in found if v["impact"] in ("serious", "critical")]
@@ -134,6 +155,23 @@ def test_a_month_at_the_desk(month, workspace):
     issue_path = workspace / ISSUE_FILE
     driver.get(base + "/")
     photograph(driver, shots, "issues")
+
+    # import: a page saved from the site, uploaded; the result links each summary's form
+    driver.find_element(By.LINK_TEXT, "Import").click()
+    driver.find_element(By.ID, "file").send_keys(str(UPLOAD))
+    driver.find_element(By.CSS_SELECTOR, "#import-form button[type=submit]").click()
+    announced(driver, "Import done: 7 summary file(s)")
+    photograph(driver, shots, "import")
+    first = driver.find_element(By.CSS_SELECTOR, "#result li a")
+    title = "Lab-Grown Human Microglia Point to New Targets for Progressive MS"
+    assert first.text == title
+    first.click()
+    wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "h1").text == title)
+    assert driver.find_element(By.CSS_SELECTOR, "main > p.hint").text.endswith(
+        f", {UPLOAD.name}"
+    )  # a source now
+
+    driver.get(base + "/")
     driver.find_element(By.LINK_TEXT, ISSUE).click()
     wait_for(driver, lambda d: d.find_element(By.ID, "f-subject"))
 
@@ -171,6 +209,42 @@ def test_a_month_at_the_desk(month, workspace):
     assert issue.subject == "Microglia, gut signals and B cells"
     assert issue.send_at is not None and issue.send_at.isoformat() == "2026-06-03T09:30:00-04:00"
     assert "# Drafted by `newsletter new-issue`" in issue_path.read_text(encoding="utf-8")  # comments kept
+
+    # a section's intro: a placeholder is flagged by check (its findings follow the page), its link
+    # leads to the field; the real text rewrites that one line, byte for byte
+    before = issue_path.read_text(encoding="utf-8")
+    box = driver.find_element(By.ID, "f-section-intro-1")
+    box.clear()
+    box.send_keys("TODO the gut")
+    driver.find_element(By.CSS_SELECTOR, "#section-1 .section-intro button").click()
+    announced(driver, "Saved the intro of “Gut and microbiome”.")
+    announced(driver, "Check: 2 error(s)")  # and the summary marked needs_review
+    finding = driver.find_element(By.CSS_SELECTOR, "#findings a[href='#f-section-intro-1']")
+    assert (
+        "the intro of section 2 still has placeholder text (TODO)"
+        in finding.find_element(By.XPATH, "..").text
+    )
+    finding.click()
+    assert driver.execute_script("return location.hash") == "#f-section-intro-1"
+    box = driver.find_element(By.ID, "f-section-intro-1")
+    box.clear()
+    box.send_keys("How the gut and the brain talk to each other.")
+    driver.find_element(By.CSS_SELECTOR, "#section-1 .section-intro button").click()
+    announced(driver, "Saved the intro of “Gut and microbiome”.")
+    assert issue_path.read_text(encoding="utf-8") == before.replace(
+        GUT_INTRO, "    intro: How the gut and the brain talk to each other.\n"
+    )
+    announced(driver, "Check: 1 error(s)")
+
+    # the "Move…" menu, by keyboard: Enter opens it, the section is chosen, Move moves the item
+    more = driver.find_element(By.ID, f"more-{TEASER}")
+    more.send_keys(Keys.ENTER)
+    assert more.find_element(By.XPATH, "..").get_attribute("open") is not None
+    Select(driver.find_element(By.ID, f"to-{TEASER}")).select_by_visible_text("Gut and microbiome")
+    driver.find_element(By.CSS_SELECTOR, f"#item-{TEASER} button[value=move]").click()
+    announced(driver, "Moved to “Gut and microbiome”.")
+    assert issues.load_issue(workspace, ISSUE).sections[1].items[-1] == TEASER
+    assert f"- {TEASER}  # teaser, 2026-05-01: CD29" in issue_path.read_text(encoding="utf-8")
 
     # review a summary: "mark reviewed" only once both guessed fields were looked at
     driver.get(f"{base}/summaries?review=1")

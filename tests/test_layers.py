@@ -27,6 +27,7 @@ RANK = {
     "bounces": 5.5,  # after the send: reports, complaints, SES events, issue health (reads db, mail.verp)
     "check": 6,
     "delivery": 7,
+    "corrections": 7.5,  # `newsletter correct`: who received a summary (the ledger), sent as a run
     "web": 8,
     "console": 9,  # formats what the library returns; the commands print through it
     "cli": 10,

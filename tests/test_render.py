@@ -540,6 +540,7 @@ def assert_untracked(settings, issue, summaries, rendered) -> None:
         f"{settings.archive_url}{issue.id}/",
         settings.unsubscribe_url.replace("{token}", "proof"),
         settings.preferences_url.replace("{token}", "proof"),
+        settings.privacy_url,
     }
     hrefs = {a["href"] for a, _ in page.links if not a["href"].startswith("#")}
     assert hrefs <= allowed, hrefs - allowed

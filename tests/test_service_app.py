@@ -65,7 +65,10 @@ def test_signup_sends_a_confirmation_and_stores_nothing_until_the_post(svc):
     )
 
     answer = client.post(
-        "/signup", data=signup_form("Ann@Example.org", first_name="Ann", topics=["Gut and microbiome"])
+        "/signup",
+        data=signup_form(
+            "Ann@Example.org", first_name="Ann", topics=["Gut and microbiome"], topics_consent="yes"
+        ),
     )
     assert answer.status_code == 200 and "Check your inbox" in answer.get_data(as_text=True)
     (confirm_email,) = svc.sink.wait_for(1)
@@ -267,6 +270,7 @@ def test_preferences_change_in_one_click_and_say_what_changed(svc):
             "token": token,
             "first_name": "Annie",
             "topics": ["Immune cells and inflammation", "Treatments and care"],
+            "topics_consent": "yes",
             "large_text": "yes",
             "pause": "3",
         },
@@ -286,6 +290,7 @@ def test_preferences_change_in_one_click_and_say_what_changed(svc):
             "large_text": "yes",
             "pause": "keep",
             "topics": ["Immune cells and inflammation", "Treatments and care"],
+            "topics_consent": "yes",
         },
     )
     assert "Nothing changed" in same.get_data(as_text=True)
@@ -393,7 +398,9 @@ def test_a_long_address_with_every_topic_confirms_through_the_emailed_link(svc):
         "Treatments and care",
     ]
     assert (
-        svc.client.post("/signup", data=signup_form(email, first_name="Zoë", topics=topics)).status_code
+        svc.client.post(
+            "/signup", data=signup_form(email, first_name="Zoë", topics=topics, topics_consent="yes")
+        ).status_code
         == 200
     )
     link = link_in(svc.sink.wait_for(1)[0], "confirm")

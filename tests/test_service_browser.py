@@ -80,6 +80,10 @@ def test_a_reader_signs_up_confirms_changes_topics_downloads_and_unsubscribes(jo
     driver.find_element(By.ID, "nl-email").send_keys("erin@example.org")
     driver.find_element(By.ID, "nl-first-name").send_keys("Erin")
     driver.find_element(By.CSS_SELECTOR, "input[value='Gut and microbiome']").click()
+    # Topics are health data: their own consent box, never ticked for the reader.
+    health = driver.find_element(By.NAME, "topics_consent")
+    assert not health.is_selected()
+    health.click()
     consent = driver.find_element(By.NAME, "consent")
     assert not consent.is_selected()
     consent.click()
@@ -97,6 +101,13 @@ def test_a_reader_signs_up_confirms_changes_topics_downloads_and_unsubscribes(jo
 
     driver.get(link_in(svc.sink.wait_for(2)[1], "preferences"))
     arrive(driver, "Your preferences")
+    assert driver.find_element(By.NAME, "topics_consent").is_selected()  # the consent she gave
+    preferences = driver.current_url
+    driver.find_element(By.LINK_TEXT, "What we keep and why").click()
+    arrive(driver, "Privacy: what MS Research Roundup keeps about you")
+    photograph(driver, shots, "5-privacy")
+    driver.get(preferences)
+    arrive(driver, "Your preferences")
     driver.find_element(By.CSS_SELECTOR, "input[value='Diagnosis and monitoring']").click()
     driver.find_element(By.CSS_SELECTOR, "input[name=large_text]").click()
     driver.find_element(By.XPATH, "//button[text()='Save my preferences']").click()
@@ -105,7 +116,7 @@ def test_a_reader_signs_up_confirms_changes_topics_downloads_and_unsubscribes(jo
     status = driver.find_element(By.CSS_SELECTOR, "[role=status]").text
     assert "Your topics: Gut and microbiome, Diagnosis and monitoring." in status
     assert "You will get the larger-text edition." in status
-    photograph(driver, shots, "5-preferences-saved")
+    photograph(driver, shots, "6-preferences-saved")
 
     driver.find_element(By.XPATH, "//button[text()='Download my data']").click()
     deadline = time.monotonic() + 10
@@ -121,5 +132,5 @@ def test_a_reader_signs_up_confirms_changes_topics_downloads_and_unsubscribes(jo
     driver.find_element(By.XPATH, "//button[text()='Unsubscribe from everything']").click()
     arrive(driver, "You are unsubscribed")
     assert is_suppressed(svc.engine, "erin@example.org")
-    photograph(driver, shots, "6-unsubscribed")
+    photograph(driver, shots, "7-unsubscribed")
     print(f"\nscreenshots in {shots}")

@@ -49,7 +49,7 @@ def issue_findings(
             "write a short note from the editor",
         )
     for keys, value in _editor_fields(issue):
-        found += field_findings(value, ".".join(str(k) for k in keys), doc.where(*keys), intro_todo_left)
+        found += field_findings(value, _field_name(keys), doc.where(*keys), intro_todo_left)
     if is_suggested_subject(issue.subject, [summaries[sid] for sid in issue.summary_ids if sid in summaries]):
         add(
             Severity.ERROR,
@@ -158,8 +158,18 @@ def _editor_fields(issue: Issue) -> list[tuple[tuple, str]]:
         (("preheader",), issue.preheader),
         (("intro",), issue.intro),
     ]
-    fields += [(("sections", i, "title"), s.title) for i, s in enumerate(issue.sections)]
+    for i, section in enumerate(issue.sections):
+        fields.append((("sections", i, "title"), section.title))
+        if section.intro:  # the note's part only readers of this section get
+            fields.append((("sections", i, "intro"), section.intro))
     return fields
+
+
+def _field_name(keys: tuple) -> str:
+    """("sections", 1, "intro") -> "intro of section 2"; ("subject",) -> "subject"."""
+    if len(keys) == 3 and keys[0] == "sections":
+        return f"{keys[2]} of section {int(keys[1]) + 1}"
+    return ".".join(str(k) for k in keys)
 
 
 def field_findings(value: str, field: str, where: str, skip_placeholders: bool = False) -> list[Finding]:

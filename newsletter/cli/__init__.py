@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from newsletter import __version__
-from newsletter.cli import bounces, database, editing, readers, sending, service
+from newsletter.cli import bounces, corrections, database, editing, readers, sending, service
 from newsletter.cli.core import CONTEXT_SETTINGS, Group
 from newsletter.cli.params import EXISTING_FOLDER
 
@@ -36,7 +36,7 @@ def cli(workspace: object) -> None:
     """The root group: `-w` is read by each command when it asks for its workspace (cli.core)."""
 
 
-for area in (editing, readers, database, sending, bounces, service):
+for area in (editing, readers, database, sending, corrections, bounces, service):
     for each in area.COMMANDS:
         cli.add_command(each)
 

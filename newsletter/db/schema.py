@@ -82,6 +82,9 @@ class EventKind(StrEnum):
     CONFIRMED = "confirmed"
     UPDATED = "updated"
     PREFERENCES_CHANGED = "preferences_changed"
+    # Topic choices are health data: their own consent, its wording and version in the detail.
+    TOPICS_CONSENT_GIVEN = "topics_consent_given"
+    TOPICS_CONSENT_WITHDRAWN = "topics_consent_withdrawn"
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     SOFT_BOUNCED = "soft_bounced"

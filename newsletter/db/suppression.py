@@ -174,7 +174,7 @@ def erase(engine: Engine, email: str, source: str = "editor") -> Erasure:
         ledger_rows = connection.execute(
             update(t.recipients)
             .where(theirs)
-            .values(email=f"erased-{digest[:16]}", name="", first_name="", last_error="")
+            .values(email=f"erased-{digest[:16]}", name="", first_name="", topics="", last_error="")
         ).rowcount
         connection.execute(
             insert(t.events).values(

@@ -8,7 +8,7 @@ nobody who subscribed since, and never resends `sent`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE, previous_issue_warnings
@@ -24,11 +24,12 @@ from newsletter.delivery.ledger import Ledger, open_ledger
 from newsletter.delivery.outcome import RunOutcome
 from newsletter.delivery.pacing import DeliveryOptions
 from newsletter.delivery.plan import SendPlan, SendRequest, make_plan
-from newsletter.delivery.records import RunState, local_time
+from newsletter.delivery.records import NewRecipient, RunState, local_time
 from newsletter.delivery.reporting import Reporter
 from newsletter.delivery.runs import from_audience
 from newsletter.errors import DeliveryError, NewsletterError, problems
 from newsletter.mail.factory import MessageFactory
+from newsletter.mail.renderings import Rendering
 from newsletter.mail.tokens import signing_secret as token_secret
 from newsletter.providers import open_provider
 from newsletter.providers.base import Provider
@@ -79,6 +80,11 @@ class Sending:
     ledger: Ledger
     plan: SendPlan
     bounces: BounceSettings | None = None  # `bounces:` in newsletter.yaml: VERP senders, the pause limit
+    # The audience hook, for a run that is not an issue's own (a correction, newsletter/corrections/):
+    # whom the run starts with (default: the lists' audience) and what each reader gets (default:
+    # the issue's edition for their topics).
+    recipients: Callable[[], Iterable[NewRecipient]] | None = None
+    rendering: Rendering | None = None
 
     def run(self, reporter: Reporter) -> RunOutcome:
         """Start the run (or resume it, or join it) and send until done, paused or stopped."""
@@ -94,7 +100,7 @@ class Sending:
                 issue.id,
                 self.plan.provider,
                 issue.summary_ids,
-                from_audience(ledger.engine, request.lists),
+                self.recipients() if self.recipients else from_audience(ledger.engine, request.lists),
                 request.force_reason,
             )
             if created and added != self.plan.audience:
@@ -116,8 +122,13 @@ class Sending:
     def _engine(self, reporter: Reporter, me: str | None) -> Engine:
         """The send in this process, its connections in threads."""
         ledger, settings, request, bounces = self.ledger, self.settings, self.request, self.bounces
-        factory = MessageFactory.for_issue(
-            settings, self.issue, self.summaries, self.secret, bounce_to=bounces.address if bounces else None
+        bounce_to = bounces.address if bounces else None
+        factory = (
+            MessageFactory(settings, self.rendering, self.secret, bounce_to=bounce_to)
+            if self.rendering is not None
+            else MessageFactory.for_issue(
+                settings, self.issue, self.summaries, self.secret, bounce_to=bounce_to
+            )
         )
         check_every = request.check_bounces_every
         if check_every is None:

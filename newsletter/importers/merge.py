@@ -130,6 +130,7 @@ def _finish(
         needs_review=bool(missing) or flagged,
         missing_fields=tuple(missing),
         sources=tuple(sorted({*(existing.sources if existing else ()), *sources})),
+        corrections=existing.corrections if existing else (),  # the editor's record: no page has it
         **carried,  # type: ignore[arg-type] # the page's text fields: str or None
     )
 

@@ -29,6 +29,7 @@ __all__ = [
     "PACKAGED_TEMPLATES",
     "WORKSPACE_TEMPLATES",
     "BuildResult",
+    "CardCorrection",
     "RenderedIssue",
     "build_issue",
     "compile_mjml",
@@ -66,6 +67,13 @@ class Card:
     who_should_care: str | None  # whole: the tool never shortens medical text
     is_teaser: bool
     keep_in_mind: str | None = None  # the considerations, whole: often the one warning that matters
+    corrections: tuple[CardCorrection, ...] = ()  # shown on the web page (`newsletter correct`)
+
+
+@dataclass(frozen=True)
+class CardCorrection:
+    date: str  # as the page prints dates: "December 8, 2026"
+    note: str
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,7 @@ def card(summary: Summary) -> Card:
         who_should_care=_whole(summary.who_should_care),
         is_teaser=summary.is_teaser,
         keep_in_mind=_whole(stated_considerations(summary)),
+        corrections=tuple(CardCorrection(long_date(c.date), c.note) for c in summary.corrections),
     )
 
 

@@ -161,7 +161,7 @@ def approve(workspace: Path, issue_id: str, by: str, at: datetime, expected: str
     _, found = issues.issue_problems(parse_yaml(text, shown), issue_id)
     if found:
         raise ContentError(found[0])
-    version = yamledit.save_document(doc, doc.version, workspace / ".newsletter" / "desk.lock", text)
+    version = yamledit.save_document(doc, doc.version, workspace / yamledit.EDIT_LOCK, text)
     _keep_approved_texts(workspace, issue_id, text, list(summaries))
     return version
 

@@ -110,6 +110,20 @@ class Settings:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def service_base_url(self) -> str:
+        """The subscriber service's public URL, ending in "/": `service.base_url`, else the folder the
+        preferences links point into (where the service is mounted)."""
+        given = self.service.get("base_url")
+        if given:
+            return given if given.endswith("/") else given + "/"
+        return self.preferences_url.partition("?")[0].rsplit("/", 1)[0] + "/"
+
+    @property
+    def privacy_url(self) -> str:
+        """The service's privacy page, linked from every email's footer."""
+        return self.service_base_url + "privacy"
+
     def path(self, relative: str | Path) -> Path:
         return self.workspace / relative
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from newsletter.errors import ContentError, problems
 from newsletter.store import validate as v
 from newsletter.store.fileio import YamlDocument, atomic_write, dump_yaml, load_yaml
-from newsletter.store.models import Summary
+from newsletter.store.models import Correction, Summary
 
 SUMMARIES_DIR = "summaries"
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -24,6 +24,7 @@ _FIELDS = {
     "needs_review",
     "missing_fields",
     "sources",
+    "corrections",
     *_TEXT_FIELDS,
 }
 # The order fields are written in: what an editor reads first comes first.
@@ -41,6 +42,7 @@ FIELD_ORDER = (
     "needs_review",
     "missing_fields",
     "sources",
+    "corrections",
 )
 
 
@@ -77,6 +79,7 @@ def summary_problems(doc: YamlDocument) -> tuple[Summary | None, list[str]]:
             p.add((key,), "expected a list of names")
     if "needs_review" in data and not isinstance(data["needs_review"], bool):
         p.add(("needs_review",), "expected true or false")
+    corrections = corrections_of(data.get("corrections"), p)
     if p:
         return None, p.items
 
@@ -100,8 +103,27 @@ def summary_problems(doc: YamlDocument) -> tuple[Summary | None, list[str]]:
         needs_review=bool(data.get("needs_review", False)),
         missing_fields=tuple(data.get("missing_fields") or ()),
         sources=tuple(data.get("sources") or ()),
+        corrections=corrections,
     )
     return summary, []
+
+
+def corrections_of(value: object, p: v.Problems) -> tuple[Correction, ...]:
+    """`corrections:` as `newsletter correct` writes it: a list of {date: YYYY-MM-DD, note: text}."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        p.add(("corrections",), "expected a list of {date: YYYY-MM-DD, note: what changed}")
+        return ()
+    found = []
+    for n, item in enumerate(value):
+        day = v.parse_date(item.get("date")) if isinstance(item, dict) else None
+        note = item.get("note") if isinstance(item, dict) else None
+        if day is None or not v.text(note) or set(item) - {"date", "note"}:
+            p.add(("corrections", n), "expected {date: YYYY-MM-DD, note: what changed}")
+            continue
+        found.append(Correction(day, " ".join(note.split())))
+    return tuple(found)
 
 
 def load_summary(path: Path, display: Path | None = None) -> Summary:
@@ -149,6 +171,8 @@ def summary_to_yaml(summary: Summary) -> str:
     data: dict[str, object] = {}
     for key in FIELD_ORDER:
         value = getattr(summary, key)
+        if key == "corrections":
+            value = tuple({"date": c.date, "note": c.note} for c in value)
         if isinstance(value, tuple):
             value = list(value)
             if not value and key != "topics":

@@ -10,6 +10,14 @@ from datetime import date, datetime
 
 
 @dataclass(frozen=True)
+class Correction:
+    """A note that a summary was corrected after it was sent (`newsletter correct` writes it)."""
+
+    date: date
+    note: str  # what changed, in the editor's words
+
+
+@dataclass(frozen=True)
 class Summary:
     """One research summary from `summaries/<id>.yaml`.
 
@@ -31,6 +39,7 @@ class Summary:
     needs_review: bool = False
     missing_fields: tuple[str, ...] = ()  # what the importer had to guess (needs_review)
     sources: tuple[str, ...] = ()  # the site pages this summary was imported from
+    corrections: tuple[Correction, ...] = ()  # oldest first; shown on its web pages
 
     @property
     def is_teaser(self) -> bool:

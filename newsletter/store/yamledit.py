@@ -17,16 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.representer import RoundTripRepresenter
+from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 from ruamel.yaml.tokens import CommentToken
 
 from newsletter.errors import ContentError
 from newsletter.store.fileio import atomic_write, locked, read_bytes
 
 MISSING = "missing"  # the version of a file that does not exist
+# The workspace's one lock for round-trip saves: the desk and `newsletter correct` take turns on it.
+EDIT_LOCK = Path(".newsletter") / "desk.lock"
+FOLD_AT = 100  # characters: where a long text is folded in the file, as the importer writes it
 
 
 class Conflict(ContentError):
@@ -214,3 +218,73 @@ def new_seq(values: list[Any]) -> CommentedSeq:
     seq = CommentedSeq(values)
     seq.fa.set_block_style()
     return seq
+
+
+# --- texts written as a person (or the importer) writes them -----------------------------------------
+
+
+def text_scalar(text: str, old: Any) -> Any:
+    """A text as the file would hold it: short on its line, long folded (`>-`) near FOLD_AT, several
+    paragraphs (or a text that was a literal block) as a literal block (`|`)."""
+    if isinstance(old, LiteralScalarString) or "\n" in text:
+        return LiteralScalarString(text)
+    if len(text) <= FOLD_AT and not isinstance(old, FoldedScalarString):
+        return text
+    scalar = FoldedScalarString(text)
+    positions, start = [], 0
+    while len(text) - start > FOLD_AT:
+        cut = text.rfind(" ", start, start + FOLD_AT + 1)
+        if cut <= start:
+            break
+        if text[cut - 1] != " " and text[cut + 1 : cut + 2] not in (" ", ""):
+            positions.append(cut)
+        start = cut + 1
+    scalar.fold_pos = positions
+    return scalar
+
+
+# --- mapping keys whose comments run on to the next key -------------------------------------------
+# ruamel keeps the comment lines that follow `key: value` (before the next key) in
+# `mapping.ca.items[key][2]`: its first line is the key's own end-of-line comment, the rest are
+# full-line comments above the next key. Adding or removing a key between them moves those lines, so
+# they stay above the key they were written for.
+
+
+def _comment_split(mapping: CommentedMap, key: Any) -> tuple[str, str]:
+    entry = mapping.ca.items.get(key)
+    token = entry[2] if entry and len(entry) > 2 else None
+    if token is None:
+        return "", ""
+    own, newline, rest = str(token.value).partition("\n")
+    return own, rest if newline else ""
+
+
+def _comment_set(mapping: CommentedMap, key: Any, own: str, rest: str) -> None:
+    if not own and not rest:
+        mapping.ca.items.pop(key, None)
+        return
+    token = CommentToken(own + "\n" + rest, CommentMark(0), None)
+    mapping.ca.items[key] = [None, None, token, None]
+
+
+def map_insert_after(mapping: CommentedMap, after: Any, key: Any, value: Any) -> None:
+    """Insert `key: value` right after the key `after`; the comment lines above the next key stay there."""
+    keys = list(mapping)
+    mapping.insert(keys.index(after) + 1 if after in keys else len(keys), key, value)
+    own, rest = _comment_split(mapping, after)
+    if rest:
+        _comment_set(mapping, after, own, "")
+        _comment_set(mapping, key, "", rest)
+
+
+def map_delete(mapping: CommentedMap, key: Any) -> None:
+    """Delete `key`; the comment lines below it (above the next key) move to the key before it."""
+    keys = list(mapping)
+    _, rest = _comment_split(mapping, key)
+    del mapping[key]
+    mapping.ca.items.pop(key, None)
+    at = keys.index(key)
+    if rest and at > 0:
+        before = keys[at - 1]
+        own, earlier = _comment_split(mapping, before)
+        _comment_set(mapping, before, own, earlier + rest)

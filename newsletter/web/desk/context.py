@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
@@ -18,8 +19,12 @@ from newsletter.store import content
 from newsletter.store.config import Settings, load_settings
 from newsletter.store.models import Summary
 
+if TYPE_CHECKING:
+    from newsletter.importers.fetch import FetchPolicy
+
 EXTENSION = "newsletter_desk"
 SNAPSHOTS = 64  # file versions kept, so a refused save can show what changed on disk since
+IMPORTS_KEPT = 16  # the latest imports' results, for their pages
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,13 @@ class DeskContext:
     access: Access
     clock: Callable[[], datetime]
     provider: str | None = None  # test sends: None is newsletter.yaml's provider
+    fetch_policy: FetchPolicy | None = None  # imports: None is the importer's, from newsletter.yaml
+    imports: OrderedDict[str, Any] = field(default_factory=OrderedDict)  # key -> imports.Result
     snapshots: OrderedDict[str, str] = field(default_factory=OrderedDict)
     reports: dict[tuple[str, str], CheckReport] = field(default_factory=dict)
     _summaries: tuple[str, dict[str, Summary]] = ("", {})
     _lock: threading.Lock = field(default_factory=threading.Lock)  # the server runs requests in threads
+    checking: threading.Lock = field(default_factory=threading.Lock)  # one `check` run at a time
 
     @property
     def settings(self) -> Settings:
@@ -72,6 +80,12 @@ class DeskContext:
             self.snapshots.move_to_end(version)
             while len(self.snapshots) > SNAPSHOTS:
                 self.snapshots.popitem(last=False)
+
+    def keep_import(self, key: str, result: Any) -> None:
+        with self._lock:
+            self.imports[key] = result
+            while len(self.imports) > IMPORTS_KEPT:
+                self.imports.popitem(last=False)
 
 
 def desk() -> DeskContext:

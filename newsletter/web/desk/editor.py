@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, redirect, request, url_for
 
-from newsletter.check.findings import CheckReport, Finding
+from newsletter.check.findings import Finding
 from newsletter.compose.ready import SUBJECT_ADVICE
 from newsletter.errors import NewsletterError
 from newsletter.store import content, issues
@@ -30,7 +30,7 @@ from newsletter.store.models import Summary
 from newsletter.web.desk import edits
 from newsletter.web.desk.context import desk
 from newsletter.web.desk.pages import change_file, issue_validator, open_file, page, say
-from newsletter.web.desk.reports import report_for
+from newsletter.web.desk.reports import cached_report, report_for
 from newsletter.web.preview import force_dark
 
 blueprint = Blueprint("editor", __name__)
@@ -79,6 +79,9 @@ def locate_finding(finding: Finding, issue_id: str, doc: YamlDocument | None, da
             return Located(finding, f"#item-{sid}", str(sid))
         except (KeyError, IndexError, TypeError):
             pass
+    if len(keys) >= 3 and keys[0] == "sections" and keys[2] in ("intro", "title"):
+        target = f"f-section-intro-{keys[1]}" if keys[2] == "intro" else f"rename-{keys[1]}"
+        return Located(finding, f"#{target}", f"section {int(keys[1]) + 1} {keys[2]}")
     if len(keys) >= 2 and keys[0] == "sections":
         return Located(finding, f"#section-{keys[1]}", f"section {int(keys[1]) + 1}")
     if where.startswith("email") or "html" in where.lower():
@@ -121,8 +124,8 @@ def edit(issue_id: str) -> Response:
     store = d.summaries()
     approval = approval_from(parsed.data, content_digest(parsed.data, texts))
     since = changes_since_approval(d.workspace, issue_id) if approval.state is ApprovalState.WITHDRAWN else []
-    report: CheckReport = report_for(issue_id)
-    located = [locate_finding(f, issue_id, parsed, parsed.data) for f in report.findings]
+    report = cached_report(issue_id)  # None: `check` runs while the page is read (`findings`)
+    located = [locate_finding(f, issue_id, parsed, parsed.data) for f in report.findings] if report else []
     window = (issue.since, issue.until)
     candidates = _candidates(window, set(ids), store, request.args)
     shown_candidates = candidates[:CANDIDATES_SHOWN]
@@ -132,6 +135,7 @@ def edit(issue_id: str) -> Response:
     return page(
         "issue.html",
         issue=issue,
+        issue_id=issue_id,
         data=parsed.data,
         version=version,
         store=store,
@@ -150,6 +154,26 @@ def edit(issue_id: str) -> Response:
         if issue.send_at
         else "",
     )
+
+
+@blueprint.get("/issues/<issue_id>/findings")
+def findings(issue_id: str) -> Response:
+    """`check`'s findings on the issue as it is now: the issue page fetches this panel after a change
+    (and links to it, for a browser without scripts); it waits for `check` to finish."""
+    d = desk()
+    path = issues.issue_path(d.workspace, issue_id)
+    if not content.ID_PATTERN.match(issue_id) or not path.is_file():
+        abort(404, f"no issue {issue_id}")
+    report = report_for(issue_id)
+    try:
+        parsed: YamlDocument | None = load_yaml(path, path.relative_to(d.workspace))
+    except NewsletterError:
+        parsed = None  # the report names the file's problem; its findings link to the list
+    data = parsed.data if parsed is not None else None
+    located = [locate_finding(f, issue_id, parsed, data) for f in report.findings]
+    # Its own page links to the issue page's fields; the panel fetched into that page, to its own.
+    link_base = "" if request.args.get("panel") else f"/issues/{issue_id}"
+    return page("findings.html", issue_id=issue_id, report=report, findings=located, link_base=link_base)
 
 
 def _after(issue_id: str, message: str, focus: str = "") -> Response:
@@ -243,6 +267,13 @@ def sections(issue_id: str) -> Response:
             issue_id,
             _change(issue_id, lambda data: edits.rename_section(data, index, title)),
             f"section-{index}",
+        )
+    if action == "intro":
+        text = form.get("intro", "")
+        return _after(
+            issue_id,
+            _change(issue_id, lambda data: edits.set_section_intro(data, index, text)),
+            f"f-section-intro-{index}",
         )
     if action == "delete":
         return _after(issue_id, _change(issue_id, lambda data: edits.delete_section(data, index)), "sections")

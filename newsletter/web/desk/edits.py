@@ -7,6 +7,7 @@ CLI's own loader before anything is written.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -15,7 +16,16 @@ from ruamel.yaml.scalarstring import LiteralScalarString, ScalarString
 
 from newsletter.errors import ContentError
 from newsletter.store.models import Summary
-from newsletter.store.yamledit import Moment, new_seq, seq_insert, seq_pop, seq_reorder
+from newsletter.store.yamledit import (
+    Moment,
+    map_delete,
+    map_insert_after,
+    new_seq,
+    seq_insert,
+    seq_pop,
+    seq_reorder,
+    text_scalar,
+)
 
 LINE_FIELDS = ("title", "subject", "preheader")
 
@@ -76,13 +86,47 @@ def set_line(data: Any, key: str, value: str) -> str:
     return f"{key.capitalize()} saved."
 
 
+def _lines(text: str) -> str:
+    """A textarea's text with its line ends as the file has them and no trailing spaces."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip("\n")
+
+
+def _paragraphs(text: str) -> list[str]:
+    """The paragraphs a reader sees: a folded block and its one-line form read the same."""
+    return [" ".join(p.split()) for p in re.split(r"\n[ \t]*\n", text.strip()) if p.strip()]
+
+
 def set_intro(data: Any, text: str) -> str:
-    text = "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
-    text = text.strip("\n") + "\n"
+    text = _lines(text) + "\n"
     if str(data.get("intro", "")).strip() == text.strip():
         return ""
     data["intro"] = LiteralScalarString(text)
     return "Intro saved."
+
+
+def set_section_intro(data: Any, s_index: int, text: str) -> str:
+    """The editor's note about one section (shown only to readers whose edition carries it); empty removes it.
+
+    Written as the file writes it: short on the `intro:` line, long folded, paragraphs as a block.
+    """
+    sections = _sections(data)
+    if not 0 <= s_index < len(sections):
+        raise EditError(f"there is no section {s_index + 1}")
+    section, title = sections[s_index], _title(data, s_index)
+    text = _lines(text)
+    old = section.get("intro")
+    if _paragraphs(str(old or "")) == _paragraphs(text):
+        return ""
+    if not text:
+        map_delete(section, "intro")
+        return f"Removed the intro of “{title}”."
+    value = text_scalar(text, old)
+    if "intro" in section:
+        section["intro"] = value
+    else:  # under the title, where `new-issue` and the sample put it
+        map_insert_after(section, "title", "intro", value)
+    return f"Saved the intro of “{title}”."
 
 
 def set_send_at(data: Any, local: str, tz: tzinfo) -> str:

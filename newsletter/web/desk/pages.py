@@ -22,12 +22,12 @@ from newsletter import render
 from newsletter.errors import NewsletterError
 from newsletter.store import content, issues
 from newsletter.store.fileio import parse_yaml, read_bytes
-from newsletter.store.yamledit import Conflict, load_document, save_document, version_of
+from newsletter.store.yamledit import EDIT_LOCK, Conflict, load_document, save_document, version_of
 from newsletter.web.desk.context import desk
 from newsletter.web.desk.security import csrf_token, editor
 
 log = logging.getLogger("newsletter.desk")
-LOCK = Path(".newsletter") / "desk.lock"
+LOCK = EDIT_LOCK
 
 
 def page(name: str, status: int = 200, **context: Any) -> Response:

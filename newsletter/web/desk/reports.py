@@ -1,4 +1,8 @@
-"""`check`'s report of an issue, run in-process and kept until one of its input files changes."""
+"""`check`'s report of an issue, run in-process and kept until one of its input files changes.
+
+A change answers at once: its page shows the report kept for the files as they are now, or says
+`check` is running and fetches the findings when they are ready (`/issues/<id>/findings`).
+"""
 
 from __future__ import annotations
 
@@ -36,16 +40,27 @@ def inputs_key(workspace: Path) -> str:
     return digest.hexdigest()
 
 
+def cached_report(issue_id: str) -> CheckReport | None:
+    """The issue's report if `check` already ran on its files as they are now, else None (no waiting)."""
+    d = desk()
+    return d.reports.get((issue_id, inputs_key(d.workspace)))
+
+
 def report_for(issue_id: str) -> CheckReport:
-    """The issue's findings and sample email (SpamAssassin left out: it takes a second or two)."""
+    """The issue's findings and sample email (SpamAssassin left out: it takes a second or two).
+
+    The findings panel and the preview frame ask at once after a change: one runs `check`, the
+    other waits for its report rather than running it a second time.
+    """
     from newsletter.delivery.history import sent_record
 
     d = desk()
-    key = (issue_id, inputs_key(d.workspace))
-    found = d.reports.get(key)
-    if found is None:
-        settings = d.settings
-        today = d.clock().astimezone(settings.tz).date()
-        found = check.check_issue(settings, issue_id, today=today, spam=False, sent=sent_record(settings))
-        d.reports = {key: found}  # one issue's latest report is all a page needs (one assignment: threads)
+    with d.checking:
+        key = (issue_id, inputs_key(d.workspace))
+        found = d.reports.get(key)
+        if found is None:
+            settings = d.settings
+            today = d.clock().astimezone(settings.tz).date()
+            found = check.check_issue(settings, issue_id, today=today, spam=False, sent=sent_record(settings))
+            d.reports = {key: found}  # one issue's latest report is all a page needs
     return found

@@ -22,6 +22,7 @@ from newsletter.web.desk.context import desk
 CSRF_FIELD = "csrf"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 OPEN_ENDPOINTS = {"auth.sign_in", "assets.asset"}
+UPLOAD_ENDPOINTS = {"imports.run"}  # may carry a file up to MAX_UPLOAD; every other form, MAX_BODY
 
 # Scripts and styles only from the desk itself; forms post only here; frames only the desk's own
 # preview; nobody frames the desk.
@@ -77,6 +78,10 @@ def _check() -> Response | None:
         g.editor = str(session.get("editor", ""))
         if not g.editor and request.endpoint not in OPEN_ENDPOINTS:
             return redirect(url_for("auth.sign_in", next=request.full_path), 303)  # type: ignore[return-value]
+    if request.endpoint in UPLOAD_ENDPOINTS:
+        from newsletter.web.desk import MAX_UPLOAD
+
+        request.max_content_length = MAX_UPLOAD
     if request.method == "POST" and request.endpoint != "auth.sign_in":
         sent = request.form.get(CSRF_FIELD, "")
         if not _same_origin() or not sent or not hmac.compare_digest(sent, session.get(CSRF_FIELD, "")):

@@ -10,7 +10,7 @@ from typing import Any
 import waitress
 
 from newsletter.errors import NewsletterError
-from newsletter.web.desk import HEADER_ENV, MAX_BODY, TOKEN_ENV, access_from_environment, create_app
+from newsletter.web.desk import HEADER_ENV, MAX_UPLOAD, TOKEN_ENV, access_from_environment, create_app
 from newsletter.web.desk.context import Access
 
 THREADS = 4  # a page, its preview frame and its assets at once; one editor or a small team
@@ -40,9 +40,10 @@ def make_server(workspace: Path, host: str, port: int, access: Access | None = N
     access = access or access_from_environment()
     require_guarded(host, access)
     app = create_app(workspace, access=access, **options)
+    # Waitress takes an import's upload; Flask holds every other form to MAX_BODY (security.py).
     try:
         return waitress.create_server(
-            app, host=host, port=port, threads=THREADS, max_request_body_size=MAX_BODY,
+            app, host=host, port=port, threads=THREADS, max_request_body_size=MAX_UPLOAD,
             expose_tracebacks=False, ident="newsletter-desk",
         )  # fmt: skip
     except OSError as exc:

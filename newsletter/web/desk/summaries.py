@@ -6,11 +6,12 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, abort, redirect, request, url_for
-from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString, ScalarString
+from ruamel.yaml.scalarstring import ScalarString
 
 from newsletter.store import content
 from newsletter.store.fileio import load_yaml
 from newsletter.store.topics import load_taxonomy
+from newsletter.store.yamledit import text_scalar
 from newsletter.web.desk.context import desk
 from newsletter.web.desk.edits import EditError
 from newsletter.web.desk.pages import change_file, open_file, page, say, summary_validator
@@ -31,7 +32,6 @@ LABELS = {
     "considerations": "Important considerations",
     "teaser": "Teaser",
 }
-FOLD_AT = 100  # characters: where a long text is folded in the file, as the importer writes it
 
 
 def months(summaries: Any) -> list[str]:
@@ -91,25 +91,6 @@ def edit(summary_id: str) -> Response:
     )
 
 
-def folded(text: str, old: Any) -> Any:
-    """Long text as a folded block (`>-`) broken near FOLD_AT, as the importer writes it."""
-    if isinstance(old, LiteralScalarString) or "\n" in text:
-        return LiteralScalarString(text)
-    if len(text) <= FOLD_AT and not isinstance(old, FoldedScalarString):
-        return text
-    scalar = FoldedScalarString(text)
-    positions, start = [], 0
-    while len(text) - start > FOLD_AT:
-        cut = text.rfind(" ", start, start + FOLD_AT + 1)
-        if cut <= start:
-            break
-        if text[cut - 1] != " " and text[cut + 1 : cut + 2] not in (" ", ""):
-            positions.append(cut)
-        start = cut + 1
-    scalar.fold_pos = positions
-    return scalar
-
-
 def _set(data: Any, key: str, value: Any) -> bool:
     old = data.get(key)
     if value in (None, "", []):
@@ -134,7 +115,7 @@ def _set(data: Any, key: str, value: Any) -> bool:
     if isinstance(old, str) and " ".join(old.split()) == " ".join(value.split()):
         return False
     if key in TEXTS:
-        data[key] = folded(value, old)
+        data[key] = text_scalar(value, old)
     else:
         data[key] = type(old)(value) if isinstance(old, ScalarString) else value
     return True

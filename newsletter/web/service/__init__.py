@@ -27,6 +27,7 @@ from newsletter.web.service import (
     health,
     http,
     preferences,
+    privacy,
     sesevents,
     signup,
     unsubscribe,
@@ -113,7 +114,7 @@ def create_app(
     app = Flask(__name__, static_folder=None, template_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, MAX_FORM_MEMORY_SIZE=MAX_BODY, MAX_FORM_PARTS=200)
     app.extensions[EXTENSION] = context
-    for module in (signup, confirm, preferences, unsubscribe, health, sesevents):
+    for module in (signup, confirm, preferences, privacy, unsubscribe, health, sesevents):
         app.register_blueprint(module.blueprint)
     http.install(app)
     return app

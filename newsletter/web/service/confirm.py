@@ -20,9 +20,11 @@ from newsletter.db.engine import reading
 from newsletter.db.rows import SubscriberError, subscriber_id, suppression_row
 from newsletter.db.schema import Status
 from newsletter.db.subscribers import Consent, add_subscriber, update_subscriber
+from newsletter.db.topicsconsent import set_reader_topics
 from newsletter.web.service import emails
 from newsletter.web.service.context import ServiceContext, ctx
 from newsletter.web.service.http import client_address, page
+from newsletter.web.service.privacy import topics_consent
 from newsletter.web.service.tokens import Purpose, TokenData, TokenError, age_limit, make_token, read_token
 
 log = logging.getLogger("newsletter.service.confirm")
@@ -91,7 +93,9 @@ def confirm() -> Response:
     except TokenError as error:
         return _refused(error)
     first_name = str(data.fields.get("n", ""))[:100]
-    topics = [str(x) for x in data.fields.get("t", [])][:50]
+    # Topics are health data: kept only if the token says the reader ticked their consent box.
+    health = topics_consent(c.settings.name, str(data.fields.get("c", "")), c.clock())
+    topics = [str(x) for x in data.fields.get("t", [])][:50] if health else []
     if left_since(c.engine, data.email, data.issued_at):
         log.info("confirm link refused: the address left after the link was sent")
         return page("error.html", 400, problem="link", link="superseded", purpose="confirm")
@@ -126,6 +130,10 @@ def confirm() -> Response:
             consent=consent,
             resubscribe=True,
         )
+        topics = []
+    # Logs the consent with its wording, or (no topics kept) a withdrawal of an earlier one.
+    consent_now = health if topics else None
+    set_reader_topics(c.engine, data.email, topics, consent_now, source="form", vocabulary=c.vocabulary)
     if paused:
         update_subscriber(c.engine, data.email, paused_until=None, source="form")
     log.info(

@@ -32,14 +32,20 @@ class Pause(StrEnum):
 class Signup:
     email: str
     first_name: str
-    topics: tuple[str, ...]
+    topics: tuple[str, ...]  # as ticked: kept only with `topics_consent`
+    topics_consent: bool  # the separate box for health data (topics), never ticked in advance
     next_url: str
+
+    @property
+    def kept_topics(self) -> tuple[str, ...]:
+        return self.topics if self.topics_consent else ()
 
 
 @dataclass(frozen=True)
 class Preferences:
     first_name: str
-    topics: tuple[str, ...]
+    topics: tuple[str, ...]  # as ticked: kept only with `topics_consent`
+    topics_consent: bool
     large_text: bool
     pause: Pause
 
@@ -100,7 +106,7 @@ def chosen_topics(form: MultiDict[str, str], choices: tuple[str, ...], problems:
 
 
 def parse_signup(form: MultiDict[str, str], choices: tuple[str, ...]) -> tuple[Signup, Problems]:
-    """The signup form's values and its problems (the consent box must be ticked)."""
+    """The signup form's values and its problems (the consent box must be ticked; the topics one need not)."""
     problems = Problems()
     raw = one_line(form.get("email", ""), EMAIL_MAX, "email address", problems, "email")
     email = ""
@@ -117,7 +123,8 @@ def parse_signup(form: MultiDict[str, str], choices: tuple[str, ...]) -> tuple[S
     if form.get("consent", "") != "yes":
         problems.fields["consent"] = "Tick the box to agree to receive the newsletter."
     next_url = form.get("next", "")[:2000]
-    return Signup(email or raw[:EMAIL_MAX], name, topics, next_url), problems
+    consent = form.get("topics_consent", "") == "yes"
+    return Signup(email or raw[:EMAIL_MAX], name, topics, consent, next_url), problems
 
 
 def parse_preferences(form: MultiDict[str, str], choices: tuple[str, ...]) -> tuple[Preferences, Problems]:
@@ -129,7 +136,8 @@ def parse_preferences(form: MultiDict[str, str], choices: tuple[str, ...]) -> tu
     except ValueError:
         problems.fields["pause"] = "Choose how long to pause from the list."
         pause = Pause.KEEP
-    return Preferences(name, topics, form.get("large_text", "") == "yes", pause), problems
+    consent = form.get("topics_consent", "") == "yes"
+    return Preferences(name, topics, consent, form.get("large_text", "") == "yes", pause), problems
 
 
 def months_later(moment: datetime, months: int) -> datetime:

@@ -55,6 +55,7 @@ def page(name: str, status: int = 200, **context: object) -> Response:
         "newsletter": c.settings.name,
         "settings": c.settings,
         "signup_url": c.url("signup"),
+        "privacy_url": c.url("privacy"),
         "service_url": c.url,  # form actions are absolute: a page shown at another path posts right
         **context,
     }

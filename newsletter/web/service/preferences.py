@@ -17,9 +17,11 @@ from newsletter.db.audience import person_data
 from newsletter.db.schema import Status
 from newsletter.db.subscribers import update_subscriber
 from newsletter.db.suppression import erase, unsubscribe
+from newsletter.db.topicsconsent import set_reader_topics, topics_consent_of
 from newsletter.web.service.context import ServiceContext, ctx
 from newsletter.web.service.forms import parse_preferences, pause_until, sections_of
 from newsletter.web.service.http import page
+from newsletter.web.service.privacy import topics_consent, topics_consent_text
 from newsletter.web.service.tokens import Purpose, TokenError, reader_of
 
 log = logging.getLogger("newsletter.service.preferences")
@@ -53,12 +55,17 @@ def _show(c: ServiceContext, token: str, email: str, status: int = 200, **extra:
     paused_until = datetime.fromisoformat(paused) if paused else None
     if paused_until is not None and paused_until <= c.clock():
         paused_until = None
+    held = topics_consent_of(c.engine, email)
     values: dict[str, object] = {
         "email": email,
         "token": token,
         "first_name": data["first_name"],
         "choices": c.choices,
         "topics": sections_of(data["topics"], c.taxonomy),
+        "topics_consent": topics_consent_text(c.settings.name),
+        # The box shows the consent the reader gave (never ticked for them); imported topics have none.
+        "topics_consent_given": held is not None,
+        "topics_without_consent": bool(data["topics"]) and held is None,
         "large_text": data["large_text"],
         "paused_until": long_date(paused_until) if paused_until else "",
         "changes": [],
@@ -84,9 +91,18 @@ def describe_changes(changed: dict[str, Any]) -> list[str]:
     if "first_name" in changed:
         name = changed["first_name"]
         said.append(f"Your first name is now {name}." if name else "We no longer greet you by name.")
+    if changed.get("topics_consent") is False:
+        said.append("You withdrew your consent to keep topics: we deleted them.")
+    elif changed.get("topics_consent") is True:
+        said.append("We recorded your consent to keep your topics.")
     if "topics" in changed:
         topics = changed["topics"]
         said.append(f"Your topics: {', '.join(topics)}." if topics else "You now get every topic.")
+    if changed.get("topics_dropped"):
+        said.append(
+            "You ticked topics but not the box to let us keep them, so we kept none: "
+            "you get every topic. Tick that box too to choose topics."
+        )
     if "large_text" in changed:
         said.append(
             "You will get the larger-text edition."
@@ -122,12 +138,25 @@ def save() -> Response:
         c.engine,
         email,
         first_name=wanted.first_name,
-        topics=None if same_topics else wanted.topics,
         large_text=wanted.large_text,
         paused_until=pause_until(wanted.pause, c.clock()),
         source="preferences",
+    )
+    consent = (
+        topics_consent(c.settings.name, topics_consent_text(c.settings.name).version, c.clock())
+        if wanted.topics_consent
+        else None
+    )
+    changed |= set_reader_topics(
+        c.engine,
+        email,
+        None if same_topics else wanted.topics,
+        consent,
+        source="preferences",
         vocabulary=c.vocabulary,
     )
+    if wanted.topics and consent is None:
+        changed["topics_dropped"] = True
     log.info("preferences saved: %s", ", ".join(sorted(changed)) or "nothing changed")
     said = describe_changes(changed) or ["Nothing changed: your preferences were already these."]
     return _show(c, token, email, changes=said)

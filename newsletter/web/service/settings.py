@@ -41,22 +41,15 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{(parts.hostname or '').lower()}{port}"
 
 
-def default_base_url(settings: Settings) -> str:
-    """The folder the preferences links point into: where the service is mounted."""
-    url = settings.preferences_url.partition("?")[0]
-    return url.rsplit("/", 1)[0] + "/"
-
-
 def service_settings(settings: Settings) -> ServiceSettings:
     """The `service:` settings as the settings' schema validated them, with the defaults filled in."""
     given = {key: value for key, value in settings.service.items() if value is not None}
-    if "base_url" in given and not given["base_url"].endswith("/"):
-        given["base_url"] += "/"
     if "allowed_origins" in given:
         given["allowed_origins"] = tuple(dict.fromkeys(origin_of(o) for o in given["allowed_origins"]))
     if "url_prefix" in given:
         given["url_prefix"] = given["url_prefix"].rstrip("/")
     if "list" in given:
         given["list_name"] = given.pop("list")
-    defaults = {"base_url": default_base_url(settings), "allowed_origins": (origin_of(settings.site_url),)}
+    given["base_url"] = settings.service_base_url
+    defaults = {"allowed_origins": (origin_of(settings.site_url),)}
     return ServiceSettings(**{**defaults, **given})

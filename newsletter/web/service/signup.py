@@ -15,6 +15,7 @@ from newsletter.web.service import emails
 from newsletter.web.service.context import ctx
 from newsletter.web.service.forms import HONEYPOT, parse_signup
 from newsletter.web.service.http import page, safe_redirect
+from newsletter.web.service.privacy import topics_consent_text
 from newsletter.web.service.tokens import Purpose, make_token
 
 log = logging.getLogger("newsletter.service.signup")
@@ -29,11 +30,12 @@ def _form(status: int = 200, **context: object) -> Response:
         "email": "",
         "first_name": "",
         "topics": (),
+        "topics_consent_given": False,
         "problems": {},
         "next_url": "",
     }
     values.update(context)
-    return page("signup.html", status, **values)
+    return page("signup.html", status, topics_consent=topics_consent_text(c.settings.name), **values)
 
 
 @blueprint.get("/")
@@ -47,7 +49,11 @@ def snippet() -> Response:
     """The form as HTML to paste into the site's own page (it posts here)."""
     c = ctx()
     return page(
-        "snippet.html", action=c.url("signup"), choices=c.choices, form_version=c.service.form_version
+        "snippet.html",
+        action=c.url("signup"),
+        choices=c.choices,
+        form_version=c.service.form_version,
+        topics_consent=topics_consent_text(c.settings.name),
     )
 
 
@@ -58,11 +64,12 @@ def signup() -> Response:
         log.warning("signup refused: too many from one client this hour")
         return page("error.html", 429, problem="too_many")
     form = request.form
-    answer = page("signup_sent.html")
+    signup, problems = parse_signup(form, c.choices)
+    # Ticked topics without their consent are not kept, and the page says so (known address or not).
+    answer = page("signup_sent.html", topics_dropped=bool(signup.topics) and not signup.topics_consent)
     if form.get(HONEYPOT, ""):
         log.info("signup ignored: the hidden field was filled in (a bot)")
         return answer  # the same answer: a bot learns nothing
-    signup, problems = parse_signup(form, c.choices)
     if problems:
         log.info("signup form returned with problems in: %s", ", ".join(sorted(problems.fields)))
         return _form(
@@ -70,19 +77,22 @@ def signup() -> Response:
             email=signup.email,
             first_name=signup.first_name if "first_name" not in problems.fields else "",
             topics=signup.topics,
+            topics_consent_given=signup.topics_consent,
             problems=problems.fields,
             next_url=signup.next_url,
         )
     if not c.limits.address_allowed(signup.email):
         log.warning("signup: no confirmation email, this address had its limit this hour")
     else:
+        consented = {"c": topics_consent_text(c.settings.name).version} if signup.kept_topics else {}
         token = make_token(
             c.keyring,
             Purpose.CONFIRM,
             signup.email,
             n=signup.first_name,
-            t=list(signup.topics),
+            t=list(signup.kept_topics),
             v=c.service.form_version,
+            **consented,
         )
         links = emails.Links(action=c.url("confirm") + "?token=" + token)
         context = emails.confirm_context(
