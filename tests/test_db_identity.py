@@ -162,3 +162,40 @@ def test_the_files_never_move_into_a_database_already_in_use(workspace: Path, po
     line = one_error_line(result)
     assert "already holds readers or sends, so the workspace's old files do not move into it" in line
     assert readers_in(postgres_url) == 1
+
+
+def test_first_senders_at_once_on_postgresql_agree_on_the_databases_id(postgres_url: str):
+    """Both look, find no id, and insert one: the second insert fails on the key, and reads the first's."""
+    import threading
+
+    from sqlalchemy import event
+
+    from newsletter.db.engine import database_url, open_engine
+    from newsletter.db.identity import database_id
+    from newsletter.db.revisions import upgrade
+
+    engine = open_engine(database_url(Path("."), postgres_url, {}))
+    upgrade(engine)
+    both_looked = threading.Barrier(2)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _insert_together(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO meta"):
+            both_looked.wait(timeout=30)  # each found no id before either inserts
+
+    found: list[str | BaseException] = []
+
+    def first_sender() -> None:
+        try:
+            found.append(database_id(engine))
+        except BaseException as error:  # noqa: BLE001 - the failure is what this test looks for
+            found.append(error)
+
+    threads = [threading.Thread(target=first_sender) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    engine.dispose()
+    assert len(found) == 2 and all(isinstance(f, str) for f in found), found
+    assert found[0] == found[1]

@@ -276,6 +276,7 @@ def test_three_senders_share_one_postgresql_run_and_a_killed_one_loses_nobody(
         unknown = set(ledger.unknown(ISSUE_ID))
         counts = ledger.counts(ISSUE_ID)
     got = smtp_sink.per_recipient()
+    assert all("Sent " in o for o, _ in survivors), survivors  # each survivor finished with its totals
     sent_by = [int(o.split("Sent ")[1].split(" ")[0]) for o, _ in survivors]
     print(f"survivors sent {sent_by}; after the kill: {dict(after_kill)}; unknown: {len(unknown)}")
     assert all(n > 0 for n in sent_by), survivors  # the run was shared, not done by one
