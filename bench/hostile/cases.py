@@ -126,6 +126,8 @@ CASES = (
          T + "test_db_engine.py::test_a_read_only_sqlite_file_is_named_with_what_to_do",
          T + "test_db_engine.py::test_a_locked_sqlite_database_says_who_to_wait_for",
          T + "test_db_engine.py::test_a_database_newer_than_the_tool_is_refused_untouched"),
+    case(7, "first senders at once on a new PostgreSQL database", "one database id, no traceback",
+         T + "test_db_identity.py::test_first_senders_at_once_on_postgresql_agree_on_the_databases_id"),
     case(7, "an unreachable mailbox; an untrusted certificate", "one line, exit 1",
          T + "test_bounces_imap.py::test_an_unreachable_mailbox_is_one_line_and_exit_1",
          T + "test_bounces_imap.py::test_a_server_certificate_the_system_does_not_trust_is_refused"),
