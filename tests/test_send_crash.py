@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from delivery_helpers import ISSUE_ID, state, workspace_ledger, write_issue, write_readers
+from delivery_helpers import ISSUE_ID, move_files_in, state, workspace_ledger, write_issue, write_readers
 from factories import invoke
 
 from newsletter.delivery.ledger import Ledger
@@ -266,7 +266,7 @@ def test_three_senders_share_one_postgresql_run_and_a_killed_one_loses_nobody(
     write_issue(workspace)
     emails = write_readers(workspace, 300)
     use_database(workspace, postgres_url)
-    state(workspace)  # the lists move into PostgreSQL once, before the senders start
+    move_files_in(workspace)  # the lists move into PostgreSQL once, before the senders start
     senders = [send_process(workspace, smtp_sink.port, rate="150") for _ in range(3)]
     wait_until(lambda: smtp_sink.count() >= 60, senders[0])
     kill_send(senders[0])
@@ -280,6 +280,7 @@ def test_three_senders_share_one_postgresql_run_and_a_killed_one_loses_nobody(
         unknown = set(ledger.unknown(ISSUE_ID))
         counts = ledger.counts(ISSUE_ID)
     got = smtp_sink.per_recipient()
+    assert all("Sent " in o for o, _ in survivors), survivors  # each survivor finished with its totals
     sent_by = [int(o.split("Sent ")[1].split(" ")[0]) for o, _ in survivors]
     print(f"survivors sent {sent_by}; after the kill: {dict(after_kill)}; unknown: {len(unknown)}")
     assert all(n > 0 for n in sent_by), survivors  # the run was shared, not done by one

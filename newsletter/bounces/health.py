@@ -43,6 +43,7 @@ class Health:
     unsubscribes: int  # recipients of the issue who unsubscribed since it was sent
     warnings: tuple[str, ...]
     refused: int = 0  # hard bounces refused during the send (never accepted, so not in `sent`)
+    unverified: int = 0  # reports that arrived after this send and proved nothing (bounces/unverified.py)
 
     @property
     def attempts(self) -> int:
@@ -83,6 +84,7 @@ def issues_health(engine: Engine, issue_ids: Iterable[str] | None = None) -> dic
             unsubscribes=row.unsubscribes,
             warnings=(),
             refused=row.refused,
+            unverified=row.unverified,
         )
         found[row.issue_id] = replace(figures, warnings=health_warnings(figures))
     return found
@@ -146,6 +148,7 @@ def _health_query() -> Select[Any]:
     )
     complained, complained_about = reports(EventKind.COMPLAINED)
     failed, failed_about = reports(EventKind.BOUNCED, EventKind.SOFT_BOUNCED)
+    _unverified, unverified_about = reports(EventKind.UNVERIFIED_REPORT)
     left = t.events.alias()
     left_since = (left.c.kind == EventKind.UNSUBSCRIBED.value) & (left.c.at >= run.c.started_at)
     return select(
@@ -157,6 +160,7 @@ def _health_query() -> Select[Any]:
         people(hard, hard_about, R.FAILED_PERMANENT).label("bounced_refused"),
         distinct(soft, soft_only).label("soft"),
         distinct(complained, complained_about).label("complaints"),
+        select(func.count()).where(unverified_about).scalar_subquery().label("unverified"),
         people(failed, failed_about, R.SENT).label("sent_reported"),
         people(left, left_since, *R).label("unsubscribes"),
     )

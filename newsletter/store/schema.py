@@ -459,6 +459,8 @@ SCHEMA = Section(
                 ),
                 "threads": Whole("threads, a whole number from 1 to 64", high=64),
                 "read_timeout": Whole("seconds, a whole number from 1 to 600", high=600),
+                "connections_per_client": Whole("connections, a whole number from 1 to 100000", high=100_000),
+                "mail_wait_limit": Whole("minutes, a whole number from 1 to 1440", high=1440),
                 "mail_attempts": Whole("attempts, a whole number from 1 to 20", high=20),
             },
         ),
