@@ -331,7 +331,7 @@ def test_a_frozen_postgresql_stops_the_send_with_one_line_and_the_next_send_send
     data = parse_yaml(settings.read_text(encoding="utf-8"), settings).data
     data["delivery"]["database_timeout"] = 1
     settings.write_text(dump_yaml(data), encoding="utf-8")
-    state(workspace)  # the lists move into PostgreSQL before the send starts
+    move_files_in(workspace)  # the lists move into PostgreSQL before the send starts
     password = {"NEWSLETTER_DATABASE_PASSWORD": "never-shown-3f9a"}  # trust auth: accepted, unused
     smtp_sink.hold_after(5)  # from the 6th, each message waits at its final "." for a permit
     process = send_process(workspace, smtp_sink.port, env=password)
