@@ -1,8 +1,9 @@
 """Where a send's time goes: py-spy over `newsletter send` against Postfix's smtp-sink, summarised.
 
-Two recordings of the same send (SMTP, --concurrency 4 by default): one of the samples holding the
-interpreter lock (`py-spy record --gil`: what serialises the workers), one of every sample of the
-worker threads or processes, waiting included (`--idle`: where their wall time goes). For each it
+Two recordings of the same send (SMTP, --concurrency 4 by default; one process): one of the samples
+holding the interpreter lock (`py-spy record --gil`: what serialises the send's threads), one of every
+sample of its threads (the senders, the ledger writer), waiting included (`--idle`: where their wall
+time goes). For each it
 prints the share of named costs (a stack counts for a cost when any of its frames matches, so the
 shares may overlap) and the source lines that were running most often. The raw stacks (py-spy's
 `--format raw`, readable by flamegraph.pl or speedscope) are kept with --out.
@@ -28,8 +29,8 @@ from sendrun import make_workspace, parse_rate, send_command
 from wire import smtp_sink
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]+):(?P<line>\d+)\)$")
-# The outermost frame of a worker thread or process (threading, multiprocessing, concurrent.futures).
-WORKER_ROOTS = {"Thread._bootstrap", "BaseProcess._bootstrap", "Process._bootstrap"}
+# The outermost frame of a thread the send started (the main thread only watches).
+THREAD_ROOTS = {"Thread._bootstrap"}
 RENDERING = ("jinja2", "mjml", "premailer", "cssutils", "lxml")
 SQL = ("execute(", "executemany(", "commit(", '"COMMIT"', "BEGIN")
 
@@ -71,11 +72,16 @@ COSTS = [
         "any",
         lambda f, p, s: "MessageFactory" in f or "/mail/" in p,
     ),
-    ("the ledger, all of it", "any", lambda f, p, s: "ledger" in p or "/db/" in p),
     (
-        "SQLite statements and commits (autocommit: each is one)",
-        "leaf",
-        lambda f, p, s: any(k in s for k in SQL),
+        "the ledger, all of it (the writer's group commits, the pages of recipients)",
+        "any",
+        lambda f, p, s: any(k in p for k in ("/delivery/writer", "/delivery/source", "ledger", "/db/")),
+    ),
+    ("database statements and commits", "leaf", lambda f, p, s: any(k in s for k in SQL)),
+    (
+        "a sender waiting for its `sending` to be committed (Writer.marked)",
+        "any",
+        lambda f, p, s: f == "Writer.marked",
     ),
     ("waiting for a Python lock (with ..._lock/_mutex, acquire)", "leaf", lambda f, p, s: _takes_lock(f, s)),
     ("rendering templates (jinja2, mjml, premailer)", "any", lambda f, p, s: p.split("/")[0] in RENDERING),
@@ -110,9 +116,9 @@ def parse_stacks(raw: str) -> Counter[tuple[tuple[str, str, str], ...]]:
     return stacks
 
 
-def worker_stacks(stacks: Counter) -> Counter:
-    """Only the stacks of worker threads or processes."""
-    return Counter({s: n for s, n in stacks.items() if any(frame[0] in WORKER_ROOTS for frame in s)})
+def thread_stacks(stacks: Counter) -> Counter:
+    """Only the stacks of the threads the send started (senders, writer, watchdog)."""
+    return Counter({s: n for s, n in stacks.items() if any(frame[0] in THREAD_ROOTS for frame in s)})
 
 
 def summarise(title: str, stacks: Counter, rate: int, messages: int, top: int) -> None:
@@ -137,19 +143,19 @@ def summarise(title: str, stacks: Counter, rate: int, messages: int, top: int) -
 
 
 def show(folder: Path, args: argparse.Namespace) -> None:
-    """Summarise the two recordings in `folder`; the workers do the sending, the main thread waits."""
+    """Summarise the two recordings in `folder`; the threads do the sending, the main thread watches."""
     for name, title in (
-        ("gil.txt", "the workers' time holding the interpreter lock (py-spy --gil)"),
-        ("wall.txt", f"the workers' wall time, waits included (py-spy --idle, {args.concurrency} workers)"),
+        ("gil.txt", "the threads' time holding the interpreter lock (py-spy --gil)"),
+        ("wall.txt", f"the threads' wall time, waits included (py-spy --idle, {args.concurrency} senders)"),
     ):
         if (folder / name).is_file():
-            stacks = worker_stacks(parse_stacks((folder / name).read_text()))
+            stacks = thread_stacks(parse_stacks((folder / name).read_text()))
             summarise(title, stacks, args.rate, args.messages, args.top)
 
 
 def record(py_spy: str, command: list[str], out: Path, mode: str, rate: int) -> str:
     """Run the send under py-spy; returns the send's own output."""
-    spy = [py_spy, "record", "--format", "raw", "-o", str(out), "--rate", str(rate), "--subprocesses"]
+    spy = [py_spy, "record", "--format", "raw", "-o", str(out), "--rate", str(rate)]
     spy += ["--gil"] if mode == "gil" else ["--idle"]
     done = subprocess.run(
         [*spy, "--", *command], env=bench_env(), capture_output=True, text=True, timeout=3600

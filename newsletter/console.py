@@ -190,7 +190,17 @@ def health_lines(health: Health) -> list[str]:
     lines = [f"  after the send, of {health.attempts} attempts ({health.sent} accepted):"]
     for name, count, note in rows:
         lines.append(f"    {name:<13}{count:>7}  {health.rate(count):>7.2%}  {note}".rstrip())
+    if health.unverified:
+        lines.append(f"    {'unverified':<13}{health.unverified:>7}  {UNVERIFIED_NOTE}")
     return lines + [f"  {printable(warning)}" for warning in health.warnings]
+
+
+UNVERIFIED_NOTE = "bounce/complaint reports without proof (kept in Unverified; nobody's state changed)"
+
+
+def unverified_line(total: int) -> str:
+    """All the reports that proved nothing, whichever issue: a forger at work shows here."""
+    return f"Unverified: {total} {UNVERIFIED_NOTE} in all."
 
 
 def proof_lines(results: list[ProofResult]) -> list[str]:

@@ -38,7 +38,8 @@ def reader(n: int) -> str:
 def write_readers(workspace: Path, count: int) -> list[str]:
     """Replace the sample lists with one list of `count` subscribers; returns their addresses.
 
-    Written before the workspace's first command, the files move into its state database on first use.
+    Written before the workspace's first command, the files move into the default database on first
+    use; a database named in newsletter.yaml gets them here, the explicit way (`db import-legacy`).
     """
     folder = workspace / "subscribers"
     for old in folder.glob("*.csv"):
@@ -49,7 +50,18 @@ def write_readers(workspace: Path, count: int) -> list[str]:
         "email,name,topics,status,subscribed_at\n" + "\n".join(rows) + "\n", encoding="utf-8"
     )
     (folder / "suppressed.csv").write_text("email,reason,date\n", encoding="utf-8")
+    if "\ndatabase:" in (workspace / "newsletter.yaml").read_text():
+        move_files_in(workspace)
     return emails
+
+
+def move_files_in(workspace: Path) -> None:
+    """What `newsletter db import-legacy` does: the workspace's files into its (named, new) database."""
+    from newsletter.db.state import migrate_old_workspace, open_database
+    from newsletter.store.config import load_settings
+
+    settings = load_settings(workspace)
+    migrate_old_workspace(open_database(settings), settings, only_into_new=True)
 
 
 def state(workspace: Path):

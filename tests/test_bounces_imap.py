@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import smtplib
 import ssl
@@ -339,6 +340,14 @@ def test_reports_without_proof_change_nobody_and_are_kept_listed_and_counted(bou
         assert any(f"proves it concerns {email}" in line for line in lines), email
     assert is_suppressed(engine, "unknown.user@example.net")
     assert len(folder_subjects(mailbox, "Unverified")) == 3 and folder_subjects(mailbox, "INBOX") == []
+    # `status` counts them, for the issue sent last and in all, so forged reports arriving show.
+    status = invoke(["-w", str(ws), "status"])
+    assert status.exit_code == 0, status.output
+    row = next(line for line in status.output.splitlines() if line.strip().startswith("unverified"))
+    assert row.split()[1] == "3" and "nobody's state changed" in row
+    assert status.output.splitlines()[-1].startswith("Unverified: 3 bounce/complaint reports without proof")
+    report = json.loads(invoke(["-w", str(ws), "status", "--json"]).output)
+    assert sum(issue["unverified_reports"] for issue in report) == 3
 
 
 def test_a_poison_message_is_quarantined_and_the_reports_behind_it_are_read(bounce_workspace, mailbox):

@@ -23,6 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from newsletter.bounces.settings import BounceSettings, SnsSettings
 from newsletter.bounces.sns import fetch_url, handle_sns, string_to_sign
+from newsletter.bounces.unverified import unverified_counts
 from newsletter.db.subscribers import add_subscriber
 from newsletter.db.suppression import is_suppressed, unsubscribe
 
@@ -271,7 +272,9 @@ def test_an_event_naming_only_an_address_is_unverified_even_for_a_real_recipient
         200,
         "unverified: loyal@example.org did not receive this message",
     )
+    assert post(other, engine, cert_server)[0] == 200  # SNS delivers again: counted once
     assert not is_suppressed(engine, "loyal@example.org")
+    assert unverified_counts(engine)[1] == 3  # `status` shows them
 
 
 def test_a_replayed_message_older_than_an_hour_is_refused(engine, cert_server):

@@ -110,7 +110,9 @@ def test_every_recipient_is_sent_once_and_the_run_finishes(ledger):
     assert sorted(world.delivered) == emails
     assert outcome.state == RunState.FINISHED and outcome.exit_code == 0 and outcome.sent_now == 50
     assert ledger.counts(ISSUE)[RecipientState.SENT] == 50
-    assert len(world.connections) == 2 and all(p.closed for p in world.connections)
+    # One connection per sender that got work (a busy machine can let one sender take all 50),
+    # never one per message, and every one closed at the end.
+    assert 1 <= len(world.connections) <= FAST.concurrency and all(p.closed for p in world.connections)
 
 
 def test_a_transient_reply_is_retried_until_accepted(ledger):

@@ -157,3 +157,89 @@ def test_a_read_only_ledger_or_folder_is_one_line_and_unchanged(ready, what):
     assert result.stderr.startswith(f"Error: {path}") and len(result.stderr.splitlines()) == 1
     assert "read-only" in result.stderr or "writable" in result.stderr
     assert snapshot(ready) == before
+
+
+# -- issue 22: the writer holds what it is handed until a sender waits, and keeps each row's order ------
+
+
+def test_sendings_handed_over_go_in_one_transaction_when_a_sender_waits(db):
+    from sqlalchemy import event
+
+    from newsletter.delivery import writer as w
+
+    ledger = lg.Ledger(db)
+    ledger.start_run("2026-06", "outbox", [], people(*(f"r{n}@example.org" for n in range(5))))
+    rows = ledger.to_send("2026-06")
+    commits: list[int] = []
+    event.listen(db, "commit", lambda connection: commits.append(1))
+    writer = w.Writer(db, quiet=3600, senders=6).start()  # commits only when a sender waits
+    marks = [writer.submit(w.sending_mark(row, ledger.salt, None)) for row in rows]
+
+    assert writer.marked(marks[-1])  # the last waits: everything handed over before it is committed
+    assert len(commits) == 1
+    assert all(mark.done is not None and mark.done.is_set() and mark.marked for mark in marks)
+    assert writer.close() is None
+
+
+def test_once_every_sender_has_a_sending_handed_over_the_writer_commits_without_a_wait(db):
+    from sqlalchemy import event
+
+    from newsletter.delivery import writer as w
+
+    ledger = lg.Ledger(db)
+    ledger.start_run("2026-06", "outbox", [], people(*(f"r{n}@example.org" for n in range(2))))
+    rows = ledger.to_send("2026-06")
+    commits: list[int] = []
+    event.listen(db, "commit", lambda connection: commits.append(1))
+    writer = w.Writer(db, quiet=3600, senders=2).start()
+    marks = [writer.submit(w.sending_mark(row, ledger.salt, None)) for row in rows]
+
+    for mark in marks:  # nobody waits: the second sender's `sending` completes the batch
+        assert mark.done is not None
+        mark.done.wait()
+    assert len(commits) == 1
+    assert all(mark.marked for mark in marks)
+    assert ledger.counts("2026-06")[RecipientState.SENDING] == 2
+    assert writer.close() is None
+
+
+@pytest.mark.parametrize("retried", [False, True])
+def test_a_failure_overtaking_its_rows_sending_in_one_batch_leaves_the_row_as_it_ended(db, retried):
+    from newsletter.db.engine import writing
+    from newsletter.delivery import writer as w
+
+    ledger = lg.Ledger(db)
+    ledger.start_run("2026-06", "outbox", [], people("ann@example.org"))
+    (ann,) = ledger.to_send("2026-06")
+    # The connection dropped before the sender waited for its `sending`; then, maybe, a retry.
+    marks = [
+        w.sending_mark(ann, ledger.salt, None),
+        w.failed_mark(ann.rowid, RecipientState.FAILED_TRANSIENT, "connection lost", None),
+    ]
+    if retried:
+        marks.append(w.sending_mark(ann, ledger.salt, None))
+
+    with writing(db) as connection:
+        w.commit_on(connection, marks)
+
+    row = ledger.row("2026-06", "ann@example.org")
+    assert row is not None
+    assert row.state == (RecipientState.SENDING if retried else RecipientState.FAILED_TRANSIENT)
+    assert row.attempts == (2 if retried else 1)
+
+
+def test_an_address_twice_in_the_audience_joins_the_run_once(db):
+    ledger = lg.Ledger(db)
+    stream = people(
+        "ann@example.org", "bo@example.org", "ann@example.org", *(f"r{n}@example.org" for n in range(1500))
+    )
+
+    added = ledger.start_run("2026-06", "outbox", [], iter(stream))
+
+    assert added == 1502
+    assert ledger.counts("2026-06")[RecipientState.PENDING] == 1502
+    assert [row.email for row in ledger.to_send("2026-06", limit=3)] == [
+        "ann@example.org",
+        "bo@example.org",
+        "r0@example.org",
+    ]

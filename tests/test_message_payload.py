@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
@@ -188,3 +188,27 @@ def test_the_smtp_provider_sends_a_prepared_payload_as_it_is(server):
     smtp.close()
     # The prepared pieces went as they were, not `data` stuffed again; without them, `data` is stuffed.
     assert handler.received == [b"Subject: hi\r\n\r\n.prepared\r\n", plain]
+
+
+@given(
+    local=st.text(alphabet="aZ09!#$%&'*+/=?^_`{|}~.-", min_size=1, max_size=20),
+    domain=st.text(alphabet="ab9.-", min_size=1, max_size=20),
+)
+@example(local="reader000001", domain="example.org")
+def test_the_envelopes_quick_quoting_is_smtplibs(local, domain):
+    import smtplib
+
+    from newsletter.providers.smtp import _quoted
+
+    assert _quoted(f"{local}@{domain}") == smtplib.quoteaddr(f"{local}@{domain}")
+
+
+@pytest.mark.parametrize(
+    "address", ["Ann <ann@example.org>", "ann @example.org", "zoë@example.org", '"a b"@x.org', "<>"]
+)
+def test_other_envelope_addresses_are_quoted_by_smtplib(address):
+    import smtplib
+
+    from newsletter.providers.smtp import _quoted
+
+    assert _quoted(address) == smtplib.quoteaddr(address)

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from delivery_helpers import move_files_in
 from sqlalchemy import Engine, event, insert, text
 
 from newsletter.bounces.health import _health_query, issues_health
@@ -102,6 +103,7 @@ def sent_issues(engine: Engine, issues: int, readers: int = 20) -> None:
 def settings(workspace: Path, db_url: str):
     path = workspace / "newsletter.yaml"
     path.write_text(path.read_text() + f"database: {db_url}\n")
+    move_files_in(workspace)
     loaded = load_settings(workspace)
     yield loaded
     forget(loaded)

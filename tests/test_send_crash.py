@@ -6,6 +6,7 @@ checked against what really arrived, not against what the ledger believes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,11 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-from delivery_helpers import ISSUE_ID, state, workspace_ledger, write_issue, write_readers
+from delivery_helpers import ISSUE_ID, move_files_in, state, workspace_ledger, write_issue, write_readers
 from factories import invoke
 
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.records import NewRecipient, RecipientState, RunState
+from newsletter.errors import ExitStatus
 
 SECRET = "test-secret-for-unsubscribe-links-0123456789"
 CONCURRENCY = 4
@@ -42,13 +44,15 @@ def on_postgresql(workspace: Path) -> bool:
     return "database: postgresql" in (workspace / "newsletter.yaml").read_text()
 
 
-def send_process(workspace: Path, port: int, *extra: str, rate: str = "300") -> subprocess.Popen:
+def send_process(
+    workspace: Path, port: int, *extra: str, rate: str = "300", env: dict[str, str] | None = None
+) -> subprocess.Popen:
     command = [
         sys.executable, "-m", "newsletter", "-w", str(workspace), "send", ISSUE_ID,
         "--provider", f"smtp://127.0.0.1:{port}", "--yes", "--rate", rate, "--concurrency", str(CONCURRENCY),
         *extra,
     ]  # fmt: skip
-    env = {**os.environ, "NEWSLETTER_SECRET": SECRET}
+    env = {**os.environ, "NEWSLETTER_SECRET": SECRET, **(env or {})}
     # A session of its own, so a test can kill the whole send: the parent and its worker processes.
     return subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
@@ -262,7 +266,7 @@ def test_three_senders_share_one_postgresql_run_and_a_killed_one_loses_nobody(
     write_issue(workspace)
     emails = write_readers(workspace, 300)
     use_database(workspace, postgres_url)
-    state(workspace)  # the lists move into PostgreSQL once, before the senders start
+    move_files_in(workspace)  # the lists move into PostgreSQL once, before the senders start
     senders = [send_process(workspace, smtp_sink.port, rate="150") for _ in range(3)]
     wait_until(lambda: smtp_sink.count() >= 60, senders[0])
     kill_send(senders[0])
@@ -276,9 +280,90 @@ def test_three_senders_share_one_postgresql_run_and_a_killed_one_loses_nobody(
         unknown = set(ledger.unknown(ISSUE_ID))
         counts = ledger.counts(ISSUE_ID)
     got = smtp_sink.per_recipient()
+    assert all("Sent " in o for o, _ in survivors), survivors  # each survivor finished with its totals
     sent_by = [int(o.split("Sent ")[1].split(" ")[0]) for o, _ in survivors]
     print(f"survivors sent {sent_by}; after the kill: {dict(after_kill)}; unknown: {len(unknown)}")
     assert all(n > 0 for n in sent_by), survivors  # the run was shared, not done by one
+    assert resumed.returncode in (0, 3), out + err
+    assert len(unknown) <= CONCURRENCY
+    missing = [e for e in emails if e not in unknown and got.get(e, 0) != 1]
+    assert missing == [], f"not exactly once: {[(e, got.get(e, 0)) for e in missing]}"
+    assert all(got.get(e, 0) <= 1 for e in unknown)
+    assert counts[RecipientState.SENT] == len(emails) - len(unknown) and counts[RecipientState.PENDING] == 0
+
+
+# -- issue 22: a frozen PostgreSQL server stops the send instead of hanging it -----------------------
+
+
+def server_processes(server) -> list[int]:
+    """The PostgreSQL server's processes: the postmaster (first line of postmaster.pid), then its children."""
+    postmaster = int((server.folder / "data" / "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # The parent's pid is the second field after the command's closing parenthesis.
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                children.append(int(stat.parent.name))
+    return [postmaster, *children]
+
+
+def backends_of(server, pid: int) -> int:
+    """How many server connections a send process (by its pid) still holds."""
+    import psycopg
+
+    with psycopg.connect(host=server.host, port=server.port, user=server.user, dbname="postgres") as db:
+        row = db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s",
+            (f"newsletter pid {pid} %",),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_frozen_postgresql_stops_the_send_with_one_line_and_the_next_send_sends_nobody_twice(
+    workspace, postgres_server, postgres_url, smtp_sink
+):
+    from newsletter.store.fileio import dump_yaml, parse_yaml
+
+    write_issue(workspace)
+    emails = write_readers(workspace, 40)
+    use_database(workspace, postgres_url)
+    settings = workspace / "newsletter.yaml"
+    data = parse_yaml(settings.read_text(encoding="utf-8"), settings).data
+    data["delivery"]["database_timeout"] = 1
+    settings.write_text(dump_yaml(data), encoding="utf-8")
+    move_files_in(workspace)  # the lists move into PostgreSQL before the send starts
+    password = {"NEWSLETTER_DATABASE_PASSWORD": "never-shown-3f9a"}  # trust auth: accepted, unused
+    smtp_sink.hold_after(5)  # from the 6th, each message waits at its final "." for a permit
+    process = send_process(workspace, smtp_sink.port, env=password)
+    wait_until(lambda: smtp_sink.count() >= 5, process)
+
+    frozen = server_processes(postgres_server)  # SIGSTOP: the connections stay open, nothing answers
+    try:
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        smtp_sink.release_all()
+        out, err = process.communicate(timeout=120)
+    finally:
+        for pid in frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert process.returncode == ExitStatus.PAUSED, out + err
+    assert "Traceback" not in err
+    assert len(errors) == 1, err
+    assert f"{postgres_server.host}:{postgres_server.port}" in errors[0] and "database_timeout" in errors[0]
+    assert "never-shown-3f9a" not in out + err
+    # The server, awake, drops the dead send's connections and with them its locks.
+    wait_until(lambda: backends_of(postgres_server, process.pid) == 0)
+
+    smtp_sink.held_from = None
+    resumed = send_process(workspace, smtp_sink.port, env=password)
+    out, err = resumed.communicate(timeout=120)
+    with ledger_of(workspace) as ledger:
+        unknown = set(ledger.unknown(ISSUE_ID))
+        counts = ledger.counts(ISSUE_ID)
+    got = smtp_sink.per_recipient()
     assert resumed.returncode in (0, 3), out + err
     assert len(unknown) <= CONCURRENCY
     missing = [e for e in emails if e not in unknown and got.get(e, 0) != 1]

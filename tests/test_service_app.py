@@ -470,7 +470,6 @@ def test_the_welcome_names_the_newest_sent_issue_and_the_export_carries_deliveri
 def test_mail_stuck_past_the_limit_fails_health_and_a_restart_sends_it(tmp_path, monkeypatch):
     """The confirm email waits in the database while the provider is down; the next start sends it."""
     import dataclasses
-    from datetime import timedelta
 
     from service_helpers import service_settings
 
@@ -484,8 +483,9 @@ def test_mail_stuck_past_the_limit_fails_health_and_a_restart_sends_it(tmp_path,
     working.mail.close(timeout=1)
     down = dataclasses.replace(working.settings, provider="smtp://127.0.0.1:9?starttls=no")  # nothing listens
     failing = MailQueue(working.engine, lambda: open_provider(None, down), workers=1, backoff=(3600,))
-    app = create_app(working.settings, working.engine, service=service_settings(), mail=failing,
-                     mail_wait_limit=timedelta(0))  # fmt: skip
+    app = create_app(
+        working.settings, working.engine, service=service_settings(mail_wait_limit=0), mail=failing
+    )
     try:
         assert app.test_client().post("/signup", data=signup_form("ann@example.org")).status_code == 200
         with working.engine.connect() as connection:  # the first attempt failed and set the next one

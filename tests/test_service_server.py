@@ -254,3 +254,68 @@ def test_at_the_file_descriptor_limit_the_log_has_one_line_and_no_traceback(tmp_
     assert "Traceback" not in log, log[-3000:]
     assert "the file-descriptor limit allows 72 connections at once" in log
     assert answered == 400  # the rest waited in the backlog for their turn
+
+
+@pytest.fixture
+def patient(tmp_path, monkeypatch) -> Iterator[Service]:
+    """A service whose read timeout (120 s) outlasts the tests below: only the limits under test help."""
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    sink, controller = start_sink_thread()
+    svc = start_service(tmp_path, sink, read_timeout=120)
+    yield svc
+    svc.close()
+    controller.stop()
+
+
+def attack_and_unsubscribe(svc: Service, attackers: int, per_client: int) -> tuple[int, list[int], int]:
+    """200 slow connections from `attackers` addresses, then 100 one-click unsubscribes at once from
+    20 others, against a server of 150 connections: (slow ones held, statuses, readers unsubscribed)."""
+    from slow_clients import SlowClients, addresses, unsubscribe_burst
+
+    emails = readers(svc, 100)
+    tokens = [list_token(SECRET.encode(), svc.settings.list_id, e) for e in emails]
+    running = Running(
+        make_server(svc.app, "127.0.0.1", 0, svc.service, per_client=per_client, connections=150)
+    )
+    port = running.server.effective_port
+    try:
+        with SlowClients(port, 200, addresses("127.0.2", attackers), interval=30) as slow:
+            wait_until_settled(slow)
+            held = slow.held()
+            landed = unsubscribe_burst(
+                port, tokens, addresses("127.0.1", 20), timeout=60
+            )  # a hang guard only
+    finally:
+        running.stop()
+    with svc.engine.connect() as connection:
+        left = connection.execute(
+            select(func.count()).select_from(t.memberships).where(t.memberships.c.status == "unsubscribed")
+        ).scalar_one()
+    return held, [r.status for r in landed], left
+
+
+def wait_until_settled(slow) -> None:
+    """Until the server has accepted or refused every slow connection (held stops changing)."""
+    last = -1
+    for _ in range(100):
+        held = slow.held()
+        if held == last:
+            return
+        last = held
+        time.sleep(0.2)
+
+
+def test_slow_connections_from_one_address_hold_only_its_share_and_readers_get_through(patient):
+    held, statuses, left = attack_and_unsubscribe(patient, attackers=1, per_client=50)
+
+    assert held <= 50  # the per-client cap: the other 150 were refused
+    assert statuses == [200] * 100 and left == 100
+
+
+def test_slow_connections_from_many_addresses_filling_the_limit_make_room_for_readers(patient):
+    """Eight addresses, each under its cap of 50, fill the 150 connections; readers still land (the
+    ones waiting longest for a whole request are closed to make room)."""
+    held, statuses, left = attack_and_unsubscribe(patient, attackers=8, per_client=50)
+
+    assert held >= 140  # the limit was full before the readers came
+    assert statuses == [200] * 100 and left == 100

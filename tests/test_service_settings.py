@@ -63,3 +63,24 @@ def test_problems_are_reported_together_with_their_lines(tmp_path):
         f"newsletter.yaml:{first + 5}: service.read_timeout: expected",
     ):
         assert part in message
+
+
+def test_the_servers_limits_are_settings_that_reach_the_server_and_health(tmp_path):
+    from flask import Flask
+
+    from newsletter.web.service.server import make_server
+
+    service = parsed(
+        tmp_path, "service:\n  connections_per_client: 7\n  mail_wait_limit: 60\n  read_timeout: 9\n"
+    )
+    server = make_server(Flask(__name__), "127.0.0.1", 0, service)
+    try:
+        assert (server.per_client, server.adj.channel_timeout) == (7, 9)
+    finally:
+        server.close()
+    assert (
+        service.mail_wait_limit == 60
+    )  # /health's limit: test_service_app.py::test_mail_stuck_past_the_limit...
+    for bad in ("connections_per_client: 0", "mail_wait_limit: .nan", "mail_wait_limit: 100000"):
+        with pytest.raises(ConfigError, match=bad.split(":")[0]):
+            parsed(tmp_path / bad.split(":")[0] / str(len(bad)), f"service:\n  {bad}\n")

@@ -44,6 +44,7 @@ class Health:
     unsubscribes: int  # recipients of the issue who unsubscribed after it, before the next issue
     warnings: tuple[str, ...]
     refused: int = 0  # hard bounces refused during the send (never accepted, so not in `sent`)
+    unverified: int = 0  # reports that arrived after this send and proved nothing (bounces/unverified.py)
 
     @property
     def attempts(self) -> int:
@@ -94,6 +95,7 @@ def issues_health(
             unsubscribes=row.unsubscribes,
             warnings=(),
             refused=refused,
+            unverified=row.unverified,
         )
         found[row.issue_id] = replace(figures, warnings=health_warnings(figures))
     return found
@@ -193,12 +195,25 @@ def _health_query(issue_ids: list[str] | None = None, counted: bool = True) -> S
     counts = (
         [in_state(R.SENT).label("sent"), in_state(R.FAILED_PERMANENT).label("refused")] if counted else []
     )
+    # reports that proved nothing, counted under the issue sent most recently when each arrived; `|| ""`
+    # takes the column's text affinity off the comparison, so SQLite uses the expression index
+    odd = t.events.alias()
+    unverified = (
+        select(func.count())
+        .where(
+            odd.c.kind == EventKind.UNVERIFIED_REPORT.value,
+            ReportIssue(odd.c.detail) == run.c.issue_id.concat(""),
+        )
+        .scalar_subquery()
+        .label("unverified")
+    )
     query = select(
         run.c.issue_id,
         run.c.started_at,
         *counts,
         *[figure(c) for c in figures.c if c.name != "issue_id"],
         unsubscribes,
+        unverified,
     ).select_from(
         run.join(periods, periods.c.issue_id == run.c.issue_id).outerjoin(
             figures, figures.c.issue_id == run.c.issue_id

@@ -29,6 +29,7 @@ from newsletter.bounces.decide import Decision, Limits, decide
 from newsletter.bounces.mapping import Recipients, match_notice
 from newsletter.bounces.notice import MAX_BYTES, Notice, read_notice
 from newsletter.bounces.settings import BounceSettings, ImapSettings
+from newsletter.bounces.unverified import record_unverified
 from newsletter.db.locks import bounce_fetcher_lock
 from newsletter.errors import NewsletterError
 
@@ -178,6 +179,8 @@ def _process(
         matches, why = match_notice(notice, recipients)
         decisions += [decide(engine, m, notice.notification_id, SOURCE, limits) for m in matches]
         if why:
+            named = next((f.email for f in notice.failures if f.email), "")
+            record_unverified(engine, notice.notification_id, named, SOURCE, why)
             unverified.append(Left(uid, notice.sender, _subject(notice), why))
             _move(client, uid, UNVERIFIED_FOLDER)
             continue

@@ -32,6 +32,7 @@ from newsletter.bounces.decide import Limits, decide
 from newsletter.bounces.mapping import Match, Recipients
 from newsletter.bounces.notice import Failure
 from newsletter.bounces.settings import BounceSettings, SnsSettings
+from newsletter.bounces.unverified import record_unverified
 from newsletter.db.addresses import address_key
 
 Fetch = Callable[[str], bytes]
@@ -204,12 +205,19 @@ def _notification(text: str, settings: BounceSettings, engine: Engine) -> tuple[
     found = _find(recipients, mail)
     if found is None:  # never a guess; SNS is answered 200 so it does not retry what cannot match later
         named = ", ".join(f.email or "a redacted recipient" for f in failures)
-        return 200, f"unverified: no message of ours matches this event ({named}); nothing was changed"
+        why = f"unverified: no message of ours matches this event ({named}); nothing was changed"
+        first = next((f.email for f in failures if f.email), "")
+        record_unverified(engine, f"ses:{feedback_id}", first, SOURCE, why)
+        return 200, why
     happened = _event_time(event, mail)
     done = []
     for failure in failures:  # SES names each recipient of the message; ours have one
         if failure.email and address_key(failure.email) != address_key(found[1]):
-            done.append(f"unverified: {failure.email} did not receive this message")
+            why = f"unverified: {failure.email} did not receive this message"
+            record_unverified(
+                engine, f"ses:{feedback_id}:{address_key(failure.email)}", failure.email, SOURCE, why
+            )
+            done.append(why)
             continue
         decision = decide(
             engine, Match(failure, found[0], found[1], "ses"), f"ses:{feedback_id}", SOURCE, limits, happened

@@ -46,18 +46,19 @@ def db_upgrade(ws: Workspace) -> None:
         newsletter db upgrade
     """
     from newsletter.db.engine import describe, open_engine
-    from newsletter.db.identity import remembers_another_database
     from newsletter.db.revisions import upgrade
-    from newsletter.db.state import migrate_old_workspace, url_of
+    from newsletter.db.state import move_files_if_default, refuse_unmoved_files, url_of
+    from newsletter.errors import NewsletterError
 
     url = url_of(ws.settings)
     engine = open_engine(url)
     try:
         before, after = upgrade(engine)
-        if not remembers_another_database(engine, ws.root):
-            report = migrate_old_workspace(engine, ws.settings)
-            if not report.already:
-                _print_migration(report.lines())
+        move_files_if_default(engine, ws.settings)
+        try:
+            refuse_unmoved_files(engine, ws.settings)
+        except NewsletterError as waiting:  # upgrading is fine; the other commands will refuse
+            echo(f"note: {waiting.message}", err=True)
     finally:
         engine.dispose()
     if before == after:
@@ -70,17 +71,19 @@ def db_upgrade(ws: Workspace) -> None:
 def db_import_legacy(ws: Workspace) -> None:
     """Move the workspace's old files (subscribers/*.csv, suppressed.csv, the old ledger) into the database.
 
-    Once per database, all or nothing; the files are left as they are. A workspace's first database
-    gets them on first use; a database other than the one it has sent from, only this way.
+    Once, into a new database (no readers or sends yet), all or nothing; the files are left as they
+    are. Only the default database (`.newsletter/state.sqlite3`, not named in newsletter.yaml) gets
+    them on its own, on first use; a database named by `database:` or NEWSLETTER_DATABASE_URL only
+    this way, so a mistyped URL never receives them as a side effect.
 
     Example:
         newsletter db import-legacy
     """
     from newsletter.db.engine import describe
-    from newsletter.db.state import migrate_old_workspace, open_state
+    from newsletter.db.state import migrate_old_workspace, open_database
 
-    engine = open_state(ws.settings)
-    report = migrate_old_workspace(engine, ws.settings)
+    engine = open_database(ws.settings)
+    report = migrate_old_workspace(engine, ws.settings, only_into_new=True)
     if report.already:
         echo(f"{describe(engine.url)}: the workspace's files were moved in before; nothing done")
     else:
@@ -97,9 +100,9 @@ def db_status(ws: Workspace) -> None:
     from newsletter.db.engine import describe
     from newsletter.db.migrate import table_counts
     from newsletter.db.revisions import current_revision
-    from newsletter.db.state import open_state
+    from newsletter.db.state import open_database
 
-    engine = open_state(ws.settings)
+    engine = open_database(ws.settings)
     echo(f"{describe(engine.url)} ({engine.dialect.name}), schema {current_revision(engine)}")
     for table, n in table_counts(engine).items():
         echo(f"  {table}: {n}")
@@ -119,9 +122,9 @@ def db_copy(ws: Workspace, target: str) -> None:
     from newsletter.db.engine import URL_VARIABLE, database_url, describe, open_engine
     from newsletter.db.migrate import copy_database
     from newsletter.db.revisions import upgrade
-    from newsletter.db.state import open_state
+    from newsletter.db.state import open_database
 
-    source = open_state(ws.settings)
+    source = open_database(ws.settings)
     # --to is the target whatever NEWSLETTER_DATABASE_URL says (that names the source, if anything).
     environ = {k: v for k, v in os.environ.items() if k != URL_VARIABLE}
     url = database_url(ws.root, target, environ)

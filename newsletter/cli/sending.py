@@ -178,14 +178,20 @@ def status_command(ws: Workspace, issue_id: str | None, as_json: bool) -> None:
     import json
 
     from newsletter import console
+    from newsletter.bounces.unverified import unverified_counts
+    from newsletter.db.state import open_state
     from newsletter.delivery.status import issue_status
 
     statuses = issue_status(ws.settings, issue_id, None if as_json else console.FAILURES_SHOWN)
+    per_issue, total = unverified_counts(open_state(ws.settings))
     if as_json:
-        echo(json.dumps([s.as_dict() for s in statuses], indent=2))
+        found = [{**s.as_dict(), "unverified_reports": per_issue.get(s.run.issue_id, 0)} for s in statuses]
+        echo(json.dumps(found, indent=2))
     else:
         for line in console.status_lines(statuses, tz=ws.settings.tz):
             echo(line)
+        if total:
+            echo(console.unverified_line(total))
 
 
 @command("send-due")

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from newsletter.db import schema as t
 from newsletter.db.engine import describe, reading, writing
@@ -28,15 +29,20 @@ WORKSPACE_FILE = Path(".newsletter") / "database.json"
 
 def database_id(engine: Engine) -> str:
     """This database's id, made on first use."""
+    query = select(t.meta.c.value).where(t.meta.c.key == ID_KEY)
     with reading(engine) as connection:
-        found = connection.execute(select(t.meta.c.value).where(t.meta.c.key == ID_KEY)).scalar()
+        found = connection.execute(query).scalar()
     if found is not None:
         return str(found)
-    with writing(engine) as connection:  # two first senders at once: the first insert wins
-        found = connection.execute(select(t.meta.c.value).where(t.meta.c.key == ID_KEY)).scalar()
-        if found is None:
-            found = uuid.uuid4().hex
-            connection.execute(insert(t.meta).values(key=ID_KEY, value=found))
+    try:
+        with writing(engine) as connection:
+            found = connection.execute(query).scalar()
+            if found is None:
+                found = uuid.uuid4().hex
+                connection.execute(insert(t.meta).values(key=ID_KEY, value=found))
+    except IntegrityError:  # several first senders at once on PostgreSQL: the first insert stands
+        with reading(engine) as connection:
+            found = connection.execute(query).scalar_one()
     return str(found)
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, text
+from sqlalchemy import Connection, Engine, delete, exists, func, insert, select, text
 
 from newsletter.db import events
 from newsletter.db import schema as t
@@ -64,25 +64,54 @@ class MigrationReport:
         return lines
 
 
+def _old_lists(workspace: Path) -> list[Path]:
+    folder = workspace / "subscribers"
+    return sorted(p for p in folder.glob("*.csv") if p.name != SUPPRESSED_FILE and not p.name.startswith("."))
+
+
+def old_files(workspace: Path, ledger_file: Path | None = None) -> list[Path]:
+    """The old workspace's files a migration would read (lists, suppression list, old ledger)."""
+    others = [workspace / "subscribers" / SUPPRESSED_FILE, ledger_file or workspace / OLD_LEDGER]
+    return _old_lists(workspace) + [p for p in others if p.is_file()]
+
+
+def was_migrated(connection: Connection) -> bool:
+    return connection.execute(select(t.meta.c.value).where(t.meta.c.key == MIGRATED)).scalar() is not None
+
+
+def holds_readers_or_sends(connection: Connection) -> bool:
+    """Whether the database is in use: it has subscribers, suppressed addresses or sends."""
+    tables = (t.subscribers, t.suppressions, t.runs)
+    return any(connection.execute(select(exists().select_from(table))).scalar() for table in tables)
+
+
 def migrate_workspace(
     engine: Engine,
     workspace: Path,
     vocabulary: Mapping[str, str] | None = None,
     ledger_file: Path | None = None,
+    *,
+    only_into_new: bool = False,
 ) -> MigrationReport:
-    """Move an old workspace's lists, suppression list and ledger into the database, once, all or nothing."""
-    folder = workspace / "subscribers"
-    lists = sorted(
-        p for p in folder.glob("*.csv") if p.name != SUPPRESSED_FILE and not p.name.startswith(".")
-    )
-    suppressed = folder / SUPPRESSED_FILE
+    """Move an old workspace's lists, suppression list and ledger into the database, once, all or nothing.
+
+    `only_into_new`: refuse a database that already holds readers or sends (its own state is newer
+    than the files: an old list must not resubscribe someone who unsubscribed there).
+    """
+    lists = _old_lists(workspace)
+    suppressed = workspace / "subscribers" / SUPPRESSED_FILE
     ledger = ledger_file or workspace / OLD_LEDGER
     report = MigrationReport()
     with writing(engine) as connection:
         if is_postgresql(connection):  # several first commands at once: one migrates, the others wait
             connection.execute(text("SELECT pg_advisory_xact_lock(7281001, 1)"))
-        if connection.execute(select(t.meta.c.value).where(t.meta.c.key == MIGRATED)).scalar() is not None:
+        if was_migrated(connection):
             return MigrationReport(already=True)
+        if only_into_new and holds_readers_or_sends(connection):
+            raise DatabaseError(
+                f"{describe(engine.url)} already holds readers or sends, so the workspace's old files do "
+                "not move into it; add a list on purpose: `newsletter subscribers import FILE --list NAME`"
+            )
         if suppressed.is_file():  # first, so a list's opt-out row does not replace the recorded reason
             report.files.append(str(suppressed))
             _move_suppressed(connection, suppressed, report)

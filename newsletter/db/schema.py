@@ -91,6 +91,9 @@ class EventKind(StrEnum):
     COMPLAINED = "complained"
     SUPPRESSED = "suppressed"
     ERASED = "erased"
+    # A bounce or complaint that proved nothing (no VERP token or Message-ID of ours): counted, never
+    # linked to a person or acted on (bounces/unverified.py).
+    UNVERIFIED_REPORT = "unverified_report"
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -1,36 +1,36 @@
 """The delivery engine: one process sends an issue's run, its connections in threads.
 
-N sending threads (one provider connection each) take recipients, build each message just before
-sending it, and hand the ledger's marks to one writer thread (delivery.writer), which commits
-`sending` before the message's final "." and `sent` after, many to a transaction. On SQLite a reader
-thread pages the run's recipients still to send into one in-process queue; on PostgreSQL each
-thread claims its next recipient from the database (delivery.claims), so senders on several
-machines share the run. Memory stays flat whatever the list size; a crash at any moment leaves a
-run that resumes without skipping anyone. Transient failures are retried with backoff and jitter;
-too many errors in a row, a hard-bounce rate over the limit, or a fault in a thread pause the run;
-a signal or `send --hold` stops it after the messages in flight.
+N sending threads (one provider connection each) take recipients (delivery.source: SQLite pages or
+PostgreSQL claims), build each message just before sending it, and hand the ledger's marks to one
+writer thread (delivery.writer), which commits `sending` before the message's final "." and `sent`
+after, many to a transaction. The main thread watches: progress, `send --hold`, the bounce checks
+between batches, signals. Memory stays flat whatever the list size; a crash at any moment leaves a
+run that resumes without skipping anyone. What to retry and when to pause is delivery.policy's;
+a database that stops answering ends the send (delivery.watchdog).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import queue
 import random
 import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE, bounce_pause
-from newsletter.db.engine import reading
+from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE
+from newsletter.db.engine import describe, reading
 from newsletter.db.rows import suppression_of
 from newsletter.delivery import claims, signals
 from newsletter.delivery.ledger import Ledger, LedgerError
 from newsletter.delivery.outcome import RunOutcome, record_end
-from newsletter.delivery.pacing import DeliveryOptions, RateLimiter, backoff_delay
+from newsletter.delivery.pacing import DeliveryOptions, RateLimiter
+from newsletter.delivery.policy import Policy, attempts
 from newsletter.delivery.records import TO_SEND, RecipientRow, RecipientState, Run, RunState
 from newsletter.delivery.reporting import Reporter, Tally
+from newsletter.delivery.source import Claims, Pages, Source
+from newsletter.delivery.watchdog import DatabaseWatch, abandon
 from newsletter.delivery.writer import Mark, Writer, failed_mark, sending_mark, sent_mark
 from newsletter.errors import NewsletterError
 from newsletter.providers.base import OutgoingMessage, Provider, SendResult
@@ -69,51 +69,6 @@ def _no_bounce(email: str, reason: str) -> None:
     return None
 
 
-class _Pages:
-    """SQLite: a reader thread pages the run's recipients still to send into one bounded queue."""
-
-    def __init__(self, ledger: Ledger, issue_id: str, page: int, takers: int, stop: threading.Event):
-        self.ledger, self.issue_id, self.page, self.takers, self.stop = ledger, issue_id, page, takers, stop
-        self.rows: queue.Queue[RecipientRow | None] = queue.Queue(maxsize=2 * page)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._read, name="ledger-reader", daemon=True)
-
-    def _read(self) -> None:
-        after = 0
-        try:
-            while not self.stop.is_set():
-                page = self.ledger.to_send(self.issue_id, after, self.page)
-                if not page:
-                    break
-                for row in page:
-                    if not self._put(row):
-                        return
-                after = page[-1].rowid
-        except Exception as error:  # noqa: BLE001 - the engine stops the run on it
-            self.error = error
-        finally:
-            for _ in range(self.takers):
-                self._put(None, ending=True)
-
-    def _put(self, row: RecipientRow | None, ending: bool = False) -> bool:
-        while ending or not self.stop.is_set():
-            try:
-                self.rows.put(row, timeout=0.1)
-                return True
-            except queue.Full:
-                if ending and self.stop.is_set():
-                    return False
-        return False
-
-    def next(self) -> RecipientRow | None:
-        while True:
-            try:
-                return self.rows.get(timeout=0.1)
-            except queue.Empty:
-                if self.stop.is_set():
-                    return None
-
-
 @dataclass
 class Engine:
     """One invocation of delivery for one issue. The caller holds the issue's lock."""
@@ -134,6 +89,8 @@ class Engine:
     # hard bounces, those reported since (`bounces fetch` between batches) included, for the pause rule.
     later_bounces: Callable[[], tuple[int, int]] | None = None
     rng: random.Random = field(default_factory=random.Random)
+    database_timeout: float = 30.0  # seconds a database call may take before the send is abandoned
+    on_stuck: Callable[[str], None] = abandon  # given the one line; ends the process (watchdog.abandon)
 
     def __post_init__(self) -> None:
         self._halt_state: RunState | None = None
@@ -141,8 +98,13 @@ class Engine:
         self._halt_lock = threading.Lock()
         self._run_at_start: Run | None = None
         self._interrupted = False
-        self._writer = Writer(self.ledger.engine)
-        self._pages: _Pages | None = None
+        self._watch = DatabaseWatch(self.database_timeout)
+        self._writer = Writer(self.ledger.engine, watched=self._watch.call, senders=self.options.concurrency)
+        self._source: Source = (
+            Pages(self.ledger, self.issue_id, self.options.page_size, self._watch.call)
+            if self.sender is None
+            else Claims(self.ledger, self.issue_id, self.sender, self._watch.call)
+        )
 
     def halt(self, state: RunState, note: str) -> None:
         """Stop the run after the messages in flight; the first reason given is the one recorded."""
@@ -152,18 +114,27 @@ class Engine:
         self.stop.set()
 
     def run(self) -> RunOutcome:
-        self._run_at_start = self.ledger.run(self.issue_id)
-        counts = self.ledger.counts(self.issue_id)
+        self._watch.start(self._stuck)
+        try:
+            return self._run()
+        finally:
+            self._watch.stop()
+
+    def _run(self) -> RunOutcome:
+        with self._watch.call():
+            self._run_at_start = self.ledger.run(self.issue_id)
+            counts = self.ledger.counts(self.issue_id)
+            self.ledger.salt  # noqa: B018 - read once here, where it is watched, not in a sending thread
         tally = Tally(total=sum(counts[s] for s in TO_SEND))
+        policy = Policy(
+            self.options, tally, self.halt, self.stop, self.pause_rate, self.pause_min_attempts, self.rng
+        )
         limiter = RateLimiter(self.options.rate, ramp=self.options.ramp)
         threads = [
-            threading.Thread(target=self._work, args=(limiter, tally), name=f"send-{n}", daemon=True)
+            threading.Thread(target=self._work, args=(limiter, policy), name=f"send-{n}", daemon=True)
             for n in range(self.options.concurrency)
         ]
         self._writer.start()
-        if self.sender is None:
-            self._pages = _Pages(self.ledger, self.issue_id, self.options.page_size, len(threads), self.stop)
-            self._pages.thread.start()
         next_check = self.options.check_every
         with signals.handled(self._on_signal):
             for thread in threads:
@@ -173,21 +144,27 @@ class Engine:
                 for thread in threads:
                     thread.join(timeout=self.progress_interval / len(threads))
                 self._notice_hold()
-                if next_check and _attempts(tally) >= next_check:
-                    next_check = _attempts(tally) + self.options.check_every
-                    self._check_later_bounces(tally)
+                if next_check and attempts(tally) >= next_check:
+                    next_check = attempts(tally) + self.options.check_every
+                    self._check_later_bounces(policy)
                 if self.reporter and tally.total and any(t.is_alive() for t in threads):
                     self.reporter.progress(tally, False)
         failure = self._writer.close()
         if failure is not None:
             self.halt(RunState.PAUSED, f"paused: the ledger could not be written: {_describe(failure)}")
-        if self._pages is not None and self._pages.error is not None:
-            self.halt(
-                RunState.PAUSED, f"paused: the ledger could not be read: {_describe(self._pages.error)}"
-            )
         if self.reporter and tally.total:
             self.reporter.progress(tally, True)
-        return self._finish(tally)
+        with self._watch.call():
+            return self._finish(tally)
+
+    def _stuck(self) -> None:
+        """The watchdog's verdict: a database call outstanding past the limit. Ends the send."""
+        self.on_stuck(
+            f"{describe(self.ledger.engine.url)}: the database did not answer within"
+            f" {self.database_timeout:g} s (delivery.database_timeout), so the send stopped; the messages"
+            " in flight become `unknown` at the next start. Check the database server, then run"
+            f" `newsletter send {self.issue_id}` again to resume"
+        )
 
     def _on_signal(self, sig: signal.Signals) -> None:
         if sig in signals.OPERATOR_SIGNALS:
@@ -199,11 +176,23 @@ class Engine:
 
     def _notice_hold(self) -> None:
         """`send --hold` from another process marks the run interrupted: stop here too."""
-        with contextlib.suppress(LedgerError):
+        with contextlib.suppress(LedgerError), self._watch.call():
             run = self.ledger.run(self.issue_id)
             # Only a change made during this run counts: the engine itself writes the run's state at the end.
             if run is not None and run.state == RunState.INTERRUPTED and run != self._run_at_start:
                 self.halt(RunState.INTERRUPTED, run.note or "held by the operator")
+
+    def _check_later_bounces(self, policy: Policy) -> None:
+        """Between batches: the bounces reported since the run began count as those refused at once."""
+        if self.later_bounces is None:
+            return
+        try:
+            tried, hard = self.later_bounces()
+        except NewsletterError as exc:  # a fetch already running, the mailbox down: the send goes on
+            if self.reporter:
+                self.reporter.note(f"note: could not check the bounces reported so far: {exc.message}")
+            return
+        policy.check_reported(tried, hard)
 
     def _finish(self, tally: Tally) -> RunOutcome:
         halt = None if self._halt_state is None else (self._halt_state, self._halt_note)
@@ -218,22 +207,16 @@ class Engine:
 
     # -- sending threads ---------------------------------------------------------------------------
 
-    def _next(self) -> RecipientRow | None:
-        if self._pages is not None:
-            return self._pages.next()
-        assert self.sender is not None
-        return claims.claim(self.ledger.engine, self.issue_id, self.sender)
-
-    def _work(self, limiter: RateLimiter, tally: Tally) -> None:
+    def _work(self, limiter: RateLimiter, policy: Policy) -> None:
         provider: Provider | None = None
         try:
             while not self.stop.is_set():
                 if self.sender is not None and not limiter.wait(self.stop):
                     return  # PostgreSQL: claim only when this thread may send (the claim marks `sending`)
-                row = self._next()
+                row = self._source.next()
                 if row is None:
                     return
-                provider = self._deliver_one(row, provider, limiter, tally)
+                provider = self._deliver_one(row, provider, limiter, policy)
         except Exception as exc:  # noqa: BLE001 - any fault in a thread stops the whole run, recorded
             self.halt(
                 RunState.PAUSED,
@@ -248,26 +231,26 @@ class Engine:
         self._outcome(failed_mark(row.rowid, state, detail, self.sender))
 
     def _outcome(self, mark: Mark) -> None:
-        """SQLite: the outcome rides with this thread's next `sending`. PostgreSQL: committed now, as the
-        next claim commits `sending` on its own; either way a thread has one row in doubt at most."""
+        """SQLite: the outcome rides with the writer's next batch. PostgreSQL: committed now, as the next
+        claim commits `sending` on its own; either way a thread has one row in doubt at most."""
         if self.sender is None:
             self._writer.later(mark)
         else:
             self._writer.now(mark)
 
-    def _build(self, row: RecipientRow, tally: Tally) -> OutgoingMessage | None:
+    def _build(self, row: RecipientRow, policy: Policy) -> OutgoingMessage | None:
         try:
             return self.build(row)  # the factory renders each variant once, whichever thread asks first
         except Exception as exc:  # noqa: BLE001 - one bad message must not end the run; counted as an error
             self._fail(row, R.FAILED_TRANSIENT, f"could not build: {exc}")
-            self._count_error(tally, f"could not build the message: {exc}", "failed_transient")
+            policy.error(f"could not build the message: {exc}", "failed_transient")
             return None
 
     def _deliver_one(
-        self, row: RecipientRow, provider: Provider | None, limiter: RateLimiter, tally: Tally
+        self, row: RecipientRow, provider: Provider | None, limiter: RateLimiter, policy: Policy
     ) -> Provider | None:
         """Send to one recipient, retrying transient failures; returns the (possibly new) connection."""
-        message = self._build(row, tally)
+        message = self._build(row, policy)
         if message is None:
             return provider
         claimed = row.state == R.SENDING  # PostgreSQL: the claim marked it `sending` already
@@ -281,18 +264,21 @@ class Engine:
                     self._fatal(row, exc.message)
                     return None
                 except Exception as exc:  # noqa: BLE001 - a server down is a transient failure like any other
-                    result = SendResult("transient", f"cannot connect: {exc}")
-                    self._fail(row, R.FAILED_TRANSIENT, result.detail)
-                    if self._retry_or_give_up(attempt, result, tally):
+                    detail = f"cannot connect: {exc}"
+                    self._fail(row, R.FAILED_TRANSIENT, detail)
+                    if policy.retry(attempt, detail):
                         continue
                     return None
-            ready = self._still_wanted if claimed and attempt == 1 else self._mark_sending
+            if claimed and attempt == 1:
+                ready = functools.partial(self._still_wanted, row)
+            else:  # committed while the envelope and the body go out; awaited before the final "."
+                mark = self._writer.submit(sending_mark(row, self.ledger.salt, self.sender))
+                ready = functools.partial(self._await_sending, mark)
             try:
-                result = provider.send(message, ready=functools.partial(ready, row))
+                result = provider.send(message, ready=ready)
             except _Suppressed:
                 self._fail(row, R.SKIPPED, "unsubscribed or suppressed during the run")
-                with tally.lock:
-                    tally.skipped += 1
+                policy.skipped()
                 return provider
             except _NotMarked as not_marked:
                 raise not_marked.error from None  # the ledger failed: this thread stops the run
@@ -306,16 +292,14 @@ class Engine:
                 # A failed connection may be in any state: open a fresh one for the next message.
                 _close_quietly(provider)
                 provider = None
-            if self._record(row, message, result, tally):
-                return provider
-            if not self._retry_or_give_up(attempt, result, tally):
+            if self._record(row, message, result, policy) or not policy.retry(attempt, result.detail):
                 return provider
         return provider
 
-    def _mark_sending(self, row: RecipientRow) -> None:
+    def _await_sending(self, mark: Mark) -> None:
         """The provider's `ready`: `sending` committed before the hand-over, or the message stays here."""
         try:
-            marked = self._writer.sending(sending_mark(row, self.ledger.salt, self.sender))
+            marked = self._writer.marked(mark)
         except Exception as error:
             raise _NotMarked(error) from None  # told apart from the provider's own faults
         if not marked:
@@ -324,102 +308,40 @@ class Engine:
     def _still_wanted(self, row: RecipientRow) -> None:
         """PostgreSQL's `ready` for a row its claim marked `sending`: not sent if suppressed since."""
         try:
-            with reading(self.ledger.engine) as connection:
+            with self._watch.call(), reading(self.ledger.engine) as connection:
                 gone = suppression_of(connection, row.email) is not None
         except Exception as error:
             raise _NotMarked(error) from None
         if gone:
             raise _Suppressed
 
-    def _record(self, row: RecipientRow, message: OutgoingMessage, result: SendResult, tally: Tally) -> bool:
+    def _record(
+        self, row: RecipientRow, message: OutgoingMessage, result: SendResult, policy: Policy
+    ) -> bool:
         """Record a send's result; True when it is final (no retry), False for a transient failure."""
         if result.ok:
             # Committed with the writer's next batch: until then the row stays `sending` (-> unknown).
             self._outcome(sent_mark(row.rowid, message.message_id, result.provider_id))
-            with tally.lock:
-                tally.sent += 1
-                tally.consecutive_errors = 0
-            self._check_bounce_rate(tally)
+            policy.sent()
             return True
         if result.status == "unknown":
             # The message was handed over and the answer lost: it may have been accepted. Never retried
             # automatically; `send --resend-unknown` is the operator's decision.
             self._fail(row, R.UNKNOWN, result.detail)
-            self._count_error(tally, result.detail, "unknown")
+            policy.error(result.detail, "unknown")
             return True
         if result.status == "permanent":
             self._fail(row, R.FAILED_PERMANENT, result.detail)
-            if is_hard_bounce(result):
-                self.on_bounce(row.email, result.detail)
-                with tally.lock:
-                    tally.hard_bounces += 1
-            self._count_error(tally, result.detail, "failed_permanent")
-            self._check_bounce_rate(tally)
+            hard = is_hard_bounce(result)
+            if hard:
+                with self._watch.call():
+                    self.on_bounce(row.email, result.detail)
+            policy.refused(result.detail, hard)
             return True
         self._fail(row, R.FAILED_TRANSIENT, result.detail)
         return False
-
-    def _check_bounce_rate(self, tally: Tally) -> None:
-        """Pause the run when, past the minimum of attempts, too many addresses bounced hard: an old
-        or bought list, which costs the sender's reputation with every further message. A warm-up
-        (`--ramp N`) checks once its first N are sent, whatever the usual minimum."""
-        with tally.lock:
-            attempts, hard = _attempts(tally), tally.hard_bounces
-        minimum = self.pause_min_attempts
-        if self.options.ramp:
-            minimum = min(minimum, self.options.ramp)
-        reason = bounce_pause(attempts, hard, self.pause_rate, minimum)
-        if reason:
-            self.halt(RunState.PAUSED, reason)
-
-    def _check_later_bounces(self, tally: Tally) -> None:
-        """Between batches: the bounces reported since the run began count as those refused at once."""
-        if self.later_bounces is None:
-            return
-        try:
-            attempts, hard = self.later_bounces()
-        except NewsletterError as exc:  # a fetch already running, the mailbox down: the send goes on
-            if self.reporter:
-                self.reporter.note(f"note: could not check the bounces reported so far: {exc.message}")
-            return
-        reason = bounce_pause(attempts, hard, self.pause_rate, self.pause_min_attempts)
-        if reason:
-            self.halt(RunState.PAUSED, reason)
 
     def _fatal(self, row: RecipientRow, message: str) -> None:
         """A problem no retry fixes (a refused login, a failed TLS check): pause the whole run."""
         self._fail(row, R.FAILED_TRANSIENT, message)
         self.halt(RunState.PAUSED, f"paused: {message}. Fix it, then run `newsletter send` again to resume")
-
-    def _retry_or_give_up(self, attempt: int, result: SendResult, tally: Tally) -> bool:
-        """After a transient failure: wait and say True to retry, or count the failure and say False."""
-        if attempt >= self.options.max_attempts:
-            self._count_error(tally, result.detail, "failed_transient")
-            return False
-        with tally.lock:
-            tally.retries += 1
-        if self._count_consecutive(tally, result.detail):
-            return False
-        return not self.stop.wait(backoff_delay(attempt, self.options, self.rng))
-
-    def _count_error(self, tally: Tally, detail: str, kind: str) -> None:
-        with tally.lock:
-            setattr(tally, kind, getattr(tally, kind) + 1)
-        self._count_consecutive(tally, detail)
-
-    def _count_consecutive(self, tally: Tally, detail: str) -> bool:
-        """Count one error in a row; pause the run (True) when there have been too many."""
-        with tally.lock:
-            tally.consecutive_errors += 1
-            errors = tally.consecutive_errors
-        if errors >= self.options.pause_after:
-            self.halt(
-                RunState.PAUSED,
-                f"paused after {errors} errors in a row; last: {detail}. "
-                "Fix the cause, then run `newsletter send` again to resume",
-            )
-        return self._halt_state is not None
-
-
-def _attempts(tally: Tally) -> int:
-    return tally.sent + tally.failed_permanent + tally.unknown

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import Engine, delete, exc, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, exc, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.db import schema as t
 from newsletter.db.audience import iter_audience
-from newsletter.db.engine import reading, writing
+from newsletter.db.engine import is_postgresql, reading, writing
 from newsletter.db.schema import RunState
 from newsletter.delivery.records import FINISHED, RUNNING, NewRecipient, Run, stamp
 from newsletter.errors import DeliveryError
@@ -50,19 +51,21 @@ class RunBook:
                 summaries = [{"issue_id": issue_id, "summary_id": s} for s in dict.fromkeys(summary_ids)]
                 if summaries:
                     connection.execute(insert(t.issue_summaries), summaries)
-                added, seen, batch = 0, set(), []
+                # An address twice in the stream is added once (the run's unique key), in SQL: nothing
+                # held in memory but a batch, whatever the list's size.
+                adding = _insert_or_skip(connection)
+                batch = []
                 for person in recipients:
-                    if person.email in seen:  # the old ledger's INSERT OR IGNORE
-                        continue
-                    seen.add(person.email)
                     batch.append(person.as_row(issue_id, now))
                     if len(batch) == 1000:
-                        added += len(batch)
-                        connection.execute(insert(t.recipients), batch)
+                        connection.execute(adding, batch)
                         batch = []
                 if batch:
-                    connection.execute(insert(t.recipients), batch)
-                return added + len(batch)
+                    connection.execute(adding, batch)
+                held = (
+                    select(func.count()).select_from(t.recipients).where(t.recipients.c.issue_id == issue_id)
+                )
+                return int(connection.execute(held).scalar_one())
         except exc.IntegrityError:  # PostgreSQL: another process created the run in the meantime
             raise DeliveryError(f"issue {issue_id} already has a send run; it can only be resumed") from None
 
@@ -151,6 +154,12 @@ class RunBook:
             )
             for x in rows
         ]
+
+
+def _insert_or_skip(connection: Connection) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT of recipients that skips an address the run already holds."""
+    dialect = postgresql if is_postgresql(connection) else sqlite
+    return dialect.insert(t.recipients).on_conflict_do_nothing()
 
 
 def from_audience(engine: Engine, lists: tuple[str, ...] | None) -> Iterator[NewRecipient]:

@@ -152,6 +152,7 @@ class Sending:
             pause_min_attempts=bounces.pause_min_attempts if bounces else PAUSE_MIN_ATTEMPTS,
             sender=me,
             later_bounces=self._later_bounces if check_every else None,
+            database_timeout=settings.delivery.database_timeout,
         )
 
     def _later_bounces(self) -> tuple[int, int]:

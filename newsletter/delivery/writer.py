@@ -1,13 +1,12 @@
 """The send's one writer: a thread that commits the ledger's per-message marks, many to a transaction.
 
-Sending threads hand it `sending` (and wait until it is committed: it must be before the message's
-final "."), then `sent` or a failure (and go on). Outcomes are held back and ride with the next
-`sending` (or go after `HOLD_OUTCOMES` seconds of quiet, or at the end); whatever has queued while
-it committed the last batch goes in the next one. So a transaction carries a message's `sent` and
-the next one's `sending` at least, many messages' marks under load (a group commit), and the
-database sees one writer. Its order: outcomes first, then the `sending` marks, so a row retried
-after a failure ends `sending`. A mark not committed when the process dies leaves its row
-`sending`, which becomes `unknown`: in doubt, never lost.
+Sending threads hand it `sending` as they start a message, then `sent` or a failure, and go on;
+the writer holds what it is handed until a sender waits for its `sending` (just before the message's
+final ".") or every sender has one held, and then commits all it holds (or after `HOLD_OUTCOMES`
+seconds of quiet, or at the end).
+So a transaction carries a message's `sent` and the next one's `sending` at least, many messages'
+marks under load (a group commit), and the database sees one writer. A mark not committed when the
+process dies leaves its row `sending`, which becomes `unknown`: in doubt, never lost.
 """
 
 from __future__ import annotations
@@ -15,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,8 @@ from newsletter.delivery.records import NOT_SENT, SENDING, SENT, RecipientRow, R
 
 r, s = t.recipients, t.suppressions
 BATCH = 512  # marks at most in one transaction
-HOLD_OUTCOMES = 0.05  # seconds an outcome waits for a `sending` to ride with
+HOLD_OUTCOMES = 0.05  # Writer.quiet's default
+_WAKE = object()  # queued by a sender about to wait for its `sending`: commit what is held now
 
 # The statements take their values by name, so one execution carries a whole batch (executemany).
 _SENDING = (
@@ -109,12 +111,25 @@ def commit(engine: Engine, marks: list[Mark]) -> None:
 
 
 def commit_on(connection: Connection, marks: list[Mark]) -> None:
-    """The marks' statements, in the transaction open on `connection`."""
+    """The marks' statements, in the transaction open on `connection`, one executemany per kind.
+
+    A row's marks keep their order: a `sending` that a later failure of the same row overtakes (the
+    connection failed before the sender waited for it) goes before the failures, every other `sending`
+    after them, so a row retried in the same batch ends `sending`. A `sent` always comes first in its
+    batch for its row: it follows the commit of its `sending`.
+    """
     at = t.now()
+    last_failure = {mark.values["b_id"]: n for n, mark in enumerate(marks) if mark.kind == "failed"}
+    overtaken: list[Mark] = []
     groups: dict[str, list[Mark]] = {"sent": [], "failed": [], "sending": []}
-    for mark in marks:
+    for n, mark in enumerate(marks):
         mark.values["b_at"] = at
-        groups[mark.kind].append(mark)
+        if mark.kind == "sending" and last_failure.get(mark.values["b_id"], -1) > n:
+            overtaken.append(mark)  # nobody waits for it: the sender has moved on
+        else:
+            groups[mark.kind].append(mark)
+    if overtaken:
+        connection.execute(_SENDING, [mark.values for mark in overtaken])
     for kind, statement in (("sent", _SENT), ("failed", _FAILED)):
         if groups[kind]:
             connection.execute(statement, [mark.values for mark in groups[kind]])
@@ -144,7 +159,10 @@ class Writer:
     """The thread that commits a send's marks (start it, hand it marks, `close` it at the end)."""
 
     engine: Engine
-    _queue: queue.SimpleQueue[Mark | None] = field(default_factory=queue.SimpleQueue)
+    quiet: float = HOLD_OUTCOMES  # seconds of quiet after which what is held goes, nobody waiting
+    senders: int = 1  # sending threads: once each has a `sending` held, none can come before a wait
+    watched: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext  # DatabaseWatch.call
+    _queue: queue.SimpleQueue[Mark | object | None] = field(default_factory=queue.SimpleQueue)
     _thread: threading.Thread | None = None
     _connection: Connection | None = None  # the writer thread's own, for the whole send
     error: BaseException | None = None  # the first failure: later marks fail at once with it
@@ -154,21 +172,33 @@ class Writer:
         self._thread.start()
         return self
 
-    def sending(self, mark: Mark) -> bool:
-        """Commit `sending` before the hand-over: True once committed, False if the address is suppressed
-        now; raises the database's error if it could not be written."""
+    def submit(self, mark: Mark) -> Mark:
+        """Queue a `sending` without waiting: a sender goes on with its envelope and body meanwhile and
+        calls `marked` before the final ".", which is when the writer commits it (with all queued since)."""
         self._queue.put(mark)
+        return mark
+
+    def marked(self, mark: Mark) -> bool:
+        """Wait for a submitted `sending`: True once committed, False if the address is suppressed now;
+        raises the database's error if it could not be written."""
         assert mark.done is not None
+        if not mark.done.is_set():
+            self._queue.put(_WAKE)  # after the mark: the batch the writer commits for it holds it
         mark.done.wait()
         if mark.error is not None:
             raise mark.error
         return mark.marked
+
+    def sending(self, mark: Mark) -> bool:
+        """`submit` and `marked` at once."""
+        return self.marked(self.submit(mark))
 
     def now(self, mark: Mark) -> None:
         """An outcome committed before this returns (PostgreSQL: the claim, not the writer, marks the next
         row `sending`, so no later mark would carry this one); raises the database's error."""
         mark.done = threading.Event()
         self._queue.put(mark)
+        self._queue.put(_WAKE)
         mark.done.wait()
         if mark.error is not None:
             raise mark.error
@@ -187,7 +217,8 @@ class Writer:
 
     def _loop(self) -> None:
         try:
-            self._connection = writer_connection(self.engine)
+            with self.watched():
+                self._connection = writer_connection(self.engine)
         except Exception as error:  # noqa: BLE001 - every mark fails with it; the run stops on it
             self.error = error
         try:
@@ -198,31 +229,39 @@ class Writer:
                     self._connection.close()
 
     def _take_marks(self) -> None:
-        batch: list[Mark] = []  # outcomes held back, then whatever else has queued
+        batch: list[Mark] = []  # marks held until a sender waits for one, then whatever else has queued
+        held = 0  # `sending` marks in the batch: with one from every sender, nothing more is coming
         ending = False
         while not ending:
             try:
-                mark = self._queue.get(timeout=HOLD_OUTCOMES if batch else None)
-            except queue.Empty:  # quiet: the held outcomes go now
+                item = self._queue.get(timeout=self.quiet if batch else None)
+            except queue.Empty:  # quiet: what is held goes now
                 self._commit(batch)
-                batch = []
+                batch, held = [], 0
                 continue
-            ending, urgent = _take(mark, batch)
-            while not ending and len(batch) < BATCH:  # what else queued meanwhile goes along
+            awaited = False
+            while True:  # what else queued meanwhile goes along
+                if isinstance(item, Mark):
+                    batch.append(item)
+                    held += item.kind == "sending"
+                elif item is _WAKE:
+                    awaited = True
+                else:
+                    ending = True
+                if ending or len(batch) >= BATCH:
+                    break
                 try:
-                    mark = self._queue.get_nowait()
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                end, waited = _take(mark, batch)
-                ending, urgent = ending or end, urgent or waited
-            if ending or urgent or len(batch) >= BATCH:
+            if ending or awaited or held >= self.senders or len(batch) >= BATCH:
                 self._commit(batch)
-                batch = []
+                batch, held = [], 0
 
     def _commit(self, batch: list[Mark]) -> None:
         if batch and self.error is None and self._connection is not None:
             try:
-                with self._connection.begin():
+                with self.watched(), self._connection.begin():
                     commit_on(self._connection, batch)
             except Exception as error:  # noqa: BLE001 - told to every sender waiting; the run stops on it
                 self.error = error
@@ -231,11 +270,3 @@ class Writer:
                 mark.error = self.error
             if mark.done is not None:
                 mark.done.set()
-
-
-def _take(mark: Mark | None, batch: list[Mark]) -> tuple[bool, bool]:
-    """Add a mark to the batch: (the end was asked for, a sender waits for this batch)."""
-    if mark is None:
-        return True, False
-    batch.append(mark)
-    return False, mark.done is not None

@@ -112,6 +112,7 @@ class MessageFactory:
         # for it (rendering one takes ~0.1 s of CPU; four workers starting together rendered it four times).
         self._render_lock = threading.Lock()
         self._subjects: dict[str, bytes] = {}
+        self._date: tuple[int, str] = (0, "")  # (second, its Date header value): made once a second
         self._domain = settings.sender.domain
         # '=' followed by '_' never occurs in quoted-printable, so the boundary cannot clash.
         self._boundary = f"=_nl_{secrets.token_hex(12)}"
@@ -212,12 +213,22 @@ class MessageFactory:
             to_name=reader.name,
             to_email=reader.email,
             subject=subject,
-            date=format_datetime(datetime.now(UTC)),
+            date=self._date_now(),
             message_id=self._message_id(reader.email),
             unsubscribe_url=unsubscribe_url,
             recipient=recipient,
             skeleton=skeleton,
         )
+
+    def _date_now(self) -> str:
+        """The Date header's value for now; the header has whole seconds, so one formatting a second."""
+        now = datetime.now(UTC).replace(microsecond=0)
+        second = int(now.timestamp())
+        made, text = self._date
+        if made != second:
+            text = format_datetime(now)
+            self._date = (second, text)  # one assignment: threads see the old pair or the new one
+        return text
 
     def _message_id(self, email: str) -> str:
         if self.test:

@@ -14,10 +14,37 @@ from dataclasses import dataclass, field
 from newsletter.mail.dotstuff import ends_lines, stuffed
 from newsletter.render import personal
 
+MAX_LINE = 76  # octets of an encoded line, soft break included (RFC 2045 6.7)
+_ATOM = re.compile(rb"=[0-9A-F]{2}|.", re.DOTALL)  # what a line may not be broken inside
+
 
 def qp(text: str) -> bytes:
     """Quoted-printable UTF-8 with CRLF line ends, every line <= 76 octets."""
-    return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    return _within_limit(binascii.b2a_qp(text.encode("utf-8"), istext=True)).replace(b"\n", b"\r\n")
+
+
+def _within_limit(encoded: bytes) -> bytes:
+    """Break again the lines binascii leaves too long: it encodes the whitespace that ends a line
+    (=20, =09) after deciding where to break, so a long line ending in a space comes out 77 or 78
+    octets long (as the email package's encoder does too)."""
+    lines = encoded.split(b"\n")
+    if all(len(line) <= MAX_LINE for line in lines):
+        return encoded
+    return b"\n".join(_rewrapped(line) if len(line) > MAX_LINE else line for line in lines)
+
+
+def _rewrapped(line: bytes) -> bytes:
+    """One encoded line as several of at most 76 octets, joined by soft breaks, escapes kept whole."""
+    soft = line.endswith(b"=")  # a literal "=" is always escaped, so a final one is a soft break
+    pieces: list[bytes] = []
+    current = b""
+    for atom in _ATOM.findall(line[:-1] if soft else line):
+        if len(current) + len(atom) > MAX_LINE - 1:  # room for the soft break's "="
+            pieces.append(current + b"=")
+            current = b""
+        current += atom
+    pieces.append(current + (b"=" if soft else b""))
+    return b"\n".join(pieces)
 
 
 def _body_text(body: str) -> str:
@@ -34,7 +61,7 @@ def _soft_close(encoded: bytes) -> bytes:
     """End an encoded piece with a soft line break, keeping every line within 76 octets."""
     start = encoded.rfind(b"\n") + 1
     last = encoded[start:]
-    if len(last) < 76:
+    if len(last) < MAX_LINE:
         return encoded + _SOFT_BREAK
     # Break the full last line at 75, but never inside an =XX escape.
     cut = 75

@@ -47,9 +47,9 @@ class Provider(Protocol):
 
     def send(self, message: OutgoingMessage, ready: Ready | None = None) -> SendResult:
         """Hand the message over. `ready` (the ledger's `sending`) is called once, after whatever cannot
-        deliver the message and before the hand-over: SMTP calls it while its envelope is on the way,
-        so the ledger's write and the server's reply overlap. If `ready` raises, nothing is handed
-        over and its exception comes out of `send` unchanged."""
+        deliver the message and before the hand-over: SMTP, when the server pipelines, calls it with the
+        body sent but for its final ".", so the ledger's write and the transfer overlap. If `ready`
+        raises, nothing is handed over and its exception comes out of `send` unchanged."""
         ...
 
     def close(self) -> None: ...

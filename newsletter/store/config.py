@@ -47,6 +47,7 @@ class DeliverySettings:
     rate: float = 10.0  # messages per second
     concurrency: int = 1
     max_attempts: int = 5
+    database_timeout: float = 30.0  # seconds a database call of a send may take before it stops
     ledger: str = ".newsletter/ledger.sqlite3"
 
 

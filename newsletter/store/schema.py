@@ -316,12 +316,16 @@ SCHEMA = Section(
             },
         ),
         "delivery": Section(
-            "a mapping with rate, concurrency, max_attempts, ledger",
+            "a mapping with rate, concurrency, max_attempts, database_timeout, ledger",
             always=True,
             keys={
                 "rate": Number("messages per second, a number above 0", default=10.0),
                 "concurrency": Whole("a whole number of connections from 1 to 64", default=1, high=64),
                 "max_attempts": Whole("a whole number, 1 or more", default=5),
+                # A frozen database server keeps its connections open: no server or TCP timeout fires.
+                "database_timeout": Number(
+                    "seconds above 0 and at most 3600 (default 30)", default=30.0, high=3600
+                ),
                 "ledger": Text("a path", default=".newsletter/ledger.sqlite3"),
             },
         ),
@@ -455,6 +459,8 @@ SCHEMA = Section(
                 ),
                 "threads": Whole("threads, a whole number from 1 to 64", high=64),
                 "read_timeout": Whole("seconds, a whole number from 1 to 600", high=600),
+                "connections_per_client": Whole("connections, a whole number from 1 to 100000", high=100_000),
+                "mail_wait_limit": Whole("minutes, a whole number from 1 to 1440", high=1440),
                 "mail_attempts": Whole("attempts, a whole number from 1 to 20", high=20),
             },
         ),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Flask
@@ -32,7 +32,7 @@ from newsletter.web.service import (
     signup,
     unsubscribe,
 )
-from newsletter.web.service.context import EXTENSION, MAIL_WAIT_LIMIT, Limits, ServiceContext
+from newsletter.web.service.context import EXTENSION, Limits, ServiceContext
 from newsletter.web.service.mailqueue import MailQueue
 from newsletter.web.service.settings import ServiceSettings, service_settings
 from newsletter.web.service.tokens import Keyring, keyring_from_environment
@@ -85,7 +85,6 @@ def create_app(
     taxonomy: Taxonomy | None = None,
     clock: Callable[[], datetime] | None = None,
     bounces: BounceSettings | None = None,
-    mail_wait_limit: timedelta = MAIL_WAIT_LIMIT,
 ) -> Flask:
     """The service for a workspace's settings and state database (its schema must be current).
 
@@ -111,7 +110,6 @@ def create_app(
         limits=Limits(service.address_limit, service.ip_limit),
         clock=clock or (lambda: datetime.now(UTC)),
         bounces=bounces,
-        mail_wait_limit=mail_wait_limit,
     )
     app = Flask(__name__, static_folder=None, template_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, MAX_FORM_MEMORY_SIZE=MAX_BODY, MAX_FORM_PARTS=200)

@@ -22,8 +22,6 @@ from newsletter.web.service.settings import ServiceSettings
 from newsletter.web.service.tokens import Keyring
 
 EXTENSION = "newsletter_service"
-# A confirmation email that has not gone out in 15 minutes is a broken signup: /health says so.
-MAIL_WAIT_LIMIT = timedelta(minutes=15)
 
 
 class Limits:
@@ -56,7 +54,11 @@ class ServiceContext:
     limits: Limits
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     bounces: BounceSettings | None = None  # `bounces:` in newsletter.yaml: SES events through SNS
-    mail_wait_limit: timedelta = MAIL_WAIT_LIMIT  # /health fails when an email has waited longer
+
+    @property
+    def mail_wait_limit(self) -> timedelta:
+        """A confirmation email waiting longer than this is a broken signup: /health fails."""
+        return timedelta(minutes=self.service.mail_wait_limit)
 
     @property
     def choices(self) -> tuple[str, ...]:

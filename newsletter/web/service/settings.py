@@ -27,7 +27,9 @@ class ServiceSettings:
     trusted_proxy: str | None = None  # the reverse proxy whose X-Forwarded-For is believed
     url_prefix: str = ""  # the path the proxy mounts the service under, e.g. /newsletter
     threads: int = 8  # request threads (slow clients wait in the server's event loop, not here)
-    read_timeout: int = 30  # seconds a connection may stay silent before it is closed
+    read_timeout: int = 30  # seconds a connection may stay silent, or take to send one whole request
+    connections_per_client: int = 500  # connections one client address may hold (not the trusted proxy)
+    mail_wait_limit: int = 15  # minutes an email may wait for the provider before /health fails
     mail_attempts: int = 5  # tries for a confirmation or welcome email before it is given up
 
 
