@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from newsletter.bounces.health import BOUNCE_LIMITS, COMPLAINT_LIMITS, Health
-from newsletter.delivery.records import Failure, RecipientState, RunState, local_time
+from newsletter.delivery.records import Failure, RecipientState, RunState, local_time, resume_command
 from newsletter.text import printable
 
 if TYPE_CHECKING:  # types only: `status` and `subscribers` need not load the renderer behind a proof
@@ -133,7 +133,7 @@ def outcome_lines(outcome: RunOutcome) -> list[str]:
     lines += [failure_line(f) for f in outcome.failures]
     if outcome.state in (RunState.PAUSED, RunState.INTERRUPTED, RunState.STOPPED, RunState.INCOMPLETE):
         lines.append(
-            f"  Run `newsletter send {outcome.issue_id}` again to resume; sent recipients are not resent."
+            f"  Run `{resume_command(outcome.issue_id)}` again to resume; sent recipients are not resent."
         )
     return lines
 

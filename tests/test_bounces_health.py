@@ -72,6 +72,21 @@ def test_the_next_send_is_warned_about_the_previous_issues_complaints(db):
     )
 
 
+def test_a_correction_sent_between_issues_takes_nothing_from_the_issue_before_it(db):
+    sent_issue(db)  # 12 recipients, loyal@example.org among them
+    apply(db, "yahoo-arf-complaint.eml")
+    with lg.Ledger(db) as ledger:
+        ledger.start_run("correction-2026-05-01-a-study-1", "smtp", [], [rec.NewRecipient("x@example.org")])
+    unsubscribe(db, "loyal@example.org", "one-click")  # after the correction, before the next issue
+    with lg.Ledger(db) as ledger:
+        ledger.start_run("2026-06", "smtp", [], [])
+
+    health = issue_health(db, "2026-05")
+    assert health is not None and health.unsubscribes == 1
+    warnings = previous_issue_warnings(db, "2026-06")
+    assert any("the previous issue (2026-05) had a complaint rate" in w for w in warnings)
+
+
 def test_a_run_pauses_itself_only_after_200_attempts_over_the_threshold():
     assert bounce_pause(199, 199) is None  # too few attempts to judge
     assert bounce_pause(200, 10) is None  # exactly 5 %: not over

@@ -261,3 +261,12 @@ def test_the_correction_email_has_no_serious_accessibility_finding(workspace: Pa
                 assert driver.execute_script("return document.documentElement.scrollWidth") <= width
     finally:
         driver.quit()
+
+
+def test_a_correction_cut_short_says_to_resume_it_with_correct_and_an_issue_with_send():
+    from newsletter.delivery.records import resume_command
+
+    assert resume_command("correction-2026-05-20-vitamin-d-2") == (
+        'newsletter correct 2026-05-20-vitamin-d --note "<the same note>"'
+    )
+    assert resume_command("2026-06") == "newsletter send 2026-06"

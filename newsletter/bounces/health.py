@@ -167,9 +167,12 @@ def _health_query(issue_ids: list[str] | None = None, counted: bool = True) -> S
         .prefix_with("MATERIALIZED")
     )
     # An unsubscribe counts for the last issue sent before it, if its recipient received that issue: a
-    # run's period lasts until the next run starts. One (issue, email) index probe per unsubscribe.
+    # run's period lasts until the next run of its kind starts (a correction sent in between does not
+    # end an issue's). One (issue, email) index probe per unsubscribe.
+    kind = run.c.issue_id.startswith(t.CORRECTION_RUN)
     periods = select(
-        run.c.issue_id, func.lead(run.c.started_at).over(order_by=run.c.started_at).label("until")
+        run.c.issue_id,
+        func.lead(run.c.started_at).over(partition_by=kind, order_by=run.c.started_at).label("until"),
     ).cte("periods")
     recipient = (
         select(r.c.id)
@@ -269,7 +272,7 @@ def previous_issue_warnings(engine: Engine, issue_id: str) -> tuple[str, ...]:
     with engine.connect() as connection:
         previous = connection.execute(
             select(t.runs.c.issue_id)
-            .where(t.runs.c.issue_id != issue_id)
+            .where(t.runs.c.issue_id != issue_id, ~t.runs.c.issue_id.startswith(t.CORRECTION_RUN))
             .order_by(t.runs.c.started_at.desc())
             .limit(1)
         ).scalar()

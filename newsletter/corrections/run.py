@@ -21,6 +21,7 @@ from newsletter.corrections.audience import LEFT, SUPPRESSED, Receivers, who_rec
 from newsletter.corrections.gate import correction_findings, errors_of
 from newsletter.db.identity import require_known_database
 from newsletter.db.locks import issue_lock
+from newsletter.db.schema import CORRECTION_RUN
 from newsletter.delivery.ledger import Ledger, open_ledger
 from newsletter.delivery.outcome import RunOutcome
 from newsletter.delivery.plan import SendPlan, SendRequest
@@ -38,11 +39,10 @@ from newsletter.store.models import Issue, Summary
 from newsletter.store.topics import load_taxonomy
 
 R = RecipientState
-PREFIX = "correction-"
 
 
 def run_id(summary_id: str, number: int) -> str:
-    return f"{PREFIX}{summary_id}-{number}"
+    return f"{CORRECTION_RUN}{summary_id}-{number}"
 
 
 @dataclass(frozen=True)

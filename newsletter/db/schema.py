@@ -229,6 +229,11 @@ events = Table(
 # Bounces and complaints about an issue, per person: `status` counts them (migration 0002).
 Index("ix_events_kind_issue_email_hash", events.c.kind, ReportIssue(events.c.detail), events.c.email_hash)
 
+# A correction's run (`newsletter correct`) shares the ledger with the issues' runs; its id says which:
+# `correction-<summary id>-<n>`. Health divides unsubscribes between issues only, and a correction
+# resumes with `correct`, not `send`.
+CORRECTION_RUN = "correction-"
+
 runs = Table(
     "runs",
     metadata,

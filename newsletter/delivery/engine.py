@@ -27,7 +27,7 @@ from newsletter.delivery.ledger import Ledger, LedgerError
 from newsletter.delivery.outcome import RunOutcome, record_end
 from newsletter.delivery.pacing import DeliveryOptions, RateLimiter
 from newsletter.delivery.policy import Policy, attempts
-from newsletter.delivery.records import TO_SEND, RecipientRow, RecipientState, Run, RunState
+from newsletter.delivery.records import TO_SEND, RecipientRow, RecipientState, Run, RunState, resume_command
 from newsletter.delivery.reporting import Reporter, Tally
 from newsletter.delivery.source import Claims, Pages, Source
 from newsletter.delivery.watchdog import DatabaseWatch, abandon
@@ -163,7 +163,7 @@ class Engine:
             f"{describe(self.ledger.engine.url)}: the database did not answer within"
             f" {self.database_timeout:g} s (delivery.database_timeout), so the send stopped; the messages"
             " in flight become `unknown` at the next start. Check the database server, then run"
-            f" `newsletter send {self.issue_id}` again to resume"
+            f" `{resume_command(self.issue_id)}` again to resume"
         )
 
     def _on_signal(self, sig: signal.Signals) -> None:
@@ -221,7 +221,7 @@ class Engine:
             self.halt(
                 RunState.PAUSED,
                 f"stopped: a sending thread failed: {_describe(exc)}. Fix it, then run"
-                f" `newsletter send {self.issue_id}` again to resume",
+                f" `{resume_command(self.issue_id)}` again to resume",
             )
         finally:
             if provider is not None:

@@ -26,6 +26,14 @@ NOT_SENT = (FAILED_TRANSIENT, FAILED_PERMANENT, UNKNOWN, SKIPPED)  # not sent, f
 Counts = dict[RecipientState, int]
 
 
+def resume_command(run_id: str) -> str:
+    """The command that resumes a run: `send` for an issue; `correct` with the same note for a correction."""
+    if run_id.startswith(t.CORRECTION_RUN):
+        summary_id = run_id.removeprefix(t.CORRECTION_RUN).rpartition("-")[0]
+        return f'newsletter correct {summary_id} --note "<the same note>"'
+    return f"newsletter send {run_id}"
+
+
 def local_time(stamp: str, tz: tzinfo | None) -> str:
     """A ledger's UTC stamp in the newsletter's time zone, to the second: `2026-06-02 09:05:03 EDT`."""
     if tz is None:

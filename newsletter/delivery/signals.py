@@ -7,7 +7,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from newsletter.delivery.records import RunState
+from newsletter.db.schema import CORRECTION_RUN
+from newsletter.delivery.records import RunState, resume_command
 
 # Ctrl-C is a person at a terminal: the run is held until a person resumes it. SIGTERM and SIGHUP come
 # from a service manager or a closed session (systemd stopping `send-due`): the run stays resumable.
@@ -37,6 +38,8 @@ def stop_reason(sig: signal.Signals, issue_id: str) -> tuple[RunState, str]:
     """The run state and note a stop by this signal records."""
     if sig in OPERATOR_SIGNALS:
         return RunState.INTERRUPTED, "stopped by the operator after the messages in flight"
+    if issue_id.startswith(CORRECTION_RUN):  # send-due leaves corrections to the person
+        return RunState.STOPPED, f"stopped by {sig.name}; `{resume_command(issue_id)}` resumes it"
     return (
         RunState.STOPPED,
         f"stopped by {sig.name} after the messages in flight; the next `newsletter send-due`"

@@ -10,13 +10,13 @@ from sqlalchemy import Engine
 from newsletter.bounces.health import BOUNCE_LIMITS, COMPLAINT_LIMITS, Health, issues_health
 from newsletter.db.locks import issue_lock
 from newsletter.delivery.ledger import open_ledger
-from newsletter.delivery.records import NOT_SENT, Counts, Failure, Run, RunState
+from newsletter.delivery.records import NOT_SENT, Counts, Failure, Run, RunState, resume_command
 from newsletter.errors import NewsletterError
 from newsletter.store.config import Settings
 
 # A run the ledger still calls running although no process holds its lock: the sender died (killed,
 # or a fault it could not even record). Shown as stopped, with what to do.
-ORPHANED_NOTE = "the sending process ended without recording why; `newsletter send {issue}` resumes it"
+ORPHANED_NOTE = "the sending process ended without recording why; `{command}` resumes it"
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,8 @@ def health_dict(health: Health) -> dict[str, Any]:
 def _as_seen(engine: Engine, run: Run) -> Run:
     if run.state != RunState.RUNNING or issue_lock(engine, run.issue_id).held_elsewhere():
         return run
-    return replace(run, state=RunState.STOPPED, note=ORPHANED_NOTE.format(issue=run.issue_id))
+    note = ORPHANED_NOTE.format(command=resume_command(run.issue_id))
+    return replace(run, state=RunState.STOPPED, note=note)
 
 
 def issue_status(
