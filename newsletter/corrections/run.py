@@ -27,9 +27,8 @@ from newsletter.delivery.outcome import RunOutcome
 from newsletter.delivery.plan import SendPlan, SendRequest
 from newsletter.delivery.records import TO_SEND, RecipientState
 from newsletter.delivery.reporting import Reporter
-from newsletter.delivery.send import NotReady, Sending, close_quietly, provider_rate, signing_secret
+from newsletter.delivery.send import NotReady, Sending, probe_provider
 from newsletter.errors import DeliveryError, problems
-from newsletter.providers import open_provider
 from newsletter.render import personal, proof_recipient
 from newsletter.render.correction import CorrectionDraft, RenderedCorrection, render_correction
 from newsletter.store.config import Settings
@@ -185,12 +184,8 @@ def open_correction(
     if not new:
         day = summary.corrections[-1].date
     rid = run_id(summary.id, number)
-    probe = open_provider(request.provider, settings)
-    try:
-        secret = signing_secret(probe, reporter)
-        quota = provider_rate(probe)
-    finally:
-        close_quietly(probe)
+    probe = probe_provider(settings, request.provider, reporter)
+    secret, quota = probe.secret, probe.quota
     rate = request.rate or quota or settings.delivery.rate
     concurrency = request.concurrency or settings.delivery.concurrency
     taxonomy = load_taxonomy(settings.workspace)

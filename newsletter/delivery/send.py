@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from newsletter.bounces.health import PAUSE_MIN_ATTEMPTS, PAUSE_RATE, previous_issue_warnings
 from newsletter.bounces.settings import BounceSettings, bounce_settings
@@ -243,12 +244,8 @@ def open_send(
     Raises NewsletterError for anything to fix first (nothing is recorded then).
     """
     # The provider and the signing key first: a bad one is what it is, not a finding of the check.
-    probe = open_provider(request.provider, settings)
-    try:
-        secret = signing_secret(probe, reporter)
-        quota = provider_rate(probe)
-    finally:
-        close_quietly(probe)
+    probe = probe_provider(settings, request.provider, reporter)
+    secret, quota = probe.secret, probe.quota
     try:
         issue, summaries = load_ready_issue(settings, request.issue_id)
         require_checked(settings, issue.id, request.force_reason, reporter)
@@ -275,6 +272,23 @@ def open_send(
         for warning in previous_issue_warnings(ledger.engine, issue.id):
             reporter.note(warning)
         yield Sending(settings, request, issue, summaries, secret, ledger, plan, bounces)
+
+
+class Probe(NamedTuple):
+    """What a send needs to know of its provider before it starts."""
+
+    name: str  # as the plan shows it
+    secret: bytes  # the key that signs the links (the development key only for the outbox)
+    quota: float | None  # its own limit in messages per second, when it tells one (SES)
+
+
+def probe_provider(settings: Settings, provider: str | None, reporter: Reporter) -> Probe:
+    """Open the provider once, learn what the send needs of it, and close it."""
+    opened = open_provider(provider, settings)
+    try:
+        return Probe(opened.name, signing_secret(opened, reporter), provider_rate(opened))
+    finally:
+        close_quietly(opened)
 
 
 def provider_rate(provider: Provider) -> float | None:
