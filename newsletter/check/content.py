@@ -12,7 +12,17 @@ from newsletter.store.models import NONE_ON_THE_SITE, Summary
 
 URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 # The fields an editor (or the importer, for the editor to check) writes in a summary file.
-EDITOR_FIELDS = ("title", "journal", "takeaway", "found", "who_should_care", "considerations", "teaser")
+EDITOR_FIELDS = (
+    "title",
+    "journal",
+    "takeaway",
+    "found",
+    "who_should_care",
+    "considerations",
+    "who_should_care_short",
+    "considerations_short",
+    "teaser",
+)
 # Where run-together tags meet: lower then upper ("diseaseBrain"), or an upper-case run then a
 # capitalised word ("Vitamin DRelapses"); "BAMs" or "DMTs" end in one lower-case letter and pass.
 # Words of "who should care" or the considerations that a phone shows on about one screen (~7 words
@@ -92,6 +102,10 @@ def long_field_findings(summary: Summary, where: str) -> list[Finding]:
     found = []
     for field_name in ("who_should_care", "considerations"):
         words = len((getattr(summary, field_name) or "").split())
+        # The editor's short wording is what the email shows: measure that instead of the whole.
+        short = getattr(summary, f"{field_name}_short")
+        if short is not None:
+            field_name, words = f"{field_name}_short", len(short.split())
         if words > LONG_FIELD_WORDS:
             found.append(
                 Finding(
@@ -99,10 +113,19 @@ def long_field_findings(summary: Summary, where: str) -> list[Finding]:
                     f"{field_name} is {words} words, {words - LONG_FIELD_WORDS} over the "
                     f"{LONG_FIELD_WORDS} a phone shows on one screen; the email carries it whole",
                     f"{where} ({field_name})",
-                    "shorten it in the summary file if the card is too long (the tool never cuts it)",
+                    _shorten_advice(field_name),
                 )
             )
     return found
+
+
+def _shorten_advice(field_name: str) -> str:
+    if field_name.endswith("_short"):
+        return f"shorten {field_name} further, or remove it to show the whole text (the tool never cuts it)"
+    return (
+        f"if the card is too long, write a shorter `{field_name}_short:` for the email (it links to the "
+        f"whole text, which the web page and archive keep showing); the tool never cuts it"
+    )
 
 
 def glued_parts(tag: str) -> list[str]:

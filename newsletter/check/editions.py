@@ -142,7 +142,9 @@ def caution_findings(edition: Variant, words: EditionWords, carried: Sequence[Su
         if summary.is_teaser:
             continue
         for field_name in ("considerations", "who_should_care"):
-            for sentence in reader_text.sentences(getattr(summary, field_name) or ""):
+            # The editor's short wording, where written, is what the email carries (with a link).
+            shown = getattr(summary, f"{field_name}_short") or getattr(summary, field_name)
+            for sentence in reader_text.sentences(shown or ""):
                 lacking = [
                     part
                     for part, body in (("HTML", words.html_text), ("text", words.text))

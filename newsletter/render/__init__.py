@@ -67,6 +67,10 @@ class Card:
     who_should_care: str | None  # whole: the tool never shortens medical text
     is_teaser: bool
     keep_in_mind: str | None = None  # the considerations, whole: often the one warning that matters
+    # The editor's shorter email wording of each (considerations_short, who_should_care_short): the
+    # email shows it and links to the whole text; the web page always shows the whole field.
+    keep_in_mind_short: str | None = None
+    who_should_care_short: str | None = None
     corrections: tuple[CardCorrection, ...] = ()  # shown on the web page (`newsletter correct`)
 
 
@@ -156,6 +160,8 @@ def card(summary: Summary) -> Card:
         who_should_care=_whole(summary.who_should_care),
         is_teaser=summary.is_teaser,
         keep_in_mind=_whole(stated_considerations(summary)),
+        keep_in_mind_short=_whole(summary.considerations_short),
+        who_should_care_short=_whole(summary.who_should_care_short),
         corrections=tuple(CardCorrection(long_date(c.date), c.note) for c in summary.corrections),
     )
 

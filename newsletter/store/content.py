@@ -10,12 +10,23 @@ from pathlib import Path
 from newsletter.errors import ContentError, problems
 from newsletter.store import validate as v
 from newsletter.store.fileio import YamlDocument, atomic_write, dump_yaml, load_yaml
-from newsletter.store.models import Correction, Summary
+from newsletter.store.models import NONE_ON_THE_SITE, Correction, Summary
 
 SUMMARIES_DIR = "summaries"
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
-_TEXT_FIELDS = ("takeaway", "journal", "found", "who_should_care", "considerations", "teaser")
+_TEXT_FIELDS = (
+    "takeaway",
+    "journal",
+    "found",
+    "who_should_care",
+    "considerations",
+    "who_should_care_short",
+    "considerations_short",
+    "teaser",
+)
+# The editor's shorter email wording of a long field, and the field it shortens.
+SHORT_FIELDS = {"who_should_care_short": "who_should_care", "considerations_short": "considerations"}
 _FIELDS = {
     "title",
     "url",
@@ -38,6 +49,8 @@ FIELD_ORDER = (
     "found",
     "who_should_care",
     "considerations",
+    "who_should_care_short",
+    "considerations_short",
     "teaser",
     "needs_review",
     "missing_fields",
@@ -80,6 +93,7 @@ def summary_problems(doc: YamlDocument) -> tuple[Summary | None, list[str]]:
     if "needs_review" in data and not isinstance(data["needs_review"], bool):
         p.add(("needs_review",), "expected true or false")
     corrections = corrections_of(data.get("corrections"), p)
+    _short_field_problems(data, p)
     if p:
         return None, p.items
 
@@ -99,6 +113,8 @@ def summary_problems(doc: YamlDocument) -> tuple[Summary | None, list[str]]:
         found=opt("found"),
         who_should_care=opt("who_should_care"),
         considerations=opt("considerations"),
+        who_should_care_short=opt("who_should_care_short"),
+        considerations_short=opt("considerations_short"),
         teaser=opt("teaser"),
         needs_review=bool(data.get("needs_review", False)),
         missing_fields=tuple(data.get("missing_fields") or ()),
@@ -106,6 +122,19 @@ def summary_problems(doc: YamlDocument) -> tuple[Summary | None, list[str]]:
         corrections=corrections,
     )
     return summary, []
+
+
+def _short_field_problems(data: dict, p: v.Problems) -> None:
+    """An editor's short wording needs the whole field it shortens, and must be shorter than it."""
+    for short, full in SHORT_FIELDS.items():
+        short_text, full_text = data.get(short), data.get(full)
+        if not isinstance(short_text, str) or not short_text.strip():
+            continue
+        whole = " ".join(full_text.split()) if isinstance(full_text, str) else ""
+        if not whole or whole.casefold() == NONE_ON_THE_SITE:
+            p.add((short,), f"set without `{full}:`; write the whole {full} too, or remove {short}")
+        elif len(" ".join(short_text.split())) > len(whole):
+            p.add((short,), f"longer than `{full}:`; shorten it, or remove {short} to show the whole text")
 
 
 def corrections_of(value: object, p: v.Problems) -> tuple[Correction, ...]:

@@ -35,6 +35,10 @@ class Summary:
     found: str | None = None
     who_should_care: str | None = None
     considerations: str | None = None
+    # The editor's shorter wording of a long field for the email (never the tool's): the email shows
+    # it with a link to the whole text, the web page and archive always show the whole field.
+    who_should_care_short: str | None = None
+    considerations_short: str | None = None
     teaser: str | None = None
     needs_review: bool = False
     missing_fields: tuple[str, ...] = ()  # what the importer had to guess (needs_review)

@@ -19,7 +19,15 @@ from newsletter.web.desk.pages import change_file, open_file, page, say, summary
 blueprint = Blueprint("summaries", __name__)
 
 LINES = ("title", "url", "published", "journal")
-TEXTS = ("takeaway", "found", "who_should_care", "considerations", "teaser")
+TEXTS = (
+    "takeaway",
+    "found",
+    "who_should_care",
+    "who_should_care_short",
+    "considerations",
+    "considerations_short",
+    "teaser",
+)
 LABELS = {
     "title": "Title",
     "url": "Link (https)",
@@ -30,6 +38,9 @@ LABELS = {
     "found": "What they found",
     "who_should_care": "Who should care",
     "considerations": "Important considerations",
+    # Optional, and only ever the editor's: the email shows it with a link to the whole text.
+    "who_should_care_short": "Who should care, shorter for the email (optional)",
+    "considerations_short": "Important considerations, shorter for the email (optional)",
     "teaser": "Teaser",
 }
 
