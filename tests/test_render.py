@@ -508,9 +508,79 @@ def test_every_sentence_of_every_caution_is_in_every_edition(sample_root: Path):
         carried = [summaries[i] for i in rendered.summary_ids if not summaries[i].is_teaser]
         assert carried or edition.items is not None
         for summary in carried:
+            # The sample has no editor's short wording, so every edition carries every field whole.
+            assert summary.considerations_short is None and summary.who_should_care_short is None
             for field in (summary.considerations, summary.who_should_care):
                 for sentence in reader_text.sentences(field or ""):
                     assert sentence in html and sentence in text and sentence in web, (edition, sentence)
+
+
+SHORT_CAUTION = "Only a small early study. Ask your neurologist before changing anything."
+SHORT_CARE = "People with relapsing MS."
+
+
+def test_an_editors_short_wording_goes_in_the_email_and_the_whole_text_on_the_web(workspace: Path):
+    """With `considerations_short:` and `who_should_care_short:` written in the summary file, every
+    edition's HTML and text part carry the short wording and a link to the summary's page instead
+    of the whole field; the web page (the archive) still carries every sentence of the whole."""
+    issue, summaries = issues.load_issue_content(workspace, SAMPLE_ISSUE)
+    chosen = next(summaries[i] for i in issue.summary_ids if not summaries[i].is_teaser)
+    path = workspace / content.SUMMARIES_DIR / f"{chosen.id}.yaml"
+    path.write_text(
+        path.read_text("utf-8")
+        + f"considerations_short: {SHORT_CAUTION}\nwho_should_care_short: {SHORT_CARE}\n",
+        "utf-8",
+    )
+    settings = load_settings(workspace)
+    issue, summaries = issues.load_issue_content(workspace, SAMPLE_ISSUE)
+    summary = summaries[chosen.id]
+    assert (summary.considerations_short, summary.who_should_care_short) == (SHORT_CAUTION, SHORT_CARE)
+    whole = [
+        s for f in (summary.considerations, summary.who_should_care) for s in reader_text.sentences(f or "")
+    ]
+    assert whole
+    seen = 0
+    for edition in sample_editions(workspace):
+        rendered = render.render_issue(settings, issue, summaries, edition)
+        if summary.id not in rendered.summary_ids:
+            continue
+        seen += 1
+        page = Page(rendered.html)
+        html, text = page.text(), " ".join(rendered.text.split())
+        web = Page(rendered.web_html).text()
+        for body in (html, text):
+            assert SHORT_CAUTION in body and SHORT_CARE in body, edition
+            assert not [s for s in whole if s in body], edition
+        assert ({"href": summary.url, "class": "nl-more"}, "Read the full caution") in [
+            ({k: a.get(k) for k in ("href", "class")}, label.strip()) for a, label in page.links
+        ], edition
+        assert f"Read the full caution: {summary.url}" in text, edition
+        assert all(s in web for s in whole) and SHORT_CAUTION not in web, edition
+        assert "Read the full caution" not in web, edition
+    assert seen > 2
+
+
+@pytest.mark.parametrize(
+    ("fields", "complaint"),
+    [
+        ("considerations_short: Short.\n", "considerations_short: set without `considerations:`"),
+        ("considerations: none on the site\nconsiderations_short: Short.\n", "set without"),
+        ("who_should_care: Few.\nwho_should_care_short: Many more words.\n", "longer than"),
+        ("considerations: Fine.\nconsiderations_short: [a list]\n", "considerations_short: expected text"),
+    ],
+)
+def test_a_short_wording_without_its_whole_field_or_longer_than_it_is_refused(
+    tmp_path: Path, fields: str, complaint: str
+):
+    path = tmp_path / "summaries" / "x.yaml"
+    path.parent.mkdir()
+    path.write_text(
+        "title: X\nurl: https://example.org/x\npublished: 2026-05-01\ntakeaway: T.\nfound: F.\n" + fields,
+        "utf-8",
+    )
+    with pytest.raises(ContentError) as caught:
+        content.load_summaries(tmp_path)
+    assert "summaries/x.yaml" in str(caught.value) and complaint in str(caught.value), caught.value
 
 
 TRACKING_PARAMS = re.compile(
