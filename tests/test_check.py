@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import os
 import re
 import subprocess
@@ -133,6 +134,19 @@ def test_a_long_caution_is_a_note_saying_by_how_much_and_a_teaser_is_never_long(
     assert found.severity == Severity.NOTE and found.where.endswith("(considerations)")
     assert "93 words, 33 over the 60" in found.what
     assert summary_findings(summary(considerations="Only in mice. " * 20), TODAY) == []
+    assert "write a shorter `considerations_short:`" in found.fix
+
+
+def test_a_long_field_with_the_editors_short_wording_is_measured_by_the_short_one():
+    caution = "Only in mice. " * 31
+    assert (
+        summary_findings(summary(considerations=caution, considerations_short="Only in mice."), TODAY) == []
+    )
+    long_short = summary(considerations=caution + "More.", considerations_short="Only in mice. " * 21)
+    found = only(summary_findings(long_short, TODAY))
+    assert found.where.endswith("(considerations_short)") and "63 words, 3 over the 60" in found.what
+    care = summary(who_should_care="Carers. " * 70, who_should_care_short="Carers.")
+    assert summary_findings(care, TODAY) == []
 
 
 def test_full_summary_without_considerations_is_an_error():
@@ -690,6 +704,14 @@ def test_a_caution_sentence_missing_from_an_edition_is_an_error():
     found = only(caution_findings(Variant(large_text=True), whole, [s]))
     assert found.where == f"edition of the whole issue, larger text (summary {s.id})"
     assert "the text part lacks a sentence of considerations: 'Do not start" in found.what
+    # With the editor's short wording, the email carries that (and links to the whole text).
+    short = dataclasses.replace(s, considerations_short="Only in mice.")
+    assert caution_findings(Variant(), whole, [short]) == []
+    lacking = dataclasses.replace(s, considerations_short="Mice only.")
+    assert (
+        "lacks a sentence of considerations: 'Mice only.'"
+        in only(caution_findings(Variant(), whole, [lacking])).what
+    )
 
 
 # --- plain language ---------------------------------------------------------------------------

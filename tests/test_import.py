@@ -334,7 +334,12 @@ def test_reimport_keeps_the_editors_work(empty_workspace: Path):
         topics=("Macrophages",),
         needs_review=False,
         missing_fields=(),
+        # The editor's short wording for the email: no page has it, so no import touches it.
+        considerations_short=" ".join((full.considerations or "").split()[:8]),
+        who_should_care_short=" ".join((full.who_should_care or "").split()[:5]),
     )
+    assert edited.considerations_short and edited.who_should_care_short
+    assert full.considerations_short is None and full.who_should_care_short is None  # never the tool's
     write_summary(empty_workspace, edited)
     # The site corrected a typo in the takeaway; the editor imports the page again.
     changed = (
