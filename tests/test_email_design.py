@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from screenshots import AXE, DESKTOP, PHONE, Scheme, axe_violations
 from test_render import Page
 
 from newsletter import render
+from newsletter.render import reader_text
 from newsletter.store import issues
 from newsletter.store.branding import Logo
 from newsletter.store.config import load_settings
@@ -36,7 +38,7 @@ MIN_CONTRAST = 4.5  # WCAG 2 AA for body text; applied to every text, large or s
 PHONE_HEIGHT_CEILING = 6600
 SCHEMES = (Scheme.LIGHT, Scheme.DARK)
 FILTERED = ("Gut and microbiome", "Optic neuritis")  # a section and a tag: 2 of the sample's 9
-VARIANTS = ["built", "standard", "large", "filtered", "logo", "filtered-large"]
+VARIANTS = ["built", "standard", "large", "filtered", "logo", "filtered-large", "shortened"]
 WIDTHS = (PHONE, DESKTOP)
 
 needs_browser = pytest.mark.skipif(
@@ -80,6 +82,19 @@ def emails(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         Variant("filtered-large", topics=FILTERED, large_text=True),
     )
     paths = {v.name: write_variant(folder, settings, issue, summaries, v) for v in variants}
+    # Every full summary with the editor's short wordings: each card gains a "Read the full ..." link.
+    shortened = {
+        key: replace(
+            s,
+            considerations_short=reader_text.sentences(s.considerations)[0],
+            who_should_care_short=reader_text.sentences(s.who_should_care)[0],
+        )
+        if s.considerations and s.who_should_care
+        else s
+        for key, s in summaries.items()
+    }
+    paths["shortened"] = write_variant(folder, settings, issue, shortened, Variant("shortened"))
+    assert "Read the full caution" in paths["shortened"].read_text(encoding="utf-8")
     built = render.build_issue(settings, SAMPLE_ISSUE, folder / "built")
     paths["built"] = built.out_dir / "email.html"
     return paths
