@@ -149,6 +149,14 @@ def test_a_long_field_with_the_editors_short_wording_is_measured_by_the_short_on
     assert summary_findings(care, TODAY) == []
 
 
+def test_a_short_wording_no_shorter_than_its_field_is_a_warning_not_a_refusal():
+    # A re-import may shorten the site's text under the editor's short wording: the file still loads.
+    stale = summary(considerations="Only in mice.", considerations_short="Only in mice, so far.")
+    found = only(summary_findings(stale, TODAY))
+    assert found.severity == Severity.WARNING and found.where.endswith("(considerations_short)")
+    assert "not shorter than considerations" in found.what and "remove considerations_short" in found.fix
+
+
 def test_full_summary_without_considerations_is_an_error():
     found = only(summary_findings(summary(considerations=None), TODAY))
     assert "considerations" in found.what and found.where.endswith("(considerations)")

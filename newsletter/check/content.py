@@ -105,6 +105,16 @@ def long_field_findings(summary: Summary, where: str) -> list[Finding]:
         # The editor's short wording is what the email shows: measure that instead of the whole.
         short = getattr(summary, f"{field_name}_short")
         if short is not None:
+            if len(" ".join(short.split())) >= len(" ".join((getattr(summary, field_name) or "").split())):
+                found.append(
+                    Finding(
+                        Severity.WARNING,
+                        f"{field_name}_short is not shorter than {field_name} (the site's text may have"
+                        " been shortened since), so the email shows more than it needs to",
+                        f"{where} ({field_name}_short)",
+                        f"remove {field_name}_short to show the whole text, or shorten it",
+                    )
+                )
             field_name, words = f"{field_name}_short", len(short.split())
         if words > LONG_FIELD_WORDS:
             found.append(
