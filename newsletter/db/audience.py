@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, String, case, cast, exists, func, select
+from sqlalchemy import Connection, Engine, Select, String, case, cast, exists, func, select
 
 from newsletter.db import events
 from newsletter.db import schema as t
@@ -397,36 +397,47 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+def membership_rows(
+    columns: Iterable[Any], lists: Iterable[str] | None, statuses: Iterable[Status] | None
+) -> Select[Any]:
+    """One row per (person, list) of these columns (a person's first), in the order people were added,
+    narrowed to these lists and statuses when given: what `list` and `export` read."""
+    s, m, lst = t.subscribers, t.memberships, t.lists
+    query = (
+        select(*columns)
+        .join(m, m.c.subscriber_id == s.c.id)
+        .join(lst, lst.c.id == m.c.list_id)
+        .order_by(s.c.id, lst.c.name)
+    )
+    if lists is not None:
+        query = query.where(lst.c.name.in_(list(lists)))
+    if statuses is not None:
+        query = query.where(m.c.status.in_([Status(x).value for x in statuses]))
+    return query
+
+
 def iter_memberships(
     engine: Engine, lists: Iterable[str] | None = None, statuses: Iterable[Status] | None = None
 ) -> Iterator[dict[str, Any]]:
-    """One dict per (person, list), streamed in the order people were added: for `list` and `export`."""
+    """One dict per (person, list), streamed in the order people were added: for `subscribers list`."""
     s, m, lst = t.subscribers, t.memberships, t.lists
     with reading(engine) as connection:
         chosen = check_lists(connection, None if lists is None else list(lists))
-        query = (
-            select(
-                s.c.id,
-                s.c.email,
-                s.c.first_name,
-                s.c.last_name,
-                s.c.large_text,
-                s.c.paused_until,
-                lst.c.name.label("list"),
-                m.c.status,
-                m.c.subscribed_at,
-                m.c.consent_at,
-                m.c.consent_source,
-                m.c.consent_form_version,
-            )
-            .join(m, m.c.subscriber_id == s.c.id)
-            .join(lst, lst.c.id == m.c.list_id)
-            .order_by(s.c.id, lst.c.name)
+        columns = (
+            s.c.id,
+            s.c.email,
+            s.c.first_name,
+            s.c.last_name,
+            s.c.large_text,
+            s.c.paused_until,
+            lst.c.name.label("list"),
+            m.c.status,
+            m.c.subscribed_at,
+            m.c.consent_at,
+            m.c.consent_source,
+            m.c.consent_form_version,
         )
-        if chosen is not None:
-            query = query.where(lst.c.name.in_(chosen))
-        if statuses is not None:
-            query = query.where(m.c.status.in_([Status(x).value for x in statuses]))
+        query = membership_rows(columns, chosen, statuses)
         batch: list[Any] = []
         for row in connection.execution_options(yield_per=BATCH).execute(query):
             batch.append(row)

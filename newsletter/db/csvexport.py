@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine, Select
 
 from newsletter.db import schema as t
-from newsletter.db.audience import check_lists, in_order, topics_column
+from newsletter.db.audience import check_lists, in_order, membership_rows, topics_column
 from newsletter.db.csvformats import spreadsheet_safe
 from newsletter.db.engine import is_postgresql, reading
 from newsletter.db.schema import Status
@@ -70,30 +70,21 @@ _FORMATS = (_safe, _safe, _safe, _safe, _text, _topics, _moment, _moment, _safe,
 
 def _query(lists: list[str] | None, statuses: Iterable[Status] | None) -> Select[Any]:
     s, m, lst = t.subscribers, t.memberships, t.lists
-    query = (
-        select(
-            s.c.email,
-            s.c.first_name,
-            s.c.last_name,
-            lst.c.name,
-            m.c.status,
-            topics_column(s.c.id),
-            m.c.subscribed_at,
-            m.c.consent_at,
-            m.c.consent_source,
-            m.c.consent_form_version,
-            s.c.large_text,
-            s.c.paused_until,
-        )
-        .join(m, m.c.subscriber_id == s.c.id)
-        .join(lst, lst.c.id == m.c.list_id)
-        .order_by(s.c.id, lst.c.name)
+    columns = (
+        s.c.email,
+        s.c.first_name,
+        s.c.last_name,
+        lst.c.name,
+        m.c.status,
+        topics_column(s.c.id),
+        m.c.subscribed_at,
+        m.c.consent_at,
+        m.c.consent_source,
+        m.c.consent_form_version,
+        s.c.large_text,
+        s.c.paused_until,
     )
-    if lists is not None:
-        query = query.where(lst.c.name.in_(lists))
-    if statuses is not None:
-        query = query.where(m.c.status.in_([Status(x).value for x in statuses]))
-    return query
+    return membership_rows(columns, lists, statuses)
 
 
 def export_csv(
