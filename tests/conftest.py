@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sample_workspace import copy_sample_workspace
 
-pytest_plugins = ["postgres_server", "dovecot_server", "postfix_server"]  # real servers on loopback
+# Real servers on loopback, and the subscriber service running on a copy of the sample (`svc`).
+pytest_plugins = ["postgres_server", "dovecot_server", "postfix_server", "service_helpers"]
 
 
 @pytest.fixture(autouse=True)

@@ -10,12 +10,14 @@ import quopri
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
 from delivery_helpers import RecordingSink, start_sink
 from sample_workspace import copy_sample_workspace
 from sqlalchemy import Engine
@@ -142,3 +144,14 @@ def in_threads(count: int, work: Any) -> list[Any]:
     for thread in threads:
         thread.join(timeout=120)
     return results
+
+
+@pytest.fixture
+def svc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
+    """The service on a copy of the sample workspace, its mail going to a loopback sink."""
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    sink, controller = start_sink_thread()
+    service = start_service(tmp_path, sink)
+    yield service
+    service.close()
+    controller.stop()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
 from html import unescape
 from urllib.parse import urljoin, urlsplit
 
@@ -29,16 +28,6 @@ from newsletter.db import schema as t
 from newsletter.db.audience import person_data
 from newsletter.db.suppression import is_suppressed
 from newsletter.mail.tokens import make_token as list_token
-
-
-@pytest.fixture
-def svc(tmp_path, monkeypatch) -> Iterator[Service]:
-    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
-    sink, controller = start_sink_thread()
-    service = start_service(tmp_path, sink)
-    yield service
-    service.close()
-    controller.stop()
 
 
 def confirmed_reader(svc: Service, email: str = "ann@example.org", **fields) -> str:

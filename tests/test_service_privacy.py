@@ -9,11 +9,9 @@ import re
 import socket
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from html import unescape
 
-import pytest
 from service_helpers import SECRET, Service, link_in, signup_form, start_service, start_sink_thread, token_of
 from sqlalchemy import select
 
@@ -25,16 +23,6 @@ from newsletter.web.service.server import CONNECTIONS, Running, make_server
 
 GUT, IMMUNE = "Gut and microbiome", "Immune cells and inflammation"
 MOMENT = datetime(2026, 11, 3, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def svc(tmp_path, monkeypatch) -> Iterator[Service]:
-    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
-    sink, controller = start_sink_thread()
-    service = start_service(tmp_path, sink)
-    yield service
-    service.close()
-    controller.stop()
 
 
 def wording(svc: Service) -> str:
